@@ -1,0 +1,3 @@
+from kansoku.cli import main
+
+main()

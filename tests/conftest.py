@@ -1,0 +1,89 @@
+"""Fixtures shared by all tests; every real server comes from here.
+
+Real servers (Prometheus, Alertmanager, etcd, RabbitMQ) are started on 127.0.0.1 with
+free ports and their own directories, and stopped by PID when the test ends, pass or fail.
+In CI (CI=true) a missing binary is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from kansoku.process import ManagedProcess
+from kansoku.servers import (
+    ALERTMANAGER_BIN,
+    ETCD_BIN,
+    PROMETHEUS_BIN,
+    RABBITMQ_SERVER,
+    RabbitMQ,
+    start_etcd,
+    start_rabbitmq,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "tests" / "data"
+SHARED_SAMPLES = REPO.parent / "shared" / "reference" / "samples"
+
+
+def require(binary: str, package: str) -> None:
+    """Real-component tests need the Debian package; in CI its absence fails the run."""
+    found = os.path.exists(binary) if os.path.isabs(binary) else shutil.which(binary) is not None
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail(f"{binary} missing in CI: .ci/run must install {package}")
+        pytest.skip(f"{binary} not installed (apt-get install {package}); CI installs it")  # local only
+
+
+@pytest.fixture
+def procs() -> Iterator[list[ManagedProcess]]:
+    """Append every process a test starts; all are stopped by PID at teardown."""
+    started: list[ManagedProcess] = []
+    yield started
+    for proc in reversed(started):
+        proc.stop()
+
+
+@pytest.fixture
+def etcd(tmp_path: Path) -> Iterator[ManagedProcess]:
+    require(ETCD_BIN, "etcd-server")
+    proc = start_etcd(tmp_path / "etcd")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQ]:
+    """One RabbitMQ for the session: it takes ~5 s to start."""
+    require(RABBITMQ_SERVER, "rabbitmq-server")
+    proc = start_rabbitmq(tmp_path_factory.mktemp("rabbitmq"))
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def need_prometheus() -> None:
+    require(PROMETHEUS_BIN, "prometheus")
+    require("promtool", "prometheus")
+
+
+@pytest.fixture
+def need_alertmanager() -> None:
+    require(ALERTMANAGER_BIN, "prometheus-alertmanager")
+
+
+@pytest.fixture
+def shared_sample() -> Callable[[str], Path]:
+    """A real payload recorded in shared/reference/samples (or its copy in tests/data)."""
+
+    def find(name: str) -> Path:
+        for base in (SAMPLES, SHARED_SAMPLES):
+            if (base / name).exists():
+                return base / name
+        raise FileNotFoundError(name)
+
+    return find
