@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "kansoku.health.cli",  # check, collect serve
     "kansoku.addon_bundles.cli",  # bundle ...
     "kansoku.alerts.cli",  # rules check|test, heal serve|history|pause|resume
+    "kansoku.ship_cli",  # ship (files -> Elasticsearch)
     "kansoku.demo",  # demo
 )
 
@@ -35,7 +36,13 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     for name in COMMAND_MODULES:
-        module = importlib.import_module(name)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            # While the areas are being built in parallel, a module may not exist yet.
+            if exc.name != name:
+                raise
+            continue
         module.register(app)
     return app
 
