@@ -24,8 +24,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The editable install maps folders with an import hook that mypy cannot follow, so mypy
+# reads the package through a tree of symlinks laid out as it is installed.
+TYPECHECK := .typecheck
 typecheck: $(STAMP)
-	$(BIN)/mypy kansoku tracing collectors health dashboards alerts addon-bundles
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/kansoku
+	for f in kansoku/*.py kansoku/py.typed; do ln -s "$$PWD/$$f" $(TYPECHECK)/kansoku/; done
+	for d in tracing collectors health dashboards alerts; do ln -s "$$PWD/$$d" $(TYPECHECK)/kansoku/$$d; done
+	ln -s "$$PWD/addon-bundles" $(TYPECHECK)/kansoku/addon_bundles
+	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p kansoku
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
