@@ -95,6 +95,7 @@ class Span:
     levels: dict[str, int] = field(default_factory=dict)
     parent: SpanKey | None = None
     errors: list[LogLine] = field(default_factory=list)
+    weak: bool = False  # joined only through an instance UUID (`--instance`), not a request id
 
     @property
     def service(self) -> str:
@@ -118,6 +119,7 @@ class Link:
     target: SpanKey
     evidence: str
     strength: Strength = Strength.STRONG
+    detail: str = ""  # how the parent was chosen when the evidence alone does not say
 
     def explain(self) -> str:
         return f"joined via {self.kind.value} at {self.evidence}"
@@ -132,6 +134,7 @@ class Trace:
     spans: list[Span]
     links: list[Link]
     files_searched: int = 0
+    truncated: str | None = None  # why expansion stopped early (a hot id hit the bounds)
 
     def lines(self) -> Iterator[LogLine]:
         for span in self.spans:
@@ -154,6 +157,7 @@ class Verdict:
     root_cause: ErrorInfo | None
     propagated: list[ErrorInfo]
     explanation: str
+    others: list[ErrorInfo] = field(default_factory=list)  # errors off the root cause's call path
 
 
 class LogSource(Protocol):
