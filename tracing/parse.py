@@ -1,0 +1,618 @@
+"""Parse OpenStack log records (oslo.log text and JSON, wsgi access lines) into `LogLine`s.
+
+The formats are oslo.log's own defaults (`oslo_log/_options.py`, `oslo_log/formatters.py`):
+
+* context lines (`logging_context_format_string`)::
+
+    %(asctime)s.%(msecs)03d %(process)d %(levelname)s %(name)s [%(global_request_id)s
+    %(request_id)s %(user_identity)s] %(instance)s%(message)s
+
+  where user_identity is `user project domain system_scope user_domain project_domain`
+  (`-` for an empty value), the global id is `None` when the caller sent none, and
+  releases before global ids wrote `[req-... user project domain user_domain project_domain]`;
+* default lines (`logging_default_format_string`): the same with `[-]`;
+* DEBUG records get ` %(funcName)s %(pathname)s:%(lineno)d` appended;
+* tracebacks: every line is prefixed with `logging_exception_prefix`
+  (`%(asctime)s.%(msecs)03d %(process)d ERROR %(name)s %(instance)s`), i.e. a header with
+  no `[...]` context; and ContextFormatter appends `: <error_summary>` to the first line;
+* JSONFormatter: one object per line with `message`, `levelname`, `name`, `process`,
+  `created`, `traceback`, `hostname`, a nested `context` dict and an `extra` dict.
+
+One *record* is a first line plus every following line that does not start a new record
+(exception-prefixed traceback lines and plain continuation lines). `iter_records` groups
+physical lines into records and yields a `LogLine` for each, plus a `ParseProblem` for every
+line it could not understand; such a line still becomes a `LogLine(fmt="unparsed")` carrying
+every id found in it, so nothing is silently dropped and it stays findable.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kansoku.tracing.model import AccessInfo, LogLine, ParseProblem
+from kansoku.tracing.routes import route_template
+
+#: `2026-11-20 10:15:32.123 12345 INFO nova.compute.manager rest...`
+HEADER_RE = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[.,](?P<frac>\d+))?(?:\.\d+)?"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})? +(?P<pid>\d+) +(?P<level>[A-Z]+) +(?P<logger>\S+)(?: (?P<rest>.*))?$",
+    re.DOTALL,
+)
+#: Cheap test for "this physical line starts a record" used when grouping lines.
+_START_RE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
+REQ_ID_RE = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+UUID_RE = re.compile(
+    r"(?<![0-9a-f-])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-f])"
+)
+_INSTANCE_RE = re.compile(r"\[instance: ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\] ")
+_DEBUG_SUFFIX_RE = re.compile(r" \S+ \S+\.py:\d+$")
+#: The final line of a traceback: `nova.exception.NoValidHost: msg`, `ValueError`, ...
+_EXC_LINE_RE = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)(?::\s?(.*))?$")
+#: An exception named inside a first line's error summary (`...: nova.exception.Foo: msg`).
+_EXC_IN_MSG_RE = re.compile(
+    r"(?:^|: |\s)((?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Timeout|Failure|Failed))(?:_Remote)?: "
+)
+_REMOTE_ERR_RE = re.compile(r"Remote error: ([A-Za-z_][\w.]*)")
+_EXC_NAME_HINT = re.compile(
+    r"(?:Error|Exception|Timeout|Failure|Failed|NotFound|Conflict|Invalid|Exit|Interrupt)"
+)
+
+# Access lines.  oslo.service / eventlet.wsgi as OpenStack configures it, and nova's and
+# placement's requestlog middleware:
+#   10.0.0.1 "GET /v2.1/servers HTTP/1.1" status: 200  len: 1234 time: 0.0451
+#   127.0.0.1 "GET /resource_providers" status: 200 len: 52 microversion: 1.39
+_OSLO_ACCESS_RE = re.compile(
+    r'(?P<client>\S+) (?:- \S+ \[[^\]]*\] )?"(?P<method>[A-Z]+) (?P<path>\S+)(?: HTTP/[\d.]+)?" '
+    r"status: (?P<status>\d{3}) +len: (?P<len>\d+|-)(?: microversion: \S+)?(?: time: (?P<time>[\d.]+))?"
+)
+# Apache/nginx combined (keystone, glance, cinder, neutron behind mod_wsgi/uwsgi) and
+# eventlet's own default:
+#   10.0.0.1 - - [20/Nov/2026:10:15:32 +0000] "GET /v3/auth/tokens HTTP/1.1" 200 1234 "-" "ua" 4511
+_COMBINED_RE = re.compile(
+    r'(?P<client>\S+) \S+ \S+ \[(?P<date>[^\]]+)\] "(?P<method>[A-Z]+) (?P<path>\S+)(?: HTTP/[\d.]+)?" '
+    r"(?P<status>\d{3}) (?P<len>\d+|-)(?P<tail>.*)$"
+)
+# uWSGI's default request logger:
+#   [pid: 12|app: 0|req: 1/1] 10.0.0.1 () {34 vars in 567 bytes} [Fri Nov 20 10:15:32 2026]
+#   GET /identity/v3/auth/tokens => generated 1234 bytes in 45 msecs (HTTP/1.1 201) 7 headers ...
+_UWSGI_RE = re.compile(
+    r"\[pid: \d+\|app: [-\d]+\|req: [-\d]+/\d+\] (?P<client>\S+) .*?\[(?P<date>[^\]]+)\] "
+    r"(?P<method>[A-Z]+) (?P<path>\S+) => generated (?P<len>\d+) bytes in (?P<ms>\d+) msecs "
+    r"\(HTTP/[\d.]+ (?P<status>\d{3})\)"
+)
+_TAIL_NUMBERS_RE = re.compile(r"(?:^|\s)(\d+(?:\.\d+)?)(?=\s|$)")
+_APACHE_DATE = "%d/%b/%Y:%H:%M:%S %z"
+_UWSGI_DATE = "%a %b %d %H:%M:%S %Y"
+
+_LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "AUDIT", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL"})
+_NONE_IDS = frozenset({"None", "-", ""})
+
+_epoch_cache: dict[str, float] = {}
+
+
+def _epoch(date: str) -> float:
+    """Seconds since epoch for `YYYY-MM-DD HH:MM:SS`, read as UTC; cached per second."""
+    value = _epoch_cache.get(date)
+    if value is None:
+        value = float(calendar.timegm(time.strptime(date.replace("T", " "), "%Y-%m-%d %H:%M:%S")))
+        if len(_epoch_cache) > 100_000:
+            _epoch_cache.clear()
+        _epoch_cache[date] = value
+    return value
+
+
+def _header_ts(m: re.Match[str]) -> float | None:
+    try:
+        ts = _epoch(m.group("date"))
+    except ValueError:
+        return None
+    frac = m.group("frac")
+    if frac:
+        ts += int(frac) / 10 ** len(frac)
+    tz = m.group("tz")
+    if tz and tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        digits = tz[1:].replace(":", "")
+        ts -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return ts
+
+
+def parse_access(text: str) -> AccessInfo | None:
+    """An access line's method, path, route, status, length and duration, or None.
+
+    Cheap enough to call per line: one substring test before any regex. `text` may be a
+    whole log line or just the message part.
+    """
+    if '"' not in text and "=> generated" not in text:
+        return None
+    m = _OSLO_ACCESS_RE.search(text)
+    if m is not None:
+        length = m.group("len")
+        dur = m.group("time")
+        return AccessInfo(
+            method=m.group("method"),
+            path=m.group("path"),
+            status=int(m.group("status")),
+            length=None if length == "-" else int(length),
+            duration=float(dur) if dur else None,
+            route=route_template(m.group("path")),
+            client=m.group("client"),
+        )
+    m = _COMBINED_RE.search(text)
+    if m is not None:
+        length = m.group("len")
+        return AccessInfo(
+            method=m.group("method"),
+            path=m.group("path"),
+            status=int(m.group("status")),
+            length=None if length == "-" else int(length),
+            duration=_combined_duration(m.group("tail")),
+            route=route_template(m.group("path")),
+            client=m.group("client"),
+        )
+    m = _UWSGI_RE.search(text)
+    if m is not None:
+        return AccessInfo(
+            method=m.group("method"),
+            path=m.group("path"),
+            status=int(m.group("status")),
+            length=int(m.group("len")),
+            duration=int(m.group("ms")) / 1000.0,
+            route=route_template(m.group("path")),
+            client=m.group("client"),
+        )
+    return None
+
+
+def _combined_duration(tail: str) -> float | None:
+    """Duration from the numbers after `status bytes` in a combined line.
+
+    eventlet writes `%(wall_seconds).6f` (seconds, with a dot); Apache `%D` is an integer in
+    microseconds, `%T` an integer in seconds is indistinguishable from `%D` and is rare in
+    OpenStack deployments, so an integer is read as microseconds. Quoted fields are skipped.
+    """
+    unquoted = re.sub(r'"[^"]*"', " ", tail)
+    nums = _TAIL_NUMBERS_RE.findall(unquoted)
+    if not nums:
+        return None
+    last = nums[-1]
+    return float(last) if "." in last else int(last) / 1_000_000.0
+
+
+def _access_ts(text: str) -> float | None:
+    m = _COMBINED_RE.search(text) or _UWSGI_RE.search(text)
+    if m is None:
+        return None
+    date = m.group("date")
+    try:
+        if "/" in date:  # Apache `%t` carries its own UTC offset
+            return datetime.strptime(date, _APACHE_DATE).timestamp()
+        return float(calendar.timegm(time.strptime(date, _UWSGI_DATE)))
+    except ValueError:
+        return None
+
+
+def exception_type(lines: Iterable[str]) -> str | None:
+    """The exception a traceback ended with, oslo.messaging's `_Remote` classes unwrapped.
+
+    `lines` are the traceback's text lines (without the log prefix). The last non-indented
+    line after a `Traceback (most recent call last):` that looks like `Name: message` wins,
+    so a chained exception reports the one finally raised.
+    """
+    found: str | None = None
+    in_tb = False
+    for line in lines:
+        if line.startswith("Traceback (most recent call last):"):
+            in_tb = True
+            continue
+        if not in_tb or not line or line[0] in " \t":
+            continue
+        if line.startswith(("During handling of the above exception", "The above exception was")):
+            continue
+        m = _EXC_LINE_RE.match(line.rstrip())
+        if m is None:
+            continue
+        name = m.group(1)
+        last = name.rsplit(".", 1)[-1]
+        if not (last[:1].isupper() or _EXC_NAME_HINT.search(last)):
+            continue
+        if m.group(2) is None and "." not in name and not _EXC_NAME_HINT.search(last):
+            continue
+        found = _unremote(name)
+        remote = _REMOTE_ERR_RE.search(m.group(2) or "")
+        if remote is not None:
+            found = _unremote(remote.group(1))
+    return found
+
+
+def _unremote(name: str) -> str:
+    """oslo.messaging re-raises remote errors as `nova.exception_Remote.NoValidHost_Remote`."""
+    return name.replace("_Remote", "")
+
+
+def _exception_in_message(message: str) -> str | None:
+    remote = _REMOTE_ERR_RE.search(message)
+    if remote is not None:
+        return _unremote(remote.group(1))
+    m = _EXC_IN_MSG_RE.search(message)
+    return _unremote(m.group(1)) if m is not None else None
+
+
+@dataclass(slots=True)
+class _Context:
+    global_id: str | None
+    local_id: str | None
+    user_identity: str | None
+    rest: str  # what follows the bracket
+    has_context: bool  # False for exception-prefix lines (no [...] after the logger)
+
+
+def _split_context(rest: str) -> _Context:
+    """Split `[global local user ...] message` / `[-] message` / exception-prefix text."""
+    if not rest.startswith("[") or rest.startswith("[instance: "):
+        return _Context(None, None, None, rest, False)
+    end = rest.find("]")
+    if end == -1:
+        return _Context(None, None, None, rest, False)
+    inner = rest[1:end]
+    after = rest[end + 1 :]
+    if after.startswith(" "):
+        after = after[1:]
+    if inner == "-":
+        return _Context(None, None, None, after, True)
+    tokens = inner.split(" ")
+    if len(tokens) >= 2 and (tokens[1].startswith("req-") or tokens[1].startswith("tx")):
+        first = tokens[0]
+        global_id = None if first in _NONE_IDS else first
+        ident = " ".join(tokens[2:]) or None
+        return _Context(global_id, tokens[1], ident, after, True)
+    if tokens[0].startswith("req-"):
+        return _Context(None, tokens[0], " ".join(tokens[1:]) or None, after, True)
+    # An unknown bracket (a project that changed the format): keep it in the message.
+    return _Context(None, None, None, rest, True)
+
+
+def _ids_in(text: str) -> list[str]:
+    return REQ_ID_RE.findall(text)
+
+
+def parse_record(
+    raw: str, file: str = "", line_no: int = 1, offset: int = 0, service: str = "", host: str = ""
+) -> LogLine | None:
+    """One record's text (first line plus continuation lines, no trailing newline) -> LogLine.
+
+    Returns None when the first line is in no known format; `iter_records` then emits a
+    ParseProblem and an `unparsed` LogLine.
+    """
+    first, nl, tail = raw.partition("\n")
+    n_lines = raw.count("\n") + 1
+    if first.startswith("{"):
+        return _parse_json(raw, file, line_no, offset, service, host)
+    m = HEADER_RE.match(first)
+    if m is None:
+        access = parse_access(first)
+        if access is None:
+            return None
+        return LogLine(
+            file=file,
+            line_no=line_no,
+            offset=offset,
+            service=service,
+            host=host,
+            ts=_access_ts(first),
+            pid=None,
+            level="INFO" if access.status < 500 else "ERROR",
+            logger=None,
+            global_id=None,
+            local_id=_first(_ids_in(first)),
+            user_identity=None,
+            instance=None,
+            message=first,
+            raw=raw,
+            fmt="access",
+            access=access,
+            extra_ids=tuple(_ids_in(first)[1:]),
+            n_lines=n_lines,
+        )
+    level = m.group("level")
+    if level not in _LEVELS:
+        return None
+    ctx = _split_context(m.group("rest") or "")
+    message = ctx.rest
+    instance: str | None = None
+    im = _INSTANCE_RE.match(message)
+    if im is not None:
+        instance = im.group(1)
+        message = message[im.end() :]
+    if level == "DEBUG":
+        dm = _DEBUG_SUFFIX_RE.search(message)
+        if dm is not None:
+            message = message[: dm.start()]
+    logger = m.group("logger")
+    exc: str | None = None
+    body_lines: list[str] = []
+    if nl:
+        for cont in tail.split("\n"):
+            body_lines.append(_strip_exception_prefix(cont, logger))
+        exc = exception_type(body_lines)
+        if not ctx.has_context:  # a record made only of exception-prefixed lines
+            exc = exception_type([message, *body_lines]) or exc
+    if exc is None and level in ("ERROR", "CRITICAL", "WARNING", "FATAL"):
+        exc = _exception_in_message(message)
+    if body_lines:
+        message = message + "\n" + "\n".join(body_lines)
+    ids = _ids_in(message)
+    known = {ctx.global_id, ctx.local_id}
+    extra = tuple(dict.fromkeys(i for i in ids if i not in known))
+    access = parse_access(message) if '"' in message and "status: " in message else None
+    return LogLine(
+        file=file,
+        line_no=line_no,
+        offset=offset,
+        service=service,
+        host=host,
+        ts=_header_ts(m),
+        pid=int(m.group("pid")),
+        level=level,
+        logger=logger,
+        global_id=ctx.global_id,
+        local_id=ctx.local_id,
+        user_identity=ctx.user_identity,
+        instance=instance,
+        message=message,
+        raw=raw,
+        fmt="text",
+        exception=exc,
+        access=access,
+        extra_ids=extra,
+        n_lines=n_lines,
+    )
+
+
+def _strip_exception_prefix(line: str, logger: str) -> str:
+    """`<ts> <pid> ERROR nova.x [instance: u] Traceback...` -> `Traceback...`; plain lines as is."""
+    m = HEADER_RE.match(line)
+    if m is None:
+        return line
+    rest = m.group("rest") or ""
+    if rest.startswith("[instance: "):
+        im = _INSTANCE_RE.match(rest)
+        if im is not None:
+            return rest[im.end() :]
+    return rest
+
+
+def _first(ids: list[str]) -> str | None:
+    return ids[0] if ids else None
+
+
+def _str_or_none(value: Any) -> str | None:
+    if value is None or value == "" or value == "None":
+        return None
+    return str(value)
+
+
+def _parse_json(raw: str, file: str, line_no: int, offset: int, service: str, host: str) -> LogLine | None:
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or "message" not in obj:
+        return None
+    ctx = obj.get("context") or {}
+    extra = obj.get("extra") or {}
+    if not isinstance(ctx, dict):
+        ctx = {}
+    if not isinstance(extra, dict):
+        extra = {}
+    message = str(obj.get("message", ""))
+    tb = obj.get("traceback")
+    exc: str | None = None
+    if isinstance(tb, str) and tb:
+        exc = exception_type(tb.split("\n"))
+    elif isinstance(tb, list):
+        exc = exception_type("\n".join(str(x) for x in tb).split("\n"))
+    level = _str_or_none(obj.get("levelname"))
+    if exc is None and level in ("ERROR", "CRITICAL", "WARNING"):
+        exc = _exception_in_message(message) or _exception_in_message(str(obj.get("error_summary") or ""))
+    instance = _json_instance(extra, ctx)
+    global_id = _str_or_none(ctx.get("global_request_id"))
+    local_id = _str_or_none(ctx.get("request_id"))
+    created = obj.get("created")
+    ts: float | None = float(created) if isinstance(created, int | float) else None
+    if ts is None and isinstance(obj.get("asctime"), str):
+        hm = HEADER_RE.match(f"{obj['asctime']} 0 INFO x")
+        ts = _header_ts(hm) if hm is not None else None
+    text_for_ids = message + ("\n" + tb if isinstance(tb, str) else "")
+    known = {global_id, local_id}
+    extra_ids = tuple(dict.fromkeys(i for i in _ids_in(text_for_ids) if i not in known))
+    user_identity = " ".join(
+        _str_or_none(ctx.get(k)) or "-"
+        for k in ("user", "project", "domain", "system_scope", "user_domain", "project_domain")
+    )
+    pid = obj.get("process")
+    return LogLine(
+        file=file,
+        line_no=line_no,
+        offset=offset,
+        service=service,
+        host=host or (str(obj["hostname"]) if obj.get("hostname") else ""),
+        ts=ts,
+        pid=pid if isinstance(pid, int) else None,
+        level=level,
+        logger=_str_or_none(obj.get("name")),
+        global_id=global_id,
+        local_id=local_id,
+        user_identity=None if not ctx else user_identity,
+        instance=instance,
+        message=message if not isinstance(tb, str) or not tb else message + "\n" + tb,
+        raw=raw,
+        fmt="json",
+        exception=exc,
+        access=parse_access(message),
+        extra_ids=extra_ids,
+        n_lines=1,
+    )
+
+
+def _json_instance(extra: dict[str, Any], ctx: dict[str, Any]) -> str | None:
+    for source in (extra, ctx):
+        for key in ("instance_uuid", "resource_uuid"):
+            value = source.get(key)
+            if isinstance(value, str) and UUID_RE.fullmatch(value):
+                return value
+        inst = source.get("instance")
+        if isinstance(inst, dict):
+            uuid = inst.get("uuid")
+            if isinstance(uuid, str):
+                return uuid
+        elif isinstance(inst, str):
+            m = UUID_RE.search(inst)
+            if m is not None:
+                return m.group(0)
+    return None
+
+
+def unparsed_line(raw: str, file: str, line_no: int, offset: int, service: str, host: str) -> LogLine:
+    """A line in no known format, kept so that any id in it can still be found."""
+    ids = _ids_in(raw)
+    uuids = [u for u in UUID_RE.findall(raw) if f"req-{u}" not in ids]
+    return LogLine(
+        file=file,
+        line_no=line_no,
+        offset=offset,
+        service=service,
+        host=host,
+        ts=None,
+        pid=None,
+        level=None,
+        logger=None,
+        global_id=None,
+        local_id=_first(ids),
+        user_identity=None,
+        instance=_first(uuids),
+        message=raw,
+        raw=raw,
+        fmt="unparsed",
+        extra_ids=tuple(ids[1:]),
+        n_lines=raw.count("\n") + 1,
+    )
+
+
+def starts_record(line: str) -> bool:
+    """Does this physical line begin a new record (rather than continue the previous one)?
+
+    A header line continues the previous record when it is an exception-prefix line (no
+    `[...]` context after the logger name) of the same process and logger: that is how
+    ContextFormatter writes each line of a traceback.
+    """
+    return bool(_START_RE.match(line)) or line.startswith("{") or parse_access(line) is not None
+
+
+def _continues(prev_first: str, line: str) -> bool:
+    """Is `line` (which has a header) an exception-prefix line of the record `prev_first`?"""
+    m = HEADER_RE.match(line)
+    if m is None:
+        return False
+    rest = m.group("rest") or ""
+    if m.group("level") != "ERROR" or (rest.startswith("[") and not rest.startswith("[instance: ")):
+        return False
+    pm = HEADER_RE.match(prev_first)
+    if pm is None:
+        return False
+    return pm.group("pid") == m.group("pid") and pm.group("logger") == m.group("logger")
+
+
+def iter_records(
+    stream: Iterable[bytes | str],
+    file: str = "",
+    service: str = "",
+    host: str = "",
+    start_line: int = 1,
+    start_offset: int = 0,
+) -> Iterator[LogLine | ParseProblem]:
+    """Group a file's physical lines into records and parse each one.
+
+    `stream` yields lines (bytes or str, with or without the newline) from byte
+    `start_offset`, which is line `start_line` of the file. Bytes are decoded as UTF-8 with
+    replacement so one bad byte never stops a run.
+    """
+    buf: list[str] = []
+    buf_line = start_line
+    buf_off = start_offset
+    buf_header = False  # the record's first line is an oslo text header
+    line_no = start_line
+    offset = start_offset
+    for item in stream:
+        if isinstance(item, bytes):
+            size = len(item)
+            text = item.decode("utf-8", "replace")
+        else:
+            text = item
+            size = len(item.encode("utf-8", "replace"))
+        text = text.rstrip("\r\n")
+        is_start = starts_record(text)
+        if buf and buf_header and is_start and _continues(buf[0], text):
+            is_start = False
+        if buf and not is_start and buf_header:
+            buf.append(text)
+        else:
+            if buf:
+                yield from _emit(buf, file, buf_line, buf_off, service, host)
+            buf = [text]
+            buf_line = line_no
+            buf_off = offset
+            buf_header = bool(_START_RE.match(text))
+        line_no += 1
+        offset += size
+    if buf:
+        yield from _emit(buf, file, buf_line, buf_off, service, host)
+
+
+def _emit(
+    buf: list[str], file: str, line_no: int, offset: int, service: str, host: str
+) -> Iterator[LogLine | ParseProblem]:
+    raw = "\n".join(buf)
+    if not raw.strip():
+        return
+    rec = parse_record(raw, file, line_no, offset, service, host)
+    if rec is None:
+        yield ParseProblem(file, line_no, _reason(buf[0]))
+        yield unparsed_line(raw, file, line_no, offset, service, host)
+    else:
+        yield rec
+
+
+def _reason(first: str) -> str:
+    if first.startswith("{"):
+        return "not a JSON log object"
+    if _START_RE.match(first):
+        return "timestamp without the oslo.log 'pid LEVEL logger' header"
+    snippet = first[:60] + ("..." if len(first) > 60 else "")
+    return f"not an oslo.log, JSON or access line: {snippet!r}"
+
+
+class LineParser:
+    """Parses records of one file; the object form of `parse_record` for callers that keep state."""
+
+    def __init__(self, file: str = "", service: str = "", host: str = "") -> None:
+        self.file = file
+        self.service = service
+        self.host = host
+
+    def parse(self, raw: str, line_no: int = 1, offset: int = 0) -> LogLine:
+        """Always a LogLine: an `unparsed` one when the format is unknown."""
+        rec = parse_record(raw, self.file, line_no, offset, self.service, self.host)
+        if rec is None:
+            return unparsed_line(raw, self.file, line_no, offset, self.service, self.host)
+        return rec
+
+    def records(self, stream: Iterable[bytes | str]) -> Iterator[LogLine | ParseProblem]:
+        return iter_records(stream, self.file, self.service, self.host)
