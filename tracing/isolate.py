@@ -1,0 +1,264 @@
+"""Fault isolation: which service on which host failed first, and which errors only echo it.
+
+Errors in OpenStack propagate up the call path: placement answers 409, the scheduler gives
+up with NoValidHost, the conductor logs a traceback, nova-api answers 500. The operator
+wants the bottom of that chain. So we mark the failing spans, keep the ones with no failing
+descendant (the deepest on the call path), take the first of them in causal order, and call
+every failure on its ancestors "propagated". An RPC timeout or a remote exception points one
+level further down: at the callee that did not answer (or was never reached).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import PurePath
+
+from kansoku.tracing.model import ErrorInfo, LogLine, Span, SpanKey, Trace, Verdict
+from kansoku.tracing.stitch import is_error_line
+
+#: Short hints for client errors that are the whole story (no traceback anywhere).
+STATUS_HINTS: dict[int, str] = {
+    401: "token rejected (expired, revoked or invalid): re-authenticate",
+    403: "forbidden by policy for this user/project",
+    404: "not found",
+    409: "conflict",
+    413: "over quota or request too large",
+    503: "service unavailable",
+}
+
+#: Exceptions that mean "the callee did not answer" or "the callee raised": blame the callee.
+TIMEOUT_EXCEPTIONS = ("MessagingTimeout",)
+#: `.../nova/conductor/rpcapi.py` in a caller's traceback names the RPC callee nova-conductor.
+_RPCAPI_RE = re.compile(r"/(\w+)/(\w+)/rpcapi\.py")
+_DETAIL_RE = re.compile(r'"detail": "((?:[^"\\]|\\.)*)"')
+_EXC_FINAL_RE = re.compile(r"^([A-Za-z_][\w.]*?)(?:_Remote)?: ?(.*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Signal:
+    span: Span
+    line: LogLine
+    client_error: bool  # a 4xx access line, not an error by itself
+
+
+def short_location(line: LogLine) -> str:
+    """`ctl-2/placement-api.log:812`: enough to find the file, short enough to read."""
+    parts = PurePath(line.file).parts[-2:]
+    return f"{'/'.join(parts)}:{line.line_no}"
+
+
+def short_exception(name: str | None) -> str | None:
+    return name.rsplit(".", 1)[-1].replace("_Remote", "") if name else None
+
+
+def exception_message(line: LogLine) -> str:
+    """The message of the exception a traceback ended with (its last `Type: message` line)."""
+    short = short_exception(line.exception)
+    if short:
+        for text in reversed(line.message.split("\n")):
+            m = _EXC_FINAL_RE.match(text.strip())
+            if m and short_exception(m.group(1)) == short:
+                return m.group(2).strip() or short
+    return line.message.split("\n", 1)[0].strip()
+
+
+def _signals(trace: Trace) -> list[_Signal]:
+    """Error lines, plus 4xx access lines where they matter: in a failed request's call path."""
+    by_key = {s.key: s for s in trace.spans}
+    failed: set[SpanKey] = set()
+    for span in trace.spans:
+        if span.errors or (span.parent is None and _client_errors(span)):
+            failed.add(span.key)
+
+    def failing_above(span: Span) -> bool:
+        key: SpanKey | None = span.key
+        seen: set[SpanKey] = set()
+        while key is not None and key not in seen:
+            if key in failed:
+                return True
+            seen.add(key)
+            key = by_key[key].parent if key in by_key else None
+        return False
+
+    out: list[_Signal] = []
+    for span in trace.spans:
+        client = {id(ln) for ln in _client_errors(span)} if failing_above(span) else set()
+        for line in span.lines:
+            if is_error_line(line):
+                out.append(_Signal(span, line, False))
+            elif id(line) in client:
+                out.append(_Signal(span, line, True))
+    return out
+
+
+def _client_errors(span: Span) -> list[LogLine]:
+    return [ln for ln in span.lines if ln.access is not None and 400 <= ln.access.status < 500]
+
+
+def _describe(signal: _Signal, caller: Span | None = None) -> ErrorInfo:
+    line = signal.line
+    status = line.access.status if line.access is not None else None
+    if line.exception:
+        message = exception_message(line)
+    elif line.access is not None:
+        message = _access_message(signal.span, line, caller)
+    else:
+        message = line.message.split("\n", 1)[0].strip()
+    return ErrorInfo(
+        span=signal.span.key, line=line, exception=line.exception, message=message, status=status
+    )
+
+
+def _access_message(span: Span, line: LogLine, caller: Span | None) -> str:
+    """`409 Conflict: PUT /allocations/...` plus why: the service's own warning, or the
+    caller's (the scheduler logs placement's 409 body, with its "detail", as a WARNING)."""
+    assert line.access is not None
+    acc = line.access
+    try:
+        phrase = HTTPStatus(acc.status).phrase
+    except ValueError:
+        phrase = "HTTP error"
+    text = f"{acc.status} {phrase}: {acc.method} {acc.path}"
+    own = (ln for ln in reversed(span.lines[: span.lines.index(line)]) if _telling(ln))
+    from_caller = (
+        ln
+        for ln in (caller.lines if caller is not None else [])
+        if ln.level in ("WARNING", "ERROR") and f"{acc.status}" in ln.message
+    )
+    why_line = next(own, None) or next(from_caller, None)
+    why = _detail(why_line.message) if why_line is not None else None
+    if why:
+        text += f" — {why}"
+    elif acc.status in STATUS_HINTS:
+        text += f" ({STATUS_HINTS[acc.status]})"
+    return text
+
+
+def _telling(line: LogLine) -> bool:
+    return line.level in ("WARNING", "ERROR") or (
+        line.level == "INFO" and "exception" in line.message.lower()
+    )
+
+
+def _detail(message: str) -> str:
+    """An API error body's "detail" if the message quotes one, else the message's first line."""
+    m = _DETAIL_RE.search(message)
+    return " ".join((m.group(1) if m else message.split("\n", 1)[0]).replace("\\n", " ").split())
+
+
+def _best_line(signals: list[_Signal]) -> _Signal:
+    """Within one span: the first traceback, else the first error, else the first 4xx."""
+    errors = [s for s in signals if not s.client_error]
+    with_exception = [s for s in errors if s.line.exception is not None]
+    return (with_exception or errors or signals)[0]
+
+
+def _ancestors(trace: Trace, key: SpanKey) -> list[SpanKey]:
+    by_key = {s.key: s for s in trace.spans}
+    out: list[SpanKey] = []
+    parent = by_key[key].parent if key in by_key else None
+    while parent is not None and parent not in out:
+        out.append(parent)
+        parent = by_key[parent].parent if parent in by_key else None
+    return out
+
+
+def _rpc_callee(line: LogLine) -> str | None:
+    """`nova/conductor/rpcapi.py` in the traceback -> "nova-conductor"."""
+    found = _RPCAPI_RE.findall(line.raw)
+    if not found:
+        return None
+    project, service = found[-1]
+    return f"{project}-{service}"
+
+
+def _blame_callee(trace: Trace, root: _Signal) -> tuple[ErrorInfo | None, str]:
+    """A timeout or remote error in `root`: the callee that did not answer, or a note if absent."""
+    exc = short_exception(root.line.exception) or ""
+    remote = "_Remote" in root.line.raw or "Remote error:" in root.line.raw
+    if exc not in TIMEOUT_EXCEPTIONS and not remote:
+        return None, ""
+    callee_service = _rpc_callee(root.line)
+    children = [s for s in trace.spans if s.parent == root.span.key]
+    if callee_service:
+        children = [s for s in children if s.service == callee_service]
+    if not children:
+        if exc in TIMEOUT_EXCEPTIONS:
+            who = callee_service or "the RPC callee"
+            return None, f"{who} never logged this request: it is down, stuck or not consuming its queue"
+        return None, ""
+    callee = max(children, key=lambda s: s.end)
+    telling = [ln for ln in callee.lines if ln.level in ("WARNING", "ERROR", "CRITICAL")]
+    last = telling[-1] if telling else callee.lines[-1]
+    last_msg = last.message.split("\n", 1)[0].strip()
+    if exc in TIMEOUT_EXCEPTIONS:
+        message = f"did not answer {root.span.service}'s RPC in time ({exc}); last logged: {last_msg}"
+    else:
+        message = f"raised {exc or 'an error'} back to {root.span.service}; last logged: {last_msg}"
+    info = ErrorInfo(span=callee.key, line=last, exception=None, message=message)
+    return info, ""
+
+
+def _fmt_root(info: ErrorInfo) -> str:
+    exc = short_exception(info.exception)
+    head = f"{exc}: " if exc and not info.message.startswith(exc) else ""
+    return (
+        f"{info.span.service} on {info.span.host} — {head}{_clip(info.message)} ({short_location(info.line)})"
+    )
+
+
+def _fmt_short(info: ErrorInfo) -> str:
+    what = short_exception(info.exception) or (str(info.status) if info.status else _clip(info.message, 40))
+    return f"{info.span.service} {what}"
+
+
+def _clip(text: str, width: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def isolate(trace: Trace) -> Verdict:
+    """The verdict for a trace: root cause, the errors that only echo it, and the rest."""
+    signals = _signals(trace)
+    if not signals:
+        n_lines = sum(len(s.lines) for s in trace.spans)
+        return Verdict(None, [], f"no errors: {len(trace.spans)} spans, {n_lines} lines, nothing failed")
+    failing = {s.span.key for s in signals}
+    # A span with a failing descendant (at any depth) only passed the failure on.
+    has_failing_below = {anc for key in failing for anc in _ancestors(trace, key)}
+    order = {s.key: i for i, s in enumerate(trace.spans)}
+    by_key = {s.key: s for s in trace.spans}
+    leaves = sorted(
+        (k for k in failing if k not in has_failing_below),
+        key=lambda k: (by_key[k].weak, order[k]),
+    )
+    root_key = leaves[0]
+    per_span: dict[SpanKey, list[_Signal]] = {}
+    for sig in signals:
+        per_span.setdefault(sig.span.key, []).append(sig)
+    root_sig = _best_line(per_span[root_key])
+    root_parent = by_key[root_key].parent
+    root = _describe(root_sig, by_key.get(root_parent) if root_parent else None)
+    callee, note = _blame_callee(trace, root_sig)
+    propagated: list[ErrorInfo] = []
+    if callee is not None:
+        propagated.append(root)
+        root = callee
+    path = _ancestors(trace, root_sig.span.key)
+    propagated.extend(_describe(_best_line(per_span[k])) for k in path if k in per_span)
+    on_path = {root.span, root_sig.span.key, *path}
+    others = [
+        _describe(_best_line(per_span[k]))
+        for k in sorted(per_span, key=order.__getitem__)
+        if k not in on_path
+    ]
+    text = f"root cause: {_fmt_root(root)}"
+    if note:
+        text += f"; {note}"
+    if propagated:
+        text += "; propagated: " + ", ".join(_fmt_short(p) for p in propagated)
+    if others:
+        text += "; also failed: " + ", ".join(_fmt_short(o) for o in others)
+    return Verdict(root, propagated, text, others)

@@ -1,0 +1,396 @@
+"""Stitch one end-to-end trace out of the lines that mention a request id.
+
+OpenStack services do not share one trace id: each logs its own local ``req-`` id, nova
+passes its context (and so its request id) over RPC to conductor, scheduler and compute,
+and HTTP callees (placement, neutron, glance, cinder) log the caller's id as their
+``global_request_id``. Starting from any one id we therefore expand to a fixed point over
+the ids found on the matching lines, then group lines into spans per (service, host,
+request id) and explain every parent link with the file:line that proves it.
+
+The expansion is bounded (ids and lines) so a hot instance UUID cannot pull in the whole
+cloud; when a bound is hit the trace says so instead of silently stopping.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from kansoku.tracing.model import Link, LinkKind, LogLine, LogSource, Span, SpanKey, Strength, Trace
+
+from kansoku.models import REQUEST_ID_RE, UUID_RE
+
+#: Expansion bounds: a request touching 10 services has a few dozen ids and a few thousand
+#: lines; an instance that lived for months has far more, and we stop there.
+MAX_IDS = 256
+MAX_LINES = 50_000
+
+#: Seconds a callee may appear to start before its caller and still be matched to it by time
+#: (hosts' clocks are NTP-synced to well under this).
+CALLER_TOLERANCE = 0.5
+
+#: RPC: when several services log the same local id, which service called which. Nova's
+#: conductor drives the scheduler and the computes; cinder's scheduler drives cinder-volume.
+RPC_UPSTREAM: dict[str, tuple[str, ...]] = {
+    "nova-conductor": ("nova-api",),
+    "nova-scheduler": ("nova-conductor", "nova-api"),
+    "nova-compute": ("nova-conductor", "nova-api"),
+    "cinder-scheduler": ("cinder-api",),
+    "cinder-volume": ("cinder-scheduler", "cinder-api"),
+    "cinder-backup": ("cinder-api",),
+}
+
+#: Words in a service name that say where it sits on a call path (lower = closer to the user).
+_RANK_WORDS: tuple[tuple[str, int], ...] = (
+    ("api", 0),
+    ("server", 0),
+    ("keystone", 0),
+    ("conductor", 1),
+    ("scheduler", 2),
+)
+
+ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
+
+
+def is_error_line(line: LogLine) -> bool:
+    """An error signal: ERROR/CRITICAL, a traceback, or a 5xx access line."""
+    if line.level in ERROR_LEVELS or line.exception is not None:
+        return True
+    return line.access is not None and line.access.status >= 500
+
+
+def service_rank(service: str) -> int:
+    """Where a service sits on a call path, from its name: API frontends first, workers last."""
+    for word, rank in _RANK_WORDS:
+        if word in service:
+            return rank
+    return 3
+
+
+def is_instance_id(text: str) -> bool:
+    return UUID_RE.fullmatch(text) is not None
+
+
+def request_ids(line: LogLine) -> list[str]:
+    """Every request id on a line, local first: parsed fields, then ids found in the message."""
+    found: list[str] = []
+    for rid in (line.local_id, line.global_id, *line.extra_ids):
+        if rid and rid not in found:
+            found.append(rid)
+    if line.fmt == "unparsed":
+        for match in REQUEST_ID_RE.finditer(line.raw):
+            if match.group(0) not in found:
+                found.append(match.group(0))
+    return found
+
+
+@dataclass
+class _Expansion:
+    """What the fixed-point expansion found: lines, and how each id was reached."""
+
+    lines: dict[tuple[str, int], LogLine] = field(default_factory=dict)
+    ids: set[str] = field(default_factory=set)
+    weak_ids: set[str] = field(default_factory=set)  # reached only through an instance UUID
+    truncated: str | None = None
+
+
+def _expand(
+    source: LogSource, query_id: str, include_instance: bool, max_ids: int, max_lines: int
+) -> _Expansion:
+    """Follow ids to a fixed point, breadth first, so the closest ids are kept when bounded."""
+    # An instance UUID asked for explicitly is the subject, not weak evidence: the requests on
+    # its lines are strong; only other instances' UUIDs (followed with --instance) are weak.
+    exp = _Expansion(ids={query_id})
+    pending = [query_id]
+    while pending and exp.truncated is None:
+        batch, pending = pending, []
+        batch_weak = set(batch) & exp.weak_ids
+        for line in source.lines_for(batch):
+            key = (line.file, line.offset)
+            if key in exp.lines:
+                continue
+            if len(exp.lines) >= max_lines:
+                exp.truncated = f"stopped at {max_lines} lines (raise the bound to see more)"
+                break
+            exp.lines[key] = line
+            # A line reached through an instance UUID only is weak evidence for its ids.
+            via_weak = bool(batch_weak) and not (set(request_ids(line)) & (exp.ids - exp.weak_ids))
+            new = list(request_ids(line))
+            if line.instance and include_instance:
+                new.append(line.instance)
+            for rid in new:
+                if rid in exp.ids:
+                    if not via_weak and not is_instance_id(rid):
+                        exp.weak_ids.discard(rid)
+                    continue
+                if len(exp.ids) >= max_ids:
+                    exp.truncated = f"stopped at {max_ids} ids (raise the bound to see more)"
+                    continue
+                exp.ids.add(rid)
+                if via_weak or is_instance_id(rid):
+                    exp.weak_ids.add(rid)
+                pending.append(rid)
+    return exp
+
+
+def _effective_times(lines: Iterable[LogLine]) -> dict[tuple[str, int], float | None]:
+    """A time for every line: lines without one (continuations, unparsed) take their neighbour's."""
+    by_file: dict[str, list[LogLine]] = defaultdict(list)
+    for line in lines:
+        by_file[line.file].append(line)
+    times: dict[tuple[str, int], float | None] = {}
+    for file_lines in by_file.values():
+        file_lines.sort(key=lambda ln: ln.line_no)
+        last: float | None = next((ln.ts for ln in file_lines if ln.ts is not None), None)
+        for line in file_lines:
+            if line.ts is not None:
+                last = line.ts
+            times[(line.file, line.offset)] = last
+    return times
+
+
+def _span_id(line: LogLine, ids: set[str]) -> str:
+    """The request id a line belongs to: its own local id, else an id of this trace it mentions."""
+    if line.local_id:
+        return line.local_id
+    for rid in request_ids(line):
+        if rid in ids:
+            return rid
+    if line.instance:
+        return line.instance
+    return "-"
+
+
+def _build_spans(exp: _Expansion) -> dict[SpanKey, Span]:
+    times = _effective_times(exp.lines.values())
+    grouped: dict[SpanKey, list[LogLine]] = defaultdict(list)
+    for line in exp.lines.values():
+        grouped[SpanKey(line.service, line.host, _span_id(line, exp.ids))].append(line)
+    spans: dict[SpanKey, Span] = {}
+    for key, lines in grouped.items():
+        lines.sort(key=lambda ln: (times[(ln.file, ln.offset)] or 0.0, ln.file, ln.line_no))
+        stamped = [t for ln in lines if (t := times[(ln.file, ln.offset)]) is not None]
+        levels: dict[str, int] = defaultdict(int)
+        for line in lines:
+            levels[line.level or "UNPARSED"] += 1
+        spans[key] = Span(
+            key=key,
+            start=min(stamped) if stamped else 0.0,
+            end=max(stamped) if stamped else 0.0,
+            lines=lines,
+            levels=dict(levels),
+            errors=[ln for ln in lines if is_error_line(ln)],
+            weak=key.request_id in exp.weak_ids,
+        )
+    return spans
+
+
+@dataclass
+class _Proposal:
+    parent: SpanKey
+    link: Link
+
+
+class _Linker:
+    """Chooses each span's parent, strongest evidence first, and refuses cycles."""
+
+    def __init__(self, spans: dict[SpanKey, Span]) -> None:
+        self.spans = spans
+        self.by_rid: dict[str, list[Span]] = defaultdict(list)
+        for span in spans.values():
+            self.by_rid[span.request_id].append(span)
+        # Callee evidence: "GET call to placement for ... used request id req-P" in the caller.
+        self.callee_of: dict[str, tuple[Span, LogLine]] = {}
+        for span in spans.values():
+            for line in span.lines:
+                for rid in line.extra_ids:
+                    if rid != span.request_id and rid not in self.callee_of:
+                        self.callee_of[rid] = (span, line)
+
+    def origin(self, rid: str) -> Span:
+        """The span that first handled a request id: the frontend, then the earliest."""
+        return min(self.by_rid[rid], key=lambda s: (service_rank(s.service), s.start, s.service, s.host))
+
+    def proposals(self, span: Span) -> list[_Proposal]:
+        out: list[_Proposal] = []
+        rid = span.request_id
+        origin = self.origin(rid)
+        if origin is not span:
+            upstream = self._rpc_upstream(span, origin)
+            evidence = span.lines[0].location
+            out.append(
+                _Proposal(
+                    upstream.key,
+                    Link(LinkKind.SHARED_LOCAL_ID, upstream.key, span.key, evidence),
+                )
+            )
+        if rid in self.callee_of:
+            caller, line = self.callee_of[rid]
+            out.append(_Proposal(caller.key, Link(LinkKind.CALLEE_ID, caller.key, span.key, line.location)))
+        for line in span.lines:
+            gid = line.global_id
+            if gid and gid != rid and gid in self.by_rid:
+                caller, how = self._caller_by_time(gid, span)
+                out.append(
+                    _Proposal(
+                        caller.key,
+                        Link(LinkKind.GLOBAL_ID, caller.key, span.key, line.location, detail=how),
+                    )
+                )
+                break
+        if span.weak:
+            out = [_Proposal(p.parent, _weaken(p.link)) for p in out]
+        return out
+
+    def _rpc_upstream(self, span: Span, origin: Span) -> Span:
+        for service in RPC_UPSTREAM.get(span.service, ()):
+            candidates = [s for s in self.by_rid[span.request_id] if s.service == service and s is not span]
+            if candidates:
+                return min(candidates, key=lambda s: s.start)
+        return origin
+
+    def _caller_by_time(self, gid: str, callee: Span) -> tuple[Span, str]:
+        """Which span of the caller's request made this HTTP call: the latest to start before it."""
+        candidates = [s for s in self.by_rid[gid] if s.start <= callee.start + CALLER_TOLERANCE]
+        if candidates:
+            caller = max(candidates, key=lambda s: (s.start, -service_rank(s.service)))
+            if len(self.by_rid[gid]) > 1:
+                return caller, f"caller {caller.service} chosen by time among {len(self.by_rid[gid])} spans"
+            return caller, ""
+        caller = self.origin(gid)
+        return caller, f"callee starts before every {gid} span (clock skew?): attached to the origin"
+
+
+def _weaken(link: Link) -> Link:
+    return Link(link.kind, link.source, link.target, link.evidence, Strength.WEAK, link.detail)
+
+
+def _ancestors(key: SpanKey, parents: dict[SpanKey, SpanKey]) -> set[SpanKey]:
+    seen: set[SpanKey] = set()
+    while key in parents and key not in seen:
+        seen.add(key)
+        key = parents[key]
+    seen.add(key)
+    return seen
+
+
+def _link_spans(spans: dict[SpanKey, Span], query_id: str) -> list[Link]:
+    linker = _Linker(spans)
+    parents: dict[SpanKey, SpanKey] = {}
+    links: list[Link] = []
+    # Strong spans first and the frontends before the workers, so parents exist when children ask.
+    order = sorted(spans.values(), key=lambda s: (s.weak, service_rank(s.service), s.start))
+    for span in order:
+        for proposal in linker.proposals(span):
+            if span.key in _ancestors(proposal.parent, parents):
+                continue  # would close a cycle: keep looking for weaker evidence
+            parents[span.key] = proposal.parent
+            span.parent = proposal.parent
+            links.append(proposal.link)
+            break
+    links.extend(_membership_links(spans, parents, query_id))
+    return links
+
+
+def _membership_links(
+    spans: dict[SpanKey, Span], parents: dict[SpanKey, SpanKey], query_id: str
+) -> list[Link]:
+    """Roots other than the first still need a reason to be in the trace: the id they share."""
+    roots = sorted((s for s in spans.values() if s.key not in parents), key=lambda s: (s.weak, s.start))
+    if len(roots) < 2:
+        return []
+    out: list[Link] = []
+    anchor = roots[0]
+    anchor_ids = {rid for ln in anchor.lines for rid in request_ids(ln)}
+    anchor_instances = {ln.instance for ln in anchor.lines if ln.instance}
+    for root in roots[1:]:
+        shared = next(
+            (
+                (ln, rid)
+                for ln in root.lines
+                for rid in request_ids(ln)
+                if rid in anchor_ids or rid == query_id
+            ),
+            None,
+        )
+        if shared is not None:
+            line, rid = shared
+            kind = LinkKind.GLOBAL_ID if rid == line.global_id else LinkKind.SHARED_LOCAL_ID
+            strength = Strength.WEAK if root.weak else Strength.STRONG
+            out.append(Link(kind, anchor.key, root.key, line.location, strength, f"both carry {rid}"))
+            continue
+        inst = next((ln for ln in root.lines if ln.instance and ln.instance in anchor_instances), None)
+        if inst is None:
+            inst = next((ln for ln in root.lines if ln.instance), root.lines[0])
+        out.append(
+            Link(
+                LinkKind.INSTANCE,
+                anchor.key,
+                root.key,
+                inst.location,
+                Strength.WEAK,
+                f"same instance {inst.instance}" if inst.instance else "",
+            )
+        )
+    return out
+
+
+def _causal_order(spans: dict[SpanKey, Span]) -> list[Span]:
+    """Parents before children, siblings by time: causality first, so clock skew cannot reorder."""
+    children: dict[SpanKey, list[Span]] = defaultdict(list)
+    roots: list[Span] = []
+    for span in spans.values():
+        if span.parent is None:
+            roots.append(span)
+        else:
+            children[span.parent].append(span)
+
+    def key(s: Span) -> tuple[bool, float, int, str, str]:
+        return (s.weak, s.start, service_rank(s.service), s.service, s.host)
+
+    ordered: list[Span] = []
+    stack = sorted(roots, key=key, reverse=True)
+    while stack:
+        span = stack.pop()
+        ordered.append(span)
+        stack.extend(sorted(children[span.key], key=key, reverse=True))
+    return ordered
+
+
+def build_trace(
+    source: LogSource,
+    query_id: str,
+    include_instance: bool = False,
+    *,
+    max_ids: int = MAX_IDS,
+    max_lines: int = MAX_LINES,
+    files_searched: int = 0,
+) -> Trace:
+    """The trace of `query_id` (a local or global ``req-`` id, or an instance UUID).
+
+    Instance UUIDs are followed only when asked (or when the query is one) and the spans
+    they bring in are marked weak: an instance sees many unrelated requests in its life.
+    """
+    query_id = query_id.strip().lower()
+    exp = _expand(source, query_id, include_instance, max_ids, max_lines)
+    spans = _build_spans(exp)
+    links = _link_spans(spans, query_id)
+    return Trace(
+        query=query_id,
+        ids=exp.ids,
+        spans=_causal_order(spans),
+        links=links,
+        files_searched=files_searched,
+        truncated=exp.truncated,
+    )
+
+
+def explain_link(link: Link) -> str:
+    """One line for the operator: the kind, the proof and, if needed, how the parent was picked."""
+    text = f"{link.target.service}@{link.target.host} ← {link.source.service}@{link.source.host}: {link.explain()}"
+    if link.strength is Strength.WEAK:
+        text += " (weak)"
+    if link.detail:
+        text += f" ({link.detail})"
+    return text
