@@ -1,0 +1,279 @@
+"""The decision engine: journaled alert -> hook -> safety rails -> planned action.
+
+Why decisions happen in one SQLite transaction per batch: the rails (dedupe, cooldown,
+max-unhealthy, fleet budget) read what earlier decisions wrote, so fifty alerts of a storm
+decided together still see each other, and the planned action row (with its UNIQUE
+idempotency key) is committed atomically with the decision that created it. Nothing here
+acts: `heal_worker` executes committed action rows.
+
+Order of the rails, and why: a duplicate is never news; the pause switch beats everything
+else; a shared dependency down or a spent fleet budget pauses *all* healing (fifty clusters
+alerting at once is one fault below them, not fifty); then the cluster's own
+max-unhealthy, then the target's cooldown.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from kansoku.alerts.heal_base import Action, ActionContext, ActionFailed, Services
+from kansoku.alerts.heal_config import HealConfig, LoadedConfig
+from kansoku.alerts.heal_journal import AlertRow, Journal
+from kansoku.alerts.heal_model import ActionState, Decision
+
+from kansoku.models import Cluster, HealHook, new_request_id
+
+
+class DependencyProbe(Protocol):
+    """Says whether a dependency shared by many clusters is down (then: heal nothing)."""
+
+    def shared_dependency_down(self) -> str | None: ...
+
+
+class StormProbe:
+    """Many clusters alerting within a short window is one shared fault, not many."""
+
+    def __init__(self, journal: Journal, clusters: int, window: float) -> None:
+        self.journal, self.clusters, self.window = journal, clusters, window
+
+    def shared_dependency_down(self) -> str | None:
+        rows = self.journal.query(
+            "SELECT DISTINCT cluster FROM firing WHERE since >= ? AND cluster != '' ORDER BY cluster",
+            (time.time() - self.window,),
+        )
+        if len(rows) >= self.clusters:
+            names = ", ".join(r["cluster"] for r in rows[:5])
+            return (
+                f"{len(rows)} clusters alerting within {self.window:.0f}s ({names}, ...): "
+                "a shared dependency is likely down"
+            )
+        return None
+
+
+class CheckProbe:
+    """kansoku's own health checks (kansoku.health) through a callable returning a reason."""
+
+    def __init__(self, check: Callable[[], str | None]) -> None:
+        self.check = check
+
+    def shared_dependency_down(self) -> str | None:
+        return self.check()
+
+
+def hook_matches(hook: HealHook, labels: dict[str, str]) -> bool:
+    return labels.get("alertname") == hook.alert and all(labels.get(k) == v for k, v in hook.match.items())
+
+
+class Engine:
+    def __init__(
+        self,
+        journal: Journal,
+        loaded: LoadedConfig,
+        actions: dict[str, Action],
+        services: Services,
+        probes: list[DependencyProbe],
+        dry_run: bool,
+    ) -> None:
+        self.journal = journal
+        self.loaded = loaded
+        self.config: HealConfig = loaded.config
+        self.safety = loaded.config.safety
+        self.actions = actions
+        self.services = services
+        self.probes = probes
+        self.dry_run = dry_run or loaded.config.dry_run
+        self.clusters: dict[str, Cluster] = loaded.clusters()
+        self.workdir = loaded.path(loaded.config.workdir)
+        self.alert_names = frozenset(h.alert for h in loaded.config.hooks)
+
+    # -- used by the receiver, before journaling -------------------------------------------
+
+    def hook_for(self, labels: dict[str, str]) -> HealHook | None:
+        """The first hook (in config order) whose alert name and matchers fit."""
+        hooks: list[HealHook] = list(self.config.hooks)
+        for hook in hooks:
+            if hook_matches(hook, labels):
+                return hook
+        return None
+
+    def missing_labels(self, labels: dict[str, str]) -> list[str]:
+        hook = self.hook_for(labels)
+        if hook is None:
+            return []
+        needed = set(self.actions[hook.action].required_labels)
+        if hook.escalate_to:
+            needed |= set(self.actions[hook.escalate_to].required_labels)
+        return sorted(k for k in needed if not labels.get(k))
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def context(
+        self, action: str, alert: AlertRow, params: Mapping[str, object], request_id: str, timeout: float
+    ) -> ActionContext:
+        return ActionContext(
+            action=action,
+            labels=alert.labels,
+            annotations=alert.annotations,
+            params=dict(params),
+            cluster=self.clusters.get(alert.cluster),
+            request_id=request_id,
+            timeout=timeout,
+            workdir=self.workdir,
+            services=self.services,
+        )
+
+    def decide_pending(self, limit: int = 500) -> list[int]:
+        """Decide every undecided alert (oldest first); returns the action ids to execute."""
+        to_run: list[int] = []
+        with self.journal.tx() as db:
+            for alert in self.journal.undecided(db, limit):
+                decision, hook_action, reason, action_id = self._decide(db, alert)
+                db.execute(
+                    "UPDATE alerts SET decision=?, hook_action=?, reason=?, decided_at=? WHERE id=?",
+                    (decision.value, hook_action, reason, time.time(), alert.id),
+                )
+                if action_id is not None and decision is Decision.ACT:
+                    to_run.append(action_id)
+        return to_run
+
+    def _decide(
+        self, db: sqlite3.Connection, alert: AlertRow
+    ) -> tuple[Decision, str | None, str, int | None]:
+        if alert.status == "resolved":
+            cur = db.execute(
+                "UPDATE actions SET state=?, finished_at=? WHERE fingerprint=? AND state=?",
+                (ActionState.HEALED.value, time.time(), alert.fingerprint, ActionState.VERIFYING.value),
+            )
+            return Decision.RESOLVED, None, f"alert resolved; {cur.rowcount} action(s) verified healed", None
+        hook = self.hook_for(alert.labels)
+        if hook is None:
+            why = (
+                "no heal hook for this alert name"
+                if alert.alertname not in self.alert_names
+                else "no heal hook matches these labels"
+            )
+            return Decision.NO_HOOK, None, why, None
+        return self.plan(db, alert, hook.action, hook.params, escalated_from=None)
+
+    def plan(
+        self,
+        db: sqlite3.Connection,
+        alert: AlertRow,
+        action_name: str,
+        params: Mapping[str, object],
+        escalated_from: int | None,
+    ) -> tuple[Decision, str | None, str, int | None]:
+        """Apply the rails and, if they allow, insert the action row (pending or dry-run)."""
+        now = time.time()
+        key = f"{alert.fingerprint}|{action_name}|{alert.starts_at}"
+        if db.execute("SELECT 1 FROM actions WHERE idem_key=?", (key,)).fetchone():
+            return Decision.DUPLICATE, action_name, f"already handled: {key}", None
+        paused = self.journal.paused_reason(db)
+        if paused is not None:
+            return Decision.PAUSED, action_name, f"healing is paused: {paused}", None
+        for probe in self.probes:
+            down = probe.shared_dependency_down()
+            if down is not None:
+                self.journal.pause(down, db, kind="shared_dependency_down")
+                return Decision.SHARED_DEPENDENCY, action_name, down, None
+        used = db.execute(
+            "SELECT count(*) FROM actions WHERE planned_at >= ? AND dry_run = ?", (now - 3600, self.dry_run)
+        ).fetchone()[0]
+        if used >= self.safety.fleet_budget_per_hour:
+            why = (
+                f"fleet budget exhausted: {used} remediations in the last hour "
+                f"(budget {self.safety.fleet_budget_per_hour}); all healing paused until "
+                "`kansoku heal resume`"
+            )
+            self.journal.pause(why, db, kind="budget_exhausted")
+            return Decision.BUDGET, action_name, why, None
+        if alert.cluster:
+            limit, how = self._max_unhealthy(alert.cluster)
+            unhealthy = db.execute(
+                "SELECT count(DISTINCT target) FROM firing WHERE cluster=?", (alert.cluster,)
+            ).fetchone()[0]
+            if limit is None or unhealthy > limit:
+                why = (
+                    how
+                    if limit is None
+                    else (
+                        f"{unhealthy} unhealthy targets in cluster {alert.cluster} > max_unhealthy {how}: "
+                        "a bigger fault than one node; not remediating"
+                    )
+                )
+                return Decision.MAX_UNHEALTHY, action_name, why, None
+        if escalated_from is None and self.safety.cooldown_seconds > 0:
+            recent = db.execute(
+                "SELECT id, planned_at FROM actions WHERE cluster=? AND target=? AND planned_at>=? AND dry_run=?"
+                " ORDER BY id DESC LIMIT 1",
+                (alert.cluster, alert.target, now - self.safety.cooldown_seconds, self.dry_run),
+            ).fetchone()
+            if recent:
+                return (
+                    Decision.COOLDOWN,
+                    action_name,
+                    f"target {alert.cluster}/{alert.target} was remediated {now - recent['planned_at']:.0f}s"
+                    f" ago (action {recent['id']}); cooldown {self.safety.cooldown_seconds:.0f}s",
+                    None,
+                )
+        timeout = float(params.get("timeout_seconds", self.safety.action_timeout_seconds))  # type: ignore[arg-type]
+        request_id = new_request_id()
+        ctx = self.context(action_name, alert, params, request_id, timeout)
+        try:
+            steps = self.actions[action_name].plan(ctx)
+        except ActionFailed as exc:
+            return Decision.INVALID, action_name, str(exc), None
+        state = ActionState.DRY_RUN if self.dry_run else ActionState.PENDING
+        cur = db.execute(
+            "INSERT INTO actions(idem_key, alert_id, fingerprint, action, cluster, region, target, params,"
+            " request_id, state, dry_run, plan, planned_at, escalated_from, timeout)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                key,
+                alert.id,
+                alert.fingerprint,
+                action_name,
+                alert.cluster,
+                alert.region,
+                alert.target,
+                json.dumps(params, sort_keys=True),
+                request_id,
+                state.value,
+                self.dry_run,
+                json.dumps(steps),
+                now,
+                escalated_from,
+                timeout,
+            ),
+        )
+        action_id = int(cur.lastrowid or 0)
+        if self.dry_run:
+            return (
+                Decision.DRY_RUN,
+                action_name,
+                f"dry-run: would run {action_name} ({request_id})",
+                action_id,
+            )
+        via = f" (escalated from action {escalated_from})" if escalated_from else ""
+        return (
+            Decision.ACT,
+            action_name,
+            f"{action_name} planned as action {action_id}{via} ({request_id})",
+            action_id,
+        )
+
+    def _max_unhealthy(self, cluster: str) -> tuple[int | None, str]:
+        value = self.safety.max_unhealthy
+        if isinstance(value, int):
+            return value, str(value)
+        size = self.config.cluster_sizes.get(cluster)
+        if size is None:
+            return None, (
+                f"max_unhealthy is {value} but the size of cluster {cluster} is unknown "
+                f"(set cluster_sizes.{cluster}); not remediating blind"
+            )
+        return size * int(value[:-1]) // 100, f"{value} of {size} nodes"
