@@ -1,0 +1,1 @@
+"""kansoku area package (see docs/contracts.md)."""
