@@ -31,7 +31,7 @@ import calendar
 import json
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -537,12 +537,14 @@ def iter_records(
     host: str = "",
     start_line: int = 1,
     start_offset: int = 0,
+    keep: Callable[[str], bool] | None = None,
 ) -> Iterator[LogLine | ParseProblem]:
     """Group a file's physical lines into records and parse each one.
 
     `stream` yields lines (bytes or str, with or without the newline) from byte
     `start_offset`, which is line `start_line` of the file. Bytes are decoded as UTF-8 with
-    replacement so one bad byte never stops a run.
+    replacement so one bad byte never stops a run. `keep(raw)` lets a lookup skip parsing
+    records it does not want (those that do not contain the ids asked for).
     """
     buf: list[str] = []
     buf_line = start_line
@@ -559,13 +561,13 @@ def iter_records(
             size = len(item.encode("utf-8", "replace"))
         text = text.rstrip("\r\n")
         is_start = starts_record(text)
-        if buf and buf_header and is_start and _continues(buf[0], text):
+        if buf and buf_header and is_start and " ERROR " in text[:80] and _continues(buf[0], text):
             is_start = False
         if buf and not is_start and buf_header:
             buf.append(text)
         else:
             if buf:
-                yield from _emit(buf, file, buf_line, buf_off, service, host)
+                yield from _emit(buf, file, buf_line, buf_off, service, host, keep)
             buf = [text]
             buf_line = line_no
             buf_off = offset
@@ -573,14 +575,20 @@ def iter_records(
         line_no += 1
         offset += size
     if buf:
-        yield from _emit(buf, file, buf_line, buf_off, service, host)
+        yield from _emit(buf, file, buf_line, buf_off, service, host, keep)
 
 
 def _emit(
-    buf: list[str], file: str, line_no: int, offset: int, service: str, host: str
+    buf: list[str],
+    file: str,
+    line_no: int,
+    offset: int,
+    service: str,
+    host: str,
+    keep: Callable[[str], bool] | None = None,
 ) -> Iterator[LogLine | ParseProblem]:
     raw = "\n".join(buf)
-    if not raw.strip():
+    if not raw.strip() or (keep is not None and not keep(raw)):
         return
     rec = parse_record(raw, file, line_no, offset, service, host)
     if rec is None:

@@ -1,0 +1,297 @@
+"""Find log files, name their service and host, and read them (plain, rotated, gzipped).
+
+Service and host come from the path because OpenStack log lines do not carry them: a
+deployment writes `/var/log/<project>/<service>.log` on each machine, and collected trees
+are `<host>/<service>.log` or `<host>/<project>/<service>.log`. A `PathRule` turns a path
+into (service, host); the default tries those three layouts, and a pattern such as
+`"{host}/{project}/{service}"` or `"{host}/{service}"` forces one (matched against the
+end of the path, rotation suffix removed).
+
+Rotation suffixes (`.1`, `.2.gz`, `-20261120`, `-20261120.gz`) map to the same service so
+that `nova-api.log.1` and `nova-api.log` are one stream. Gzip is read transparently with a
+streaming zlib decoder, so a truncated or corrupt `.gz` yields everything before the damage
+and then raises `LogReadError` naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import stat
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from kansoku.errors import KansokuError
+
+#: Rotation suffixes logrotate writes (numbered or dated, optionally compressed).
+_ROTATION_RE = re.compile(r"(?:\.\d+|-\d{8}(?:\d{2})?|\.\d{4}-\d{2}-\d{2})?(?:\.gz)?$")
+#: Names that look like logs: `x.log`, `x.json`, `x.txt`, any of them rotated.
+_LOG_NAME_RE = re.compile(
+    r"\.(?:log|json|txt)(?:\.\d+|-\d{8}(?:\d{2})?|\.\d{4}-\d{2}-\d{2})?(?:\.gz)?$|\.log\d*$"
+)
+#: Directory names that are an OpenStack project (so their parent is the host).
+PROJECTS = frozenset(
+    {
+        "nova", "neutron", "glance", "cinder", "keystone", "placement", "heat", "octavia",
+        "swift", "horizon", "barbican", "designate", "manila", "ironic", "magnum", "aodh",
+        "ceilometer", "gnocchi", "panko", "trove", "zun", "kuryr", "senlin", "masakari",
+        "apache2", "httpd", "nginx", "openvswitch", "rabbitmq", "libvirt", "haproxy", "mysql",
+    }
+)  # fmt: skip
+_GENERIC_DIRS = frozenset({"log", "logs", "var", "tmp", "", ".", "/"})
+_SKIP_DIRS = frozenset({".kansoku", ".git", "__pycache__"})
+
+
+class LogReadError(KansokuError):
+    """A file could not be (fully) read: names the file and what went wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """One file to index: where it is, which service on which host wrote it."""
+
+    path: str  # absolute path
+    service: str
+    host: str
+    compressed: bool
+    rotation: str  # the suffix removed to find the service ("" for the live file)
+
+
+class PathRule(Protocol):
+    """(service, host) for a log file path; chosen by configuration (a pattern string)."""
+
+    def __call__(self, path: Path) -> tuple[str, str]: ...
+
+
+def strip_rotation(name: str) -> tuple[str, str]:
+    """`nova-api.log.2.gz` -> (`nova-api.log`, `.2.gz`)."""
+    m = _ROTATION_RE.search(name)
+    if m is None or not m.group(0):
+        return name, ""
+    base = name[: m.start()]
+    if not base or ("." not in base and not m.group(0).endswith(".gz")):
+        return name, ""
+    return base, m.group(0)
+
+
+def service_name(filename: str) -> str:
+    """`nova-api.log.1` -> `nova-api`; `keystone_access.log` -> `keystone_access`."""
+    base, _ = strip_rotation(filename)
+    for ext in (".log", ".json", ".txt"):
+        if base.endswith(ext):
+            return base[: -len(ext)]
+    return base
+
+
+class DefaultRule:
+    """`/var/log/<project>/<service>.log` (host: this machine or `--host`),
+    `<host>/<project>/<service>.log` (when the middle directory is a known project or the
+    service's prefix), otherwise `<host>/<service>.log`.
+    """
+
+    def __init__(self, host: str | None = None) -> None:
+        self.default_host = host or socket.gethostname()
+
+    def __call__(self, path: Path) -> tuple[str, str]:
+        service = service_name(path.name)
+        parts = path.parts[:-1]
+        if not parts:
+            return service, self.default_host
+        parent = parts[-1]
+        project = service.split("-", 1)[0].split("_", 1)[0]
+        if parent in PROJECTS or parent == project:
+            host = parts[-2] if len(parts) >= 2 else ""
+            if len(parts) >= 3 and parts[-3] == "var" and host == "log":
+                host = ""
+        else:
+            host = parent
+        if host in _GENERIC_DIRS:
+            host = self.default_host
+        return service, host
+
+
+class PatternRule:
+    """A fixed layout such as `{host}/{project}/{service}`, matched on the path's tail."""
+
+    def __init__(self, pattern: str, host: str | None = None) -> None:
+        fields = pattern.strip("/").split("/")
+        if "{service}" not in fields[-1]:
+            raise KansokuError(f"path rule {pattern!r}: the last part must contain {{service}}")
+        self.fields = fields
+        self.default_host = host or socket.gethostname()
+        self.pattern = pattern
+
+    def __call__(self, path: Path) -> tuple[str, str]:
+        parts = path.parts
+        if len(parts) < len(self.fields):
+            raise KansokuError(f"{path}: does not match path rule {self.pattern!r}")
+        values: dict[str, str] = {}
+        for field, part in zip(self.fields, parts[-len(self.fields) :], strict=True):
+            if field.startswith("{") and field.endswith("}"):
+                values[field[1:-1]] = part
+        values["service"] = service_name(parts[-1])
+        return values["service"], values.get("host") or self.default_host
+
+
+def make_rule(spec: str | None = None, host: str | None = None) -> PathRule:
+    """`None`/`"default"` -> DefaultRule; anything else is a PatternRule pattern."""
+    if spec is None or spec == "default":
+        return DefaultRule(host)
+    return PatternRule(spec, host)
+
+
+def is_log_name(name: str) -> bool:
+    return bool(_LOG_NAME_RE.search(name)) and not name.startswith(".")
+
+
+def discover(paths: Iterable[str | Path], rule: PathRule | None = None) -> tuple[list[LogFile], list[str]]:
+    """Every log file under `paths` (files are taken as given, directories walked).
+
+    Returns the files (oldest rotation first within a stream, so lines come out in time
+    order) and problems (unreadable directories, missing paths) as messages naming the path.
+    """
+    rule = rule or DefaultRule()
+    found: list[LogFile] = []
+    problems: list[str] = []
+    for given in paths:
+        p = Path(given)
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            problems.append(f"{p}: no such file or directory")
+            continue
+        except PermissionError:
+            problems.append(f"{p}: permission denied")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            for root, dirs, names in os.walk(p, onerror=lambda e: problems.append(_os_problem(e))):
+                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
+                for name in sorted(names):
+                    if is_log_name(name):
+                        full = Path(root) / name
+                        if full.is_file():
+                            found.append(_logfile(full, rule))
+        elif stat.S_ISREG(st.st_mode):
+            found.append(_logfile(p, rule))
+        else:
+            problems.append(f"{p}: not a regular file")
+    found.sort(key=_order_key)
+    unique: dict[str, LogFile] = {}
+    for f in found:
+        unique.setdefault(f.path, f)
+    return list(unique.values()), problems
+
+
+def _os_problem(err: OSError) -> str:
+    reason = "permission denied" if isinstance(err, PermissionError) else (err.strerror or str(err))
+    return f"{err.filename}: {reason}"
+
+
+def _logfile(path: Path, rule: PathRule) -> LogFile:
+    absolute = path.absolute()
+    service, host = rule(absolute)
+    _, rotation = strip_rotation(path.name)
+    return LogFile(str(absolute), service, host, path.name.endswith(".gz"), rotation)
+
+
+def _rotation_rank(rotation: str) -> tuple[int, str]:
+    """Older first: `.3.gz` < `.2` < `.1` < live; dated suffixes by date."""
+    core = rotation.removesuffix(".gz")
+    if not core:
+        return (2, "")
+    if core.startswith(".") and core[1:].isdigit():
+        return (0, f"{10**9 - int(core[1:]):012d}")
+    return (1, core)
+
+
+def _order_key(f: LogFile) -> tuple[str, str, tuple[int, str], str]:
+    return (f.host, f.service, _rotation_rank(f.rotation), f.path)
+
+
+def open_error(path: str, err: OSError) -> LogReadError:
+    """The user-facing message for a file that cannot be opened."""
+    if isinstance(err, PermissionError):
+        return LogReadError(f"{path}: permission denied")
+    if isinstance(err, FileNotFoundError):
+        return LogReadError(f"{path}: no such file (removed or rotated away)")
+    return LogReadError(f"{path}: {err.strerror or err}")
+
+
+def read_chunks(path: str, start: int = 0, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """Raw bytes of `path` from uncompressed offset `start`, in chunks; gzip decoded.
+
+    A damaged gzip stream yields everything decoded before the damage, then raises
+    LogReadError naming the file. Opening problems raise LogReadError too.
+    """
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed in finally, generator-owned
+    except OSError as err:
+        raise open_error(path, err) from None
+    try:
+        if path.endswith(".gz"):
+            yield from _gunzip(fh, path, start, chunk_size)
+            return
+        fh.seek(start)
+        while True:
+            try:
+                data = fh.read(chunk_size)
+            except OSError as err:
+                raise open_error(path, err) from None
+            if not data:
+                return
+            yield data
+    finally:
+        fh.close()
+
+
+def _gunzip(fh: BinaryIO, path: str, start: int, chunk_size: int) -> Iterator[bytes]:
+    """Stream-decode a (multi-member) gzip file, skipping the first `start` output bytes."""
+    skip = start
+    dec = zlib.decompressobj(wbits=31)
+    in_member = False
+    while True:
+        try:
+            comp = fh.read(chunk_size)
+        except OSError as err:
+            raise open_error(path, err) from None
+        if not comp:
+            break
+        while comp:
+            in_member = True
+            try:
+                out = dec.decompress(comp)
+            except zlib.error as err:
+                raise LogReadError(
+                    f"{path}: corrupt gzip data ({err}); lines before the damage were read"
+                ) from None
+            if out:
+                if skip:
+                    if len(out) <= skip:
+                        skip -= len(out)
+                        out = b""
+                    else:
+                        out = out[skip:]
+                        skip = 0
+                if out:
+                    yield out
+            if dec.eof:
+                comp = dec.unused_data
+                dec = zlib.decompressobj(wbits=31)
+                in_member = False
+            else:
+                comp = b""
+    if in_member and not dec.eof:
+        raise LogReadError(f"{path}: truncated gzip file; lines before the damage were read")
+
+
+def fingerprint(path: str, size: int = 64) -> bytes:
+    """The first bytes of the file as stored on disk: tells a rewritten file from an appended one."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except OSError as err:
+        raise open_error(path, err) from None

@@ -1,0 +1,745 @@
+"""The on-disk index: every request id, global request id and UUID -> (file, block).
+
+API for callers (H2's `kansoku index` / `kansoku trace`)::
+
+    from kansoku.tracing.index import build_index, IndexReport, Store
+    report = build_index(["/var/log/nova", "logs/"], ".kansoku")   # incremental
+    report.summary()          # "indexed 12 files, 3.2 MB new, 14,201 lines in 0.05 s"
+    report.problems           # ["nova-api.log:17: not an oslo.log, JSON or access line: ...", ...]
+
+    from kansoku.tracing.source_index import IndexSource
+    src = IndexSource(".kansoku")           # a kansoku.tracing.model.LogSource
+    lines = list(src.lines_for(["req-6f1c..."]))
+    src.describe()   # "12 files (indexed up to 2026-11-20 10:15:32 UTC)"
+
+`build_index` raises KansokuError only for a store it cannot use; unreadable files and
+corrupt .gz files are reported in `IndexReport.problems` (everything readable is indexed).
+
+Design (measured in bench/bench_tracing.py, justified in docs/tracing-index.md):
+
+* Indexing never builds LogLine objects. Each file is read in 1 MiB chunks and cut into
+  ~128 KiB *blocks* at record boundaries; one compiled bytes regex finds every UUID
+  (`req-<uuid>` ids contain one) in the block, the hits are de-duplicated per block and
+  each distinct id becomes one posting `(key, file_id << 32 | block_no)`.
+* The key is the UUID's last 16 hex digits read as a 64-bit integer (random in a UUID4,
+  so it is a hash for free). `req-X` and a bare `X` share the key; a lookup re-checks the
+  full id in the text, so collisions and near-misses cost a block read, never a wrong line.
+* Postings accumulate in two `array('Q')`s and are flushed, sorted, as an immutable
+  segment file (`seg-NNNNNN.idx`: header, sorted keys, postings) whenever 4M postings are
+  buffered and at the end of a run: memory is bounded whatever the corpus size. Small
+  segments are merged when there are more than `MAX_SEGMENTS`.
+* Lookup is stdlib only: mmap each segment, bisect the keys, read only the blocks named.
+* Per file the manifest keeps identity (device, inode, first 64 bytes), the indexed-up-to
+  offset, line count, first/last timestamp and parse problems; per file a block table
+  (`blocks/<file_id>.bin`: offset, first line number) maps block numbers to byte ranges.
+  A second run reads only bytes after the indexed offset, follows renames (rotation to
+  `.1`), recognises `.1` recompressed to `.2.gz` (same first bytes and uncompressed size),
+  and starts a new entry when a file was truncated or rewritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import struct
+import sys
+import time
+from array import array
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO
+
+from kansoku.tracing.files import LogFile, LogReadError, PathRule, discover, fingerprint, read_chunks
+from kansoku.tracing.parse import parse_access
+
+from kansoku.errors import KansokuError
+
+FORMAT_VERSION = 1
+BLOCK_SIZE = 128 * 1024
+READ_SIZE = 1 << 20
+FLUSH_POSTINGS = 4_000_000
+MAX_SEGMENTS = 8
+MAX_PROBLEMS_KEPT = 20
+MAGIC = b"KSKIDX01"
+_HEADER = struct.Struct("<8sQ")
+
+#: The last 17 characters of a UUID (`xxxx-xxxxxxxxxxxx`); starting the pattern with a
+#: literal `-` lets the regex engine skip to dashes (5x faster than a full UUID pattern).
+_ID_TAIL_RE = re.compile(rb"-[0-9a-f]{4}-[0-9a-f]{4}-([0-9a-f]{4}-[0-9a-f]{12})")
+#: A line that is neither an oslo.log header nor a JSON object: rare, checked exactly.
+_SUSPICIOUS_RE = re.compile(
+    rb"\n(?!\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)*(?:Z|[+-]\d\d:?\d\d)? +\d+ +[A-Z]+ +\S|\{|\r?\n|$)"
+)
+#: A JSON line that does not end with `}`: a record cut off (crash, disk full).
+_BAD_JSON_RE = re.compile(rb"\n\{[^\n]*[^}\s](?=\r?\n)")
+#: Where a block may end: before a line that starts a record (not an exception-prefix line).
+_RECORD_START_RE = re.compile(
+    rb"\n(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[^\n]{0,40}? [A-Z]+ \S+ \[(?!instance: )|\{)"
+)
+_DATE_AT_LINE_RE = re.compile(rb"(?:^|\n)(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)")
+_DATE_START_RE = re.compile(rb"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d")
+
+
+def _last_match(pattern: re.Pattern[bytes], buf: bytes, pos: int, end: int) -> re.Match[bytes] | None:
+    last = None
+    for m in pattern.finditer(buf, pos, end):
+        last = m
+    return last
+
+
+def id_key(text: str | bytes) -> int | None:
+    """The 64-bit key of an id containing a UUID (`req-<uuid>` or `<uuid>`), else None."""
+    raw = text.encode() if isinstance(text, str) else text
+    m = _last_match(_ID_TAIL_RE, raw.lower(), 0, len(raw))
+    if m is None:
+        return None
+    tail = m.group(1)
+    return int(tail[:4] + tail[5:], 16)
+
+
+@dataclass
+class FileEntry:
+    """What the store knows about one indexed file (one manifest row)."""
+
+    id: int
+    path: str
+    service: str
+    host: str
+    compressed: bool
+    dev: int
+    ino: int
+    head: str  # hex of the first 64 uncompressed bytes
+    offset: int = 0  # uncompressed bytes indexed (always at a line boundary)
+    lines: int = 0
+    blocks: int = 0
+    first_ts: str | None = None
+    last_ts: str | None = None
+    problems_count: int = 0
+    problems: list[list[int | str]] = field(default_factory=list)  # [line, reason]
+    state: str = "live"  # live | gone (content no longer on disk)
+    disk_size: int = 0
+    mtime: float = 0.0
+    last_kind: str = ""  # kind of the last record seen: "text" or "other" (for problem checks)
+
+
+@dataclass
+class IndexReport:
+    """What one `build_index` run did."""
+
+    files_seen: int = 0
+    files_indexed: int = 0
+    new_bytes: int = 0
+    lines: int = 0
+    postings: int = 0
+    problems: list[str] = field(default_factory=list)
+    problems_count: int = 0
+    elapsed: float = 0.0
+    store: str = ""
+    rotated: list[str] = field(default_factory=list)
+    truncated: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        mb = self.new_bytes / 1e6
+        rate = self.lines / self.elapsed if self.elapsed > 0 else 0.0
+        text = (
+            f"indexed {self.files_indexed} of {self.files_seen} files: {mb:,.1f} MB new, "
+            f"{self.lines:,} lines in {self.elapsed:.2f} s ({rate:,.0f} lines/s) into {self.store}"
+        )
+        if self.problems_count:
+            text += f"; {self.problems_count} problem(s)"
+        return text
+
+
+@dataclass
+class Manifest:
+    version: int = FORMAT_VERSION
+    block_size: int = BLOCK_SIZE
+    next_file_id: int = 1
+    next_segment: int = 1
+    files: list[FileEntry] = field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
+    updated: float = 0.0
+
+
+class Store:
+    """The store directory: manifest, segments, block tables. Readers never take a lock."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def load(self) -> Manifest:
+        if not self.exists():
+            return Manifest()
+        try:
+            data = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError) as err:
+            raise KansokuError(
+                f"{self.manifest_path}: unreadable index manifest ({err}); delete the store and re-index"
+            ) from None
+        if data.get("version") != FORMAT_VERSION:
+            raise KansokuError(
+                f"{self.manifest_path}: index format {data.get('version')} (this kansoku reads "
+                f"{FORMAT_VERSION}); delete {self.root} and re-index"
+            )
+        files = [FileEntry(**f) for f in data.pop("files", [])]
+        return Manifest(files=files, **data)
+
+    def save(self, manifest: Manifest) -> None:
+        manifest.updated = time.time()
+        data = asdict(manifest)
+        tmp = self.manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, separators=(",", ":")))
+        os.replace(tmp, self.manifest_path)
+
+    def block_table_path(self, file_id: int) -> Path:
+        return self.root / "blocks" / f"{file_id}.bin"
+
+    def block_table(self, file_id: int) -> array[int]:
+        """[offset0, line0, offset1, line1, ...] for the file's blocks."""
+        table: array[int] = array("Q")
+        with contextlib.suppress(FileNotFoundError):
+            table.frombytes(self.block_table_path(file_id).read_bytes())
+        if sys.byteorder != "little":
+            table.byteswap()
+        return table
+
+    def segment_paths(self, manifest: Manifest) -> list[Path]:
+        return [self.root / name for name in manifest.segments]
+
+
+# ----------------------------------------------------------------------------- building
+
+
+class _Postings:
+    """Buffered postings, flushed as sorted immutable segments (bounded memory)."""
+
+    def __init__(self, store: Store, manifest: Manifest) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.keys: array[int] = array("Q")
+        self.posts: array[int] = array("Q")
+        self.total = 0
+
+    def add(self, tails: set[bytes], post: int) -> None:
+        keys = self.keys
+        for tail in tails:
+            keys.append(int(tail[:4] + tail[5:], 16))
+        self.posts.extend([post] * len(tails))
+        self.total += len(tails)
+        if len(keys) >= FLUSH_POSTINGS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.keys:
+            return
+        name = f"seg-{self.manifest.next_segment:06d}.idx"
+        self.manifest.next_segment += 1
+        _write_segment(self.store.root / name, self.keys, self.posts)
+        self.manifest.segments.append(name)
+        self.keys = array("Q")
+        self.posts = array("Q")
+
+
+def _write_segment(path: Path, keys: array[int], posts: array[int]) -> None:
+    """Sort (key, posting) pairs, drop duplicates and write header + keys + postings."""
+    import numpy as np
+
+    k = np.frombuffer(keys, dtype=np.uint64)
+    p = np.frombuffer(posts, dtype=np.uint64)
+    order = np.lexsort((p, k))
+    k = k[order]
+    p = p[order]
+    if len(k) > 1:
+        keep = np.ones(len(k), dtype=bool)
+        keep[1:] = (k[1:] != k[:-1]) | (p[1:] != p[:-1])
+        k = k[keep]
+        p = p[keep]
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(_HEADER.pack(MAGIC, len(k)))
+        fh.write(k.astype("<u8").tobytes())
+        fh.write(p.astype("<u8").tobytes())
+    os.replace(tmp, path)
+
+
+def _read_segment_arrays(path: Path) -> tuple[array[int], array[int]]:
+    data = path.read_bytes()
+    magic, count = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise KansokuError(f"{path}: not a kansoku index segment; delete the store and re-index")
+    keys: array[int] = array("Q")
+    posts: array[int] = array("Q")
+    start = _HEADER.size
+    keys.frombytes(data[start : start + 8 * count])
+    posts.frombytes(data[start + 8 * count : start + 16 * count])
+    return keys, posts
+
+
+def _merge_segments(store: Store, manifest: Manifest) -> None:
+    """Merge the smallest segments into one when there are too many (bounded by size)."""
+    if len(manifest.segments) <= MAX_SEGMENTS:
+        return
+    sizes = sorted((os.path.getsize(store.root / s), s) for s in manifest.segments)
+    chosen: list[str] = []
+    budget = 16 * FLUSH_POSTINGS * 16  # bytes of postings merged at once
+    used = 0
+    for size, name in sizes:
+        if chosen and used + size > budget:
+            break
+        chosen.append(name)
+        used += size
+    if len(chosen) < 2:
+        return
+    keys: array[int] = array("Q")
+    posts: array[int] = array("Q")
+    for name in chosen:
+        k, p = _read_segment_arrays(store.root / name)
+        keys.extend(k)
+        posts.extend(p)
+    name = f"seg-{manifest.next_segment:06d}.idx"
+    manifest.next_segment += 1
+    _write_segment(store.root / name, keys, posts)
+    manifest.segments = [s for s in manifest.segments if s not in chosen] + [name]
+    for old in chosen:
+        (store.root / old).unlink(missing_ok=True)
+
+
+def _uncompressed_size(path: str) -> int | None:
+    """gzip's ISIZE trailer (size mod 2**32) of the last member: cheap size check."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(-4, os.SEEK_END)
+            return int.from_bytes(fh.read(4), "little")
+    except OSError:
+        return None
+
+
+def _head(path: str) -> bytes:
+    """First 64 uncompressed bytes."""
+    if not path.endswith(".gz"):
+        return fingerprint(path)
+    out = b""
+    try:
+        for chunk in read_chunks(path, 0, 4096):
+            out += chunk
+            if len(out) >= 64:
+                break
+    except LogReadError:
+        pass
+    return out[:64]
+
+
+class _Reconciler:
+    """Match files found on disk to manifest entries: new bytes, rename, recompress, truncation."""
+
+    def __init__(self, manifest: Manifest, report: IndexReport) -> None:
+        self.manifest = manifest
+        self.report = report
+        self.by_path = {f.path: f for f in manifest.files if f.state == "live"}
+        self.by_inode = {(f.dev, f.ino): f for f in manifest.files if f.state == "live"}
+
+    def new_entry(self, lf: LogFile, st: os.stat_result, head: bytes) -> FileEntry:
+        entry = FileEntry(
+            id=self.manifest.next_file_id,
+            path=lf.path,
+            service=lf.service,
+            host=lf.host,
+            compressed=lf.compressed,
+            dev=st.st_dev,
+            ino=st.st_ino,
+            head=head.hex(),
+        )
+        self.manifest.next_file_id += 1
+        self.manifest.files.append(entry)
+        return entry
+
+    def retire(self, entry: FileEntry) -> None:
+        entry.state = "gone"
+        self.by_path.pop(entry.path, None)
+        self.by_inode.pop((entry.dev, entry.ino), None)
+
+    def entry_for(self, lf: LogFile) -> FileEntry | None:
+        """The entry to continue for this file (created if new); None when nothing to read."""
+        st = os.stat(lf.path)
+        same_inode = self.by_inode.get((st.st_dev, st.st_ino))
+        at_path = self.by_path.get(lf.path)
+        if at_path is not None and at_path is not same_inode:
+            # Something else now lives at this path: the old file was rotated away or removed;
+            # its entry is resolved when (if) its inode shows up under another name.
+            self.by_path.pop(lf.path, None)
+        if same_inode is not None:
+            if same_inode.path != lf.path:
+                self.report.rotated.append(f"{same_inode.path} -> {lf.path}")
+                self.by_path.pop(same_inode.path, None)
+                same_inode.path = lf.path
+                same_inode.compressed = lf.compressed
+                self.by_path[lf.path] = same_inode
+            return self._check_same(same_inode, lf, st)
+        head = _head(lf.path)
+        if lf.compressed:
+            moved = self._recompressed(head, lf)
+            if moved is not None:
+                self.report.rotated.append(f"{moved.path} -> {lf.path}")
+                self.by_path.pop(moved.path, None)
+                self.by_inode.pop((moved.dev, moved.ino), None)
+                moved.path = lf.path
+                moved.compressed = True
+                moved.dev, moved.ino = st.st_dev, st.st_ino
+                moved.disk_size, moved.mtime = st.st_size, st.st_mtime
+                self.by_path[lf.path] = moved
+                self.by_inode[(st.st_dev, st.st_ino)] = moved
+                return None
+        entry = self.new_entry(lf, st, head)
+        self.by_path[lf.path] = entry
+        self.by_inode[(st.st_dev, st.st_ino)] = entry
+        return entry
+
+    def _check_same(self, entry: FileEntry, lf: LogFile, st: os.stat_result) -> FileEntry | None:
+        if lf.compressed:
+            if entry.disk_size == st.st_size and entry.mtime == st.st_mtime and entry.offset > 0:
+                return None  # gzip files are immutable once written
+            return entry
+        head = _head(lf.path)
+        if st.st_size < entry.offset or (head[: len(bytes.fromhex(entry.head))].hex() != entry.head):
+            # copytruncate or rewritten in place: the old content is gone.
+            self.report.truncated.append(lf.path)
+            self.retire(entry)
+            fresh = self.new_entry(lf, st, head)
+            self.by_path[lf.path] = fresh
+            self.by_inode[(st.st_dev, st.st_ino)] = fresh
+            return fresh
+        if len(entry.head) < 128 and len(head) > len(entry.head) // 2:
+            entry.head = head.hex()
+        return entry
+
+    def _recompressed(self, head: bytes, lf: LogFile) -> FileEntry | None:
+        """A `.1` that logrotate compressed into `.2.gz`: same first bytes, same size."""
+        isize = _uncompressed_size(lf.path)
+        for entry in self.manifest.files:
+            if entry.state != "live" or entry.compressed or entry.offset == 0:
+                continue
+            if entry.head == head.hex() and isize == entry.offset % (1 << 32):
+                try:
+                    st = os.stat(entry.path)
+                    if (st.st_dev, st.st_ino) == (entry.dev, entry.ino):
+                        continue  # the original is still there: this is a copy
+                except OSError:
+                    pass
+                return entry
+        return None
+
+    def finish(self, seen: set[str]) -> None:
+        for entry in self.manifest.files:
+            if entry.state == "live" and entry.path not in seen:
+                self.retire(entry)
+
+
+def _ts_text(raw: bytes) -> str:
+    return raw.decode("ascii", "replace").replace("T", " ")
+
+
+class _FileIndexer:
+    """Index one file's new bytes: blocks, postings, line counts, timestamps, problems."""
+
+    def __init__(self, store: Store, entry: FileEntry, postings: _Postings, report: IndexReport) -> None:
+        self.store = store
+        self.entry = entry
+        self.postings = postings
+        self.report = report
+        self.table: array[int] = array("Q")
+        self._block_pos = 0  # where the block being indexed starts in the current buffer
+
+    def run(self, final: bool) -> None:
+        """`final`: the file will not grow (rotated or gzip): index a last line without newline."""
+        entry = self.entry
+        start = entry.offset
+        carry = b""
+        try:
+            for chunk in read_chunks(entry.path, start, READ_SIZE):
+                buf = carry + chunk if carry else chunk
+                used = self._blocks(buf, False)
+                carry = buf[used:]
+            if carry:
+                used = self._blocks(carry, final)
+                carry = carry[used:]
+        except LogReadError as err:
+            self._problem_text(str(err))
+            if carry:  # the damage cut a line: keep what was read
+                self._blocks(carry, True)
+        finally:
+            self._save_table()
+
+    def _blocks(self, buf: bytes, final: bool) -> int:
+        """Index whole blocks of `buf`; returns bytes consumed (a line/record boundary)."""
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            if n - pos > BLOCK_SIZE * 3 // 2:
+                end = _cut(buf, pos + BLOCK_SIZE)
+            else:
+                last_nl = buf.rfind(b"\n", pos)
+                if final:
+                    end = n
+                elif last_nl == -1:
+                    return pos
+                else:
+                    end = last_nl + 1
+                if end - pos < BLOCK_SIZE // 4 and not final and pos > 0:
+                    return pos  # wait for more data to make a full block
+            self._index_block(buf, pos, end)
+            pos = end
+        return pos
+
+    def _index_block(self, buf: bytes, pos: int, end: int) -> None:
+        entry = self.entry
+        block_no = entry.blocks
+        entry.blocks += 1
+        self.table.append(entry.offset)
+        self.table.append(entry.lines + 1)
+        tails = set(_ID_TAIL_RE.findall(buf, pos, end))
+        if tails:
+            self.postings.add(tails, (entry.id << 32) | block_no)
+        nl = buf.count(b"\n", pos, end)
+        if end > pos and buf[end - 1 : end] != b"\n":
+            nl += 1  # a final line without newline
+        self._block_pos = pos
+        self._problems(buf, pos, end)
+        if entry.first_ts is None:
+            m = _DATE_AT_LINE_RE.search(buf, pos, min(end, pos + 65536))
+            if m is not None:
+                entry.first_ts = _ts_text(m.group(1))
+        tail_from = max(pos, end - 8192)
+        last = _last_match(_DATE_AT_LINE_RE, buf, tail_from, end)
+        if last is not None:
+            entry.last_ts = _ts_text(last.group(1))
+        entry.lines += nl
+        entry.offset += end - pos
+        self.report.lines += nl
+        self.report.new_bytes += end - pos
+
+    def _problems(self, buf: bytes, pos: int, end: int) -> None:
+        """Lines iter_records will call problems, found without parsing every line.
+
+        Only lines that are neither a header nor JSON are looked at (rare in real logs): a
+        plain continuation line after a text record is fine, an access line is fine, a
+        header-looking line with a bad header or any other line is a problem.
+        """
+        entry = self.entry
+        first_is_line_start = pos == 0 or buf[pos - 1 : pos] == b"\n"
+        kind = entry.last_kind
+        prev_susp_end = -1
+        if first_is_line_start and pos < end and not _is_good_start(buf, pos):
+            kind = self._judge(buf, pos, end, kind)
+            prev_susp_end = buf.find(b"\n", pos, end)
+        for m in _SUSPICIOUS_RE.finditer(buf, pos, end):
+            at = m.start()
+            line_start = at + 1
+            if line_start >= end:
+                break  # the next block's first line
+            if at != prev_susp_end:
+                kind = _kind_of_line_before(buf, at, pos, kind)
+            kind = self._judge(buf, line_start, end, kind)
+            nxt = buf.find(b"\n", line_start, end)
+            prev_susp_end = nxt
+        if buf.startswith(b"{", pos) or b"\n{" in buf[pos:end]:
+            for m in _BAD_JSON_RE.finditer(buf, max(0, pos - 1), end):
+                self._problem_at(buf, m.start() + 1, "not a JSON log object (cut off?)")
+        # remember the kind of the last record start for the next block
+        last_nl = buf.rfind(b"\n", pos, end - 1) + 1 if end - pos > 1 else pos
+        last_start = max(last_nl, pos)
+        if _DATE_START_RE.match(buf, last_start):
+            entry.last_kind = "text"
+        elif buf.startswith(b"{", last_start):
+            entry.last_kind = "other"
+        else:
+            entry.last_kind = kind
+
+    def _judge(self, buf: bytes, line_start: int, end: int, kind: str) -> str:
+        nxt = buf.find(b"\n", line_start, end)
+        line = buf[line_start : nxt if nxt != -1 else end]
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        if not text.strip():
+            return kind
+        if _DATE_START_RE.match(line):
+            self._problem_at(buf, line_start, "timestamp without the oslo.log 'pid LEVEL logger' header")
+            return "text"
+        if parse_access(text) is not None:
+            return "other"
+        if kind == "text":
+            return "text"
+        snippet = text[:60] + ("..." if len(text) > 60 else "")
+        self._problem_at(buf, line_start, f"not an oslo.log, JSON or access line: {snippet!r}")
+        return "other"
+
+    def _problem_at(self, buf: bytes, at: int, reason: str) -> None:
+        """Record a problem at byte `at` of the current block (line number from the block table)."""
+        line_no = self.table[-1] + buf.count(b"\n", self._block_pos, at)
+        self._problem_line(line_no, reason)
+
+    def _problem_line(self, line_no: int, reason: str) -> None:
+        entry = self.entry
+        entry.problems_count += 1
+        self.report.problems_count += 1
+        if len(entry.problems) < MAX_PROBLEMS_KEPT:
+            entry.problems.append([line_no, reason])
+        if len(self.report.problems) < 200:
+            self.report.problems.append(f"{entry.path}:{line_no}: {reason}")
+
+    def _problem_text(self, message: str) -> None:
+        self.entry.problems_count += 1
+        self.report.problems_count += 1
+        if len(self.entry.problems) < MAX_PROBLEMS_KEPT:
+            self.entry.problems.append([0, message])
+        self.report.problems.append(message)
+
+    def _save_table(self) -> None:
+        if not self.table:
+            return
+        path = self.store.block_table_path(self.entry.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = self.table
+        if sys.byteorder != "little":
+            table = array("Q", table)
+            table.byteswap()
+        with open(path, "ab") as fh:
+            fh.write(table.tobytes())
+        self.table = array("Q")
+
+
+def _is_good_start(buf: bytes, pos: int) -> bool:
+    return bool(HEADER_START_B.match(buf, pos)) or buf.startswith(b"{", pos)
+
+
+HEADER_START_B = re.compile(
+    rb"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)*(?:Z|[+-]\d\d:?\d\d)? +\d+ +[A-Z]+ +\S"
+)
+
+
+def _kind_of_line_before(buf: bytes, nl_at: int, block_pos: int, kind: str) -> str:
+    """Kind of the (good) line ending at `nl_at`: 'text' for an oslo header, else 'other'."""
+    start = buf.rfind(b"\n", block_pos, nl_at) + 1
+    if start == 0 and block_pos > 0:
+        start = block_pos
+    if start >= nl_at:
+        return kind
+    if HEADER_START_B.match(buf, start):
+        return "text"
+    return "other"
+
+
+def _cut(buf: bytes, target: int) -> int:
+    """A block end near `target`: just before a record start, else after a newline."""
+    window = max(0, target - BLOCK_SIZE // 2)
+    last = _last_match(_RECORD_START_RE, buf, max(window, target - 16384), target)
+    if last is None:
+        last = _last_match(_RECORD_START_RE, buf, window, target)
+    if last is not None:
+        return last.start() + 1
+    nl = buf.rfind(b"\n", window, target)
+    if nl != -1:
+        return nl + 1
+    nl = buf.find(b"\n", target)
+    return nl + 1 if nl != -1 else len(buf)
+
+
+class _Lock:
+    """One writer per store (fcntl lock); readers use the manifest's atomic replace."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / "lock"
+        self.fh: IO[str] | None = None
+
+    def __enter__(self) -> _Lock:
+        import fcntl
+
+        fh = open(self.path, "w")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise KansokuError(
+                f"{self.root_text()}: another `kansoku index` is running on this store"
+            ) from None
+        self.fh = fh
+        return self
+
+    def root_text(self) -> str:
+        return str(self.path.parent)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+def build_index(
+    paths: Iterable[str | Path],
+    store: str | Path = ".kansoku",
+    path_rule: PathRule | None = None,
+) -> IndexReport:
+    """Index (incrementally) every log file under `paths` into `store`; see the module doc."""
+    t0 = time.perf_counter()
+    st = Store(store)
+    try:
+        st.root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise KansokuError(f"{st.root}: cannot create the index store ({err.strerror})") from None
+    if not os.access(st.root, os.W_OK):
+        raise KansokuError(f"{st.root}: permission denied (index store not writable)")
+    report = IndexReport(store=str(st.root))
+    with _Lock(st.root):
+        manifest = st.load()
+        files, problems = discover(paths, path_rule)
+        report.problems.extend(problems)
+        report.problems_count += len(problems)
+        report.files_seen = len(files)
+        postings = _Postings(st, manifest)
+        rec = _Reconciler(manifest, report)
+        seen: set[str] = set()
+        for lf in files:
+            seen.add(lf.path)
+            try:
+                entry = rec.entry_for(lf)
+                if entry is None:
+                    continue
+                fst = os.stat(lf.path)
+            except LogReadError as err:
+                report.problems.append(str(err))
+                report.problems_count += 1
+                continue
+            except OSError as err:
+                msg = (
+                    f"{lf.path}: {'permission denied' if isinstance(err, PermissionError) else err.strerror}"
+                )
+                report.problems.append(msg)
+                report.problems_count += 1
+                continue
+            before = entry.offset
+            indexer = _FileIndexer(st, entry, postings, report)
+            indexer.run(final=lf.compressed or bool(lf.rotation))
+            entry.disk_size, entry.mtime = fst.st_size, fst.st_mtime
+            if entry.offset > before:
+                report.files_indexed += 1
+        rec.finish(seen)
+        postings.flush()
+        report.postings = postings.total
+        _merge_segments(st, manifest)
+        st.save(manifest)
+    report.elapsed = time.perf_counter() - t0
+    return report
+
+
+def iter_entries(store: str | Path) -> Iterator[FileEntry]:
+    """The live files of a store (for stats and describe())."""
+    for entry in Store(store).load().files:
+        if entry.state == "live":
+            yield entry
