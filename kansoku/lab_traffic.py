@@ -1,0 +1,364 @@
+"""Traffic scenarios for the lab, each with the outcome it must show in the logs.
+
+Why: a trace test is only meaningful if we know, independently of the tracer, which ids
+went where and which service failed how. Every scenario sends a real request through
+keystoneauth (the transport openstacksdk uses) with or without an
+`X-OpenStack-Request-ID`, and records the ids sent and returned, the HTTP status, which
+services must log the request and which service/exception a failure must be isolated to.
+The record goes to `<lab>/traffic.json`; tests and users read it back.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from kansoku.errors import KansokuError
+from kansoku.lab_services import ADMIN_PASSWORD, ADMIN_USER, LabPaths, LabState, read_state
+from kansoku.models import new_request_id
+
+REQUEST_ID_HEADER = "X-OpenStack-Request-ID"
+
+
+class TrafficRecord(BaseModel):
+    """One request of the traffic run and what the logs must show for it."""
+
+    name: str
+    description: str
+    service: str = Field(..., description="the service the client called first")
+    method: str
+    path: str
+    sent_global_request_id: str | None = Field(None, description="X-OpenStack-Request-ID we sent")
+    sent_header: str | None = Field(None, description="the raw header value, also when invalid")
+    local_request_id: str | None = Field(None, description="x-openstack-request-id returned")
+    status: int | str
+    expected_status: int | str
+    services: list[str] = Field(default_factory=list, description="services that must log this request")
+    failing_service: str | None = None
+    exception: str | None = Field(None, description="exception class the failing service reports")
+
+
+class TrafficReport(BaseModel):
+    lab: str
+    requests: list[TrafficRecord]
+
+    def by_name(self, name: str) -> TrafficRecord:
+        for record in self.requests:
+            if record.name == name:
+                return record
+        raise KeyError(name)
+
+
+class _Client:
+    """keystoneauth sessions against the lab: one authenticated, one bare (for token calls)."""
+
+    def __init__(self, state: LabState) -> None:
+        from keystoneauth1 import session as ks_session
+        from keystoneauth1.identity import v3
+
+        self.state = state
+        self.bare = ks_session.Session()
+        auth = v3.Password(
+            auth_url=state.auth_url,
+            username=ADMIN_USER,
+            password=ADMIN_PASSWORD,
+            project_name="admin",
+            user_domain_name="Default",
+            project_domain_name="Default",
+        )
+        self.session = ks_session.Session(auth=auth)
+
+    def call(
+        self,
+        url: str,
+        method: str = "GET",
+        global_id: str | None = None,
+        raw_header: str | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        auth: bool = True,
+    ) -> tuple[int, str | None, Any]:
+        hdrs = dict(headers or {})
+        if global_id is not None or raw_header is not None:
+            hdrs[REQUEST_ID_HEADER] = raw_header if raw_header is not None else str(global_id)
+        if token is not None:
+            hdrs["X-Auth-Token"] = token
+        sess = self.session if auth and token is None else self.bare
+        resp = sess.request(url, method, headers=hdrs, json=body, raise_exc=False, authenticated=None)
+        try:
+            payload = resp.json()
+        except ValueError:
+            payload = resp.text
+        return int(resp.status_code), resp.headers.get("x-openstack-request-id"), payload
+
+
+def _rpc_calls(paths: LabPaths, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run the RPC client in its own process (oslo.log and nova's CONF are process-global)."""
+    plan = paths.service("rpc") / "plan.json"
+    plan.write_text(json.dumps(calls))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kansoku.lab_rpc",
+            "client",
+            str(paths.service("rpc") / "rpc-client.conf"),
+            str(plan),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise KansokuError(f"the lab's RPC client failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    result: list[dict[str, Any]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run_traffic(root: Path) -> TrafficReport:
+    """Drive every scenario against the lab in `root` and write `traffic.json`."""
+    paths = LabPaths(root.resolve())
+    state = read_state(paths)
+    client = _Client(state)
+    ks, pl, nova = state.auth_url, state.placement_url, state.nova_url
+    records: list[TrafficRecord] = []
+    pl_hdr = {"OpenStack-API-Version": "placement 1.20"}
+
+    def record(name: str, description: str, service: str, method: str, path: str, **kw: Any) -> None:
+        records.append(
+            TrafficRecord(name=name, description=description, service=service, method=method, path=path, **kw)
+        )
+
+    # keystone: token issue with a global id, then a bad password.
+    gid = new_request_id()
+    body = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": ADMIN_USER, "domain": {"name": "Default"}, "password": ADMIN_PASSWORD}
+                },
+            },
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
+        }
+    }
+    status, local, _ = client.call(f"{ks}/auth/tokens", "POST", gid, body=body, auth=False)
+    record(
+        "token-issue",
+        "password token issue at keystone, sent with a global id",
+        "keystone", "POST", "/v3/auth/tokens",
+        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=201,
+        services=["keystone"],
+    )  # fmt: skip
+    bad = json.loads(json.dumps(body))
+    bad["auth"]["identity"]["password"]["user"]["password"] = "wrong-password"
+    gid = new_request_id()
+    status, local, _ = client.call(f"{ks}/auth/tokens", "POST", gid, body=bad, auth=False)
+    record(
+        "bad-password",
+        "token request with a wrong password: keystone answers 401",
+        "keystone", "POST", "/v3/auth/tokens",
+        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=401,
+        services=["keystone"], failing_service="keystone", exception="Unauthorized",
+    )  # fmt: skip
+
+    # placement: an invalid token is refused by keystonemiddleware inside placement.
+    gid = new_request_id()
+    status, local, _ = client.call(
+        f"{pl}/resource_providers", global_id=gid, token="gAAAAA-not-a-token", headers=pl_hdr
+    )
+    record(
+        "invalid-token",
+        "placement call with an invalid token: keystonemiddleware in placement answers 401",
+        "placement", "GET", "/resource_providers",
+        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=401,
+        services=["placement"], failing_service="placement",
+    )  # fmt: skip
+
+    # client -> nova-api -> placement (usages) and then the same global id over RPC.
+    chain_gid = new_request_id()
+    status, local, _ = client.call(f"{nova}/v2.1/limits", global_id=chain_gid)
+    record(
+        "limits-chain",
+        "GET /v2.1/limits: nova-api counts usage in placement, forwarding the global id; "
+        "the same global id then crosses RPC (ping)",
+        "nova-api", "GET", "/v2.1/limits",
+        sent_global_request_id=chain_gid, local_request_id=local, status=status, expected_status=200,
+        services=["nova-api", "placement", "rpc-client", "rpc-server"],
+    )  # fmt: skip
+    status, local, _ = client.call(f"{nova}/v2.1/limits")
+    record(
+        "limits-no-global",
+        "GET /v2.1/limits without a global id: nova forwards its own local id as placement's global id",
+        "nova-api", "GET", "/v2.1/limits",
+        local_request_id=local, status=status, expected_status=200, services=["nova-api", "placement"],
+    )  # fmt: skip
+
+    missing = str(uuid.uuid4())
+    gid = new_request_id()
+    status, local, _ = client.call(f"{nova}/v2.1/servers/{missing}", global_id=gid)
+    record(
+        "server-not-found",
+        "GET a server that does not exist: nova-api answers 404",
+        "nova-api", "GET", f"/v2.1/servers/{missing}",
+        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=404,
+        services=["nova-api"], failing_service="nova-api", exception="InstanceNotFound",
+    )  # fmt: skip
+
+    gid = new_request_id()
+    status, local, _ = client.call(
+        f"{nova}/v2.1/flavors", global_id=gid, headers={"X-OpenStack-Nova-API-Version": "9.99"}
+    )
+    record(
+        "nova-bad-microversion",
+        "nova-api asked for microversion 9.99: 406",
+        "nova-api", "GET", "/v2.1/flavors",
+        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=406,
+        services=["nova-api"], failing_service="nova-api",
+    )  # fmt: skip
+
+    # placement: create, duplicate (409), allocation conflict (409), 404, 406.
+    rp_name = f"lab-rp-{uuid.uuid4().hex[:8]}"
+    gid = new_request_id()
+    status, local, payload = client.call(
+        f"{pl}/resource_providers", "POST", gid, headers=pl_hdr, body={"name": rp_name}
+    )
+    record(
+        "rp-create",
+        "create a resource provider",
+        "placement", "POST", "/resource_providers",
+        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=200,
+        services=["placement"],
+    )  # fmt: skip
+    rp_uuid = payload["uuid"] if isinstance(payload, dict) and "uuid" in payload else None
+    gid = new_request_id()
+    status, local, _ = client.call(
+        f"{pl}/resource_providers", "POST", gid, headers=pl_hdr, body={"name": rp_name}
+    )
+    record(
+        "rp-duplicate",
+        "create a resource provider whose name exists: placement answers 409",
+        "placement", "POST", "/resource_providers",
+        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=409,
+        services=["placement"], failing_service="placement", exception="HTTPConflict",
+    )  # fmt: skip
+    if rp_uuid is None:
+        raise KansokuError(f"placement did not create resource provider {rp_name}: {payload}")
+    status, _, _ = client.call(
+        f"{pl}/resource_providers/{rp_uuid}/inventories",
+        "PUT",
+        headers=pl_hdr,
+        body={"resource_provider_generation": 0, "inventories": {"VCPU": {"total": 1}}},
+    )
+    if status != 200:
+        raise KansokuError(f"placement refused the lab inventory: {status}")
+    alloc = {"allocations": {rp_uuid: {"resources": {"VCPU": 1}}}, "project_id": "lab", "user_id": "lab"}
+    status, _, _ = client.call(f"{pl}/allocations/{uuid.uuid4()}", "PUT", headers=pl_hdr, body=alloc)
+    if status != 204:
+        raise KansokuError(f"placement refused the first lab allocation: {status}")
+    gid = new_request_id()
+    consumer = uuid.uuid4()
+    status, local, _ = client.call(f"{pl}/allocations/{consumer}", "PUT", gid, headers=pl_hdr, body=alloc)
+    record(
+        "allocation-conflict",
+        "allocate a VCPU on a provider whose only VCPU is taken: placement answers 409",
+        "placement", "PUT", f"/allocations/{consumer}",
+        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=409,
+        services=["placement"], failing_service="placement", exception="HTTPConflict",
+    )  # fmt: skip
+    missing = str(uuid.uuid4())
+    gid = new_request_id()
+    status, local, _ = client.call(f"{pl}/resource_providers/{missing}", global_id=gid, headers=pl_hdr)
+    record(
+        "rp-not-found",
+        "GET a resource provider that does not exist: 404",
+        "placement", "GET", f"/resource_providers/{missing}",
+        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=404,
+        services=["placement"], failing_service="placement", exception="HTTPNotFound",
+    )  # fmt: skip
+    gid = new_request_id()
+    status, local, _ = client.call(
+        f"{pl}/resource_providers", global_id=gid, headers={"OpenStack-API-Version": "placement 9.99"}
+    )
+    record(
+        "placement-bad-microversion",
+        "placement asked for microversion 9.99: 406",
+        "placement", "GET", "/resource_providers",
+        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=406,
+        services=["placement"], failing_service="placement", exception="HTTPNotAcceptable",
+    )  # fmt: skip
+    status, local, _ = client.call(f"{pl}/resource_providers", raw_header="not-a-request-id", headers=pl_hdr)
+    record(
+        "invalid-global-id",
+        "an X-OpenStack-Request-ID that is not req-<uuid>: placement drops it (logs None)",
+        "placement", "GET", "/resource_providers",
+        sent_header="not-a-request-id", local_request_id=local, status=status, expected_status=200,
+        services=["placement"],
+    )  # fmt: skip
+
+    # RPC over RabbitMQ with nova's RequestContext: answered, raising, timing out.
+    rpc_plan: list[tuple[str, str, dict[str, Any], str, float, str, str | None, str]] = [
+        ("limits-chain", "ping", {"payload": "hello"}, chain_gid, 10.0, "ok", None, ""),
+        (
+            "rpc-remote-error",
+            "fail",
+            {"instance_uuid": str(uuid.uuid4())},
+            new_request_id(),
+            10.0,
+            "remote_error",
+            "InstanceNotFound",
+            "RPC call whose server raises InstanceNotFound; the caller gets it re-raised",
+        ),
+        (
+            "rpc-timeout",
+            "slow",
+            {"seconds": 4.0},
+            new_request_id(),
+            2.0,
+            "timeout",
+            "MessagingTimeout",
+            "RPC call that outlives the caller's 2 s timeout: MessagingTimeout at the caller",
+        ),
+    ]
+    calls = [
+        {"name": n, "method": m, "arguments": a, "global_request_id": g, "timeout": t}
+        for n, m, a, g, t, *_ in rpc_plan
+    ]
+    outcomes = {o["name"]: o for o in _rpc_calls(paths, calls)}
+    for name, method, _args, gid_rpc, _t, expected, exception, description in rpc_plan:
+        got = outcomes[name]
+        if name == "limits-chain":
+            # Same global id as the HTTP chain: recorded as its own hop.
+            record(
+                "limits-chain-rpc", "the chain's RPC hop (ping) under the same global id",
+                "rpc-client", "CALL", method,
+                sent_global_request_id=gid_rpc, local_request_id=got["request_id"],
+                status=got["outcome"], expected_status=expected, services=["rpc-client", "rpc-server"],
+            )  # fmt: skip
+            continue
+        failing = "rpc-server" if expected == "remote_error" else "rpc-client"
+        record(
+            name, description, "rpc-client", "CALL", method,
+            sent_global_request_id=gid_rpc, local_request_id=got["request_id"],
+            status=got["outcome"], expected_status=expected, services=["rpc-client", "rpc-server"],
+            failing_service=failing, exception=exception,
+        )  # fmt: skip
+
+    report = TrafficReport(lab=str(paths.root), requests=records)
+    paths.traffic.write_text(json.dumps(report.model_dump(), indent=2) + "\n")
+    return report
+
+
+def read_traffic(root: Path) -> TrafficReport:
+    path = LabPaths(root.resolve()).traffic
+    if not path.exists():
+        raise KansokuError(f"no traffic recorded in {root}: run `kansoku lab traffic --dir {root}`")
+    return TrafficReport.model_validate_json(path.read_text())
