@@ -171,12 +171,18 @@ def _build_spans(exp: _Expansion) -> dict[SpanKey, Span]:
     for key, lines in grouped.items():
         lines.sort(key=lambda ln: (times[(ln.file, ln.offset)] or 0.0, ln.file, ln.line_no))
         stamped = [t for ln in lines if (t := times[(ln.file, ln.offset)]) is not None]
+        # An access line is written when the response leaves: the request began `duration` earlier.
+        began = [
+            ln.ts - ln.access.duration
+            for ln in lines
+            if ln.ts is not None and ln.access and ln.access.duration
+        ]
         levels: dict[str, int] = defaultdict(int)
         for line in lines:
             levels[line.level or "UNPARSED"] += 1
         spans[key] = Span(
             key=key,
-            start=min(stamped) if stamped else 0.0,
+            start=min(stamped + began) if stamped else 0.0,
             end=max(stamped) if stamped else 0.0,
             lines=lines,
             levels=dict(levels),
@@ -376,10 +382,13 @@ def build_trace(
     exp = _expand(source, query_id, include_instance, max_ids, max_lines)
     spans = _build_spans(exp)
     links = _link_spans(spans, query_id)
+    ordered = _causal_order(spans)
+    position = {s.key: i for i, s in enumerate(ordered)}
+    links.sort(key=lambda link: position[link.target])
     return Trace(
         query=query_id,
         ids=exp.ids,
-        spans=_causal_order(spans),
+        spans=ordered,
         links=links,
         files_searched=files_searched,
         truncated=exp.truncated,
