@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import string
 import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
@@ -64,6 +65,19 @@ class CheckProbe:
         return self.check()
 
 
+def placeholders(params: Mapping[str, object]) -> set[str]:
+    """Label names a hook's parameters fill in ({node}, {cluster}...): the alert must carry them."""
+    names: set[str] = set()
+    for value in params.values():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                try:
+                    names |= {f for _, f, _, _ in string.Formatter().parse(text) if f}
+                except ValueError:
+                    continue
+    return names
+
+
 def hook_matches(hook: HealHook, labels: dict[str, str]) -> bool:
     return labels.get("alertname") == hook.alert and all(labels.get(k) == v for k, v in hook.match.items())
 
@@ -104,9 +118,10 @@ class Engine:
         hook = self.hook_for(labels)
         if hook is None:
             return []
-        needed = set(self.actions[hook.action].required_labels)
+        needed = set(self.actions[hook.action].required_labels) | placeholders(hook.params)
         if hook.escalate_to:
             needed |= set(self.actions[hook.escalate_to].required_labels)
+        needed.discard("request_id")
         return sorted(k for k in needed if not labels.get(k))
 
     # -- decisions ---------------------------------------------------------------------------
