@@ -29,10 +29,10 @@ from kansoku.errors import KansokuError
 
 #: Rotation suffixes logrotate writes (numbered or dated, optionally compressed).
 _ROTATION_RE = re.compile(r"(?:\.\d+|-\d{8}(?:\d{2})?|\.\d{4}-\d{2}-\d{2})?(?:\.gz)?$")
-#: Names that look like logs: `x.log`, `x.json`, `x.txt`, any of them rotated.
-_LOG_NAME_RE = re.compile(
-    r"\.(?:log|json|txt)(?:\.\d+|-\d{8}(?:\d{2})?|\.\d{4}-\d{2}-\d{2})?(?:\.gz)?$|\.log\d*$"
-)
+#: Names a directory walk takes as logs: `x.log`, rotated or not. oslo.log writes JSON logs
+#: to `.log` files too; other names (`ground-truth.json`, `x.txt`) are indexed only when
+#: given explicitly as files.
+_LOG_NAME_RE = re.compile(r"\.log(?:\.\d+|-\d{8}(?:\d{2})?|\.\d{4}-\d{2}-\d{2})?(?:\.gz)?$")
 #: Directory names that are an OpenStack project (so their parent is the host).
 PROJECTS = frozenset(
     {

@@ -74,13 +74,17 @@ _SUSPICIOUS_RE = re.compile(
     rb"\n(?!\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)*(?:Z|[+-]\d\d:?\d\d)? +\d+ +[A-Z]+ +\S|\{|\r?\n|$)"
 )
 #: A JSON line that does not end with `}`: a record cut off (crash, disk full).
-_BAD_JSON_RE = re.compile(rb"\n\{[^\n]*[^}\s](?=\r?\n)")
+_BAD_JSON_RE = re.compile(rb"\n\{[^\n]*+(?<!\})(?<!\}\r)(?=\n)")
 #: Where a block may end: before a line that starts a record (not an exception-prefix line).
 _RECORD_START_RE = re.compile(
     rb"\n(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[^\n]{0,40}? [A-Z]+ \S+ \[(?!instance: )|\{)"
 )
-_DATE_AT_LINE_RE = re.compile(rb"(?:^|\n)(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)")
+#: Timestamps for a file's first/last time: text headers after a newline, JSON `asctime`
+#: (each pattern starts with a literal so the engine skips ahead fast).
+_TEXT_TS_RE = re.compile(rb"\n(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)")
+_JSON_TS_RE = re.compile(rb'"asctime": ?"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)')
 _DATE_START_RE = re.compile(rb"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d")
+_TS_AT_RE = re.compile(rb"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?")
 
 
 def _last_match(pattern: re.Pattern[bytes], buf: bytes, pos: int, end: int) -> re.Match[bytes] | None:
@@ -514,18 +518,28 @@ class _FileIndexer:
             nl += 1  # a final line without newline
         self._block_pos = pos
         self._problems(buf, pos, end)
-        if entry.first_ts is None:
-            m = _DATE_AT_LINE_RE.search(buf, pos, min(end, pos + 65536))
-            if m is not None:
-                entry.first_ts = _ts_text(m.group(1))
-        tail_from = max(pos, end - 8192)
-        last = _last_match(_DATE_AT_LINE_RE, buf, tail_from, end)
-        if last is not None:
-            entry.last_ts = _ts_text(last.group(1))
+        self._timestamps(buf, pos, end)
         entry.lines += nl
         entry.offset += end - pos
         self.report.lines += nl
         self.report.new_bytes += end - pos
+
+    def _timestamps(self, buf: bytes, pos: int, end: int) -> None:
+        """First timestamp of the file (first block only) and the latest one seen."""
+        entry = self.entry
+        pattern = _JSON_TS_RE if buf.startswith(b"{", pos) else _TEXT_TS_RE
+        if block_is_first := entry.blocks == 1:
+            m = _TS_AT_RE.match(buf, pos)
+            if m is not None:
+                entry.first_ts = _ts_text(m.group(0))
+            else:
+                m2 = pattern.search(buf, pos, min(end, pos + 65536))
+                entry.first_ts = _ts_text(m2.group(1)) if m2 is not None else None
+        last = _last_match(pattern, buf, max(pos, end - 8192), end)
+        if last is not None:
+            entry.last_ts = _ts_text(last.group(1))
+        elif block_is_first and entry.first_ts is not None:
+            entry.last_ts = entry.first_ts
 
     def _problems(self, buf: bytes, pos: int, end: int) -> None:
         """Lines iter_records will call problems, found without parsing every line.
