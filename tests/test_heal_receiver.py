@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -299,7 +299,7 @@ def test_kansoku_checks_saying_dependency_down_pause_healing(heal: Callable[...,
 def test_dry_run_decides_and_journals_but_never_acts(heal: Callable[..., Heal]) -> None:
     h = heal(dry_run=True)
     h.post(message(node(1)))
-    [(name, decision, reason)] = h.decisions()
+    [(_, decision, reason)] = h.decisions()
     assert decision == "dry_run" and "would run run_command" in reason
     [act] = h.built.journal.actions()
     assert act.state == "dry_run" and act.plan and "run [" in act.plan[0]
@@ -307,7 +307,7 @@ def test_dry_run_decides_and_journals_but_never_acts(heal: Callable[..., Heal]) 
 
 
 class _Sink(BaseHTTPRequestHandler):
-    seen: list[tuple[str, dict[str, Any]]] = []
+    seen: ClassVar[list[tuple[str, dict[str, Any]]]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
