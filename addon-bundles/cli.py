@@ -1,0 +1,278 @@
+"""`kansoku bundle list|show|render|diff|install|upgrade|uninstall` and `kansoku rules check|test`.
+
+Thin: each command calls one function of `kansoku.addon_bundles.ops` or
+`kansoku.alerts.rules_check` and prints its result. Only typer and stdlib at module level.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+bundle_app = typer.Typer(
+    help="Add-on bundles: dashboards and alert rules per Kubernetes version.", no_args_is_help=True
+)
+rules_app = typer.Typer(
+    help="Alert rules: multi-cluster label check and promtool unit tests.", no_args_is_help=True
+)
+
+Inventory = Annotated[Path, typer.Option("--inventory", "-i", help="fleet inventory YAML")]
+Grafana = Annotated[
+    str,
+    typer.Option(
+        "--grafana", help="file:///DIR (directory sink) or http(s)://HOST:3000 (token: KANSOKU_GRAFANA_TOKEN)"
+    ),
+]
+RulesDir = Annotated[Path, typer.Option("--rules-dir", help="rule store: DIR/<cluster>/*.rules.yaml")]
+StateDir = Annotated[Path, typer.Option("--state-dir", help="what was installed, per cluster")]
+Reload = Annotated[
+    bool, typer.Option("--reload/--no-reload", help="POST /-/reload to the cluster's Prometheus")
+]
+BundleDirs = Annotated[
+    list[Path] | None, typer.Option("--bundles", help="bundle directories (default: shipped)")
+]
+
+DEFAULT_INVENTORY = Path("inventory.yaml")
+DEFAULT_GRAFANA = "file://" + str(Path(".kansoku/grafana").resolve())
+DEFAULT_RULES = Path(".kansoku/rules")
+DEFAULT_STATE = Path(".kansoku/bundle-state")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _targets(grafana: str, rules_dir: Path, state_dir: Path, reload: bool) -> Any:
+    from kansoku.addon_bundles.ops import Targets
+
+    return Targets(grafana, rules_dir, state_dir, reload)
+
+
+@bundle_app.command("list")
+def list_cmd(bundles: BundleDirs = None) -> None:
+    """Every bundle version with its Kubernetes range and contents."""
+    from kansoku.addon_bundles.ops import catalog
+    from rich.table import Table
+
+    table = Table("bundle", "kubernetes", "depends on", "dashboards", "rule files", "heal hooks")
+    for key, b in sorted(catalog(bundles).bundles.items()):
+        m = b.manifest
+        deps = ", ".join(f"{d.name} {d.version}" for d in m.dependencies)
+        table.add_row(
+            key, m.kubernetes, deps, ", ".join(m.dashboards), str(len(m.rule_files)), str(len(m.heal_hooks))
+        )
+    _console().print(table)
+
+
+@bundle_app.command("show")
+def show_cmd(key: str, bundles: BundleDirs = None) -> None:
+    """One bundle's manifest, alerts and heal hooks."""
+    import yaml
+    from kansoku.addon_bundles.ops import catalog
+
+    b = catalog(bundles).get(key)
+    console = _console()
+    console.print(yaml.safe_dump(b.manifest.model_dump(exclude_defaults=True), sort_keys=False))
+    console.print(f"alerts: {', '.join(sorted(b.alerts)) or '-'}")
+
+
+@bundle_app.command("render")
+def render_cmd(
+    inventory: Inventory = DEFAULT_INVENTORY,
+    out: Annotated[Path, typer.Option("--out", "-o")] = Path("bundles-out"),
+    bundles: BundleDirs = None,
+) -> None:
+    """Render each inventory cluster's bundle (dashboards, rule files, PrometheusRule, manifests)."""
+    from kansoku.addon_bundles.ops import catalog, load_clusters, render_fleet_to
+
+    rendered = render_fleet_to(catalog(bundles), load_clusters(inventory), out)
+    for r in rendered:
+        _console().print(f"{r.cluster_id}: {r.key} -> {out / r.cluster_id} ({r.pushed_bytes()} bytes)")
+
+
+@bundle_app.command("diff")
+def diff_cmd(
+    cluster: str,
+    inventory: Inventory = DEFAULT_INVENTORY,
+    to: Annotated[str | None, typer.Option("--to", help="bundle key, default: chosen by version")] = None,
+    grafana: Grafana = DEFAULT_GRAFANA,
+    rules_dir: RulesDir = DEFAULT_RULES,
+    state_dir: StateDir = DEFAULT_STATE,
+    bundles: BundleDirs = None,
+) -> None:
+    """What install would change, and drift between Grafana and the bundle. Exit 1 when not clean."""
+    from kansoku.addon_bundles.ops import catalog, diff, find_cluster, load_clusters
+
+    report = diff(
+        catalog(bundles),
+        find_cluster(load_clusters(inventory), cluster),
+        _targets(grafana, rules_dir, state_dir, False),
+        to,
+    )
+    console = _console()
+    console.print(f"{report.cluster}: installed {report.installed or '-'} -> bundle {report.target}")
+    d = report.dashboards
+    for uid in d.missing:
+        console.print(f"dashboard {uid}: missing in Grafana")
+    for uid, changes in d.changed.items():
+        console.print(f"dashboard {uid}: {'; '.join(changes)}")
+    for uid in d.extra:
+        console.print(f"dashboard {uid}: in the folder but not in the bundle")
+    for name, text in report.rules.items():
+        console.print(f"rule file {name}:\n{text}", markup=False)
+    if report.clean:
+        console.print("no difference")
+    raise typer.Exit(0 if report.clean else 1)
+
+
+@bundle_app.command("install")
+def install_cmd(
+    cluster: str,
+    inventory: Inventory = DEFAULT_INVENTORY,
+    bundle: Annotated[
+        str | None, typer.Option("--bundle", help="bundle key, default: chosen by version")
+    ] = None,
+    grafana: Grafana = DEFAULT_GRAFANA,
+    rules_dir: RulesDir = DEFAULT_RULES,
+    state_dir: StateDir = DEFAULT_STATE,
+    reload: Reload = False,
+    bundles: BundleDirs = None,
+) -> None:
+    """Install the matching bundle into the cluster's Grafana folder and rule store (idempotent)."""
+    from kansoku.addon_bundles.ops import catalog, find_cluster, install, load_clusters
+
+    result = install(
+        catalog(bundles),
+        find_cluster(load_clusters(inventory), cluster),
+        _targets(grafana, rules_dir, state_dir, reload),
+        bundle,
+    )
+    verb = "installed" if result.changed else "already up to date:"
+    _console().print(
+        f"{result.cluster}: {verb} {result.bundle} (created {len(result.created)}, "
+        f"updated {len(result.updated)}, removed {len(result.removed)})"
+    )
+
+
+@bundle_app.command("uninstall")
+def uninstall_cmd(
+    cluster: str,
+    inventory: Inventory = DEFAULT_INVENTORY,
+    grafana: Grafana = DEFAULT_GRAFANA,
+    rules_dir: RulesDir = DEFAULT_RULES,
+    state_dir: StateDir = DEFAULT_STATE,
+    reload: Reload = False,
+) -> None:
+    """Remove exactly what `install` recorded for the cluster."""
+    from kansoku.addon_bundles.ops import find_cluster, load_clusters, uninstall
+
+    removed = uninstall(
+        find_cluster(load_clusters(inventory), cluster), _targets(grafana, rules_dir, state_dir, reload)
+    )
+    _console().print(
+        f"{cluster}: removed {len(removed)} item(s)" if removed else f"{cluster}: nothing installed"
+    )
+
+
+@bundle_app.command("upgrade")
+def upgrade_cmd(
+    to: Annotated[str, typer.Option("--to", help="target bundle key, e.g. kansoku-k8s-2.1.0")],
+    alerts: Annotated[
+        str, typer.Option("--alerts", help="alertmanager+http://HOST:PORT or prometheus+http://...")
+    ],
+    inventory: Inventory = DEFAULT_INVENTORY,
+    steps: Annotated[str, typer.Option("--steps", help="cumulative fractions per partition")] = "0.1,1.0",
+    soak: Annotated[float, typer.Option("--soak", help="seconds to wait before checking alerts")] = 0.0,
+    grafana: Grafana = DEFAULT_GRAFANA,
+    rules_dir: RulesDir = DEFAULT_RULES,
+    state_dir: StateDir = DEFAULT_STATE,
+    reload: Reload = False,
+    bundles: BundleDirs = None,
+) -> None:
+    """Move the fleet to a bundle version in partitions; stop on a firing kansoku alert (exit 1)."""
+    from kansoku.addon_bundles.ops import catalog, load_clusters, upgrade
+
+    from kansoku.errors import KansokuError
+
+    try:
+        fractions = tuple(float(x) for x in steps.split(","))
+    except ValueError:
+        raise KansokuError(f"--steps {steps!r}: expected fractions like 0.1,1.0") from None
+    report = upgrade(
+        catalog(bundles),
+        load_clusters(inventory),
+        to,
+        _targets(grafana, rules_dir, state_dir, reload),
+        alerts,
+        fractions,
+        soak,
+    )
+    console = _console()
+    console.print(
+        f"{report.target}: {report.partitions_done}/{report.partitions_total} partitions, upgraded {len(report.upgraded)}"
+    )
+    for cid, why in report.skipped.items():
+        console.print(f"skipped {cid}: {why}")
+    for cid, alert in report.stopped_by:
+        console.print(f"[red]stopped[/]: {alert} firing on {cid}")
+    raise typer.Exit(0 if report.completed else 1)
+
+
+@rules_app.command("check")
+def rules_check_cmd(
+    files: Annotated[list[Path], typer.Argument(help="rule files or PrometheusRule manifests")],
+) -> None:
+    """Multi-cluster label check and `promtool check rules`; exit 1 on any finding."""
+    from kansoku.alerts.rules_check import check_files
+
+    report = check_files(files)
+    console = _console()
+    for finding in report.findings:
+        console.print(str(finding), markup=False)
+    for result in report.promtool:
+        if not result.ok:
+            console.print(f"{result.target}: promtool check rules failed:\n{result.output}", markup=False)
+    console.print(f"{len(files)} file(s), {len(report.findings)} finding(s)")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@rules_app.command("test")
+def rules_test_cmd(bundles: BundleDirs = None) -> None:
+    """promtool check + test on every rule file and unit test of every bundle; print coverage."""
+    from kansoku.addon_bundles.ops import catalog
+    from kansoku.alerts.rules_check import run_rule_tests
+    from rich.table import Table
+
+    cat = catalog(bundles)
+    rule_paths = sorted({p for b in cat.bundles.values() for p in b.rule_paths})
+    test_paths = sorted({p for b in cat.bundles.values() for p in b.test_paths})
+    report = run_rule_tests(rule_paths, test_paths)
+    console = _console()
+    for result in report.check.promtool + report.tests:
+        console.print(
+            f"{'ok  ' if result.ok else 'FAIL'} promtool {result.command} {result.target}", markup=False
+        )
+        if not result.ok:
+            console.print(result.output, markup=False)
+    for finding in report.check.findings:
+        console.print(str(finding), markup=False)
+    table = Table("alert", "fires", "stays silent")
+    for alert in report.alerts:
+        table.add_row(
+            alert,
+            str(len(report.coverage.fires.get(alert, []))),
+            str(len(report.coverage.silent.get(alert, []))),
+        )
+    console.print(table)
+    covered = len(report.alerts) - len(report.missing)
+    console.print(f"coverage: {covered}/{len(report.alerts)} alerts have a firing and a silent test")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bundle_app, name="bundle")
+    app.add_typer(rules_app, name="rules")

@@ -1,0 +1,136 @@
+"""The library functions behind `kansoku bundle ...` (and the provisioning hook).
+
+Why one module: each CLI command is one call here, which the tests call too; targets
+(Grafana, rule store, state) are built in one place from the same options.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kansoku.addon_bundles.catalog import Bundle, Catalog, load_catalog
+from kansoku.addon_bundles.install import InstallResult, install_cluster, read_state, uninstall_cluster
+from kansoku.addon_bundles.render import RenderedBundle, folder_uid, render_cluster, write_rendered
+from kansoku.addon_bundles.rollout import RolloutReport, open_alert_source, upgrade_fleet
+from kansoku.addon_bundles.rulestore import DirectoryRuleStore
+from kansoku.dashboards.provision import Drift, drift
+from kansoku.dashboards.sinks import GrafanaSink, open_sink
+
+from kansoku.errors import KansokuError
+from kansoku.models import Cluster
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Where bundles are installed: Grafana (file:// dir or http URL), rule dir, state dir."""
+
+    grafana: str
+    rules_dir: Path
+    state_dir: Path
+    reload: bool = False  # POST /-/reload to each cluster's `prometheus` URL after a change
+
+    def sink(self) -> GrafanaSink:
+        return open_sink(self.grafana)
+
+    def store(self, clusters: list[Cluster]) -> DirectoryRuleStore:
+        urls = {c.id: c.prometheus for c in clusters if self.reload and c.prometheus}
+        return DirectoryRuleStore(self.rules_dir, urls)
+
+
+def load_clusters(inventory: Path) -> list[Cluster]:
+    from kansoku.inventory import load_inventory
+
+    return list(load_inventory(inventory).clusters)
+
+
+def find_cluster(clusters: list[Cluster], cluster_id: str) -> Cluster:
+    for cluster in clusters:
+        if cluster.id == cluster_id:
+            return cluster
+    raise KansokuError(f"cluster {cluster_id!r} is not in the inventory")
+
+
+def render_fleet_to(catalog: Catalog, clusters: list[Cluster], outdir: Path) -> list[RenderedBundle]:
+    """Render every cluster's bundle into `outdir/<cluster>/`; all validated before writing."""
+    rendered = [render_cluster(catalog, c) for c in clusters]
+    for r in rendered:
+        write_rendered(r, outdir)
+    return rendered
+
+
+def install(
+    catalog: Catalog, cluster: Cluster, targets: Targets, bundle_key: str | None = None
+) -> InstallResult:
+    bundle = catalog.get(bundle_key) if bundle_key else None
+    return install_cluster(
+        catalog, cluster, targets.sink(), targets.store([cluster]), targets.state_dir, bundle
+    )
+
+
+def uninstall(cluster: Cluster, targets: Targets) -> list[str]:
+    return uninstall_cluster(cluster.id, targets.sink(), targets.store([cluster]), targets.state_dir)
+
+
+@dataclass
+class BundleDiff:
+    cluster: str
+    installed: list[str]
+    target: list[str]
+    dashboards: Drift
+    rules: dict[str, str] = field(default_factory=dict)  # file -> unified diff
+
+    @property
+    def clean(self) -> bool:
+        return self.dashboards.clean and not self.rules
+
+
+def diff(catalog: Catalog, cluster: Cluster, targets: Targets, bundle_key: str | None = None) -> BundleDiff:
+    """What installing the (chosen) bundle would change on the cluster, and drift in Grafana."""
+    bundle = catalog.get(bundle_key) if bundle_key else None
+    rendered = render_cluster(catalog, cluster, bundle)
+    state = read_state(targets.state_dir, cluster.id)
+    store = targets.store([cluster])
+    report = BundleDiff(
+        cluster.id,
+        state.bundles if state else [],
+        rendered.bundles,
+        drift(targets.sink(), folder_uid(cluster.id), list(rendered.dashboards.values())),
+    )
+    names = set(rendered.rule_files) | set(state.rule_files if state else [])
+    for name in sorted(names):
+        have = store.read(cluster.id, name) or ""
+        want = rendered.rule_files.get(name, "")
+        if have != want:
+            report.rules[name] = "".join(
+                difflib.unified_diff(
+                    have.splitlines(keepends=True),
+                    want.splitlines(keepends=True),
+                    f"installed/{name}",
+                    f"bundle/{name}",
+                )
+            )
+    return report
+
+
+def upgrade(
+    catalog: Catalog,
+    clusters: list[Cluster],
+    target_key: str,
+    targets: Targets,
+    alerts_url: str,
+    fractions: tuple[float, ...] = (0.1, 1.0),
+    soak_seconds: float = 0.0,
+) -> RolloutReport:
+    target = catalog.get(target_key)
+    sink, store = targets.sink(), targets.store(clusters)
+
+    def do_install(cluster: Cluster, bundle: Bundle) -> None:
+        install_cluster(catalog, cluster, sink, store, targets.state_dir, bundle)
+
+    return upgrade_fleet(clusters, target, do_install, open_alert_source(alerts_url), fractions, soak_seconds)
+
+
+def catalog(bundle_dirs: list[Path] | None = None) -> Catalog:
+    return load_catalog(*(bundle_dirs or []))
