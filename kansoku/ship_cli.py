@@ -28,24 +28,25 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Bulk-load oslo.log files into Elasticsearch as kolla-ansible's Fluentd would index them."""
         from rich.console import Console
+        from rich.markup import escape
 
         from kansoku.errors import KansokuError
         from kansoku.tracing.ship import ship
 
         report = ship(paths, es, index=index, path_rule=path_rule, host=host)
-        out = Console(highlight=False)
+        out = Console(highlight=False, soft_wrap=True)
         out.print(
             f"shipped {report.records} records from {report.files} files in {report.elapsed:.1f}s: "
             f"{report.created} created, {report.already_present} already present, {report.failed} failed"
             + (f", {report.unparsed} kept whole in 'message' (not oslo.log text)" if report.unparsed else "")
         )
-        out.print(f"indices: {', '.join(sorted(report.indices))}")
+        out.print(escape(f"indices: {', '.join(sorted(report.indices))}"))
         for line in report.errors:
-            out.print(f"  [red]error[/] {line}", markup=True)
+            out.print(f"  [red]error[/] {escape(line)}")
         if report.failed > len(report.errors):
             out.print(f"  ... and {report.failed - len(report.errors)} more failed documents")
         for problem in report.problems:
-            out.print(f"  [yellow]problem[/] {problem}", markup=True)
+            out.print(f"  [yellow]problem[/] {escape(problem)}")
         if not report.ok:
             raise KansokuError(
                 f"{report.failed} documents failed, {len(report.problems)} paths or files unreadable",

@@ -19,6 +19,7 @@ Also here: real oslo.log output for the tests, written by oslo.log itself in a s
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import subprocess
@@ -294,8 +295,9 @@ def _handler(state: FakeES) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def fake_es() -> Iterator[FakeES]:
+@contextlib.contextmanager
+def serve_fake_es() -> Iterator[FakeES]:
+    """Start the loopback server on a free port; stopped (and its thread joined) on exit."""
     state = FakeES()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -357,16 +359,20 @@ def write_oslo_log(path: Path, project: str, fmt: str = "text") -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def oslo_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def make_oslo_tree(root: Path) -> Path:
     """`<host>/<project>/<service>.log` as a collected support bundle lays them out."""
-    root = tmp_path_factory.mktemp("logs")
     write_oslo_log(root / "ctl1" / "nova" / "nova-api.log", "nova")
     write_oslo_log(root / "ctl1" / "placement" / "placement-api.log", "placement")
     return root
 
 
 # -- tests of the server itself: it must answer as the documented bodies say ----------------
+
+
+@pytest.fixture
+def fake_es() -> Iterator[FakeES]:
+    with serve_fake_es() as state:
+        yield state
 
 
 def test_fixture_bodies_have_documented_shape() -> None:

@@ -66,12 +66,12 @@ def parse_window(params: dict[str, list[str]], now: float | None = None) -> tupl
 
 
 def _open_file(target: str) -> LogSource:
-    from kansoku.tracing.source_index import IndexSource
-
     path = unquote(urlsplit(target).path) if target.startswith("file:") else target
     store = Path(path).expanduser()
     if not store.is_dir():
         raise KansokuError(f"{store}: no index store here (run `kansoku index PATH` first)")
+    from kansoku.tracing.source_index import IndexSource
+
     return IndexSource(store)
 
 
