@@ -65,7 +65,7 @@ def verdict_matches(fault: FaultRecord, verdict: Verdict) -> bool:
 
 
 def _expected(fault: FaultRecord) -> str:
-    what = _short(fault.exception) or (str(fault.status) if fault.status else "error line")
+    what = _short(fault.exception) or (str(fault.status) if fault.status else "error")
     return f"{fault.root_service}@{fault.root_host} {what}"
 
 
@@ -137,10 +137,10 @@ def run_demo(console: Console, workdir: Path) -> None:
     table = Table(
         title="every injected fault: ground truth vs kansoku's verdict", title_justify="left", box=None
     )
-    table.add_column("", justify="center", no_wrap=True)
-    table.add_column("fault", no_wrap=True)
-    table.add_column("expected root cause", no_wrap=True, overflow="ellipsis")
-    table.add_column("kansoku's verdict", no_wrap=True, overflow="ellipsis")
+    table.add_column("", justify="center", no_wrap=True, min_width=1)
+    table.add_column("fault", no_wrap=True, min_width=21)
+    table.add_column("expected root cause", ratio=1)
+    table.add_column("kansoku's verdict", ratio=1)
     for c in checks:
         table.add_row("[green]✓[/]" if c.ok else "[red]✗[/]", c.kind, c.expected, c.got)
     console.print(table)

@@ -50,6 +50,8 @@ DEFAULT_SEED = 20261120
 REQUEST_RATE = 4.0
 #: How many requests are generated between flushes to disk.
 BATCH = 1500
+#: A request starting at t logs nothing before t - FLUSH_MARGIN (keystone checks come first).
+FLUSH_MARGIN = 1.0
 #: Rotation: each file ends as <svc>.log.2.gz (oldest), <svc>.log.1, <svc>.log (newest).
 SEGMENTS = 3
 FAULT_KINDS = (
@@ -2076,7 +2078,12 @@ def _finish_files(cloud: Cloud, out_dir: Path) -> dict[tuple[str, str, int], str
                 path.rename(final)
             else:
                 final = base.with_name(f"{base.name}.{age}.gz")
-                with open(path, "rb") as src, gzip.open(final, "wb", compresslevel=1) as dst:
+                # mtime=0 and no file name in the header: the same seed gives the same bytes
+                with (
+                    open(path, "rb") as src,
+                    open(final, "wb") as raw,
+                    gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1, mtime=0) as dst,
+                ):
                     shutil.copyfileobj(src, dst, 1 << 20)
                 path.unlink()
             names[(log.host, log.service, i)] = str(final.relative_to(out_dir))
@@ -2131,7 +2138,9 @@ def generate(
             break
         t += rng.expovariate(REQUEST_RATE)
         if i in rotations:
-            cloud.flush(t)
+            cloud.periodic(last_flush_t, t)
+            last_flush_t = t
+            cloud.flush(t - FLUSH_MARGIN)
             cloud.rotate()
         kind = fault_at.get(i)
         if kind is not None:
@@ -2149,7 +2158,7 @@ def generate(
         if i % BATCH == 0:
             cloud.periodic(last_flush_t, t)
             last_flush_t = t
-            cloud.flush(t)
+            cloud.flush(t - FLUSH_MARGIN)
     cloud.periodic(last_flush_t, t + 120)
     cloud.flush(None)
     names = _finish_files(cloud, out)
