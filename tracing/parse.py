@@ -76,7 +76,7 @@ _OSLO_ACCESS_RE = re.compile(
 # eventlet's own default:
 #   10.0.0.1 - - [20/Nov/2026:10:15:32 +0000] "GET /v3/auth/tokens HTTP/1.1" 200 1234 "-" "ua" 4511
 _COMBINED_RE = re.compile(
-    r'(?P<client>\S+) \S+ \S+ \[(?P<date>[^\]]+)\] "(?P<method>[A-Z]+) (?P<path>\S+)(?: HTTP/[\d.]+)?" '
+    r'(?P<client>\S+) (?:\S+ \S+ )?\[(?P<date>[^\]]+)\] "(?P<method>[A-Z]+) (?P<path>\S+)(?: HTTP/[\d.]+)?" '
     r"(?P<status>\d{3}) (?P<len>\d+|-)(?P<tail>.*)$"
 )
 # uWSGI's default request logger:
@@ -87,7 +87,7 @@ _UWSGI_RE = re.compile(
     r"(?P<method>[A-Z]+) (?P<path>\S+) => generated (?P<len>\d+) bytes in (?P<ms>\d+) msecs "
     r"\(HTTP/[\d.]+ (?P<status>\d{3})\)"
 )
-_TAIL_NUMBERS_RE = re.compile(r"(?:^|\s)(\d+(?:\.\d+)?)(?=\s|$)")
+_TAIL_NUMBERS_RE = re.compile(r"(?:^|\s)(\d+(?:\.\d+)?)(?:\(us\))?(?=\s|$)")
 _APACHE_DATE = "%d/%b/%Y:%H:%M:%S %z"
 _UWSGI_DATE = "%a %b %d %H:%M:%S %Y"
 
@@ -175,8 +175,9 @@ def _combined_duration(tail: str) -> float | None:
     """Duration from the numbers after `status bytes` in a combined line.
 
     eventlet writes `%(wall_seconds).6f` (seconds, with a dot); Apache `%D` is an integer in
-    microseconds, `%T` an integer in seconds is indistinguishable from `%D` and is rare in
-    OpenStack deployments, so an integer is read as microseconds. Quoted fields are skipped.
+    microseconds (devstack's keystone_combined writes it as `%D(us)`); `%T`, an integer in
+    seconds, is indistinguishable from `%D` and rare in OpenStack deployments, so an
+    integer is read as microseconds. Quoted fields are skipped.
     """
     unquoted = re.sub(r'"[^"]*"', " ", tail)
     nums = _TAIL_NUMBERS_RE.findall(unquoted)

@@ -6,7 +6,7 @@ the API's shape (`/v2.1/servers/{id}/action`) and drops everything that identifi
 
 Rules, in order, per path segment:
 1. anything that looks like an id (UUID, 32-hex keystone id, req- id, an integer, a long
-   hex/base64ish token) becomes `{id}`;
+   token with digits in it) becomes `{id}`;
 2. a segment right after a known collection noun (`servers`, `images`, `ports`, ...) becomes
    `{id}` unless it is a known static word of the API (`detail`, `action`, `os-*`, ...),
    which catches names such as flavor `m1.small` or a keypair name.
@@ -22,7 +22,7 @@ _ID_SEGMENT = re.compile(
         (?:req-)?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}
       | [0-9a-fA-F]{16,}
       | \d+
-      | [A-Za-z0-9_-]{20,}
+      | (?=[^/]*\d)[A-Za-z0-9_-]{20,}
     )$""",
     re.VERBOSE,
 )
