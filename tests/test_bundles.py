@@ -1,0 +1,225 @@
+"""Bundles: version matching, bad input, install/upgrade/uninstall, rollback, rollout, hook."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from kansoku.addon_bundles.catalog import BUNDLES_DIR, load_catalog
+from kansoku.addon_bundles.install import install_cluster, read_state, uninstall_cluster
+from kansoku.addon_bundles.ops import Targets, install, upgrade
+from kansoku.addon_bundles.rollout import partitions
+from kansoku.addon_bundles.rulestore import DirectoryRuleStore
+from kansoku.dashboards.sinks import DirectorySink
+from kansoku.errors import ConfigError, KansokuError
+from kansoku.models import Cluster
+from kansoku.process import free_port
+from kansoku.servers import start_alertmanager
+
+
+def cluster(cid: str, version: str) -> Cluster:
+    return Cluster(id=cid, api_url=f"https://{cid}:6443", k8s_version=version, labels={"grafana_datasource": "prom"})
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return load_catalog()
+
+
+def test_bundle_is_chosen_by_kubernetes_version(catalog) -> None:
+    assert catalog.select(cluster("a", "1.18.20")).key == "kansoku-k8s-1.0.0"
+    assert catalog.select(cluster("b", "v1.19.0")).key == "kansoku-k8s-1.1.0"
+    assert catalog.select(cluster("c", "1.29.4-gke.100")).key == "kansoku-k8s-2.1.0"
+    old = catalog.select(cluster("d", "1.18.1")).manifest.metrics["kubelet_running_pods"]
+    assert old == "kubelet_running_pod_count"  # renamed to kubelet_running_pods in 1.19
+    assert [b.key for b in catalog.closure(catalog.get("kansoku-k8s-2.0.0"))] == [
+        "kansoku-core-1.0.0",
+        "kansoku-k8s-2.0.0",
+    ]
+
+
+def test_unsupported_version_is_refused_naming_field_and_manifests(catalog, tmp_path: Path) -> None:
+    targets = Targets(f"file://{tmp_path / 'g'}", tmp_path / "rules", tmp_path / "state")
+    with pytest.raises(KansokuError) as err:
+        install(catalog, cluster("ancient", "1.12.3"), targets)
+    assert "k8s_version '1.12.3'" in str(err.value) and "kansoku-k8s-2.1.0/manifest.yaml" in str(err.value)
+    assert not (tmp_path / "rules").exists() and not (tmp_path / "state").exists()
+
+
+def _copy_bundles(tmp_path: Path) -> Path:
+    root = tmp_path / "bundles"
+    shutil.copytree(BUNDLES_DIR, root)
+    return root
+
+
+def test_bad_manifest_names_file_line_and_field(tmp_path: Path) -> None:
+    root = _copy_bundles(tmp_path)
+    manifest = root / "kansoku-k8s-2.0.0" / "manifest.yaml"
+    good = manifest.read_text()
+    manifest.write_text(good.replace('kubernetes: ">=1.21,<1.35"', 'kubernetes: "1.21 or newer"'))
+    with pytest.raises(ConfigError) as err:
+        load_catalog(root)
+    assert f"{manifest}:6: kubernetes: " in str(err.value) and "not a version range" in str(err.value)
+    manifest.write_text(good.replace("dashboards: [cluster]", "dashboards: [cluster, nodes-v2]"))
+    with pytest.raises(ConfigError) as err:
+        load_catalog(root)
+    assert f"{manifest}:13: dashboards[1]: unknown dashboard 'nodes-v2'" in str(err.value)
+
+
+def test_invalid_promql_in_bundle_rules_is_refused(tmp_path: Path) -> None:
+    root = _copy_bundles(tmp_path)
+    rules = root / "kansoku-k8s-2.0.0" / "rules" / "kubernetes.rules.yaml"
+    rules.write_text(rules.read_text().replace("max by (cluster, resource)", "max by (resource)"))
+    with pytest.raises(ConfigError) as err:
+        load_catalog(root)
+    assert f"{rules}:" in str(err.value)
+    assert "cluster_resource:apiserver_storage_objects:max" in str(err.value)
+    assert "max by (resource) drops cluster" in str(err.value)
+
+
+def test_missing_datasource_refused_before_anything_is_installed(catalog, tmp_path: Path) -> None:
+    sink = DirectorySink(tmp_path / "g", datasources={"prom-other"})
+    store = DirectoryRuleStore(tmp_path / "rules")
+    with pytest.raises(ConfigError) as err:
+        install_cluster(catalog, cluster("c1", "1.29.4"), sink, store, tmp_path / "state")
+    assert "kansoku-k8s-2.1.0/manifest.yaml: dashboards[0] cluster" in str(err.value)
+    assert "datasource 'prom'" in str(err.value)
+    assert sink.list_dashboards("kansoku-c1") == [] and store.names("c1") == []
+
+
+def test_install_is_idempotent_upgrade_replaces_and_uninstall_removes_exactly(catalog, tmp_path: Path) -> None:
+    sink = DirectorySink(tmp_path / "g", datasources={"prom"})
+    store = DirectoryRuleStore(tmp_path / "rules")
+    state = tmp_path / "state"
+    c1 = cluster("c1", "1.29.4")
+    first = install_cluster(catalog, c1, sink, store, state, catalog.get("kansoku-k8s-2.0.0"))
+    assert first.changed and "ks-cluster-c1" in first.created
+    assert store.names("c1") == ["kansoku-core-1.0.0--kansoku.rules.yaml", "kansoku-k8s-2.0.0--kubernetes.rules.yaml"]
+    version = sink.get_dashboard("ks-cluster-c1").version
+    again = install_cluster(catalog, c1, sink, store, state, catalog.get("kansoku-k8s-2.0.0"))
+    assert not again.changed and sink.get_dashboard("ks-cluster-c1").version == version
+    # a human adds a dashboard to the cluster folder: never touched by kansoku
+    sink.put_dashboard("kansoku-c1", {"uid": "human-notes", "title": "notes", "panels": []}, None)
+    up = install_cluster(catalog, c1, sink, store, state)  # newest fitting: 2.1.0
+    assert up.bundle == "kansoku-k8s-2.1.0"
+    assert "kansoku-k8s-2.0.0--kubernetes.rules.yaml" in up.removed
+    assert "kansoku-k8s-2.1.0--kubernetes.rules.yaml" in up.created
+    assert "ks-cluster-c1" in up.updated
+    assert read_state(state, "c1").bundles == ["kansoku-core-1.0.0", "kansoku-k8s-2.1.0"]
+    removed = uninstall_cluster("c1", sink, store, state)
+    assert "ks-cluster-c1" in removed and store.names("c1") == []
+    assert sink.list_dashboards("kansoku-c1") == ["human-notes"]  # folder kept: not empty
+    assert read_state(state, "c1") is None
+    assert uninstall_cluster("c1", sink, store, state) == []
+
+
+def test_install_failing_half_way_rolls_back(catalog, tmp_path: Path) -> None:
+    """Prometheus reload fails (nothing listens): dashboards and rule files are removed again."""
+    sink = DirectorySink(tmp_path / "g", datasources={"prom"})
+    store = DirectoryRuleStore(tmp_path / "rules", {"c1": f"http://127.0.0.1:{free_port()}"})
+    with pytest.raises(KansokuError, match="reload for c1 failed"):
+        install_cluster(catalog, cluster("c1", "1.29.4"), sink, store, tmp_path / "state")
+    assert store.names("c1") == []
+    assert sink.get_dashboard("ks-cluster-c1") is None
+    assert not (tmp_path / "g" / "folders" / "kansoku-c1").exists()
+    assert read_state(tmp_path / "state", "c1") is None
+
+
+def test_partitions_are_ten_percent_then_the_rest() -> None:
+    fleet = [cluster(f"c{i:02d}", "1.29.4") for i in range(20)]
+    parts = partitions(fleet, (0.1, 1.0))
+    assert [len(p) for p in parts] == [2, 18]
+    assert [c.id for c in parts[0]] == ["c00", "c01"]
+
+
+def _post_alerts(port: int, alerts: list[dict]) -> None:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v2/alerts",
+        data=json.dumps(alerts).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.status == 200
+
+
+def test_rollout_stops_on_firing_kansoku_alert_from_real_alertmanager(
+    catalog, tmp_path: Path, procs: list, need_alertmanager: None
+) -> None:
+    am = start_alertmanager(
+        tmp_path / "am", {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
+    )
+    procs.append(am)
+    port = am.ports["http"]
+    fleet = [cluster(f"c{i:02d}", "1.29.4") for i in range(10)] + [cluster("legacy", "1.18.2")]
+    targets = Targets(f"file://{tmp_path / 'g'}", tmp_path / "rules", tmp_path / "state")
+    DirectorySink(tmp_path / "g", datasources={"prom"})
+    for c in fleet:
+        install(catalog, c, targets, "kansoku-k8s-2.0.0" if c.id != "legacy" else None)
+    # c00 (first partition) has a firing kansoku alert; a foreign alert on c05 must not matter
+    _post_alerts(
+        port,
+        [
+            {"labels": {"alertname": "KubeNodeNotReady", "cluster": "c00", "node": "n1", "severity": "critical"}},
+            {"labels": {"alertname": "SomeoneElsesAlert", "cluster": "c05"}},
+        ],
+    )
+    report = upgrade(catalog, fleet, "kansoku-k8s-2.1.0", targets, f"alertmanager+http://127.0.0.1:{port}")
+    assert report.upgraded == ["c00"]
+    assert report.stopped_by == [("c00", "KubeNodeNotReady")]
+    assert not report.completed and report.partitions_done == 1 and report.partitions_total == 2
+    assert "legacy" in report.skipped
+    assert read_state(tmp_path / "state", "c01").bundles[-1] == "kansoku-k8s-2.0.0"  # not touched
+    assert read_state(tmp_path / "state", "c00").bundles[-1] == "kansoku-k8s-2.1.0"
+
+
+def test_rollout_completes_when_partitions_are_healthy(catalog, tmp_path: Path, procs: list, need_alertmanager: None) -> None:
+    am = start_alertmanager(tmp_path / "am", {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]})
+    procs.append(am)
+    fleet = [cluster(f"c{i:02d}", "1.29.4") for i in range(10)]
+    targets = Targets(f"file://{tmp_path / 'g'}", tmp_path / "rules", tmp_path / "state")
+    DirectorySink(tmp_path / "g", datasources={"prom"})
+    report = upgrade(catalog, fleet, "kansoku-k8s-2.1.0", targets, f"alertmanager+http://127.0.0.1:{am.ports['http']}")
+    assert report.completed and len(report.upgraded) == 10
+
+
+def test_provisioning_hook_installs_and_deprovisioning_removes(tmp_path: Path) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from kansoku.addon_bundles.hook import make_router
+
+    DirectorySink(tmp_path / "g", datasources={"prom"})
+    targets = Targets(f"file://{tmp_path / 'g'}", tmp_path / "rules", tmp_path / "state")
+    app = FastAPI()
+    app.include_router(make_router(targets))
+    client = TestClient(app)
+    body = cluster("new-1", "1.30.2").model_dump()
+    resp = client.post("/bundles/clusters", json=body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["bundle"] == "kansoku-k8s-2.1.0" and resp.json()["changed"]
+    assert client.post("/bundles/clusters", json=body).json()["changed"] is False
+    bad = client.post("/bundles/clusters", json=cluster("old-1", "1.10.0").model_dump())
+    assert bad.status_code == 422 and "k8s_version" in bad.json()["detail"]
+    gone = client.delete("/bundles/clusters/new-1")
+    assert gone.status_code == 200 and "ks-cluster-new-1" in gone.json()["removed"]
+    assert DirectoryRuleStore(tmp_path / "rules").names("new-1") == []
+
+
+def test_demo_renders_the_demo_fleet(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from kansoku.addon_bundles.demo import run_demo
+
+    console = Console(record=True, width=160)
+    run_demo(console, tmp_path)
+    out = tmp_path / "bundles"
+    assert (out / "ams-legacy-02" / "rules" / "kansoku-k8s-1.0.0--kubernetes.rules.yaml").exists()
+    text = (out / "ams-legacy-02" / "dashboards" / "ks-cluster-ams-legacy-02.json").read_text()
+    assert "kubelet_running_pod_count" in text
+    assert "kansoku-k8s-2.1.0" in console.export_text()
+    assert len(list((out / "_fleet" / "dashboards").glob("*.json"))) == 3
