@@ -1813,7 +1813,11 @@ class Cloud:
         self.access(
             api, "nova-api", t + 0.009, anon, "10.30.0.15", "GET", "/v2.1/servers/detail", 401, 114, 0.009
         )
-        return {"root": ("nova-api", api), "evidence": "Authorization failed for token", "keystone": kh}
+        return {
+            "root": ("nova-api", api),
+            "evidence": "InvalidToken: Token authorization failed",
+            "keystone": kh,
+        }
 
     def rpc_timeout(self, t: float, ctx: Ctx) -> dict[str, Any]:
         """nova-api calls a compute host that never answers: MessagingTimeout after 60 s."""
