@@ -222,3 +222,14 @@ def test_open_source_registry_by_scheme(tmp_path: Path) -> None:
         open_source(tmp_path / "nothing")
     with pytest.raises(KansokuError, match="window='2 weeks'"):
         open_source("elasticsearch://es:9200/flog-*?window=2 weeks")
+
+
+def test_open_source_on_a_path_is_the_file_index(oslo_tree: Path, tmp_path: Path) -> None:
+    from kansoku.tracing.index import build_index
+
+    store = tmp_path / "store"
+    build_index([oslo_tree], store)
+    for target in (str(store), f"file://{store}"):
+        src = open_source(target)
+        assert type(src).__name__ == "IndexSource"
+        assert {line.service for line in src.lines_for([GLOBAL_ID])} == {"nova-api", "placement-api"}

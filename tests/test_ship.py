@@ -150,3 +150,22 @@ def test_ship_errors_are_clear(fake_es: FakeES, tmp_path: Path) -> None:
     assert report.problems == [f"{report_missing}: no such file or directory"]
     kept = next(iter(fake_es.docs.values())).source
     assert kept["message"].startswith("not an oslo.log line")  # kept whole, still findable
+
+
+def test_kansoku_trace_reads_shipped_lines_from_elasticsearch(
+    fake_es: FakeES, oslo_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole loop: files -> ship -> Elasticsearch -> `open_source(URL)` -> stitch -> verdict."""
+    import json
+
+    from kansoku.tracing.outputs import run_trace
+
+    ship([oslo_tree], fake_es.url)
+    capsys.readouterr()
+    port = fake_es.url.rsplit(":", 1)[1]
+    code = run_trace(GLOBAL_ID, f"elasticsearch://127.0.0.1:{port}/flog-*", as_json=True)
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    services = {span["service"] for span in doc["spans"]}
+    assert services == {"nova-api", "placement-api"}
+    assert "nova-api" in json.dumps(doc["verdict"]) and "ValueError" in json.dumps(doc["verdict"])
