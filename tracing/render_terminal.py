@@ -67,38 +67,45 @@ def render_terminal(trace: Trace, verdict: Verdict, console: Console, show_links
     )
     by_key = {s.key: s for s in trace.spans}
     root = verdict.root_cause.span if verdict.root_cause is not None else None
+    names = {
+        s.key: "  " * _depth(s, by_key) + f"{s.service}@{s.host}" + (" (weak)" if s.weak else "")
+        for s in trace.spans
+    }
+    name_w = max(len(n) for n in names.values())
+    # Narrow terminals drop the request id and start columns before the bars shrink below 12.
+    fixed = name_w + 6 + 8 + 13 + 6  # lines, dur, mark, gaps
+    show_id = console.width - fixed - 14 >= 24
+    show_start = console.width - fixed - (14 if show_id else 0) - 9 >= 16
+    width = max(12, min(BAR_WIDTH, console.width - fixed - (14 if show_id else 0) - (9 if show_start else 0)))
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("span")
-    table.add_column("request id", style="dim")
-    table.add_column("lines", justify="right")
-    table.add_column("start", justify="right")
-    table.add_column("dur", justify="right")
-    table.add_column(f"0 … {total:.3f} s", no_wrap=True)
+    table.add_column("span", no_wrap=True)
+    if show_id:
+        table.add_column("request id", style="dim", no_wrap=True)
+    table.add_column("lines", justify="right", no_wrap=True)
+    if show_start:
+        table.add_column("start", justify="right", no_wrap=True)
+    table.add_column("dur", justify="right", no_wrap=True)
+    table.add_column(f"0 … {total:.3f} s", no_wrap=True, min_width=width)
     table.add_column("", no_wrap=True)
     for span in trace.spans:
         failing = bool(span.errors) or span.key == root
         color = "red" if failing else ("grey50" if span.weak else "cyan")
-        left, cells = waterfall_bar(span.start, span.end, t0, total)
-        bar = Text(" " * left) + Text("█" * cells, style=color) + Text(" " * (BAR_WIDTH - left - cells))
-        name = Text(
-            "  " * _depth(span, by_key) + f"{span.service}@{span.host}", style="red" if failing else ""
-        )
-        if span.weak:
-            name.append(" (weak)", style="grey50")
+        left, cells = waterfall_bar(span.start, span.end, t0, total, width)
+        bar = Text(" " * left) + Text("█" * cells, style=color) + Text(" " * (width - left - cells))
+        name = Text(names[span.key], style="red" if failing else ("grey50" if span.weak else ""))
         mark = Text("")
         if span.errors:
             mark = Text(f"✗ {len(span.errors)} error{'s' if len(span.errors) != 1 else ''}", style="red")
         if span.key == root:
             mark = Text("◆ root cause", style="bold red")
-        table.add_row(
-            name,
-            _short_id(span.request_id),
-            str(len(span.lines)),
-            f"+{span.start - t0:.3f}",
-            f"{span.end - span.start:.3f}",
-            bar,
-            mark,
-        )
+        cells_row: list[Text | str] = [name]
+        if show_id:
+            cells_row.append(_short_id(span.request_id))
+        cells_row.append(str(len(span.lines)))
+        if show_start:
+            cells_row.append(f"+{span.start - t0:.3f}")
+        cells_row += [f"{span.end - span.start:.3f}", bar, mark]
+        table.add_row(*cells_row)
     console.print(table)
     failing_spans = [s for s in trace.spans if s.errors]
     if failing_spans:

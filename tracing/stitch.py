@@ -13,13 +13,16 @@ cloud; when a bound is hit the trace says so instead of silently stopping.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kansoku.tracing.model import Link, LinkKind, LogLine, LogSource, Span, SpanKey, Strength, Trace
 
-from kansoku.models import REQUEST_ID_RE, UUID_RE
+# kansoku.models has the same patterns but imports pydantic (~150 ms): `kansoku trace` must start fast.
+REQUEST_ID_RE = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 #: Expansion bounds: a request touching 10 services has a few dozen ids and a few thousand
 #: lines; an instance that lived for months has far more, and we stop there.
