@@ -132,7 +132,8 @@ def _directory(url: str) -> GrafanaSink:
 def _grafana(url: str) -> GrafanaSink:
     from kansoku.dashboards.grafana_sink import GrafanaClientSink
 
-    return GrafanaClientSink.from_url(url)
+    sink: GrafanaSink = GrafanaClientSink.from_url(url)
+    return sink
 
 
 SINKS: dict[str, Callable[[str], GrafanaSink]] = {"file": _directory, "http": _grafana, "https": _grafana}
@@ -146,5 +147,4 @@ def open_sink(url: str) -> GrafanaSink:
         raise KansokuError(f"grafana target {url!r}: scheme must be one of {', '.join(sorted(SINKS))}")
     if scheme == "file" and not urlparse(url).scheme:
         url = f"file://{Path(url).resolve()}"
-    sink: GrafanaSink = factory(url)
-    return sink
+    return factory(url)

@@ -8,13 +8,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from kansoku.addon_bundles.catalog import BUNDLES_DIR, load_catalog
 from kansoku.addon_bundles.install import install_cluster, read_state, uninstall_cluster
 from kansoku.addon_bundles.ops import Targets, install, upgrade
 from kansoku.addon_bundles.rollout import partitions
 from kansoku.addon_bundles.rulestore import DirectoryRuleStore
 from kansoku.dashboards.sinks import DirectorySink
+
 from kansoku.errors import ConfigError, KansokuError
 from kansoku.models import Cluster
 from kansoku.process import free_port
@@ -22,7 +22,9 @@ from kansoku.servers import start_alertmanager
 
 
 def cluster(cid: str, version: str) -> Cluster:
-    return Cluster(id=cid, api_url=f"https://{cid}:6443", k8s_version=version, labels={"grafana_datasource": "prom"})
+    return Cluster(
+        id=cid, api_url=f"https://{cid}:6443", k8s_version=version, labels={"grafana_datasource": "prom"}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -91,14 +93,19 @@ def test_missing_datasource_refused_before_anything_is_installed(catalog, tmp_pa
     assert sink.list_dashboards("kansoku-c1") == [] and store.names("c1") == []
 
 
-def test_install_is_idempotent_upgrade_replaces_and_uninstall_removes_exactly(catalog, tmp_path: Path) -> None:
+def test_install_is_idempotent_upgrade_replaces_and_uninstall_removes_exactly(
+    catalog, tmp_path: Path
+) -> None:
     sink = DirectorySink(tmp_path / "g", datasources={"prom"})
     store = DirectoryRuleStore(tmp_path / "rules")
     state = tmp_path / "state"
     c1 = cluster("c1", "1.29.4")
     first = install_cluster(catalog, c1, sink, store, state, catalog.get("kansoku-k8s-2.0.0"))
     assert first.changed and "ks-cluster-c1" in first.created
-    assert store.names("c1") == ["kansoku-core-1.0.0--kansoku.rules.yaml", "kansoku-k8s-2.0.0--kubernetes.rules.yaml"]
+    assert store.names("c1") == [
+        "kansoku-core-1.0.0--kansoku.rules.yaml",
+        "kansoku-k8s-2.0.0--kubernetes.rules.yaml",
+    ]
     version = sink.get_dashboard("ks-cluster-c1").version
     again = install_cluster(catalog, c1, sink, store, state, catalog.get("kansoku-k8s-2.0.0"))
     assert not again.changed and sink.get_dashboard("ks-cluster-c1").version == version
@@ -150,9 +157,7 @@ def _post_alerts(port: int, alerts: list[dict]) -> None:
 def test_rollout_stops_on_firing_kansoku_alert_from_real_alertmanager(
     catalog, tmp_path: Path, procs: list, need_alertmanager: None
 ) -> None:
-    am = start_alertmanager(
-        tmp_path / "am", {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
-    )
+    am = start_alertmanager(tmp_path / "am", {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]})
     procs.append(am)
     port = am.ports["http"]
     fleet = [cluster(f"c{i:02d}", "1.29.4") for i in range(10)] + [cluster("legacy", "1.18.2")]
@@ -164,7 +169,14 @@ def test_rollout_stops_on_firing_kansoku_alert_from_real_alertmanager(
     _post_alerts(
         port,
         [
-            {"labels": {"alertname": "KubeNodeNotReady", "cluster": "c00", "node": "n1", "severity": "critical"}},
+            {
+                "labels": {
+                    "alertname": "KubeNodeNotReady",
+                    "cluster": "c00",
+                    "node": "n1",
+                    "severity": "critical",
+                }
+            },
             {"labels": {"alertname": "SomeoneElsesAlert", "cluster": "c05"}},
         ],
     )
@@ -177,20 +189,23 @@ def test_rollout_stops_on_firing_kansoku_alert_from_real_alertmanager(
     assert read_state(tmp_path / "state", "c00").bundles[-1] == "kansoku-k8s-2.1.0"
 
 
-def test_rollout_completes_when_partitions_are_healthy(catalog, tmp_path: Path, procs: list, need_alertmanager: None) -> None:
+def test_rollout_completes_when_partitions_are_healthy(
+    catalog, tmp_path: Path, procs: list, need_alertmanager: None
+) -> None:
     am = start_alertmanager(tmp_path / "am", {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]})
     procs.append(am)
     fleet = [cluster(f"c{i:02d}", "1.29.4") for i in range(10)]
     targets = Targets(f"file://{tmp_path / 'g'}", tmp_path / "rules", tmp_path / "state")
     DirectorySink(tmp_path / "g", datasources={"prom"})
-    report = upgrade(catalog, fleet, "kansoku-k8s-2.1.0", targets, f"alertmanager+http://127.0.0.1:{am.ports['http']}")
+    report = upgrade(
+        catalog, fleet, "kansoku-k8s-2.1.0", targets, f"alertmanager+http://127.0.0.1:{am.ports['http']}"
+    )
     assert report.completed and len(report.upgraded) == 10
 
 
 def test_provisioning_hook_installs_and_deprovisioning_removes(tmp_path: Path) -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
-
     from kansoku.addon_bundles.hook import make_router
 
     DirectorySink(tmp_path / "g", datasources={"prom"})
@@ -211,9 +226,8 @@ def test_provisioning_hook_installs_and_deprovisioning_removes(tmp_path: Path) -
 
 
 def test_demo_renders_the_demo_fleet(tmp_path: Path) -> None:
-    from rich.console import Console
-
     from kansoku.addon_bundles.demo import run_demo
+    from rich.console import Console
 
     console = Console(record=True, width=160)
     run_demo(console, tmp_path)
