@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from kansoku.addon_bundles.catalog import Bundle, Catalog
+from kansoku.alerts.rules_model import RuleFile
 from kansoku.alerts.rules_render import to_plain, to_prometheus_rule
 from kansoku.dashboards.context import DashboardContext
 from kansoku.dashboards.defs import DASHBOARDS
@@ -56,6 +57,29 @@ class RenderedBundle:
 
 def _manifest_source(bundle: Bundle) -> str:
     return str(bundle.path / "manifest.yaml")
+
+
+#: Rule files do not depend on the cluster: render each once per (bundle, file) and reuse it.
+_RULES_CACHE: dict[tuple[str, str, int], tuple[str, str]] = {}
+
+
+def _rendered_rules(b: Bundle, rule_file: RuleFile, path: Path) -> tuple[str, str]:
+    key = (b.key, str(path), id(rule_file))
+    cached = _RULES_CACHE.get(key)
+    if cached is None or len(_RULES_CACHE) > 4096:
+        cached = (
+            to_plain(rule_file.groups),
+            to_prometheus_rule(
+                rule_file.groups,
+                f"{b.key}-{path.stem.replace('.', '-')}",
+                b.manifest.prometheus_rule_namespace,
+                {"app.kubernetes.io/part-of": "kansoku", "kansoku.io/bundle": b.key},
+            ),
+        )
+        if len(_RULES_CACHE) > 4096:
+            _RULES_CACHE.clear()
+        _RULES_CACHE[key] = cached
+    return cached
 
 
 def render_cluster(
@@ -112,13 +136,7 @@ def render_cluster(
             out.dashboards[str(dash["uid"])] = dash
         for rule_file, path in zip(b.rule_files, b.rule_paths, strict=True):
             name = f"{b.key}--{path.name.removesuffix('.yaml').removesuffix('.rules')}.rules.yaml"
-            out.rule_files[name] = to_plain(rule_file.groups)
-            out.prometheus_rules[name] = to_prometheus_rule(
-                rule_file.groups,
-                f"{b.key}-{path.stem.replace('.', '-')}",
-                b.manifest.prometheus_rule_namespace,
-                {"app.kubernetes.io/part-of": "kansoku", "kansoku.io/bundle": b.key},
-            )
+            out.rule_files[name], out.prometheus_rules[name] = _rendered_rules(b, rule_file, path)
         for manifest in b.k8s_manifests:
             out.manifests[f"{b.key}--{manifest.name}"] = manifest.text
         out.heal_hooks.extend(b.manifest.heal_hooks)
