@@ -9,6 +9,7 @@ a block read, never a wrong line.
 
 from __future__ import annotations
 
+import io
 import mmap
 import os
 import sys
@@ -242,7 +243,7 @@ class IndexSource:
         except LogReadError:
             return  # the file went away since indexing: describe() still counts it
         for r, data in sorted(datas.items(), key=lambda kv: kv[0].start):
-            lines = data.splitlines(keepends=True)
+            lines = io.BytesIO(data)  # splits on b"\n" only, like the indexer counts lines
             for item in iter_records(lines, entry.path, entry.service, entry.host, r.line_no, r.start, keep):
                 if isinstance(item, ParseProblem):
                     continue  # reported at index time; the unparsed LogLine follows

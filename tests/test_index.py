@@ -1,0 +1,453 @@
+"""The on-disk index: lookups agree with a full scan, incremental runs, rotation, gzip, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import random
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kansoku.tracing import index as index_mod
+from kansoku.tracing.files import DefaultRule, PatternRule, discover, read_chunks, strip_rotation
+from kansoku.tracing.index import IndexReport, build_index, id_key
+from kansoku.tracing.model import LogLine
+from kansoku.tracing.parse import iter_records
+from kansoku.tracing.source_index import IndexSource
+
+from kansoku.errors import KansokuError
+
+DATA = Path(__file__).parent / "data" / "oslo"
+T0 = "2026-11-20 10:{:02d}:{:02d}.{:03d}"
+
+
+def _req() -> str:
+    return f"req-{uuid.uuid4()}"
+
+
+def _text_record(rng: random.Random, i: int, gid: str | None, rid: str, inst: str, error: bool) -> str:
+    ts = T0.format((i // 600) % 60, (i // 10) % 60, i % 1000)
+    ctx = f"[{gid or 'None'} {rid} 0f4e3d2c1b0a49586776655443322110 5a6b7c8d9e0f41a2b3c4d5e6f7a8b9c0 - default default]"
+    if not error:
+        msg = rng.choice(
+            [
+                f"[instance: {inst}] Claim successful on node cmp-{rng.randint(1, 9)}",
+                f"GET call to placement for http://10.0.0.10/placement/allocations/{inst} used request id {_req()}",
+                f'10.0.0.11 "GET /v2.1/servers/{inst} HTTP/1.1" status: 200  len: 1834 time: 0.0451220',
+            ]
+        )
+        return f"{ts} 1901 INFO nova.compute.manager {ctx} {msg}\n"
+    head = f"{ts} 1901 ERROR nova.compute.manager"
+    tb = [
+        "Traceback (most recent call last):",
+        '  File "/usr/lib/python3/dist-packages/nova/compute/manager.py", line 2615, in _build_resources',
+        "    yield resources",
+        "nova.exception.PortBindingFailed: Binding failed for port 27d514c6-2b51-4149-af3a-1165404a8978",
+        "",
+    ] * rng.randint(1, 40)  # long tracebacks straddle block boundaries
+    lines = [f"{head} {ctx} [instance: {inst}] Instance failed to spawn: nova.exception.PortBindingFailed: x"]
+    lines += [f"{head} [instance: {inst}] {t}" for t in tb]
+    return "\n".join(lines) + "\n"
+
+
+def _json_record(i: int, gid: str | None, rid: str, inst: str) -> str:
+    obj = {
+        "message": f"Port for instance {inst} bound on host cmp-3",
+        "asctime": T0.format((i // 600) % 60, (i // 10) % 60, 0)[:19],
+        "name": "neutron.plugins.ml2.managers",
+        "levelname": "INFO",
+        "created": 1795601729.0 + i,
+        "process": 812,
+        "traceback": None,
+        "context": {"request_id": rid, "global_request_id": gid, "user": None, "project": None},
+        "extra": {},
+    }
+    return json.dumps(obj) + "\n"
+
+
+def _write_corpus(root: Path, seed: int = 7, records: int = 6000) -> list[str]:
+    """`<host>/<service>.log` files of several blocks each; returns ids to look up."""
+    rng = random.Random(seed)
+    gids = [_req() for _ in range(60)]
+    insts = [str(uuid.uuid4()) for _ in range(60)]
+    ids: list[str] = []
+    files: dict[Path, list[str]] = {
+        root / "ctl-1" / "nova-api.log": [],
+        root / "cmp-3" / "nova-compute.log": [],
+        root / "ctl-1" / "neutron-server.log": [],
+    }
+    paths = list(files)
+    for i in range(records):
+        k = rng.randrange(60)
+        rid = _req()
+        ids.append(rid)
+        path = paths[i % 3]
+        if path.name == "neutron-server.log":
+            files[path].append(_json_record(i, gids[k], rid, insts[k]))
+        else:
+            files[path].append(_text_record(rng, i, gids[k], rid, insts[k], error=rng.random() < 0.03))
+    for path, recs in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(recs))
+    return gids[:8] + insts[:4] + rng.sample(ids, 12)
+
+
+def _all_records(root: Path) -> list[LogLine]:
+    """The oracle's input: every record of every file, parsed by a full scan."""
+    files, _ = discover([root])
+    out: list[LogLine] = []
+    for lf in files:
+        data = b"".join(read_chunks(lf.path))
+        out += [
+            r for r in iter_records(io.BytesIO(data), lf.path, lf.service, lf.host) if isinstance(r, LogLine)
+        ]
+    return out
+
+
+def _lookup(store: Path, ids: list[str]) -> list[LogLine]:
+    return list(IndexSource(store).lines_for(ids))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str], IndexReport]]:
+    root = tmp_path_factory.mktemp("corpus")
+    ids = _write_corpus(root / "logs")
+    report = build_index([root / "logs"], root / "store")
+    yield root, ids, report
+
+
+def test_build_report(corpus: tuple[Path, list[str], IndexReport]) -> None:
+    root, _, report = corpus
+    total = sum(p.stat().st_size for p in (root / "logs").rglob("*.log"))
+    assert report.files_seen == 3 and report.files_indexed == 3
+    assert report.new_bytes == total
+    assert report.lines == sum(p.read_bytes().count(b"\n") for p in (root / "logs").rglob("*.log"))
+    assert report.problems == []
+    manifest = json.loads((root / "store" / "manifest.json").read_text())
+    assert all(f["blocks"] > 3 for f in manifest["files"])  # the lookups below cross blocks
+    assert all(f["first_ts"] and f["last_ts"] for f in manifest["files"])
+
+
+def test_lookup_matches_a_full_scan(corpus: tuple[Path, list[str], IndexReport]) -> None:
+    root, ids, _ = corpus
+    records = _all_records(root / "logs")
+    for one in ids:
+        got = _lookup(root / "store", [one])
+        assert got, one
+        assert {(x.file, x.line_no) for x in got} == {(r.file, r.line_no) for r in records if one in r.raw}
+        assert all(one in x.raw for x in got)
+
+
+def test_tracebacks_come_back_whole(corpus: tuple[Path, list[str], IndexReport]) -> None:
+    root, ids, _ = corpus
+    errors = [x for x in _lookup(root / "store", ids[:8]) if x.level == "ERROR"]
+    assert errors
+    for err in errors:
+        assert err.exception == "nova.exception.PortBindingFailed"
+        assert err.raw.count("Traceback (most recent call last):") * 5 == err.n_lines - 1
+
+
+def test_unknown_id_finds_nothing_and_describe_says_where(
+    corpus: tuple[Path, list[str], IndexReport],
+) -> None:
+    root, _, _ = corpus
+    src = IndexSource(root / "store")
+    assert list(src.lines_for([_req()])) == []
+    assert list(src.lines_for(["not-an-id"])) == []
+    text = src.describe()
+    assert text.startswith("3 files (indexed up to log time 2026-11-20 ")
+
+
+def test_index_is_small(corpus: tuple[Path, list[str], IndexReport]) -> None:
+    root, _, _ = corpus
+    logs = sum(p.stat().st_size for p in (root / "logs").rglob("*.log"))
+    store = sum(p.stat().st_size for p in (root / "store").rglob("*") if p.is_file())
+    assert store < logs * 0.10
+
+
+def test_id_key_ignores_req_prefix_and_case() -> None:
+    u = str(uuid.uuid4())
+    assert id_key(u) == id_key(f"req-{u}") == id_key(u.upper())
+    assert id_key("no uuid in here") is None
+
+
+def _copy_samples(dst: Path) -> Path:
+    shutil.copytree(DATA, dst)
+    return dst
+
+
+def test_samples_tree_services_hosts_and_lookup(tmp_path: Path) -> None:
+    logs = _copy_samples(tmp_path / "logs")
+    report = build_index([logs], tmp_path / "st")
+    assert report.problems == []
+    gid = "req-1b7e0f4c-2a9d-4c8b-9e61-3f5d7a2c8b90"
+    got = _lookup(tmp_path / "st", [gid])
+    where = sorted({(x.service, x.host) for x in got})
+    assert where == [("nova-conductor", "ctl-1"), ("placement-api", "ctl-1")]
+    assert {(x.file.rsplit("/", 1)[1], x.line_no) for x in got} == {
+        ("nova-conductor.log", 3),
+        ("nova-conductor.log", 20),
+        ("placement-api.log", 1),
+        ("placement-api.log", 2),
+    }
+
+
+def test_incremental_run_reads_only_new_bytes(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "ctl-1" / "nova-api.log"
+    log.parent.mkdir(parents=True)
+    rng = random.Random(1)
+    first = "".join(_text_record(rng, i, _req(), _req(), str(uuid.uuid4()), False) for i in range(500))
+    log.write_text(first)
+    r1 = build_index([tmp_path / "logs"], tmp_path / "st")
+    assert r1.new_bytes == len(first.encode())
+    r2 = build_index([tmp_path / "logs"], tmp_path / "st")
+    assert (r2.new_bytes, r2.lines, r2.files_indexed) == (0, 0, 0)
+    new_id = _req()
+    more = _text_record(rng, 501, None, new_id, str(uuid.uuid4()), True)
+    with open(log, "a") as fh:
+        fh.write(more)
+    r3 = build_index([tmp_path / "logs"], tmp_path / "st")
+    assert r3.new_bytes == len(more.encode())
+    got = _lookup(tmp_path / "st", [new_id])
+    assert len(got) == 1 and got[0].line_no == 501 and got[0].exception == "nova.exception.PortBindingFailed"
+
+
+def test_partial_last_line_waits_for_its_newline(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "h" / "nova-api.log"
+    log.parent.mkdir(parents=True)
+    rid = _req()
+    line = _text_record(random.Random(2), 1, None, rid, str(uuid.uuid4()), False)
+    log.write_text(line[:50])  # a writer is in the middle of the line
+    assert build_index([tmp_path / "logs"], tmp_path / "st").new_bytes == 0
+    log.write_text(line)
+    assert build_index([tmp_path / "logs"], tmp_path / "st").new_bytes == len(line)
+    assert len(_lookup(tmp_path / "st", [rid])) == 1
+
+
+def test_rotation_rename_then_recompress(tmp_path: Path) -> None:
+    logs = tmp_path / "logs" / "ctl-1"
+    logs.mkdir(parents=True)
+    rng = random.Random(3)
+    old_id, new_id = _req(), _req()
+    live = logs / "nova-api.log"
+    live.write_text(_text_record(rng, 1, None, old_id, str(uuid.uuid4()), False))
+    build_index([tmp_path / "logs"], tmp_path / "st")
+    # logrotate: nova-api.log -> nova-api.log.1, a fresh nova-api.log
+    os.rename(live, logs / "nova-api.log.1")
+    fresh = _text_record(rng, 2, None, new_id, str(uuid.uuid4()), False)
+    live.write_text(fresh)
+    r = build_index([tmp_path / "logs"], tmp_path / "st")
+    assert r.new_bytes == len(fresh)  # the renamed file is not read again
+    assert r.rotated == [f"{live.absolute()} -> {(logs / 'nova-api.log.1').absolute()}"]
+    (hit,) = _lookup(tmp_path / "st", [old_id])
+    assert hit.file.endswith("nova-api.log.1") and hit.service == "nova-api"
+    # next rotation with delaycompress: .1 -> .2.gz, the live file -> .1
+    with open(logs / "nova-api.log.1", "rb") as src, gzip.open(logs / "nova-api.log.2.gz", "wb") as dst:
+        dst.write(src.read())
+    os.unlink(logs / "nova-api.log.1")
+    os.rename(live, logs / "nova-api.log.1")
+    r = build_index([tmp_path / "logs"], tmp_path / "st")
+    assert r.new_bytes == 0
+    (hit,) = _lookup(tmp_path / "st", [old_id])
+    assert hit.file.endswith("nova-api.log.2.gz") and hit.line_no == 1
+    (hit,) = _lookup(tmp_path / "st", [new_id])
+    assert hit.file.endswith("nova-api.log.1")
+
+
+def test_truncation_starts_over(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "h" / "glance-api.log"
+    log.parent.mkdir(parents=True)
+    rng = random.Random(4)
+    gone, fresh = _req(), _req()
+    log.write_text("".join(_text_record(rng, i, None, gone, str(uuid.uuid4()), False) for i in range(20)))
+    build_index([tmp_path / "logs"], tmp_path / "st")
+    text = _text_record(rng, 1, None, fresh, str(uuid.uuid4()), False)
+    log.write_text(text)  # copytruncate, then a new line
+    r = build_index([tmp_path / "logs"], tmp_path / "st")
+    assert r.truncated == [str(log.absolute())]
+    assert r.new_bytes == len(text)
+    assert _lookup(tmp_path / "st", [gone]) == []
+    assert [x.line_no for x in _lookup(tmp_path / "st", [fresh])] == [1]
+
+
+def test_gzip_and_corrupt_gzip(tmp_path: Path) -> None:
+    logs = tmp_path / "logs" / "h"
+    logs.mkdir(parents=True)
+    rng = random.Random(5)
+    ids = [_req() for _ in range(3000)]
+    text = "".join(_text_record(rng, i, None, rid, str(uuid.uuid4()), False) for i, rid in enumerate(ids))
+    good = gzip.compress(text.encode())
+    (logs / "cinder-api.log.2.gz").write_bytes(good)
+    (logs / "nova-api.log.3.gz").write_bytes(good[: len(good) * 2 // 3])  # truncated
+    r = build_index([tmp_path / "logs"], tmp_path / "st")
+    assert r.problems == [
+        f"{(logs / 'nova-api.log.3.gz').absolute()}: truncated gzip file; lines before the damage were read"
+    ]
+    got = _lookup(tmp_path / "st", [ids[0]])
+    assert sorted((x.service, x.line_no) for x in got) == [("cinder-api", 1), ("nova-api", 1)]
+    assert [x.service for x in _lookup(tmp_path / "st", [ids[-1]])] == ["cinder-api"]
+    # everything before the damage is there
+    readable = sum(1 for _ in iter_records((b"".join(_safe_chunks(logs / "nova-api.log.3.gz"))).splitlines()))
+    assert readable > 1000
+    assert any(x.service == "nova-api" for x in _lookup(tmp_path / "st", [ids[readable // 2]]))
+
+
+def _safe_chunks(path: Path) -> Iterator[bytes]:
+    try:
+        yield from read_chunks(str(path))
+    except KansokuError:
+        return
+
+
+def test_bad_lines_are_counted_with_file_line_and_findable(tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "ctl-1" / "neutron-server.log"
+    log.parent.mkdir(parents=True)
+    rid = _req()
+    lines = [_json_record(i, None, _req(), str(uuid.uuid4())) for i in range(5)]
+    lines.insert(2, f"kernel: nf_conntrack: table full, dropping packet {rid}\n")
+    lines.append(_json_record(9, None, rid, str(uuid.uuid4()))[:-30] + "\n")  # cut-off JSON
+    log.write_text("".join(lines))
+    r = build_index([tmp_path / "logs"], tmp_path / "st")
+    where = str(log.absolute())
+    assert r.problems_count == 2
+    assert r.problems[0].startswith(f"{where}:3: not an oslo.log, JSON or access line: 'kernel: nf_conntrack")
+    assert r.problems[1] == f"{where}:7: not a JSON log object (cut off?)"
+    got = _lookup(tmp_path / "st", [rid])
+    assert [(x.line_no, x.fmt) for x in got] == [(3, "unparsed"), (7, "unparsed")]
+    manifest = json.loads((tmp_path / "st" / "manifest.json").read_text())
+    assert manifest["files"][0]["problems_count"] == 2
+
+
+def test_unreadable_file_is_named_and_the_rest_indexed(tmp_path: Path) -> None:
+    # root reads any file, so as root the build runs in a child that dropped to nobody, in a
+    # directory nobody can reach (pytest's tmp_path is under a root-only 0700 directory)
+    base = Path(tempfile.mkdtemp(prefix="kansoku-perm-", dir="/tmp")) if os.geteuid() == 0 else tmp_path
+    try:
+        logs = base / "logs" / "h"
+        logs.mkdir(parents=True)
+        rid = _req()
+        (logs / "nova-api.log").write_text(
+            _text_record(random.Random(6), 1, None, rid, str(uuid.uuid4()), False)
+        )
+        secret = logs / "keystone.log"
+        secret.write_text("2026-11-20 10:00:00.000 1 INFO keystone [-] x\n")
+        secret.chmod(0)
+        store = base / "st"
+        if os.geteuid() != 0:
+            problems = build_index([base / "logs"], store).problems
+        else:
+            problems = _build_as_nobody(base, store)
+        assert problems == [f"{secret.absolute()}: permission denied"]
+        assert len(_lookup(store, [rid])) == 1
+    finally:
+        if base != tmp_path:
+            shutil.rmtree(base)
+
+
+def _build_as_nobody(base: Path, store: Path) -> list[str]:
+    """Run build_index in a forked child with uid/gid 65534; returns its problems."""
+    import fcntl  # noqa: F401 - loaded before dropping privileges (the stdlib lives under /root)
+
+    import numpy  # noqa: F401
+
+    for p in [base, *base.rglob("*")]:
+        if p.name != "keystone.log":
+            p.chmod(0o777 if p.is_dir() else 0o666)
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into pytest
+        status = 1
+        try:
+            os.close(read_fd)
+            os.setgid(65534)
+            os.setuid(65534)
+            report = build_index([base / "logs"], store)
+            os.write(write_fd, json.dumps(report.problems).encode())
+            status = 0
+        except BaseException as err:
+            os.write(write_fd, json.dumps([f"child failed: {err!r}"]).encode())
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as fh:
+        out = fh.read()
+    os.waitpid(pid, 0)
+    problems: list[str] = json.loads(out)
+    return problems
+
+
+def test_missing_path_is_named(tmp_path: Path) -> None:
+    r = build_index([tmp_path / "nope"], tmp_path / "st")
+    assert r.problems == [f"{tmp_path / 'nope'}: no such file or directory"]
+
+
+def test_store_errors_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(KansokuError, match="no index here"):
+        IndexSource(tmp_path / "empty")
+    (tmp_path / "st").mkdir()
+    (tmp_path / "st" / "manifest.json").write_text(json.dumps({"version": 99}))
+    with pytest.raises(KansokuError, match="index format 99"):
+        IndexSource(tmp_path / "st")
+
+
+def test_segments_are_merged_when_there_are_many(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_mod, "MAX_SEGMENTS", 2)
+    logs = tmp_path / "logs" / "h"
+    logs.mkdir(parents=True)
+    rng = random.Random(8)
+    ids = []
+    for n in range(4):
+        rid = _req()
+        ids.append(rid)
+        with open(logs / "nova-api.log", "a") as fh:
+            fh.write(_text_record(rng, n, None, rid, str(uuid.uuid4()), False))
+        build_index([tmp_path / "logs"], tmp_path / "st")
+    manifest = json.loads((tmp_path / "st" / "manifest.json").read_text())
+    assert len(manifest["segments"]) <= 2
+    assert len(list((tmp_path / "st").glob("seg-*.idx"))) == len(manifest["segments"])
+    assert [x.line_no for x in _lookup(tmp_path / "st", ids)] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("path", "service", "host"),
+    [
+        ("/var/log/nova/nova-api.log", "nova-api", "THIS"),
+        ("/var/log/nova/nova-api.log.2.gz", "nova-api", "THIS"),
+        ("/srv/logs/cmp-3/nova-compute.log.1", "nova-compute", "cmp-3"),
+        ("/srv/logs/cmp-3/nova/nova-compute.log-20261120.gz", "nova-compute", "cmp-3"),
+        ("/srv/logs/ctl-1/apache2/keystone_access.log", "keystone_access", "ctl-1"),
+        ("/srv/logs/ctl-1/placement-api.log", "placement-api", "ctl-1"),
+    ],
+)
+def test_default_path_rule(path: str, service: str, host: str) -> None:
+    assert DefaultRule("THIS")(Path(path)) == (service, host)
+
+
+def test_pattern_rule_and_rotation_suffixes() -> None:
+    rule = PatternRule("{host}/{project}/{service}", host="THIS")
+    assert rule(Path("/x/db-1/mysql/mysqld.log.3.gz")) == ("mysqld", "db-1")
+    assert strip_rotation("nova-api.log.2.gz") == ("nova-api.log", ".2.gz")
+    assert strip_rotation("nova-api.log-20261120") == ("nova-api.log", "-20261120")
+    assert strip_rotation("nova-api.log") == ("nova-api.log", "")
+    with pytest.raises(KansokuError, match="must contain"):
+        PatternRule("{host}/x")
+
+
+def test_discover_orders_rotations_oldest_first(tmp_path: Path) -> None:
+    for name in ["nova-api.log", "nova-api.log.1", "nova-api.log.2.gz", "nova-api.log.10.gz", "notes.txt"]:
+        (tmp_path / "h" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "h" / name).write_bytes(b"")
+    files, problems = discover([tmp_path])
+    assert problems == []
+    assert [Path(f.path).name for f in files] == [
+        "nova-api.log.10.gz",
+        "nova-api.log.2.gz",
+        "nova-api.log.1",
+        "nova-api.log",
+    ]
