@@ -16,7 +16,7 @@ from typing import Any
 from kansoku.alerts.heal_base import ActionContext, ActionFailed, KubeApi
 from kansoku.alerts.heal_kube import internal_addresses, node_ready
 from kansoku.alerts.heal_model import Outcome
-from kansoku.alerts.heal_nova import inspect_server, recreate_server
+from kansoku.alerts.heal_nova import boot_server, delete_server, inspect_server
 
 
 def _kube(ctx: ActionContext) -> KubeApi:
@@ -165,8 +165,8 @@ class ReplaceNode:
             f"nova: read server {node}, its hypervisor and volume attachments; stop if the fault is IaaS",
             f"kubernetes: cordon {node} (spec.unschedulable=true)",
             f"kubernetes: evict pods on {node} (policy/v1 Eviction; DaemonSet and mirror pods stay)",
-            f"nova: delete server {node} and boot it again with the same flavor, image, networks",
-            f"kubernetes: delete node object {node}, wait for the new {node} to be Ready",
+            f"nova: delete server {node}; kubernetes: delete node object {node}",
+            f"nova: boot {node} again with the same flavor and image; wait for the new node Ready",
         ]
 
     def execute(self, ctx: ActionContext) -> Outcome:
@@ -183,8 +183,10 @@ class ReplaceNode:
         )
         evicted = self._drain(ctx, kube, node)
         params = {k: str(v) for k, v in ctx.params.items() if isinstance(v, str)}
-        new_id = recreate_server(conn, node, view, params, ctx.remaining())
+        delete_server(conn, view, ctx.remaining() / 2)
+        # the old Node object goes before the new VM boots, so the new kubelet registers fresh
         kube.delete(f"/api/v1/nodes/{node}")
+        new_id = boot_server(conn, node, view, params, ctx.remaining())
         return Outcome(
             True,
             f"{view.summary()}; cordoned, evicted {evicted} pod(s); new server {new_id}",

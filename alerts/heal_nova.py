@@ -91,14 +91,23 @@ def inspect_server(conn: Any, name: str, allow_volumes: bool) -> IaasView:
     return view
 
 
-def recreate_server(conn: Any, name: str, view: IaasView, params: dict[str, str], timeout: float) -> str:
-    """Delete the server and boot a new one with the same name, flavor, image and networks."""
+def delete_server(conn: Any, view: IaasView, timeout: float) -> None:
+    """Delete the node's server and wait until Nova no longer has it."""
     from openstack import exceptions
 
     try:
         old = conn.compute.get_server(view.server_id)
         conn.compute.delete_server(old)
-        conn.compute.wait_for_delete(old, interval=1, wait=max(int(timeout / 2), 1))
+        conn.compute.wait_for_delete(old, interval=1, wait=max(int(timeout), 1))
+    except exceptions.SDKException as exc:
+        raise ActionFailed(f"nova: delete {view.server_id}: {type(exc).__name__}: {exc}") from None
+
+
+def boot_server(conn: Any, name: str, view: IaasView, params: dict[str, str], timeout: float) -> str:
+    """Boot the replacement with the same name, flavor and image (or the hook's overrides)."""
+    from openstack import exceptions
+
+    try:
         networks = [{"uuid": params["network_id"]}] if params.get("network_id") else "auto"
         new = conn.compute.create_server(
             name=name,
@@ -106,7 +115,7 @@ def recreate_server(conn: Any, name: str, view: IaasView, params: dict[str, str]
             image_id=params.get("image_id") or view.image,
             networks=networks,
         )
-        new = conn.compute.wait_for_server(new, status="ACTIVE", interval=1, wait=max(int(timeout / 2), 1))
+        new = conn.compute.wait_for_server(new, status="ACTIVE", interval=1, wait=max(int(timeout), 1))
     except exceptions.SDKException as exc:
-        raise ActionFailed(f"nova: recreate {name}: {type(exc).__name__}: {exc}") from None
+        raise ActionFailed(f"nova: boot {name}: {type(exc).__name__}: {exc}") from None
     return str(new.id)
