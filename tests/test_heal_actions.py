@@ -515,7 +515,11 @@ def test_restart_agent_patches_restarted_at_and_waits_for_rollout(cloud: Cloud, 
     action = RestartAgent()
     done = action.execute(ctx)
     assert action.verify(ctx, done).ok
-    _, path, headers, body = cloud.requests[0]
+    method, path, headers, body = cloud.requests[0]
+    assert (method, path) == (
+        "PATCH",
+        "/apis/apps/v1/namespaces/cattle-system/deployments/cattle-cluster-agent",
+    )
     assert headers["content-type"] == "application/strategic-merge-patch+json"
     assert "kubectl.kubernetes.io/restartedAt" in body["spec"]["template"]["metadata"]["annotations"]
 
