@@ -25,6 +25,7 @@ Logstash) are read through that field.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -72,15 +73,28 @@ class RawRecord:
     shape: str  # "kolla" | "message"
 
 
+@functools.lru_cache(maxsize=4096)
+def _second(sec: int) -> str:
+    return datetime.fromtimestamp(sec, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+
+
+@functools.lru_cache(maxsize=64)
+def _day(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, tz=UTC).strftime("%Y.%m.%d")
+
+
 def fluentd_timestamp(ts: float) -> str:
-    """`@timestamp` as fluent-plugin-elasticsearch writes it: `Time#iso8601(3)` (ms, offset)."""
-    dt = datetime.fromtimestamp(ts, tz=UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}+00:00"
+    """`@timestamp` as fluent-plugin-elasticsearch writes it: `Time#iso8601(3)` (ms, offset).
+
+    Log lines come in bursts within the same second, so the formatted second is cached.
+    """
+    ms = round(ts * 1000)
+    return f"{_second(ms // 1000)}{ms % 1000:03d}+00:00"
 
 
 def logstash_index(prefix: str, ts: float) -> str:
     """`logstash_format`'s daily index: `<prefix>-%Y.%m.%d` in UTC (`utc_index true` default)."""
-    return f"{prefix}-{datetime.fromtimestamp(ts, tz=UTC):%Y.%m.%d}"
+    return f"{prefix}-{_day(int(ts // 86400))}"
 
 
 def to_document(
@@ -102,11 +116,14 @@ def to_document(
     return doc
 
 
+_SCALARS = (int, float)
+
+
 def _text(doc: Mapping[str, Any], key: str) -> str | None:
     value = doc.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str | int | float):
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, _SCALARS):  # an index template that maps Pid as a number
         return str(value)
     raise ShapeError(f"field {key!r} is a {type(value).__name__}, expected text")
 
