@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from kansoku.tracing import index as index_mod
-from kansoku.tracing.files import DefaultRule, PatternRule, discover, read_chunks, strip_rotation
+from kansoku.tracing.files import DefaultRule, PatternRule, discover, make_rule, read_chunks, strip_rotation
 from kansoku.tracing.index import IndexReport, build_index, id_key
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import iter_records
@@ -437,6 +437,20 @@ def test_pattern_rule_and_rotation_suffixes() -> None:
     assert strip_rotation("nova-api.log") == ("nova-api.log", "")
     with pytest.raises(KansokuError, match="must contain"):
         PatternRule("{host}/x")
+    regex = make_rule(r"/(?P<host>[^/]+)/(?:[^/]+/)?(?P<service>[^/]+)$", host="THIS")
+    assert regex(Path("/x/cmp-3/nova/nova-compute.log.1")) == ("nova-compute", "cmp-3")
+    with pytest.raises(KansokuError, match="needs a"):
+        make_rule(r"(?P<host>x)")
+
+
+def test_path_rule_mismatch_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "ctl-1").mkdir()
+    (tmp_path / "ctl-1" / "nova-api.log").write_text("")
+    (tmp_path / "keystone.log").write_text("")
+    regex = r"/(?P<host>ctl-\d+)/(?P<service>[^/]+)$"
+    files, problems = discover([tmp_path], make_rule(regex))
+    assert [(f.service, f.host) for f in files] == [("nova-api", "ctl-1")]
+    assert problems == [f"{tmp_path / 'keystone.log'}: does not match path rule {regex!r}"]
 
 
 def test_discover_orders_rotations_oldest_first(tmp_path: Path) -> None:

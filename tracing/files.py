@@ -137,10 +137,34 @@ class PatternRule:
         return values["service"], values.get("host") or self.default_host
 
 
+class RegexRule:
+    """A regular expression with `(?P<service>...)` and optionally `(?P<host>...)`, searched
+    in the absolute path; the service has its rotation suffix and `.log` removed."""
+
+    def __init__(self, regex: str, host: str | None = None) -> None:
+        try:
+            self.regex = re.compile(regex)
+        except re.error as err:
+            raise KansokuError(f"path rule {regex!r}: not a valid regular expression ({err})") from None
+        if "service" not in self.regex.groupindex:
+            raise KansokuError(f"path rule {regex!r}: needs a (?P<service>...) group")
+        self.default_host = host or socket.gethostname()
+
+    def __call__(self, path: Path) -> tuple[str, str]:
+        m = self.regex.search(str(path))
+        if m is None:
+            raise KansokuError(f"{path}: does not match path rule {self.regex.pattern!r}")
+        host = m.groupdict().get("host") or self.default_host
+        return service_name(m.group("service")), host
+
+
 def make_rule(spec: str | None = None, host: str | None = None) -> PathRule:
-    """`None`/`"default"` -> DefaultRule; anything else is a PatternRule pattern."""
+    """The rule a configuration string names: `None`/`"default"` -> DefaultRule, a regex
+    with named groups (`(?P<service>...)`) -> RegexRule, else a `{host}/{service}` pattern."""
     if spec is None or spec == "default":
         return DefaultRule(host)
+    if "(?P<" in spec:
+        return RegexRule(spec, host)
     return PatternRule(spec, host)
 
 
@@ -174,9 +198,9 @@ def discover(paths: Iterable[str | Path], rule: PathRule | None = None) -> tuple
                     if is_log_name(name):
                         full = Path(root) / name
                         if full.is_file():
-                            found.append(_logfile(full, rule))
+                            _add(found, problems, full, rule)
         elif stat.S_ISREG(st.st_mode):
-            found.append(_logfile(p, rule))
+            _add(found, problems, p, rule)
         else:
             problems.append(f"{p}: not a regular file")
     found.sort(key=_order_key)
@@ -184,6 +208,13 @@ def discover(paths: Iterable[str | Path], rule: PathRule | None = None) -> tuple
     for f in found:
         unique.setdefault(f.path, f)
     return list(unique.values()), problems
+
+
+def _add(found: list[LogFile], problems: list[str], path: Path, rule: PathRule) -> None:
+    try:
+        found.append(_logfile(path, rule))
+    except KansokuError as err:  # the path rule does not fit this file: say so, index the rest
+        problems.append(str(err))
 
 
 def _os_problem(err: OSError) -> str:
