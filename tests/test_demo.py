@@ -102,3 +102,36 @@ def test_kansoku_demo_cli_tracing_section(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     assert (tmp_path / "out" / "cloud" / "ground-truth.json").exists()
     assert (tmp_path / "out" / ".kansoku").is_dir()
+
+
+def test_demo_runs_every_section_and_exits_1_when_one_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failing section (a real module raising KansokuError) does not stop the next one."""
+    import kansoku.demo
+
+    pkg = tmp_path / "mods"
+    pkg.mkdir()
+    (pkg / "h3_failing_demo.py").write_text(
+        "from kansoku.errors import KansokuError\n"
+        "def run_demo(console, workdir):\n"
+        "    console.print('failing section ran')\n"
+        "    raise KansokuError('2 of 6 fault kinds got a wrong verdict', 1)\n"
+    )
+    (pkg / "h3_passing_demo.py").write_text(
+        "def run_demo(console, workdir):\n    (workdir / 'passed').write_text('yes')\n"
+    )
+    monkeypatch.syspath_prepend(str(pkg))
+    monkeypatch.setattr(
+        kansoku.demo,
+        "SECTIONS",
+        (("first", "h3_failing_demo"), ("second", "h3_passing_demo"), ("third", "h3_missing_demo")),
+    )
+    assert kansoku.demo.run(tmp_path / "out") == 1
+    out = capsys.readouterr().out
+    assert "failing section ran" in out and "2 of 6 fault kinds got a wrong verdict" in out
+    assert (tmp_path / "out" / "passed").read_text() == "yes"
+    assert "section not available yet (h3_missing_demo)" in out
+    assert "demo failed in: first" in out
+    monkeypatch.setattr(kansoku.demo, "SECTIONS", (("second", "h3_passing_demo"),))
+    assert kansoku.demo.run(tmp_path / "out2") == 0
