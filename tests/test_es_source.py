@@ -159,8 +159,9 @@ def test_malformed_documents_are_counted_not_dropped_silently(fake_es: FakeES) -
 
 def test_unreachable_es_is_one_clear_error() -> None:
     src = ElasticsearchSource(f"http://127.0.0.1:{free_port()}", "flog-*")
-    with pytest.raises(KansokuError, match=r"cannot reach Elasticsearch at http://127\.0\.0\.1:\d+"):
+    with pytest.raises(KansokuError, match=r"cannot reach Elasticsearch at http://127\.0\.0\.1:\d+") as err:
         list(src.lines_for([GLOBAL_ID]))
+    assert "Connection refused" in str(err.value) and "object at 0x" not in str(err.value)
 
 
 def test_401_says_how_to_log_in(fake_es: FakeES) -> None:

@@ -211,7 +211,8 @@ class es_errors:
                 f"{where}: HTTP {exc.meta.status} {_error_type(exc)}: {_reason(exc)}"
             ) from None
         if isinstance(exc, TransportError):
-            raise KansokuError(f"cannot reach Elasticsearch at {self.url}: {exc.message}") from None
+            reason = re.sub(r"<[\w.]+ object at 0x[0-9a-f]+>: ", "", str(exc.message))
+            raise KansokuError(f"cannot reach Elasticsearch at {self.url}: {reason}") from None
 
 
 def _error_type(exc: Any) -> str:
