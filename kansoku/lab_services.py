@@ -29,7 +29,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from kansoku.errors import KansokuError
-from kansoku.process import ManagedProcess
+from kansoku.process import ManagedProcess, tcp_open
 
 #: The lab's admin user (created by `keystone-manage bootstrap`); a lab is loopback only.
 ADMIN_USER = "admin"
@@ -318,8 +318,14 @@ def answers(url: str, timeout: float = 1.0) -> bool:
 def start_wsgi(
     paths: LabPaths, service: str, config_dir: Path, port: int, timeout: float = 60.0
 ) -> ManagedProcess:
-    """Serve one WSGI app on `port` and wait until it answers."""
+    """Serve one WSGI app on `port` and wait until it answers.
+
+    A taken port is refused up front: otherwise the readiness probe would be answered by
+    whatever already listens there and the lab would talk to the wrong server.
+    """
     _module, env_var = WSGI_APPS[service]
+    if tcp_open("127.0.0.1", port):
+        raise KansokuError(f"cannot start {service}: port {port} on 127.0.0.1 is already taken")
     proc = ManagedProcess(
         service,
         [sys.executable, "-m", "kansoku.lab_services", "serve", service, str(port)],
@@ -378,10 +384,6 @@ def serve(service: str, port: int) -> None:
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     module_name, _env = WSGI_APPS[service]
-    # oslo.config parses sys.argv when the app is imported: leave it nothing foreign.
-    sys.argv = [sys.argv[0]]
-    module = __import__(module_name, fromlist=["application"])
-    app: Callable[..., object] = module.application
 
     class Server(ThreadingMixIn, WSGIServer):
         """Threads, because nova-api calls placement while keystone validates both tokens."""
@@ -394,8 +396,20 @@ def serve(service: str, port: int) -> None:
         def log_message(self, format: str, *args: object) -> None:
             sys.stdout.write(f"{self.address_string()} - [{time.strftime('%H:%M:%S')}] {format % args}\n")
 
-    httpd = make_server("127.0.0.1", port, app, server_class=Server, handler_class=Handler)  # type: ignore[arg-type]
+    # Bind before the slow app import, so a port taken meanwhile fails here, at once.
+    httpd = make_server("127.0.0.1", port, _not_ready, server_class=Server, handler_class=Handler)
+    # oslo.config parses sys.argv when the app is imported: leave it nothing foreign.
+    sys.argv = [sys.argv[0]]
+    module = __import__(module_name, fromlist=["application"])
+    app: Callable[..., object] = module.application
+    httpd.set_app(app)  # type: ignore[arg-type]
     httpd.serve_forever()
+
+
+def _not_ready(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+    """Never called: serve_forever starts only after the real app is set."""
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"starting\n"]
 
 
 def read_state(paths: LabPaths) -> LabState:

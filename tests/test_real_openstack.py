@@ -1,0 +1,308 @@
+"""Real keystone, placement, nova-api and a nova RPC pair over real RabbitMQ, traced by kansoku.
+
+One lab per module (it takes ~40 s to prepare and start), one traffic run, then every test
+reads the logs real OpenStack wrote: first that the harness did what traffic.json says
+(servers answered, ids went where they should), then that kansoku's index, stitcher and
+isolator make the right trace and verdict out of them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kansoku.errors import KansokuError
+from kansoku.lab import lab_down, lab_status, lab_up
+from kansoku.lab_services import LabPaths, LabState, answers, start_wsgi
+from kansoku.lab_traffic import TrafficRecord, TrafficReport, run_traffic
+from kansoku.models import REQUEST_ID_RE
+from kansoku.servers import RabbitMQ
+
+pytestmark = pytest.mark.real
+
+REQ = r"req-[0-9a-f-]{36}"
+
+
+class Lab:
+    def __init__(self, state: LabState, report: TrafficReport) -> None:
+        self.state, self.report = state, report
+        self.paths = LabPaths(Path(state.root))
+
+    def log(self, service: str) -> Path:
+        return self.paths.log(service)
+
+    def text(self, service: str) -> str:
+        return self.log(service).read_text()
+
+    def json_lines(self, service: str) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.text(service).splitlines() if line.strip()]
+
+    def placement_local_for_global(self, gid: str) -> str:
+        """placement's own local id for a request whose global id was `gid` (from its JSON log)."""
+        for rec in self.json_lines("placement"):
+            ctx = rec["context"]
+            assert isinstance(ctx, dict)
+            if ctx.get("global_request_id") == gid:
+                return str(ctx["request_id"])
+        raise AssertionError(f"placement never logged global id {gid}")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, rabbitmq: RabbitMQ) -> Iterator[Lab]:
+    pytest.importorskip("nova", reason="pip install 'kansoku[lab]'")  # the lab extra, always in CI
+    root = tmp_path_factory.mktemp("lab")
+    state = lab_up(root, transport_url=f"rabbit://guest:guest@127.0.0.1:{rabbitmq.ports['amqp']}/")
+    try:
+        report = run_traffic(root)
+        yield Lab(state, report)
+    finally:
+        lab_down(root)
+
+
+# --- the harness: real servers answered, ids recorded, logs contain them -------------------
+
+
+def test_every_lab_service_runs_and_answers(lab: Lab) -> None:
+    status = {name: running for name, _pid, running, _where in lab_status(Path(lab.state.root))}
+    assert status == {
+        "keystone": True,
+        "placement": True,
+        "nova-api": True,
+        "rpc-server": True,
+    }
+    for url in (lab.state.keystone_url + "/v3", lab.state.placement_url, lab.state.nova_url):
+        assert answers(url), url
+
+
+def test_traffic_got_the_expected_status_for_every_scenario(lab: Lab) -> None:
+    got = {r.name: (r.status, r.expected_status) for r in lab.report.requests}
+    assert {name: status for name, (status, _) in got.items()} == {
+        name: expected for name, (_, expected) in got.items()
+    }
+    # and the scenarios the issue asks for are all there
+    assert {
+        "bad-password",
+        "invalid-token",
+        "rp-duplicate",
+        "allocation-conflict",
+        "rp-not-found",
+        "placement-bad-microversion",
+        "nova-bad-microversion",
+        "rpc-timeout",
+        "rpc-remote-error",
+        "limits-chain",
+        "invalid-global-id",
+    } <= set(got)
+    assert json.loads(lab.paths.traffic.read_text()) == lab.report.model_dump()
+
+
+def test_recorded_ids_are_request_ids_and_local_differs_from_global(lab: Lab) -> None:
+    for rec in lab.report.requests:
+        assert rec.local_request_id and REQUEST_ID_RE.fullmatch(rec.local_request_id), rec.name
+        if rec.sent_global_request_id is not None:
+            assert REQUEST_ID_RE.fullmatch(rec.sent_global_request_id)
+            assert rec.local_request_id != rec.sent_global_request_id, rec.name
+
+
+@pytest.mark.parametrize("service", ["keystone", "placement", "nova-api", "rpc-server", "rpc-client"])
+def test_each_service_logged_its_requests_with_global_and_local_id(lab: Lab, service: str) -> None:
+    text = lab.text(service)
+    mine = [r for r in lab.report.requests if service in r.services]
+    assert mine
+    for rec in mine:
+        if rec.service == service or rec.service == "rpc-client":
+            assert str(rec.local_request_id) in text, (service, rec.name)  # RPC keeps the caller's id
+        if rec.sent_global_request_id is not None:
+            assert rec.sent_global_request_id in text, (service, rec.name)
+
+
+def test_text_log_pairs_global_and_local_id_in_the_context_brackets(lab: Lab) -> None:
+    rec = lab.report.by_name("server-not-found")
+    pattern = rf"\[{rec.sent_global_request_id} {rec.local_request_id} [0-9a-f]{{32}} [0-9a-f]{{32}} "
+    assert re.search(pattern, lab.text("nova-api"))
+
+
+def test_nova_forwards_its_local_id_as_placements_global_id_when_none_was_sent(lab: Lab) -> None:
+    rec = lab.report.by_name("limits-no-global")
+    assert rec.local_request_id is not None
+    placement_local = lab.placement_local_for_global(rec.local_request_id)
+    assert placement_local != rec.local_request_id
+    # nova-api logs `None` for the global id it never got
+    assert f"[None {rec.local_request_id} " in lab.text("nova-api")
+
+
+def test_invalid_incoming_request_id_is_dropped_and_logged_as_none(lab: Lab) -> None:
+    rec = lab.report.by_name("invalid-global-id")
+    mine = [
+        r
+        for r in lab.json_lines("placement")
+        if isinstance(r["context"], dict) and r["context"].get("request_id") == rec.local_request_id
+    ]
+    assert mine
+    assert all(r["context"]["global_request_id"] is None for r in mine)  # type: ignore[index]
+    assert "not-a-request-id" not in lab.text("placement")
+
+
+def test_keystone_never_sees_the_global_id_of_a_token_check(lab: Lab) -> None:
+    """keystonemiddleware validates without forwarding the global id: keystone logs `None`."""
+    chain = lab.report.by_name("limits-chain")
+    assert str(chain.sent_global_request_id) not in lab.text("keystone")
+    validations = re.findall(
+        rf"\[None ({REQ}) [0-9a-f]{{32}} .*identity:validate_token", lab.text("keystone")
+    )
+    assert validations
+
+
+def test_keystone_logs_token_validation_under_another_local_id_than_it_returns(lab: Lab) -> None:
+    rec = lab.report.by_name("token-issue")
+    text = lab.text("keystone")
+    assert f"[{rec.sent_global_request_id} {rec.local_request_id} " in text
+    # the validation phase of the authenticated requests before it uses a different local id
+    before = re.findall(rf"\[None ({REQ}) - - - - - -\] Validating token access rules", text)
+    after = set(re.findall(rf"\[None ({REQ}) [0-9a-f]{{32}} [0-9a-f]{{32}} ", text))
+    assert before and after and not set(before) & after
+
+
+def test_rpc_server_logs_under_the_callers_ids(lab: Lab) -> None:
+    rec = lab.report.by_name("rpc-remote-error")
+    server = lab.text("rpc-server")
+    assert f"[{rec.sent_global_request_id} {rec.local_request_id} lab-user lab-project" in server
+    assert "nova.exception.InstanceNotFound" in server
+    client = [r for r in lab.json_lines("rpc-client") if r["levelname"] == "ERROR"]
+    assert any("InstanceNotFound_Remote" in str(r["message"]) for r in client)
+    assert any("MessagingTimeout" in str(r["message"]) or "Timed out" in str(r["message"]) for r in client)
+
+
+def test_lab_refuses_a_second_up_in_the_same_directory(lab: Lab) -> None:
+    with pytest.raises(KansokuError, match="already running"):
+        lab_up(Path(lab.state.root), transport_url=lab.state.transport_url)
+
+
+def test_a_taken_port_is_reported_with_the_service_output(lab: Lab) -> None:
+    taken = int(lab.state.keystone_url.rsplit(":", 1)[1])
+    with pytest.raises(KansokuError, match=rf"cannot start placement: port {taken} .* already taken"):
+        start_wsgi(lab.paths, "placement", lab.paths.service("placement"), taken, timeout=60)
+
+
+# --- kansoku on the real logs -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def source(lab: Lab, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from kansoku.tracing.index import build_index
+    from kansoku.tracing.source_index import IndexSource
+
+    store = tmp_path_factory.mktemp("index")
+    report = build_index([lab.paths.logs], store)
+    assert report.files_seen == 5
+    return IndexSource(store)
+
+
+def _trace(source, query: str):  # type: ignore[no-untyped-def]
+    from kansoku.tracing.stitch import build_trace
+
+    return build_trace(source, query)
+
+
+CHAIN = {"nova-api", "placement", "rpc-client", "rpc-server"}
+
+
+def test_chain_is_stitched_from_the_global_id(lab: Lab, source) -> None:  # type: ignore[no-untyped-def]
+    chain = lab.report.by_name("limits-chain")
+    assert chain.sent_global_request_id is not None
+    trace = _trace(source, chain.sent_global_request_id)
+    assert {s.service for s in trace.spans} == CHAIN
+    # nova forwards the *client's* global id, so nova-api and placement share it as siblings:
+    # what joins them is a global-id link from nova-api (the earlier span) to placement.
+    assert trace.spans[0].service == "nova-api"
+    assert any(
+        link.source.service == "nova-api" and link.target.service == "placement" for link in trace.links
+    ), [str(link) for link in trace.links]
+
+
+def test_chain_is_stitched_from_any_services_local_id(lab: Lab, source) -> None:  # type: ignore[no-untyped-def]
+    chain = lab.report.by_name("limits-chain")
+    rpc = lab.report.by_name("limits-chain-rpc")
+    assert chain.sent_global_request_id and chain.local_request_id and rpc.local_request_id
+    placement_local = lab.placement_local_for_global(chain.sent_global_request_id)
+    for start in (chain.local_request_id, placement_local, rpc.local_request_id):
+        trace = _trace(source, start)
+        assert {s.service for s in trace.spans} == CHAIN, start
+
+
+def _request_ids(lab: Lab, rec: TrafficRecord) -> set[str]:
+    ids = {i for i in (rec.sent_global_request_id, rec.local_request_id) if i}
+    if rec.name == "limits-chain":
+        ids.add(lab.report.by_name("limits-chain-rpc").local_request_id or "")
+        ids.add(lab.placement_local_for_global(rec.sent_global_request_id or ""))
+    if rec.name == "limits-no-global":
+        ids.add(lab.placement_local_for_global(rec.local_request_id or ""))
+    return ids
+
+
+@pytest.mark.parametrize(
+    "name", ["limits-chain", "limits-no-global", "allocation-conflict", "rpc-remote-error"]
+)
+def test_every_line_carrying_the_requests_ids_is_in_the_trace(lab: Lab, source, name: str) -> None:  # type: ignore[no-untyped-def]
+    rec = lab.report.by_name(name)
+    ids = _request_ids(lab, rec)
+    trace = _trace(source, rec.sent_global_request_id or rec.local_request_id or "")
+    covered = {(ln.file, ln.line_no + k) for ln in trace.lines() for k in range(ln.n_lines)}
+    expected = set()
+    for log in lab.paths.logs.glob("*.log"):
+        for no, line in enumerate(log.read_text().splitlines(), 1):
+            if any(i in line for i in ids):
+                expected.add((str(log), no))
+    assert expected
+    assert expected - covered == set()
+
+
+FAILURES = [
+    "bad-password",
+    "invalid-token",
+    "server-not-found",
+    "nova-bad-microversion",
+    "rp-duplicate",
+    "allocation-conflict",
+    "rp-not-found",
+    "placement-bad-microversion",
+    "rpc-timeout",
+    pytest.param(
+        "rpc-remote-error",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="H2 stitch: two services sharing one local id and absent from RPC_UPSTREAM are "
+            "ordered callee-first, so the raise is blamed on the RPC caller "
+            "(see docs/openstack-odd-cases.md, 'RPC pair outside RPC_UPSTREAM')",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("name", FAILURES)
+def test_failing_request_is_isolated_to_the_right_service(lab: Lab, source, name: str) -> None:  # type: ignore[no-untyped-def]
+    from kansoku.tracing.isolate import isolate
+
+    rec = lab.report.by_name(name)
+    verdict = isolate(_trace(source, rec.sent_global_request_id or rec.local_request_id or ""))
+    root = verdict.root_cause
+    assert root is not None, verdict.explanation
+    assert root.span.service == rec.failing_service
+    if isinstance(rec.expected_status, int):
+        assert root.status == rec.expected_status or (root.exception or "").endswith(rec.exception or "?")
+    if rec.exception:
+        text = f"{root.exception} {root.message}"
+        assert rec.exception in text
+
+
+def test_successful_requests_have_no_root_cause(lab: Lab, source) -> None:  # type: ignore[no-untyped-def]
+    from kansoku.tracing.isolate import isolate
+
+    for name in ("token-issue", "rp-create", "limits-chain", "invalid-global-id"):
+        rec = lab.report.by_name(name)
+        verdict = isolate(_trace(source, rec.sent_global_request_id or rec.local_request_id or ""))
+        assert verdict.root_cause is None, (name, verdict.explanation)
