@@ -1,0 +1,221 @@
+"""`kansoku trace stats`: a fleet table by service, route and status from the indexed access lines.
+
+Which API routes fail and which are slow is the first question after "what broke this one
+request". The access lines are already in the indexed files; we stream them (one line at a
+time, cheap byte tests before any regex) and keep only per-group counts and durations, so
+memory grows with the number of access lines' durations (8 bytes each), never the log size.
+pandas is imported only here, inside the functions, to keep `kansoku trace ID` fast.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kansoku.tracing.model import AccessInfo
+
+from kansoku.errors import KansokuError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import Console
+
+#: The table's columns, in order (CSV and Parquet keep them).
+COLUMNS = [
+    "service",
+    "method",
+    "route",
+    "status",
+    "count",
+    "route_count",
+    "error_rate",
+    "p50_s",
+    "p95_s",
+    "p99_s",
+]
+
+GroupKey = tuple[str, str, str, int]  # service, method, route, status
+
+
+@dataclass
+class StatsInput:
+    """What was read: durations per group, counts per group, files and problems."""
+
+    durations: dict[GroupKey, array[float]] = field(default_factory=dict)
+    counts: dict[GroupKey, int] = field(default_factory=dict)
+    files: int = 0
+    lines: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, service: str, access: AccessInfo) -> None:
+        key = (service, access.method, access.route, access.status)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if access.duration is not None:
+            self.durations.setdefault(key, array("d")).append(access.duration)
+
+
+def _candidate(line: bytes) -> bool:
+    """Could this line be an access line? Byte tests only: most lines are not."""
+    return b"status: " in line or (b"HTTP/" in line and b'" ' in line) or b"=> generated" in line
+
+
+def access_infos(lines: Iterable[bytes]) -> Iterator[AccessInfo]:
+    """The access lines among raw log lines: oslo/eventlet, combined and uWSGI text, and JSON."""
+    from kansoku.tracing.parse import parse_access, parse_record
+
+    for raw in lines:
+        if not _candidate(raw):
+            continue
+        text = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if text.startswith("{"):
+            rec = parse_record(text)
+            access = rec.access if rec is not None else None
+        else:
+            access = parse_access(text)
+        if access is not None:
+            yield access
+
+
+def _stream_lines(path: str) -> Iterator[bytes]:
+    from kansoku.tracing.files import read_chunks
+
+    rest = b""
+    for chunk in read_chunks(path):
+        data = rest + chunk
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+
+
+def collect(store: Path) -> StatsInput:
+    """Stream every live file of the index store and group its access lines."""
+    from kansoku.tracing.files import LogReadError
+    from kansoku.tracing.index import Store, iter_entries
+
+    if not Store(store).exists():
+        raise KansokuError(f"{store}: no index here; run `kansoku index PATH...` first (or give --store)")
+    out = StatsInput()
+    for entry in iter_entries(store):
+        out.files += 1
+        try:
+            for access in access_infos(_stream_lines(entry.path)):
+                out.lines += 1
+                out.add(entry.service, access)
+        except LogReadError as err:
+            out.problems.append(str(err))
+    return out
+
+
+def stats_table(data: StatsInput) -> pd.DataFrame:
+    """One row per (service, method, route, status), sorted by service and volume.
+
+    `error_rate` is the share of the (service, method, route) requests answered 5xx, so a row
+    tells both how often this status occurs and how healthy its route is.
+    """
+    import numpy as np
+    import pandas as pd
+
+    route_total: dict[tuple[str, str, str], int] = {}
+    route_errors: dict[tuple[str, str, str], int] = {}
+    for (service, method, route, status), n in data.counts.items():
+        rk = (service, method, route)
+        route_total[rk] = route_total.get(rk, 0) + n
+        if status >= 500:
+            route_errors[rk] = route_errors.get(rk, 0) + n
+    rows = []
+    for key, n in data.counts.items():
+        service, method, route, status = key
+        rk = (service, method, route)
+        durations = np.frombuffer(data.durations[key], dtype=np.float64) if key in data.durations else None
+        if durations is not None and len(durations):
+            p50, p95, p99 = (float(x) for x in np.percentile(durations, [50, 95, 99]))
+        else:
+            p50 = p95 = p99 = float("nan")
+        rows.append(
+            (
+                service,
+                method,
+                route,
+                status,
+                n,
+                route_total[rk],
+                route_errors.get(rk, 0) / route_total[rk],
+                p50,
+                p95,
+                p99,
+            )
+        )
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame = frame.astype({"status": "int64", "count": "int64", "route_count": "int64"})
+    frame = frame.sort_values(
+        ["service", "route_count", "count"], ascending=[True, False, False], kind="stable"
+    )
+    return frame.reset_index(drop=True)
+
+
+def fleet_stats(store: Path) -> pd.DataFrame:
+    """The table for an index store (what `kansoku trace stats` prints)."""
+    return stats_table(collect(store))
+
+
+def write_outputs(frame: pd.DataFrame, csv: Path | None = None, parquet: Path | None = None) -> None:
+    try:
+        if csv is not None:
+            frame.to_csv(csv, index=False)
+        if parquet is not None:
+            frame.to_parquet(parquet, index=False)
+    except OSError as err:
+        raise KansokuError(f"{err.filename or csv or parquet}: cannot write ({err.strerror})") from None
+
+
+def print_table(frame: pd.DataFrame, console: Console, limit: int = 40) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("service", no_wrap=True)
+    table.add_column("request", overflow="fold")
+    for col in ("status", "count", "err%", "p50 s", "p95 s", "p99 s"):
+        table.add_column(col, justify="right", no_wrap=True)
+    busiest = frame.sort_values("count", ascending=False, kind="stable").head(limit)
+    for row in busiest.itertuples(index=False):
+        style = "red" if row.status >= 500 else ("yellow" if row.status >= 400 else "")
+        table.add_row(
+            row.service,
+            f"{row.method} {row.route}",
+            str(row.status),
+            str(row.count),
+            f"{row.error_rate:.1%}",
+            *(f"{v:.3f}" if v == v else "-" for v in (row.p50_s, row.p95_s, row.p99_s)),
+            style=style,
+        )
+    console.print(table)
+    if len(frame) > limit:
+        console.print(
+            f"… {len(frame) - limit} more rows (the busiest {limit} shown; --csv/--parquet have all)"
+        )
+
+
+def run_stats(
+    store: Path, csv: Path | None = None, parquet: Path | None = None, console: Console | None = None
+) -> None:
+    """`kansoku trace stats`: read, tabulate, print, and write CSV/Parquet if asked."""
+    from rich.console import Console
+
+    console = console or Console(highlight=False)
+    data = collect(store)
+    frame = stats_table(data)
+    console.print(
+        f"{data.lines:,} access lines in {data.files} files: {len(frame)} (service, method, route, status) groups"
+    )
+    print_table(frame, console)
+    for problem in data.problems:
+        console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
+    write_outputs(frame, csv, parquet)
+    for target in (csv, parquet):
+        if target is not None:
+            console.print(f"wrote {target}")
