@@ -139,7 +139,6 @@ S_PERIODIC = _s("run_periodic_tasks", "oslo_service/periodic_task.py", 210)
 S_LOCK = _s("inner", "oslo_concurrency/lockutils.py", 405)
 S_COMPUTE = _s("_build_and_run_instance", "nova/compute/manager.py", 2640)
 S_NEUTRON_NET = _s("_update_port_binding_for_instance", "nova/network/neutron.py", 3600)
-S_PLACEMENT_ALLOC = _s("_set_allocations_for_consumer", "placement/handlers/allocation.py", 462)
 S_PLACEMENT_REQLOG = _s("write_log", "placement/requestlog.py", 108)
 S_PLACEMENT_HANDLER = _s("__call__", "placement/requestlog.py", 52)
 S_ML2 = _s("_bind_port_level", "neutron/plugins/ml2/managers.py", 810)
@@ -153,7 +152,7 @@ S_KSM = _s("fetch_token", "keystonemiddleware/auth_token/__init__.py", 767)
 S_CINDER_WSGI = _s("__call__", "cinder/api/openstack/wsgi.py", 1040)
 S_CINDER_SCHED = _s("_schedule", "cinder/scheduler/filter_scheduler.py", 380)
 S_CINDER_VOL = _s("initialize_connection", "cinder/volume/manager.py", 1810)
-S_GLANCE = _s("show", "glance/api/v2/images.py", 640)
+S_GLANCE = _s("_image_get", "glance/db/sqlalchemy/api.py", 213)
 S_RPC = _s("_send", "oslo_messaging/_drivers/amqpdriver.py", 726)
 
 # ---------------------------------------------------------------------------------------
@@ -1080,11 +1079,11 @@ class Cloud:
             ph,
             "placement-api",
             t + 0.01,
-            "DEBUG",
+            "WARNING",
             "placement.objects.allocation",
             pctx,
-            f"Unable to allocate inventory for consumer {iid}: InvalidAllocationCapacityExceeded",
-            src=S_PLACEMENT_ALLOC,
+            f"Over capacity for VCPU on resource provider {rp}. Needed: 1, Used: 64, Capacity: 64.0",
+            src=_s("_check_capacity_exceeded", "placement/objects/allocation.py", 287),
         )
         self.access(
             ph,
@@ -1719,7 +1718,7 @@ class Cloud:
             "glance-api",
             t + 0.01,
             "DEBUG",
-            "glance.api.v2.images",
+            "glance.db.sqlalchemy.api",
             gctx,
             f"No image found with ID {image}",
             src=S_GLANCE,
@@ -1833,7 +1832,8 @@ class Cloud:
             "DEBUG",
             "nova.api.openstack.wsgi",
             ctx,
-            "Action: 'action', calling method: <bound method ServersController._action_reboot ...>, "
+            "Action: 'action', calling method: <bound method ConsoleOutputController.get_console_output of "
+            "<nova.api.openstack.compute.console_output.ConsoleOutputController object at 0x7f3a2c0e1f10>>, "
             'body: {"os-getConsoleOutput": {"length": 50}}',
             src=S_NOVA_WSGI,
         )
@@ -1864,6 +1864,14 @@ class Cloud:
             "    return f(*args, **kwargs)",
             f'  File "{PY}/nova/api/openstack/compute/console_output.py", line 51, in get_console_output',
             "    output = self.compute_api.get_console_output(context,",
+            f'  File "{PY}/nova/compute/api.py", line 4794, in get_console_output',
+            "    output = self.compute_rpcapi.get_console_output(context,",
+            f'  File "{PY}/nova/compute/rpcapi.py", line 764, in get_console_output',
+            "    return cctxt.call(ctxt, 'get_console_output',",
+            f'  File "{PY}/oslo_messaging/rpc/client.py", line 190, in call',
+            "    result = self.transport._send(",
+            f'  File "{PY}/oslo_messaging/_drivers/amqpdriver.py", line 780, in _send',
+            "    result = self._waiter.wait(msg_id, timeout,",
             f'  File "{PY}/oslo_messaging/_drivers/amqpdriver.py", line 550, in wait',
             "    raise oslo_messaging.MessagingTimeout(",
             f"oslo_messaging.exceptions.MessagingTimeout: {msg}",
