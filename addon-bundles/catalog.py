@@ -134,7 +134,7 @@ def load_bundle(bundle_dir: Path) -> Bundle:
             elif not (obj.get("metadata") or {}).get("name"):
                 problems.append(FieldProblem(str(path), None, f"document[{j}].metadata.name", "is required"))
         bundle.k8s_manifests.append(K8sManifest(path.name, objects, text))
-    alerts = bundle.alerts
+    alert_rules = {r.name: r for f in bundle.rule_files for r in f.rules if r.kind == "alert"}
     for i, hook in enumerate(manifest.heal_hooks):
         hook_line = line_of(node, "heal_hooks", i)
         if hook.action not in HEAL_ACTIONS:
@@ -143,10 +143,22 @@ def load_bundle(bundle_dir: Path) -> Bundle:
                     src, hook_line, f"heal_hooks[{i}].action", f"unknown heal action {hook.action!r}"
                 )
             )
-        if hook.alert not in alerts:
+        rule = alert_rules.get(hook.alert)
+        if rule is None:
             problems.append(
                 FieldProblem(
                     src, hook_line, f"heal_hooks[{i}].alert", f"no rule of this bundle defines {hook.alert!r}"
+                )
+            )
+        elif rule.annotations.get("heal_action") != hook.action:
+            # the annotation is what an operator reads on the alert: it must name the same action
+            problems.append(
+                FieldProblem(
+                    src,
+                    hook_line,
+                    f"heal_hooks[{i}].action",
+                    f"{hook.action!r}, but rule {hook.alert} (group {rule.group}) has annotation "
+                    f"heal_action={rule.annotations.get('heal_action')!r}",
                 )
             )
     if problems:

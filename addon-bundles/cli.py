@@ -43,7 +43,7 @@ DEFAULT_STATE = Path(".kansoku/bundle-state")
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def _targets(grafana: str, rules_dir: Path, state_dir: Path, reload: bool) -> Any:

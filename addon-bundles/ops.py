@@ -19,7 +19,7 @@ from kansoku.dashboards.provision import Drift, drift
 from kansoku.dashboards.sinks import GrafanaSink, open_sink
 
 from kansoku.errors import KansokuError
-from kansoku.models import Cluster
+from kansoku.models import Cluster, HealHook
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,11 @@ def upgrade(
         install_cluster(catalog, cluster, sink, store, targets.state_dir, bundle)
 
     return upgrade_fleet(clusters, target, do_install, open_alert_source(alerts_url), fractions, soak_seconds)
+
+
+def heal_hooks(catalog: Catalog, cluster: Cluster) -> list[HealHook]:
+    """The heal hooks the cluster's bundle chain enables (for the healer, issue 7)."""
+    return [hook for b in catalog.closure(catalog.select(cluster)) for hook in b.manifest.heal_hooks]
 
 
 def catalog(bundle_dirs: list[Path] | None = None) -> Catalog:

@@ -71,6 +71,7 @@ def main() -> None:
         f"| render / baseline | {render_s / baseline_s:.0f}× |"
         if baseline_s
         else "| render / baseline | n/a |",
+        f"| dashboard JSON per cluster (compact) | {baseline_bytes / n / 1024:.1f} KiB |",
         f"| pushed per cluster (dashboards + rule files) | {pushed / n / 1024:.1f} KiB |",
         f"| pushed for the fleet | {pushed / 1024 / 1024:.1f} MiB |",
         "",

@@ -6,18 +6,20 @@ import json
 import shutil
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kansoku.addon_bundles.catalog import BUNDLES_DIR, load_catalog
 from kansoku.addon_bundles.install import install_cluster, read_state, uninstall_cluster
 from kansoku.addon_bundles.ops import Targets, install, upgrade
+from kansoku.addon_bundles.render import render_cluster
 from kansoku.addon_bundles.rollout import partitions
 from kansoku.addon_bundles.rulestore import DirectoryRuleStore
 from kansoku.dashboards.sinks import DirectorySink
 
 from kansoku.errors import ConfigError, KansokuError
 from kansoku.models import Cluster
-from kansoku.process import free_port
+from kansoku.process import ManagedProcess, free_port
 from kansoku.servers import start_alertmanager
 
 
@@ -143,7 +145,7 @@ def test_partitions_are_ten_percent_then_the_rest() -> None:
     assert [c.id for c in parts[0]] == ["c00", "c01"]
 
 
-def _post_alerts(port: int, alerts: list[dict]) -> None:
+def _post_alerts(port: int, alerts: list[dict[str, Any]]) -> None:
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}/api/v2/alerts",
         data=json.dumps(alerts).encode(),
@@ -155,7 +157,7 @@ def _post_alerts(port: int, alerts: list[dict]) -> None:
 
 
 def test_rollout_stops_on_firing_kansoku_alert_from_real_alertmanager(
-    catalog, tmp_path: Path, procs: list, need_alertmanager: None
+    catalog, tmp_path: Path, procs: list[ManagedProcess], need_alertmanager: None
 ) -> None:
     am = start_alertmanager(tmp_path / "am", {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]})
     procs.append(am)
@@ -190,7 +192,7 @@ def test_rollout_stops_on_firing_kansoku_alert_from_real_alertmanager(
 
 
 def test_rollout_completes_when_partitions_are_healthy(
-    catalog, tmp_path: Path, procs: list, need_alertmanager: None
+    catalog, tmp_path: Path, procs: list[ManagedProcess], need_alertmanager: None
 ) -> None:
     am = start_alertmanager(tmp_path / "am", {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]})
     procs.append(am)
@@ -237,3 +239,126 @@ def test_demo_renders_the_demo_fleet(tmp_path: Path) -> None:
     assert "kubelet_running_pod_count" in text
     assert "kansoku-k8s-2.1.0" in console.export_text()
     assert len(list((out / "_fleet" / "dashboards").glob("*.json"))) == 3
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "bundle"
+
+
+def test_example_bundle_loads_with_the_shipped_ones_and_its_tests_pass(need_prometheus: None) -> None:
+    from kansoku.alerts.rules_check import run_rule_tests
+
+    cat = load_catalog(BUNDLES_DIR, EXAMPLES)
+    example = cat.get("ingress-nginx-1.0.0")
+    assert [b.key for b in cat.closure(example)] == ["kansoku-core-1.0.0", "ingress-nginx-1.0.0"]
+    report = run_rule_tests(example.rule_paths, example.test_paths)
+    assert report.ok and report.alerts == ["IngressNginx5xxRatioHigh"]
+    rendered = render_cluster(cat, cluster("c1", "1.30.0"), example)
+    assert "namespace: ingress-nginx" in rendered.prometheus_rules["ingress-nginx-1.0.0--ingress.rules.yaml"]
+
+
+def test_heal_hook_must_match_the_rules_heal_action(tmp_path: Path) -> None:
+    root = _copy_bundles(tmp_path)
+    manifest = root / "kansoku-core-1.0.0" / "manifest.yaml"
+    manifest.write_text(
+        manifest.read_text().replace(
+            "{alert: ManagementAgentDisconnected, action: restart_agent}",
+            "{alert: ManagementAgentDisconnected, action: replace_node}",
+        )
+    )
+    with pytest.raises(ConfigError) as err:
+        load_catalog(root)
+    assert f"{manifest}:" in str(err.value) and "heal_hooks[2].action" in str(err.value)
+    assert "heal_action='restart_agent'" in str(err.value)
+
+
+def test_heal_hooks_of_a_cluster_are_healhook_objects(catalog) -> None:
+    from kansoku.addon_bundles.ops import heal_hooks
+
+    from kansoku.models import HealHook
+
+    hooks = heal_hooks(catalog, cluster("c1", "1.29.4"))
+    assert all(isinstance(h, HealHook) for h in hooks)
+    assert {h.alert: h.action for h in hooks}["KubeNodeNotReady"] == "replace_node"
+
+
+def test_install_reloads_a_real_prometheus_which_then_serves_the_rules(
+    catalog, tmp_path: Path, procs: list[ManagedProcess], need_prometheus: None
+) -> None:
+    import time
+
+    from kansoku.servers import start_prometheus
+
+    rules_dir = tmp_path / "rules"
+    (rules_dir / "c1").mkdir(parents=True)
+    config: dict[str, object] = {
+        "global": {"evaluation_interval": "1s"},
+        "rule_files": [str(rules_dir / "c1" / "*.yaml")],
+    }
+    prom = start_prometheus(tmp_path / "prom", config)
+    procs.append(prom)
+    base = f"http://127.0.0.1:{prom.ports['http']}"
+
+    def rule_names() -> set[str]:
+        with urllib.request.urlopen(f"{base}/api/v1/rules", timeout=5) as resp:
+            data = json.loads(resp.read())["data"]
+        return {r["name"] for g in data["groups"] for r in g["rules"]}
+
+    assert rule_names() == set()
+    sink = DirectorySink(tmp_path / "g", datasources={"prom"})
+    store = DirectoryRuleStore(rules_dir, {"c1": base})
+    install_cluster(catalog, cluster("c1", "1.18.3"), sink, store, tmp_path / "state")
+    names = rule_names()  # /-/reload returns after the rules are loaded
+    assert "KubeNodeNotReady" in names and "cluster_node:kubelet_running_pods:sum" in names
+    uninstall_cluster("c1", sink, store, tmp_path / "state")
+    deadline = time.monotonic() + 10
+    while rule_names() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert rule_names() == set()
+
+
+def _inventory(path: Path, clusters: list[Cluster]) -> Path:
+    import yaml
+
+    data = {
+        "clusters": [c.model_dump(exclude_none=True, exclude_defaults=True) | {"id": c.id} for c in clusters]
+    }
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_cli_install_diff_uninstall_and_unsupported_version(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kansoku.cli import build_app
+
+    inv = _inventory(tmp_path / "inventory.yaml", [cluster("c1", "1.29.4"), cluster("old", "1.14.0")])
+    DirectorySink(tmp_path / "g", datasources={"prom"})
+    opts = [
+        "-i", str(inv), "--grafana", f"file://{tmp_path / 'g'}",
+        "--rules-dir", str(tmp_path / "rules"), "--state-dir", str(tmp_path / "state"),
+    ]  # fmt: skip
+    runner, app = CliRunner(), build_app()
+    before = runner.invoke(app, ["bundle", "diff", "c1", *opts])
+    assert before.exit_code == 1 and "ks-cluster-c1: missing in Grafana" in before.output
+    first = runner.invoke(app, ["bundle", "install", "c1", *opts])
+    assert first.exit_code == 0 and "installed kansoku-k8s-2.1.0" in first.output
+    again = runner.invoke(app, ["bundle", "install", "c1", *opts])
+    assert "already up to date" in again.output
+    clean = runner.invoke(app, ["bundle", "diff", "c1", *opts])
+    assert clean.exit_code == 0 and "no difference" in clean.output
+    older = runner.invoke(app, ["bundle", "diff", "c1", "--to", "kansoku-k8s-2.0.0", *opts])
+    assert older.exit_code == 1
+    restarts = [
+        line[0]
+        for line in older.output.splitlines()
+        if "kube_pod_container_status_restarts:increase1h" in line
+    ]
+    assert restarts == ["-"]  # the 2.1.0 recording rule would go, nothing adds it back
+    assert "+++ bundle/kansoku-k8s-2.0.0--kubernetes.rules.yaml" in older.output
+    gone = runner.invoke(app, ["bundle", "uninstall", "c1", *opts])
+    assert gone.exit_code == 0 and "removed" in gone.output
+    from kansoku.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bundle", "install", "old", *opts])
+    assert exit_info.value.code == 2

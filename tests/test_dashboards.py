@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from kansoku.alerts.promql_check import cluster_drops
 from kansoku.dashboards.context import DashboardContext
@@ -17,7 +18,7 @@ CTX = DashboardContext(
 )
 
 
-def _exprs(dash: dict) -> list[str]:
+def _exprs(dash: dict[str, Any]) -> list[str]:
     return [t["expr"] for p in dash["panels"] for t in p.get("targets") or []]
 
 

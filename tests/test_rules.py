@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from kansoku.cli import build_app
 from kansoku.errors import ConfigError
 from kansoku.models import Cluster
+from kansoku.process import ManagedProcess
 from kansoku.servers import start_prometheus
 
 CONTRACT_ALERTS = {
@@ -147,10 +148,12 @@ def test_invalid_promql_and_bad_shape_are_refused_with_file_and_line(
     assert f"{shape}:4" in str(err.value)
 
 
-def test_real_prometheus_loads_rendered_rules(tmp_path: Path, procs: list, need_prometheus: None) -> None:
+def test_real_prometheus_loads_rendered_rules(
+    tmp_path: Path, procs: list[ManagedProcess], need_prometheus: None
+) -> None:
     catalog = load_catalog()
     rendered = render_cluster(catalog, Cluster(id="c1", api_url="https://c1", k8s_version="1.29.4"))
-    config = {
+    config: dict[str, object] = {
         "global": {"evaluation_interval": "1s"},
         "rule_files": [str(tmp_path / "prom" / name) for name in rendered.rule_files],
     }
