@@ -6,6 +6,8 @@ time went (bars per span, failing spans in red), then why each span is in the tr
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from kansoku.tracing.isolate import short_location
@@ -13,11 +15,13 @@ from kansoku.tracing.model import Span, SpanKey, Trace, Verdict
 from kansoku.tracing.stitch import explain_link
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 BAR_WIDTH = 40
-MAX_ERROR_LINES = 3
+MAX_ERROR_LINES = 3  # per span
+MAX_ERRORS = 20  # in all
+MAX_ROWS = 60
+MAX_LINKS = 25
 
 
 def _depth(span: Span, by_key: dict[SpanKey, Span]) -> int:
@@ -49,6 +53,68 @@ def _short_id(rid: str) -> str:
     return rid[:12] + "…" if len(rid) > 13 else rid
 
 
+@dataclass
+class _Row:
+    """One waterfall row: a span, or several quiet sibling spans of one service@host folded."""
+
+    spans: list[Span]
+    depth: int
+    failing: bool
+    root: bool
+
+    @property
+    def start(self) -> float:
+        return min(s.start for s in self.spans)
+
+    @property
+    def end(self) -> float:
+        return max(s.end for s in self.spans)
+
+    @property
+    def name(self) -> str:
+        first = self.spans[0]
+        text = f"{first.service}@{first.host}"
+        if len(self.spans) > 1:
+            text += f" ×{len(self.spans)}"
+        return text + (" (weak)" if first.weak else "")
+
+
+def _rows(trace: Trace, root: SpanKey | None) -> list[_Row]:
+    """Rows in causal order; leaf spans without errors that share parent and service@host fold
+    into one row, so a request with 300 neutron calls stays readable."""
+    by_key = {s.key: s for s in trace.spans}
+    has_children = {s.parent for s in trace.spans if s.parent is not None}
+    rows: list[_Row] = []
+    folded: dict[tuple[SpanKey | None, str, str, bool], _Row] = {}
+    for span in trace.spans:
+        failing = bool(span.errors) or span.key == root
+        quiet_leaf = not failing and span.key not in has_children
+        group = (span.parent, span.service, span.host, span.weak)
+        if quiet_leaf and group in folded:
+            folded[group].spans.append(span)
+            continue
+        row = _Row([span], _depth(span, by_key), failing, span.key == root)
+        if quiet_leaf:
+            folded[group] = row
+        rows.append(row)
+    if len(rows) <= MAX_ROWS:
+        return rows
+    # Too many: keep the failing rows and their ancestors, then the first rows in causal order.
+    keep: set[int] = set()
+    index = {s.key: i for i, r in enumerate(rows) for s in r.spans}
+    for row in rows:
+        if row.failing:
+            key: SpanKey | None = row.spans[0].key
+            while key is not None and key in index:
+                keep.add(index[key])
+                key = by_key[key].parent
+    for i in range(len(rows)):
+        if len(keep) >= MAX_ROWS:
+            break
+        keep.add(i)
+    return [rows[i] for i in sorted(keep)]
+
+
 def render_terminal(trace: Trace, verdict: Verdict, console: Console, show_links: bool = True) -> None:
     """Print the verdict, the waterfall and the links of `trace`."""
     style = "bold red" if verdict.root_cause is not None else "bold green"
@@ -65,67 +131,90 @@ def render_terminal(trace: Trace, verdict: Verdict, console: Console, show_links
         f"[bold]trace {escape(trace.query)}[/]: {len(trace.spans)} spans, {n_lines} lines, "
         f"{len({s.service for s in trace.spans})} services, {total:.3f} s from {_fmt_time(t0)} UTC"
     )
-    by_key = {s.key: s for s in trace.spans}
     root = verdict.root_cause.span if verdict.root_cause is not None else None
-    names = {
-        s.key: "  " * _depth(s, by_key) + f"{s.service}@{s.host}" + (" (weak)" if s.weak else "")
-        for s in trace.spans
-    }
-    name_w = max(len(n) for n in names.values())
+    rows = _rows(trace, root)
+    names = ["  " * r.depth + r.name for r in rows]
+    name_w = max(len("span"), *(len(n) for n in names))
     # Narrow terminals drop the request id and start columns before the bars shrink below 12.
-    fixed = name_w + 6 + 8 + 13 + 6  # lines, dur, mark, gaps
-    show_id = console.width - fixed - 14 >= 24
-    show_start = console.width - fixed - (14 if show_id else 0) - 9 >= 16
-    width = max(12, min(BAR_WIDTH, console.width - fixed - (14 if show_id else 0) - (9 if show_start else 0)))
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    table.add_column("span", no_wrap=True)
-    if show_id:
-        table.add_column("request id", style="dim", no_wrap=True)
-    table.add_column("lines", justify="right", no_wrap=True)
-    if show_start:
-        table.add_column("start", justify="right", no_wrap=True)
-    table.add_column("dur", justify="right", no_wrap=True)
-    table.add_column(f"0 … {total:.3f} s", no_wrap=True, min_width=width)
-    table.add_column("", no_wrap=True)
-    for span in trace.spans:
-        failing = bool(span.errors) or span.key == root
-        color = "red" if failing else ("grey50" if span.weak else "cyan")
-        left, cells = waterfall_bar(span.start, span.end, t0, total, width)
-        bar = Text(" " * left) + Text("█" * cells, style=color) + Text(" " * (width - left - cells))
-        name = Text(names[span.key], style="red" if failing else ("grey50" if span.weak else ""))
-        mark = Text("")
-        if span.errors:
-            mark = Text(f"✗ {len(span.errors)} error{'s' if len(span.errors) != 1 else ''}", style="red")
-        if span.key == root:
-            mark = Text("◆ root cause", style="bold red")
-        cells_row: list[Text | str] = [name]
+    fixed = name_w + 6 + 8 + 14 + 5  # lines, dur, mark, gaps
+    show_id = console.width - fixed - 15 >= 24
+    show_start = console.width - fixed - (15 if show_id else 0) - 9 >= 16
+    width = max(12, min(BAR_WIDTH, console.width - fixed - (15 if show_id else 0) - (9 if show_start else 0)))
+    out = Text()
+    header = f"{'span':<{name_w}} " + (f"{'request id':<14} " if show_id else "") + f"{'lines':>5} "
+    header += (f"{'start':>8} " if show_start else "") + f"{'dur':>7} " + f"0 … {total:.3f} s".ljust(width)
+    out.append(header.rstrip() + "\n", style="bold")
+    for row, name in zip(rows, names, strict=True):
+        weak = row.spans[0].weak
+        color = "red" if row.failing else ("grey50" if weak else "cyan")
+        out.append(f"{name:<{name_w}} ", style="red" if row.failing else ("grey50" if weak else ""))
         if show_id:
-            cells_row.append(_short_id(span.request_id))
-        cells_row.append(str(len(span.lines)))
+            rid = _short_id(row.spans[0].request_id) if len(row.spans) == 1 else f"{len(row.spans)} ids"
+            out.append(f"{rid:<14} ", style="dim")
+        out.append(f"{sum(len(s.lines) for s in row.spans):>5} ")
         if show_start:
-            cells_row.append(f"+{span.start - t0:.3f}")
-        cells_row += [f"{span.end - span.start:.3f}", bar, mark]
-        table.add_row(*cells_row)
-    console.print(table)
-    failing_spans = [s for s in trace.spans if s.errors]
-    if failing_spans:
-        console.print("[bold]errors[/]")
-        for span in failing_spans:
-            for line in span.errors[:MAX_ERROR_LINES]:
-                first = line.message.split("\n", 1)[0]
-                console.print(
-                    f"  [red]{escape(span.service)}@{escape(span.host)}[/] {escape(short_location(line))}: "
-                    f"{escape(first[:200])}",
-                    soft_wrap=True,
-                )
-            if len(span.errors) > MAX_ERROR_LINES:
-                console.print(
-                    f"  … {len(span.errors) - MAX_ERROR_LINES} more in {escape(span.service)}@{escape(span.host)}"
-                )
+            out.append(f"{'+' + format(row.start - t0, '.3f'):>8} ")
+        out.append(f"{row.end - row.start:>7.3f} ")
+        left, cells = waterfall_bar(row.start, row.end, t0, total, width)
+        out.append(" " * left)
+        out.append("█" * cells, style=color)
+        out.append(" " * (width - left - cells))
+        errors = sum(len(s.errors) for s in row.spans)
+        if row.root:
+            out.append("  ◆ root cause", style="bold red")
+        elif errors:
+            out.append(f"  ✗ {errors} error{'s' if errors != 1 else ''}", style="red")
+        out.append("\n")
+    shown = sum(len(r.spans) for r in rows)
+    if shown < len(trace.spans):
+        out.append(f"… {len(trace.spans) - shown} more spans (--json or --html show all)\n", style="dim")
+    console.print(out, end="", soft_wrap=True, no_wrap=True, overflow="ignore", crop=False)
+    _print_errors(trace, console)
     if show_links and trace.links:
-        console.print("[bold]links[/]")
-        for link in trace.links:
-            console.print(f"  {escape(explain_link(link))}", soft_wrap=True, highlight=False)
+        _print_links(trace, root, console)
+
+
+def _print_errors(trace: Trace, console: Console) -> None:
+    failing_spans = [s for s in trace.spans if s.errors]
+    if not failing_spans:
+        return
+    console.print("[bold]errors[/]")
+    printed = 0
+    for span in failing_spans:
+        for line in span.errors[:MAX_ERROR_LINES]:
+            if printed >= MAX_ERRORS:
+                break
+            printed += 1
+            first = line.message.split("\n", 1)[0]
+            console.print(
+                f"  [red]{escape(span.service)}@{escape(span.host)}[/] {escape(short_location(line))}: "
+                f"{escape(first[:200])}",
+                soft_wrap=True,
+            )
+    total = sum(len(s.errors) for s in failing_spans)
+    if total > printed:
+        console.print(f"  … {total - printed} more error lines (--json lists them all)")
+
+
+def _print_links(trace: Trace, root: SpanKey | None, console: Console) -> None:
+    """The links that explain the root cause's call path first, then the others up to a limit."""
+    by_key = {s.key: s for s in trace.spans}
+    path: set[SpanKey] = set()
+    key = root
+    while key is not None and key in by_key and key not in path:
+        path.add(key)
+        key = by_key[key].parent
+    ordered = [ln for ln in trace.links if ln.target in path] + [
+        ln for ln in trace.links if ln.target not in path
+    ]
+    console.print("[bold]links[/]")
+    for link in ordered[:MAX_LINKS]:
+        console.print(f"  {escape(explain_link(link))}", soft_wrap=True, highlight=False)
+    rest = ordered[MAX_LINKS:]
+    if rest:
+        kinds = Counter(ln.kind.value for ln in rest)
+        summary = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+        console.print(f"  … {len(rest)} more links ({summary}; --json lists them all)")
 
 
 def render(console: Console, trace: Trace, verdict: Verdict) -> None:

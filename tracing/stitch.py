@@ -26,7 +26,7 @@ UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 
 #: Expansion bounds: a request touching 10 services has a few dozen ids and a few thousand
 #: lines; an instance that lived for months has far more, and we stop there.
-MAX_IDS = 256
+MAX_IDS = 1024
 MAX_LINES = 50_000
 
 #: Seconds a callee may appear to start before its caller and still be matched to it by time
