@@ -23,8 +23,9 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GroundTruth, LogSource]:
     workdir = tmp_path_factory.mktemp("demo")
-    truth, source = prepare(workdir)
-    return workdir, truth, source
+    demo = prepare(workdir)
+    assert "indexed" in demo.index_summary
+    return workdir, demo.truth, demo.source
 
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)

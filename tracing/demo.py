@@ -99,8 +99,23 @@ def check_all(source: LogSource, truth: GroundTruth) -> list[FaultCheck]:
     return [check_fault(source, f)[0] for f in truth.faults]
 
 
-def prepare(workdir: Path, *, seed: int | None = None, scale: int = 1) -> tuple[GroundTruth, LogSource]:
-    """Generate the demo cloud under ``workdir/cloud`` and index it into ``workdir/.kansoku``."""
+@dataclass(frozen=True)
+class DemoCloud:
+    """The generated, indexed demo cloud: its ground truth and a LogSource over the index."""
+
+    truth: GroundTruth
+    source: LogSource
+    index_summary: str
+
+
+def prepare(workdir: Path, *, seed: int | None = None, scale: int = 1) -> DemoCloud:
+    """Generate the demo cloud under ``workdir/cloud`` and index it into ``workdir/.kansoku``.
+
+    The store is rebuilt from scratch each time: the demo's files are regenerated, and a
+    second run must show the same thing as the first.
+    """
+    import shutil
+
     from kansoku.tracing.demo_gen import DEFAULT_SEED, generate
     from kansoku.tracing.index import build_index
     from kansoku.tracing.source_index import IndexSource
@@ -108,9 +123,10 @@ def prepare(workdir: Path, *, seed: int | None = None, scale: int = 1) -> tuple[
     cloud = workdir / "cloud"
     store = workdir / ".kansoku"
     truth = generate(cloud, seed=DEFAULT_SEED if seed is None else seed, scale=scale)
+    shutil.rmtree(store, ignore_errors=True)
     # the host directories only: ground-truth.json next to them is not a log
-    build_index([cloud / host for host in truth.hosts], store)
-    return truth, IndexSource(store)
+    report = build_index([cloud / host for host in truth.hosts], store)
+    return DemoCloud(truth, IndexSource(store), report.summary())
 
 
 def run_demo(console: Console, workdir: Path) -> None:
@@ -120,13 +136,16 @@ def run_demo(console: Console, workdir: Path) -> None:
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    truth, source = prepare(workdir)
+    demo = prepare(workdir)
+    truth, source = demo.truth, demo.source
     t1 = time.perf_counter()
     console.print(
         f"demo cloud: {len(truth.hosts)} hosts, {len(truth.files)} log files ({truth.total_lines:,} lines, "
         f"{truth.total_bytes / 1e6:.1f} MB, text + JSON, rotated and gzipped) in {workdir / 'cloud'}; "
         f"generated and indexed in {t1 - t0:.1f} s"
     )
+    console.print(f"$ kansoku index --store {workdir / '.kansoku'} {workdir / 'cloud'}/*/")
+    console.print(demo.index_summary, soft_wrap=True)
     showcase = next(f for f in truth.faults if f.kind == SHOWCASE_KIND)
     console.print(
         f"\nA user reports: [bold]my VM create failed, request id {showcase.request_id}[/]\n"
