@@ -233,6 +233,8 @@ def rules_check_cmd(
     console = _console()
     for finding in report.findings:
         console.print(str(finding), markup=False)
+    for name, count in report.skipped.items():
+        console.print(f"{name}: {count} document(s) that are not PrometheusRule objects skipped", markup=False)
     for result in report.promtool:
         if not result.ok:
             console.print(f"{result.target}: promtool check rules failed:\n{result.output}", markup=False)

@@ -89,7 +89,7 @@ def cluster_drops(expr: str) -> list[str]:
     stack = [parse(expr)]
     while stack:
         node = stack.pop()
-        stack.extend(_children(node))
+        stack.extend(reversed(list(_children(node))))  # left to right, as written
         if isinstance(node, promql_parser.AggregateExpr):
             op = str(node.op)
             if op in _SELECTING:

@@ -47,6 +47,7 @@ class CheckReport:
 
     findings: list[Finding] = field(default_factory=list)
     promtool: list[PromtoolResult] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)  # file -> documents of other kinds
 
     @property
     def ok(self) -> bool:
@@ -86,6 +87,8 @@ def check_files(paths: Sequence[Path], policy: bool = False, promtool: bool = Tr
     with tempfile.TemporaryDirectory(prefix="kansoku-rules-") as tmp:
         for index, path in enumerate(paths):
             rule_file = load_rule_file(path)
+            if rule_file.skipped:
+                report.skipped[str(path)] = rule_file.skipped
             report.findings.extend(check_rule_file(rule_file))
             if policy:
                 report.findings.extend(policy_findings(rule_file))

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kansoku.errors import ConfigError, FieldProblem
-from kansoku.yamlfile import line_of, read_yaml, validate
+from kansoku.yamlfile import line_of, validate
 
 
 class RuleModel(BaseModel):
@@ -92,13 +93,14 @@ class RuleGroup:
     line: int | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class RuleFile:
     """A parsed rule file; `shape` is "plain" or "PrometheusRule"."""
 
     path: str
     shape: str
     groups: list[RuleGroup] = field(default_factory=list)
+    skipped: int = 0  # documents of another kind in the same file
 
     @property
     def rules(self) -> list[Rule]:
@@ -128,18 +130,76 @@ def _groups(data_groups: list[GroupModel], node: Any, prefix: tuple[str, ...]) -
     return out
 
 
+def _child(node: Any, key: str | int) -> Any:
+    """The YAML node under `key` (mapping) or at index `key` (sequence); None if absent."""
+    if isinstance(node, yaml.MappingNode):
+        return next((v for k, v in node.value if k.value == key), None)
+    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+        return node.value[key]
+    return None
+
+
+def _documents(data: Any, node: Any) -> list[tuple[Any, Any]]:
+    """A `kind: List` (what `kubectl get prometheusrules -o yaml` prints) split into its items."""
+    if isinstance(data, dict) and data.get("kind") == "List" and isinstance(data.get("items"), list):
+        items = _child(node, "items")
+        return [(item, _child(items, i)) for i, item in enumerate(data["items"])]
+    return [(data, node)]
+
+
 def parse_rule_data(data: Any, node: Any, source: str) -> RuleFile:
-    """Validate already-parsed YAML as either rule-file shape."""
+    """Validate already-parsed YAML as a plain rule file or one or more PrometheusRule objects.
+
+    Documents of other kinds (a Namespace in the same kustomize output) are counted in
+    `skipped`, not silently dropped.
+    """
     if isinstance(data, dict) and "kind" in data:
-        manifest = validate(PrometheusRuleModel, data, node, source)
-        return RuleFile(source, "PrometheusRule", _groups(manifest.spec.groups, node, ("spec",)))
+        groups: list[RuleGroup] = []
+        skipped = 0
+        for doc, doc_node in _documents(data, node):
+            if isinstance(doc, dict) and doc.get("kind") not in ("PrometheusRule", None):
+                skipped += 1
+                continue
+            manifest = validate(PrometheusRuleModel, doc, doc_node, source)
+            groups += _groups(manifest.spec.groups, doc_node, ("spec",))
+        return RuleFile(source, "PrometheusRule", groups, skipped)
     plain = validate(RuleFileModel, data, node, source)
     return RuleFile(source, "plain", _groups(plain.groups, node, ()))
 
 
 def load_rule_file(path: Path) -> RuleFile:
-    """Read one rule file (plain or PrometheusRule); errors name file:line:field."""
-    data, node = read_yaml(path)
-    if data is None:
-        raise ConfigError([FieldProblem(str(path), 1, "", "file is empty")])
-    return parse_rule_data(data, node, str(path))
+    """Read one rule file (plain, PrometheusRule, a List of them, or several YAML documents).
+
+    Errors name file:line:field.
+    """
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([FieldProblem(name, None, "", exc.strerror or str(exc))]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([FieldProblem(name, None, "", f"not UTF-8 text ({exc.reason})")]) from None
+    try:
+        nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        datas = list(yaml.safe_load_all(text))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(
+            [FieldProblem(name, mark.line + 1 if mark else None, "", f"YAML syntax: {exc.problem}")]
+        ) from None
+    docs = [(d, n) for d, n in zip(datas, nodes, strict=True) if d is not None]
+    if not docs:
+        raise ConfigError([FieldProblem(name, 1, "", "file is empty")])
+    if len(docs) == 1:
+        return parse_rule_data(docs[0][0], docs[0][1], name)
+    merged = RuleFile(name, "PrometheusRule")
+    for data, node in docs:
+        if not (isinstance(data, dict) and "kind" in data):
+            line = node.start_mark.line + 1
+            raise ConfigError(
+                [FieldProblem(name, line, "", "a multi-document file must hold Kubernetes objects")]
+            )
+        part = parse_rule_data(data, node, name)
+        merged.groups.extend(part.groups)
+        merged.skipped += part.skipped
+    return merged

@@ -6,6 +6,7 @@ import json
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kansoku.addon_bundles.catalog import load_catalog
@@ -173,3 +174,48 @@ def test_real_prometheus_loads_rendered_rules(
     assert "cluster_node:kubelet_running_pods:sum" in names
     health = {r["health"] for g in body["data"]["groups"] for r in g["rules"]}
     assert "err" not in health
+
+
+def test_real_kube_prometheus_prometheusrule_findings(shared_sample: Any, need_prometheus: None) -> None:
+    """kube-prometheus's generated rules are fine for one cluster but merge 700 of them."""
+    path = shared_sample("kube-prometheus-kubernetesControlPlane-prometheusRule-excerpt.yaml")
+    report = check_files([path])
+    assert all(r.ok for r in report.promtool)
+    flagged = {f.rule for f in report.findings}
+    assert flagged == {
+        "KubePodNotReady",
+        "KubeContainerWaiting",
+        "KubeJobNotCompleted",
+        "KubeCPUOvercommit",
+        "KubeCPUQuotaOvercommit",
+    }
+    # `max without (revision)`, set operators, `ignoring(instance, job, type)` and a
+    # many-to-one `on(namespace, pod) group_left` keep cluster: not reported
+    not_ready = [f.problem for f in report.findings if f.rule == "KubePodNotReady"]
+    assert not_ready[0].endswith("sum by (namespace, pod) drops cluster")  # outermost first
+    assert len(not_ready) == 3 and not any("group_left" in p for p in not_ready)
+    first = report.findings[0]
+    assert (first.file, first.group, first.line) == (str(path), "kubernetes-apps", 37)
+
+
+def test_kubectl_list_and_multi_document_files_are_read(tmp_path: Path, need_prometheus: None) -> None:
+    import yaml
+
+    rule = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule", "metadata": {"name": "r"}}
+    bad = rule | {"spec": {"groups": [{"name": "a", "rules": [{"alert": "A", "expr": "sum(up) > 0"}]}]}}
+    good = rule | {"spec": {"groups": [{"name": "b", "rules": [{"alert": "B", "expr": "up == 0"}]}]}}
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}}
+    listed = tmp_path / "list.yaml"
+    listed.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [namespace, bad, good]}))
+    multi = tmp_path / "multi.yaml"
+    multi.write_text(yaml.safe_dump_all([namespace, bad, good]))
+    for path in (listed, multi):
+        report = check_files([path])
+        assert [(f.group, f.rule) for f in report.findings] == [("a", "A")], path
+        assert report.skipped == {str(path): 1}
+        assert report.promtool[0].ok
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump_all([good, rule | {"spec": {"groups": [{"rules": []}]}}]))
+    with pytest.raises(ConfigError) as err:
+        check_files([broken])
+    assert "spec.groups[0].name" in str(err.value) and f"{broken}:" in str(err.value)
