@@ -303,6 +303,11 @@ def test_fault_lines_carry_the_real_upstream_texts(cloud: tuple[Path, GroundTrut
     keystone = "\n".join(line for p in root.glob("ctl-*/keystone.log*") for line in _open_text(p))
     # keystone's token validation lines never carry a caller's global id
     assert re.search(r"DEBUG keystone\S+ \[None req-\S+ \S+ \S+ - - default default\] PATH_INFO", keystone)
+    # keystone's own 401s (a wrong password) under its own id, no user yet
+    assert re.search(
+        r"WARNING keystone.server.flask.application \[None req-\S+ - - - - - -\] Authorization failed\. ",
+        keystone,
+    )
 
 
 def test_big_request_spans_ten_services_and_two_thousand_lines(cloud: tuple[Path, GroundTruth]) -> None:

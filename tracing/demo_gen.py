@@ -820,6 +820,17 @@ class Cloud:
                 f"{k}: `{v}`",
                 src=S_KS_REQ,
             )
+        if self.rng.random() < 0.04:
+            # a wrong password: keystone answers 401 and says so (application.py's handler)
+            self.emit(
+                h,
+                "keystone",
+                t + 0.03,
+                "WARNING",
+                "keystone.server.flask.application",
+                ctx,
+                "Authorization failed. The request you have made requires authentication. from 10.30.0.15",
+            )
 
     def delete_server(self, t: float) -> None:
         h = self.pick(self.controllers)
