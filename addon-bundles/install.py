@@ -9,9 +9,10 @@ dashboard, Prometheus fails to reload) must leave the cluster as it was.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -87,6 +88,18 @@ def _promtool_check(rendered: RenderedBundle) -> None:
             raise ConfigError(problems)
 
 
+@contextlib.contextmanager
+def cluster_lock(state_dir: Path, cluster_id: str) -> Iterator[None]:
+    """One install/uninstall per cluster at a time (the hook and the CLI may race)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / f".{cluster_id}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def install_cluster(
     catalog: Catalog,
     cluster: Cluster,
@@ -98,6 +111,13 @@ def install_cluster(
     """Install (or upgrade to) the cluster's bundle; idempotent; rolls back on failure."""
     rendered = render_cluster(catalog, cluster, bundle, datasources=sink.datasource_uids())
     _promtool_check(rendered)  # everything validated before the first write
+    with cluster_lock(state_dir, cluster.id):
+        return _install_rendered(rendered, cluster, sink, store, state_dir)
+
+
+def _install_rendered(
+    rendered: RenderedBundle, cluster: Cluster, sink: GrafanaSink, store: RuleStore, state_dir: Path
+) -> InstallResult:
     previous = read_state(state_dir, cluster.id)
     folder = folder_uid(cluster.id)
     undo: list[Callable[[], None]] = []
@@ -173,6 +193,13 @@ def _restore_dashboard(sink: GrafanaSink, folder: str, uid: str, dashboard: dict
 
 def uninstall_cluster(cluster_id: str, sink: GrafanaSink, store: RuleStore, state_dir: Path) -> list[str]:
     """Remove exactly what the state file says was installed; returns what was removed."""
+    if not state_path(state_dir, cluster_id).exists():
+        return []
+    with cluster_lock(state_dir, cluster_id):
+        return _uninstall_locked(cluster_id, sink, store, state_dir)
+
+
+def _uninstall_locked(cluster_id: str, sink: GrafanaSink, store: RuleStore, state_dir: Path) -> list[str]:
     state = read_state(state_dir, cluster_id)
     if state is None:
         return []

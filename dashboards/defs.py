@@ -24,6 +24,8 @@ from kansoku.dashboards.context import DashboardContext
 
 DashboardDef = Callable[[DashboardContext], dict[str, Any]]
 _WIDTH = 24
+#: Inventory labels that configure kansoku rather than describe the cluster.
+_NOT_TAGS = frozenset({"grafana_datasource"})
 
 
 class _Layout:
@@ -89,7 +91,11 @@ def _base(ctx: DashboardContext, uid: str, title: str, kind: str) -> gdash.Dashb
     return (
         gdash.Dashboard(title)
         .uid(uid)
-        .tags(["kansoku", kind, ctx.bundle, f"cluster:{ctx.cluster_id}", f"region:{ctx.region}"])
+        .tags(
+            ["kansoku", kind, ctx.bundle, f"cluster:{ctx.cluster_id}", f"region:{ctx.region}"]
+            # the cluster's inventory labels (env, tier, ...) make dashboards searchable by them
+            + [f"{k}:{v}" for k, v in sorted(ctx.labels.items()) if k not in _NOT_TAGS]
+        )
         .time("now-6h", "now")
         .refresh("1m")
         .timezone("utc")

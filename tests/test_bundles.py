@@ -362,3 +362,52 @@ def test_cli_install_diff_uninstall_and_unsupported_version(tmp_path: Path) -> N
     with pytest.raises(SystemExit) as exit_info:
         main(["bundle", "install", "old", *opts])
     assert exit_info.value.code == 2
+
+
+def test_rollout_gate_reads_firing_alerts_from_a_real_prometheus(
+    catalog, tmp_path: Path, procs: list[ManagedProcess], need_prometheus: None
+) -> None:
+    import time
+
+    from kansoku.addon_bundles.rollout import PrometheusAlerts
+
+    from kansoku.servers import start_prometheus
+
+    rules = (
+        "groups:\n  - name: t\n    rules:\n"
+        "      - alert: KubeAPIServerDown\n        expr: vector(1)\n"
+        "        labels: {cluster: c00, severity: critical}\n"
+        "      - alert: KubeletDown\n        expr: vector(1)\n        for: 1h\n"  # stays pending
+        "        labels: {cluster: c01, severity: critical}\n"
+    )
+    config: dict[str, object] = {"global": {"evaluation_interval": "1s"}, "rule_files": ["t.rules.yaml"]}
+    prom = start_prometheus(tmp_path / "prom", config, {"t.rules.yaml": rules})
+    procs.append(prom)
+    source = PrometheusAlerts(f"http://127.0.0.1:{prom.ports['http']}")
+    deadline = time.monotonic() + 15
+    while not source.firing() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    firing = source.firing()
+    assert [(a["alertname"], a["cluster"]) for a in firing] == [("KubeAPIServerDown", "c00")]
+    fleet = [cluster(f"c{i:02d}", "1.29.4") for i in range(10)]
+    targets = Targets(f"file://{tmp_path / 'g'}", tmp_path / "rules", tmp_path / "state")
+    DirectorySink(tmp_path / "g", datasources={"prom"})
+    url = f"prometheus+http://127.0.0.1:{prom.ports['http']}"
+    report = upgrade(catalog, fleet, "kansoku-k8s-2.1.0", targets, url, fractions=(0.2, 1.0))
+    assert report.upgraded == ["c00", "c01"]  # the pending alert on c01 does not stop it
+    assert report.stopped_by == [("c00", "KubeAPIServerDown")]
+
+
+def test_concurrent_installs_of_one_cluster_are_serialised(catalog, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    sink = DirectorySink(tmp_path / "g", datasources={"prom"})
+    store = DirectoryRuleStore(tmp_path / "rules")
+    c1 = cluster("c1", "1.29.4")
+    with ThreadPoolExecutor(4) as pool:
+        results = list(
+            pool.map(lambda _: install_cluster(catalog, c1, sink, store, tmp_path / "state"), range(4))
+        )
+    assert sum(r.changed for r in results) == 1
+    stored = sink.get_dashboard("ks-cluster-c1")
+    assert stored is not None and stored.version == 1

@@ -1,6 +1,6 @@
 """The grafana-client sink against Grafana's documented response bodies on a loopback server.
 
-Bodies: tests/data/grafana/ (Grafana v10.4 HTTP API reference). The server keeps state so
+Bodies: tests/data/grafana/ (Grafana 11 HTTP API reference, see its README). The server keeps state so
 the same provisioning code path runs as against Grafana: create, no-op, 412 on a version
 mismatch, drift, delete. Opt-in: a real Grafana when KANSOKU_TEST_GRAFANA_URL is set.
 """
