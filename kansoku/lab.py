@@ -157,9 +157,23 @@ def lab_down(root: Path) -> list[str]:
             stop_pid(service.pid)
             stopped.append(service.name)
         for pid in service.extra_pids:
-            if _alive(pid):
-                stop_pid(pid, 2.0)
+            _stop_daemon(pid)
     return stopped
+
+
+def _stop_daemon(pid: int) -> None:
+    """SIGTERM, then SIGKILL, one daemon by PID (epmd daemonizes: it leads no process group
+    of its own PID, so a process-group kill would miss it)."""
+    import signal
+    import time
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _alive(pid):
+            return
+        os.kill(pid, sig)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
 
 
 def lab_status(root: Path) -> list[tuple[str, int, bool, str]]:

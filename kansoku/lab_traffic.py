@@ -185,6 +185,18 @@ def run_traffic(root: Path) -> TrafficReport:
         services=["placement"], failing_service="placement", exception="InvalidToken",
     )  # fmt: skip
 
+    # nova-api builds its RequestContext only after keystonemiddleware: a refused token is
+    # logged with `[-]`, so nothing in nova's log carries this request's ids.
+    gid = new_request_id()
+    status, local, _ = client.call(f"{nova}/v2.1/limits", global_id=gid, token="gAAAAA-not-a-token")
+    record(
+        "nova-invalid-token",
+        "nova-api call with an invalid token: 401 from keystonemiddleware, logged without any id",
+        "nova-api", "GET", "/v2.1/limits",
+        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=401,
+        services=[],
+    )  # fmt: skip
+
     # client -> nova-api -> placement (usages) and then the same global id over RPC.
     chain_gid = new_request_id()
     status, local, _ = client.call(f"{nova}/v2.1/limits", global_id=chain_gid)

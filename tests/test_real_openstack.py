@@ -96,6 +96,7 @@ def test_traffic_got_the_expected_status_for_every_scenario(lab: Lab) -> None:
         "rpc-remote-error",
         "limits-chain",
         "invalid-global-id",
+        "nova-invalid-token",
     } <= set(got)
     assert json.loads(lab.paths.traffic.read_text()) == lab.report.model_dump()
 
@@ -165,6 +166,18 @@ def test_keystone_logs_token_validation_under_another_local_id_than_it_returns(l
     before = re.findall(rf"\[None ({REQ}) - - - - - -\] Validating token access rules", text)
     after = set(re.findall(rf"\[None ({REQ}) [0-9a-f]{{32}} [0-9a-f]{{32}} ", text))
     assert before and after and not set(before) & after
+
+
+def test_nova_refused_token_leaves_no_id(lab: Lab) -> None:
+    """nova-api's context is built after keystonemiddleware: the 401 is logged with `[-]` only."""
+    rec = lab.report.by_name("nova-invalid-token")
+    text = lab.text("nova-api")
+    assert str(rec.sent_global_request_id) not in text
+    assert str(rec.local_request_id) not in text  # the id the client got back is never logged
+    assert re.search(r"WARNING keystonemiddleware\.auth_token \[-\] Authorization failed for token", text)
+    assert re.search(
+        r'INFO nova\.api\.openstack\.requestlog \[-\] 127\.0\.0\.1 "GET /v2\.1/limits" status: 401', text
+    )
 
 
 def test_rpc_server_logs_under_the_callers_ids(lab: Lab) -> None:
