@@ -256,6 +256,9 @@ def test_rotation_rename_then_recompress(tmp_path: Path) -> None:
     assert r.new_bytes == 0
     (hit,) = _lookup(tmp_path / "st", [old_id])
     assert hit.file.endswith("nova-api.log.2.gz") and hit.line_no == 1
+    manifest = json.loads((tmp_path / "st" / "manifest.json").read_text())
+    (gz_entry,) = [f for f in manifest["files"] if f["path"].endswith(".2.gz")]
+    assert gz_entry["gz_blocks"] == gz_entry["blocks"] == 1  # the seekable copy was written
     (hit,) = _lookup(tmp_path / "st", [new_id])
     assert hit.file.endswith("nova-api.log.1")
 

@@ -531,21 +531,14 @@ def _continues(prev_first: str, line: str) -> bool:
     return pm.group("pid") == m.group("pid") and pm.group("logger") == m.group("logger")
 
 
-def iter_records(
-    stream: Iterable[bytes | str],
-    file: str = "",
-    service: str = "",
-    host: str = "",
-    start_line: int = 1,
-    start_offset: int = 0,
-    keep: Callable[[str], bool] | None = None,
-) -> Iterator[LogLine | ParseProblem]:
-    """Group a file's physical lines into records and parse each one.
+def iter_raw_records(
+    stream: Iterable[bytes | str], start_line: int = 1, start_offset: int = 0
+) -> Iterator[tuple[int, int, str]]:
+    """Group physical lines into records without parsing them: (line_no, offset, raw).
 
     `stream` yields lines (bytes or str, with or without the newline) from byte
     `start_offset`, which is line `start_line` of the file. Bytes are decoded as UTF-8 with
-    replacement so one bad byte never stops a run. `keep(raw)` lets a lookup skip parsing
-    records it does not want (those that do not contain the ids asked for).
+    replacement so one bad byte never stops a run. Blank records are skipped.
     """
     buf: list[str] = []
     buf_line = start_line
@@ -568,7 +561,9 @@ def iter_records(
             buf.append(text)
         else:
             if buf:
-                yield from _emit(buf, file, buf_line, buf_off, service, host, keep)
+                raw = "\n".join(buf)
+                if raw.strip():
+                    yield buf_line, buf_off, raw
             buf = [text]
             buf_line = line_no
             buf_off = offset
@@ -576,24 +571,36 @@ def iter_records(
         line_no += 1
         offset += size
     if buf:
-        yield from _emit(buf, file, buf_line, buf_off, service, host, keep)
+        raw = "\n".join(buf)
+        if raw.strip():
+            yield buf_line, buf_off, raw
 
 
-def _emit(
-    buf: list[str],
-    file: str,
-    line_no: int,
-    offset: int,
-    service: str,
-    host: str,
+def iter_records(
+    stream: Iterable[bytes | str],
+    file: str = "",
+    service: str = "",
+    host: str = "",
+    start_line: int = 1,
+    start_offset: int = 0,
     keep: Callable[[str], bool] | None = None,
 ) -> Iterator[LogLine | ParseProblem]:
-    raw = "\n".join(buf)
-    if not raw.strip() or (keep is not None and not keep(raw)):
-        return
+    """Group a file's physical lines into records and parse each one (see iter_raw_records).
+
+    `keep(raw)` lets a caller skip parsing records it does not want.
+    """
+    for line_no, offset, raw in iter_raw_records(stream, start_line, start_offset):
+        if keep is None or keep(raw):
+            yield from parse_or_problem(raw, file, line_no, offset, service, host)
+
+
+def parse_or_problem(
+    raw: str, file: str, line_no: int, offset: int, service: str, host: str
+) -> Iterator[LogLine | ParseProblem]:
+    """The record as a LogLine; an unknown format gives a ParseProblem and an `unparsed` line."""
     rec = parse_record(raw, file, line_no, offset, service, host)
     if rec is None:
-        yield ParseProblem(file, line_no, _reason(buf[0]))
+        yield ParseProblem(file, line_no, _reason(raw.partition("\n")[0]))
         yield unparsed_line(raw, file, line_no, offset, service, host)
     else:
         yield rec

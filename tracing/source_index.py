@@ -12,17 +12,20 @@ from __future__ import annotations
 import io
 import mmap
 import os
+import re
 import sys
 import time
+import zlib
+from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from kansoku.tracing.files import LogReadError, open_error, read_chunks
-from kansoku.tracing.index import _HEADER, MAGIC, FileEntry, Manifest, Store, id_key
-from kansoku.tracing.model import LogLine, ParseProblem
-from kansoku.tracing.parse import HEADER_RE, iter_records, starts_record
+from kansoku.tracing.index import _HEADER, MAGIC, FileEntry, Manifest, Store
+from kansoku.tracing.model import LogLine
+from kansoku.tracing.parse import HEADER_RE, iter_raw_records, parse_record, starts_record, unparsed_line
 
 from kansoku.errors import KansokuError
 
@@ -40,12 +43,17 @@ class _Range:
     line_no: int
 
 
-def postings_for(store: Store, manifest: Manifest, keys: set[int]) -> dict[int, set[int]]:
-    """file_id -> block numbers for any of `keys`, from every segment."""
-    found: dict[int, set[int]] = {}
-    if sys.byteorder != "little":  # segments are little-endian; lookups use native arrays
-        raise KansokuError("the index lookup supports little-endian machines only")
-    for path in store.segment_paths(manifest):
+class _Segments:
+    """Every segment of the store mmapped once; `lookup` bisects each (stdlib only)."""
+
+    def __init__(self, store: Store, manifest: Manifest) -> None:
+        if sys.byteorder != "little":  # segments are little-endian; lookups use native arrays
+            raise KansokuError("the index lookup supports little-endian machines only")
+        self._maps: list[tuple[mmap.mmap, memoryview, memoryview, int]] = []
+        for path in store.segment_paths(manifest):
+            self._open(path)
+
+    def _open(self, path: Path) -> None:
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError as err:
@@ -57,43 +65,61 @@ def postings_for(store: Store, manifest: Manifest, keys: set[int]) -> dict[int, 
             mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
         finally:
             os.close(fd)
-        try:
-            magic, count = _HEADER.unpack_from(mm)
-            if magic != MAGIC or size < _HEADER.size + 16 * count:
-                raise KansokuError(f"{path}: not a kansoku index segment; delete the store and re-index")
-            view = memoryview(mm)
-            key_view = view[_HEADER.size : _HEADER.size + 8 * count].cast("Q")
-            post_view = view[_HEADER.size + 8 * count : _HEADER.size + 16 * count].cast("Q")
-            try:
-                for key in keys:
-                    i = bisect_left(key_view, key)
-                    while i < count and key_view[i] == key:
-                        post = post_view[i]
-                        found.setdefault(post >> 32, set()).add(post & 0xFFFFFFFF)
-                        i += 1
-            finally:
-                key_view.release()
-                post_view.release()
-                view.release()
-        finally:
+        magic, count = _HEADER.unpack_from(mm)
+        if magic != MAGIC or size < _HEADER.size + 16 * count:
             mm.close()
-    return found
+            raise KansokuError(f"{path}: not a kansoku index segment; delete the store and re-index")
+        view = memoryview(mm)
+        keys = view[_HEADER.size : _HEADER.size + 8 * count].cast("Q")
+        posts = view[_HEADER.size + 8 * count : _HEADER.size + 16 * count].cast("Q")
+        view.release()
+        self._maps.append((mm, keys, posts, count))
+
+    def lookup(self, keys: Iterable[int]) -> dict[int, set[int]]:
+        """file_id -> block numbers for any of `keys`."""
+        found: dict[int, set[int]] = {}
+        for _, key_view, post_view, count in self._maps:
+            for key in keys:
+                i = bisect_left(key_view, key)
+                while i < count and key_view[i] == key:
+                    post = post_view[i]
+                    found.setdefault(post >> 32, set()).add(post & 0xFFFFFFFF)
+                    i += 1
+        return found
+
+    def close(self) -> None:
+        for mm, keys, posts, _ in self._maps:
+            keys.release()
+            posts.release()
+            mm.close()
+        self._maps = []
 
 
-def _ranges(entry: FileEntry, table: list[int], blocks: set[int]) -> list[_Range]:
-    """Byte ranges of the named blocks, adjacent blocks merged."""
-    out: list[_Range] = []
-    n = len(table) // 2
-    for b in sorted(blocks):
-        if b >= n:
-            continue  # the block table lags a concurrent writer: the next run has it
-        start = table[2 * b]
-        end = table[2 * b + 2] if b + 1 < n else entry.offset
-        if out and out[-1].end == start:
-            out[-1] = _Range(out[-1].start, end, out[-1].line_no)
-        else:
-            out.append(_Range(start, end, table[2 * b + 1]))
-    return out
+@dataclass(slots=True)
+class _Chunk:
+    """One block widened to whole records, split into records, with an id -> records map."""
+
+    records: list[tuple[int, int, str]]  # (line_no, offset, raw)
+    by_tail: dict[str, list[int]]  # UUID tail (as the index keys it) -> record indexes
+
+
+#: The same 17-character UUID tail the indexer keys on (`xxxx-xxxxxxxxxxxx`).
+_TAIL_RE = re.compile(r"-[0-9a-f]{4}-[0-9a-f]{4}-([0-9a-f]{4}-[0-9a-f]{12})")
+
+
+def _tail(text: str) -> str | None:
+    found = _TAIL_RE.findall(text.lower())
+    return found[-1] if found else None
+
+
+def _make_chunk(data: bytes, line_no: int, offset: int) -> _Chunk:
+    # io.BytesIO splits on b"\n" only, like the indexer counts lines
+    records = list(iter_raw_records(io.BytesIO(data), line_no, offset))
+    by_tail: dict[str, list[int]] = {}
+    for i, (_, _, raw) in enumerate(records):
+        for t in set(_TAIL_RE.findall(raw)):
+            by_tail.setdefault(t, []).append(i)
+    return _Chunk(records, by_tail)
 
 
 def _read_plain(path: str, start: int, length: int) -> bytes:
@@ -120,12 +146,12 @@ def _is_exception_prefix(line: str) -> bool:
     return not rest.startswith("[") or rest.startswith("[instance: ")
 
 
-def _record_end(path: str, end: int) -> bytes:
+def _record_end(read: Callable[[int, int], bytes], end: int) -> bytes:
     """Bytes after `end` that still belong to the last record (continuation lines)."""
     extra = b""
     pos = end
     while len(extra) < _EXTEND_MAX:
-        more = _read_plain(path, pos, _EXTEND_STEP)
+        more = read(pos, _EXTEND_STEP)
         if not more:
             break
         cut = _continuation_len(extra + more)
@@ -176,6 +202,59 @@ def _read_gz(path: str, ranges: list[_Range]) -> dict[_Range, bytes]:
     return out
 
 
+_GZ_CACHE_BLOCKS = 512  # decompressed blocks kept per IndexSource (~64 MB at most)
+_CHUNK_CACHE = 1024  # record chunks kept per IndexSource
+
+
+class _GzBlocks:
+    """Random access into a .gz file through the store's block-compressed copy."""
+
+    def __init__(
+        self, store: Store, entry: FileEntry, table: list[int], cache: dict[tuple[int, int], bytes]
+    ) -> None:
+        self.entry = entry
+        self.table = table
+        self.cache = cache
+        self.data_path, off_path = store.gz_paths(entry.id)
+        offsets: array[int] = array("Q")
+        try:
+            offsets.frombytes(off_path.read_bytes())
+            self.size = self.data_path.stat().st_size
+        except OSError as err:
+            raise LogReadError(f"{off_path}: seekable copy missing ({err.strerror}); re-index") from None
+        self.offsets = offsets
+
+    def block(self, b: int) -> bytes:
+        key = (self.entry.id, b)
+        data = self.cache.get(key)
+        if data is None:
+            start = self.offsets[b]
+            end = self.offsets[b + 1] if b + 1 < len(self.offsets) else self.size
+            with open(self.data_path, "rb") as fh:
+                fh.seek(start)
+                comp = fh.read(end - start)
+            try:
+                data = zlib.decompress(comp)
+            except zlib.error as err:
+                raise LogReadError(f"{self.data_path}: damaged block {b} ({err}); re-index") from None
+            if len(self.cache) >= _GZ_CACHE_BLOCKS:
+                self.cache.pop(next(iter(self.cache)))
+            self.cache[key] = data
+        return data
+
+    def read(self, start: int, length: int) -> bytes:
+        end = min(start + length, self.entry.offset)
+        n = min(len(self.table) // 2, len(self.offsets))
+        out: list[bytes] = []
+        b = _block_of(self.table, start)
+        while start < end and b < n and self.table[2 * b] < end:
+            base = self.table[2 * b]
+            data = self.block(b)
+            out.append(data[max(0, start - base) : end - base])
+            b += 1
+        return b"".join(out)
+
+
 class IndexSource:
     """`LogSource` over a store built by `build_index`; cheap to create (reads the manifest)."""
 
@@ -188,66 +267,135 @@ class IndexSource:
         self.manifest = self.store.load()
         self.files = {f.id: f for f in self.manifest.files}
         self.files_searched = sum(1 for f in self.manifest.files if f.state == "live")
+        # a trace asks for lines many times (each new id it learns): keep what was read
+        self._segments: _Segments | None = None
+        self._tables: dict[int, list[int]] = {}
+        self._gz_cache: dict[tuple[int, int], bytes] = {}
+        self._chunk_cache: dict[tuple[int, int], _Chunk] = {}
+        self._parsed: dict[tuple[int, int], LogLine] = {}
+
+    def close(self) -> None:
+        """Unmap the segments (also done when the object is collected)."""
+        if self._segments is not None:
+            self._segments.close()
+            self._segments = None
 
     def lines_for(self, ids: Iterable[str]) -> Iterator[LogLine]:
-        """Every record containing one of `ids`, in (file, offset) order per file."""
-        wanted = sorted({i.strip() for i in ids if i.strip()})
-        keys = {k for k in (id_key(i) for i in wanted) if k is not None}
-        if not keys:
+        """Every record containing one of `ids`, in offset order per file."""
+        wanted: dict[str, list[str]] = {}
+        for raw_id in ids:
+            needle = raw_id.strip().lower()
+            tail = _tail(needle) if needle else None
+            if tail is not None:
+                wanted.setdefault(tail, []).append(needle)
+        if not wanted:
             return
-        needles = tuple(wanted)
-
-        def keep(raw: str) -> bool:
-            return any(n in raw for n in needles)
-
-        hits = postings_for(self.store, self.manifest, keys)
-        seen: set[tuple[int, int]] = set()
+        keys = {int(t[:4] + t[5:], 16) for t in wanted}
+        if self._segments is None:
+            self._segments = _Segments(self.store, self.manifest)
+        hits = self._segments.lookup(keys)
         for file_id in sorted(hits):
             entry = self.files.get(file_id)
             if entry is None or entry.state != "live":
                 continue
-            for line in self._lines_in_file(entry, hits[file_id], keep):
-                mark = (file_id, line.offset)
-                if mark not in seen:
-                    seen.add(mark)
-                    yield line
+            chunks = self._chunks(entry, hits[file_id])
+            found: dict[int, tuple[int, str]] = {}
+            for chunk in chunks:
+                for tail, needles in wanted.items():
+                    for i in chunk.by_tail.get(tail, ()):
+                        line_no, offset, raw = chunk.records[i]
+                        if offset not in found and any(n in raw for n in needles):
+                            found[offset] = (line_no, raw)
+            for offset in sorted(found):
+                line_no, raw = found[offset]
+                yield self._parse(entry, line_no, offset, raw)
 
-    def _lines_in_file(
-        self, entry: FileEntry, blocks: set[int], keep: Callable[[str], bool]
-    ) -> Iterator[LogLine]:
-        table = list(self.store.block_table(entry.id))
-        ranges = _ranges(entry, table, blocks)
-        datas: dict[_Range, bytes] = {}
-        try:
-            if entry.compressed:
-                datas = _read_gz(entry.path, ranges)
+    def _parse(self, entry: FileEntry, line_no: int, offset: int, raw: str) -> LogLine:
+        key = (entry.id, offset)
+        line = self._parsed.get(key)
+        if line is None:
+            line = parse_record(raw, entry.path, line_no, offset, entry.service, entry.host)
+            if line is None:  # counted as a problem at index time; still findable
+                line = unparsed_line(raw, entry.path, line_no, offset, entry.service, entry.host)
+            if len(self._parsed) > 200_000:
+                self._parsed.clear()
+            self._parsed[key] = line
+        return line
+
+    def _table(self, file_id: int) -> list[int]:
+        table = self._tables.get(file_id)
+        if table is None:
+            table = self._tables[file_id] = list(self.store.block_table(file_id))
+        return table
+
+    def _reader(self, entry: FileEntry, table: list[int]) -> Callable[[int, int], bytes] | None:
+        """read(start, length) for the file, or None when only sequential gzip reading works."""
+        if not entry.compressed:
+            return lambda start, length: _read_plain(entry.path, start, length)
+        if entry.gz_blocks < entry.blocks:
+            return None
+        gz = _GzBlocks(self.store, entry, table, self._gz_cache)
+        return gz.read
+
+    def _chunks(self, entry: FileEntry, blocks: set[int]) -> list[_Chunk]:
+        """The named blocks of a file as record chunks (cached for the next call)."""
+        out: list[_Chunk] = []
+        missing = []
+        for b in sorted(blocks):
+            chunk = self._chunk_cache.get((entry.id, b))
+            if chunk is None:
+                missing.append(b)
             else:
-                for r in ranges:
-                    data = _read_plain(entry.path, r.start, r.end - r.start)
-                    steps = 0
-                    cur = r
-                    block_no = _block_of(table, cur.start)
-                    while (
-                        data
-                        and block_no > 0
-                        and steps < _STEP_BACK_MAX
-                        and not _first_line_is_record_start(data)
-                    ):
-                        block_no -= 1
-                        steps += 1
-                        prev_start = table[2 * block_no]
-                        data = _read_plain(entry.path, prev_start, cur.start - prev_start) + data
-                        cur = _Range(prev_start, cur.end, table[2 * block_no + 1])
-                    data += _record_end(entry.path, cur.end)
-                    datas[cur] = data
+                out.append(chunk)
+        if not missing:
+            return out
+        table = self._table(entry.id)
+        try:
+            read = self._reader(entry, table)
+            if read is None:
+                fresh = self._chunks_sequential_gz(entry, table, missing)
+            else:
+                fresh = {b: self._read_chunk(entry, table, b, read) for b in missing}
         except LogReadError:
-            return  # the file went away since indexing: describe() still counts it
-        for r, data in sorted(datas.items(), key=lambda kv: kv[0].start):
-            lines = io.BytesIO(data)  # splits on b"\n" only, like the indexer counts lines
-            for item in iter_records(lines, entry.path, entry.service, entry.host, r.line_no, r.start, keep):
-                if isinstance(item, ParseProblem):
-                    continue  # reported at index time; the unparsed LogLine follows
-                yield item
+            return out  # the file went away since indexing: describe() still counts it
+        for b, chunk in fresh.items():
+            if len(self._chunk_cache) > _CHUNK_CACHE:
+                self._chunk_cache.pop(next(iter(self._chunk_cache)))
+            self._chunk_cache[(entry.id, b)] = chunk
+            out.append(chunk)
+        return out
+
+    def _read_chunk(
+        self, entry: FileEntry, table: list[int], b: int, read: Callable[[int, int], bytes]
+    ) -> _Chunk:
+        n = len(table) // 2
+        if b >= n:
+            return _Chunk([], {})  # the block table lags a concurrent writer: the next run has it
+        start = table[2 * b]
+        end = table[2 * b + 2] if b + 1 < n else entry.offset
+        data = read(start, end - start)
+        block_no, line_no, steps = b, table[2 * b + 1], 0
+        while data and block_no > 0 and steps < _STEP_BACK_MAX and not _first_line_is_record_start(data):
+            block_no -= 1
+            steps += 1
+            prev = table[2 * block_no]
+            data = read(prev, start - prev) + data
+            start, line_no = prev, table[2 * block_no + 1]
+        data += _record_end(read, end)
+        return _make_chunk(data, line_no, start)
+
+    def _chunks_sequential_gz(
+        self, entry: FileEntry, table: list[int], blocks: list[int]
+    ) -> dict[int, _Chunk]:
+        """Stores written before seekable copies existed: one sequential decode for all blocks."""
+        n = len(table) // 2
+        ranges = {
+            b: _Range(table[2 * b], table[2 * b + 2] if b + 1 < n else entry.offset, table[2 * b + 1])
+            for b in blocks
+            if b < n
+        }
+        datas = _read_gz(entry.path, list(ranges.values()))
+        return {b: _make_chunk(datas[r], r.line_no, r.start) for b, r in ranges.items() if r in datas}
 
     def describe(self) -> str:
         """`12 files (indexed up to 2026-11-20 10:15:32 UTC, 2 minutes ago)`."""
