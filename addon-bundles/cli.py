@@ -234,7 +234,9 @@ def rules_check_cmd(
     for finding in report.findings:
         console.print(str(finding), markup=False)
     for name, count in report.skipped.items():
-        console.print(f"{name}: {count} document(s) that are not PrometheusRule objects skipped", markup=False)
+        console.print(
+            f"{name}: {count} document(s) that are not PrometheusRule objects skipped", markup=False
+        )
     for result in report.promtool:
         if not result.ok:
             console.print(f"{result.target}: promtool check rules failed:\n{result.output}", markup=False)
