@@ -1,0 +1,1 @@
+"""Fleet health: binary and PromQL checks over the inventory, flap-protected states."""
