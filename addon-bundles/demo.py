@@ -41,7 +41,8 @@ def run_demo(console: Any, workdir: Path) -> None:
     fleet = render_fleet(catalog, newest, "eu", "prometheus-fleet")
     for uid, dash in fleet.items():
         (fleet_dir / f"{uid}.json").write_text(json.dumps(dash, indent=1), encoding="utf-8")
-    table = Table("cluster", "kubernetes", "bundle", "dashboards", "rule files", "heal hooks", "bytes pushed")
+    # compact (no box) so it stays readable in an 80-column terminal
+    table = Table("cluster", "k8s", "bundle", "dash", "rules", "hooks", "KiB", box=None, padding=(0, 1))
     for cluster, r in zip(demo_clusters(), rendered, strict=True):
         table.add_row(
             cluster.id,
@@ -50,7 +51,7 @@ def run_demo(console: Any, workdir: Path) -> None:
             str(len(r.dashboards)),
             str(len(r.rule_files)),
             str(len(r.heal_hooks)),
-            f"{r.pushed_bytes():,}",
+            f"{r.pushed_bytes() / 1024:.1f}",
         )
     console.print(table)
     console.print(f"bundles rendered into {out} (fleet dashboards: {len(fleet)} in {fleet_dir})")
