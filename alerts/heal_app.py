@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from kansoku.alerts.heal_auth import Authenticator
+from kansoku.alerts.heal_commit import GroupCommitter
 from kansoku.alerts.heal_engine import Engine
 from kansoku.alerts.heal_journal import Journal
 from kansoku.alerts.heal_metrics import registry_for
@@ -28,9 +30,13 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
     config = engine.config
     app = FastAPI(title="kansoku heal", docs_url=None, redoc_url=None, openapi_url=None)
     registry = registry_for(journal, config.safety.fleet_budget_per_hour, engine.dry_run)
+    committer = GroupCommitter(journal, healer.notify)
+    app.router.on_shutdown.append(committer.close)
 
-    def reject(status: int, reason: str, remote: str, sha: str | None, size: int, n: int = 0) -> JSONResponse:
-        journal.record_rejection(status, reason, remote, sha, size, n)
+    async def reject(
+        status: int, reason: str, remote: str, sha: str | None, size: int, n: int = 0
+    ) -> JSONResponse:
+        await committer.write(lambda db: journal.reject_in(db, status, reason, remote, sha, size, n))
         headers = {"WWW-Authenticate": 'Bearer realm="kansoku"'} if status == 401 else None
         return JSONResponse({"error": reason}, status_code=status, headers=headers)
 
@@ -38,11 +44,11 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
     async def alertmanager(request: Request) -> Response:
         remote = request.client.host if request.client else "?"
         if not auth.check(request.headers.get("authorization")):
-            return reject(401, "unauthorized: missing or wrong credentials", remote, None, 0)
+            return await reject(401, "unauthorized: missing or wrong credentials", remote, None, 0)
         limit = config.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            return reject(
+            return await reject(
                 413, f"body of {declared} bytes exceeds max_body_bytes {limit}", remote, None, int(declared)
             )
         chunks: list[bytes] = []
@@ -50,18 +56,20 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                return reject(413, f"body exceeds max_body_bytes {limit}", remote, None, size)
+                return await reject(413, f"body exceeds max_body_bytes {limit}", remote, None, size)
             chunks.append(chunk)
         body = b"".join(chunks)
         sha = hashlib.sha256(body).hexdigest()
         try:
             data: Any = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return reject(400, f"malformed JSON: {exc}", remote, sha, size)
+            return await reject(400, f"malformed JSON: {exc}", remote, sha, size)
         if not isinstance(data, dict):
-            return reject(422, "body must be a JSON object (Alertmanager webhook message)", remote, sha, size)
+            return await reject(
+                422, "body must be a JSON object (Alertmanager webhook message)", remote, sha, size
+            )
         if data.get("version") != WEBHOOK_VERSION:
-            return reject(
+            return await reject(
                 400,
                 f"unsupported webhook version {data.get('version')!r}; expected {WEBHOOK_VERSION!r}",
                 remote,
@@ -74,10 +82,10 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
             )
-            return reject(422, f"not an Alertmanager webhook: {problems}", remote, sha, size)
+            return await reject(422, f"not an Alertmanager webhook: {problems}", remote, sha, size)
         for i, alert in enumerate(message.alerts):
             if not alert.labels.get("alertname"):
-                return reject(
+                return await reject(
                     422,
                     f"alerts[{i}] ({alert.fingerprint}) has no alertname label",
                     remote,
@@ -87,7 +95,7 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
                 )
             missing = engine.missing_labels(alert.labels)
             if missing:
-                return reject(
+                return await reject(
                     422,
                     f"alerts[{i}] {alert.labels['alertname']} ({alert.fingerprint}) lacks "
                     f"label(s) {', '.join(missing)} that its heal hook needs",
@@ -96,18 +104,20 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
                     size,
                     len(message.alerts),
                 )
-        replay = journal.find_replay(sha, config.safety.replay_window_seconds)
+        window = config.safety.replay_window_seconds
+
+        def accept(db: sqlite3.Connection) -> tuple[int, int | None]:
+            replay = journal.replay_in(db, sha, window)
+            if replay is not None:
+                reason = f"replay: an identical webhook was accepted as delivery {replay}"
+                return journal.reject_in(db, 409, reason, remote, sha, size, len(message.alerts)), replay
+            return journal.ingest_in(db, message, sha, remote, size), None
+
+        delivery, replay = await committer.write(accept)
         if replay is not None:
-            return reject(
-                409,
-                f"replay: an identical webhook was accepted as delivery {replay}",
-                remote,
-                sha,
-                size,
-                len(message.alerts),
+            return JSONResponse(
+                {"error": f"replay: an identical webhook was accepted as delivery {replay}"}, status_code=409
             )
-        delivery = journal.ingest(message, sha, remote, size)
-        healer.notify()
         notes = []
         for alert in message.alerts:
             name = alert.labels["alertname"]

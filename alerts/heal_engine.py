@@ -19,6 +19,7 @@ import sqlite3
 import string
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from kansoku.alerts.heal_base import Action, ActionContext, ActionFailed, Services
@@ -82,6 +83,15 @@ def hook_matches(hook: HealHook, labels: dict[str, str]) -> bool:
     return labels.get("alertname") == hook.alert and all(labels.get(k) == v for k, v in hook.match.items())
 
 
+@dataclass
+class _Batch:
+    """Fleet-wide state for one decision transaction."""
+
+    paused: str | None
+    down: str | None
+    used: int
+
+
 class Engine:
     def __init__(
         self,
@@ -103,6 +113,7 @@ class Engine:
         self.clusters: dict[str, Cluster] = loaded.clusters()
         self.workdir = loaded.path(loaded.config.workdir)
         self.alert_names = frozenset(h.alert for h in loaded.config.hooks)
+        self._batch: _Batch | None = None
 
     # -- used by the receiver, before journaling -------------------------------------------
 
@@ -142,10 +153,32 @@ class Engine:
         )
 
     def decide_pending(self, limit: int = 500) -> list[int]:
-        """Decide every undecided alert (oldest first); returns the action ids to execute."""
+        """Decide every undecided alert (oldest first); returns the action ids to execute.
+
+        The fleet-wide state (pause switch, shared-dependency probes, budget used) is read
+        once per batch and then kept up to date in memory: the engine is the only writer
+        of actions, so this is exact, and it keeps a decision O(log n) in journal size.
+        """
         to_run: list[int] = []
+        self._batch = None
         with self.journal.tx() as db:
-            for alert in self.journal.undecided(db, limit):
+            alerts = self.journal.undecided(db, limit)
+            if not alerts:
+                return to_run
+            self._batch = _Batch(
+                paused=self.journal.paused_reason(db),
+                down=None,
+                used=db.execute(
+                    "SELECT count(*) FROM actions WHERE planned_at >= ? AND dry_run = ?",
+                    (time.time() - 3600, self.dry_run),
+                ).fetchone()[0],
+            )
+            if self._batch.paused is None:
+                for probe in self.probes:
+                    self._batch.down = probe.shared_dependency_down()
+                    if self._batch.down is not None:
+                        break
+            for alert in alerts:
                 decision, hook_action, reason, action_id = self._decide(db, alert)
                 db.execute(
                     "UPDATE alerts SET decision=?, hook_action=?, reason=?, decided_at=? WHERE id=?",
@@ -153,6 +186,7 @@ class Engine:
                 )
                 if action_id is not None and decision is Decision.ACT:
                     to_run.append(action_id)
+            self._batch = None
         return to_run
 
     def _decide(
@@ -187,17 +221,14 @@ class Engine:
         key = f"{alert.fingerprint}|{action_name}|{alert.starts_at}"
         if db.execute("SELECT 1 FROM actions WHERE idem_key=?", (key,)).fetchone():
             return Decision.DUPLICATE, action_name, f"already handled: {key}", None
-        paused = self.journal.paused_reason(db)
-        if paused is not None:
-            return Decision.PAUSED, action_name, f"healing is paused: {paused}", None
-        for probe in self.probes:
-            down = probe.shared_dependency_down()
-            if down is not None:
-                self.journal.pause(down, db, kind="shared_dependency_down")
-                return Decision.SHARED_DEPENDENCY, action_name, down, None
-        used = db.execute(
-            "SELECT count(*) FROM actions WHERE planned_at >= ? AND dry_run = ?", (now - 3600, self.dry_run)
-        ).fetchone()[0]
+        batch = self._batch if self._batch is not None else self._fresh_batch(db)
+        if batch.paused is not None:
+            return Decision.PAUSED, action_name, f"healing is paused: {batch.paused}", None
+        if batch.down is not None:
+            self.journal.pause(batch.down, db, kind="shared_dependency_down")
+            batch.paused = batch.down
+            return Decision.SHARED_DEPENDENCY, action_name, batch.down, None
+        used = batch.used
         if used >= self.safety.fleet_budget_per_hour:
             why = (
                 f"fleet budget exhausted: {used} remediations in the last hour "
@@ -205,6 +236,7 @@ class Engine:
                 "`kansoku heal resume`"
             )
             self.journal.pause(why, db, kind="budget_exhausted")
+            batch.paused = why
             return Decision.BUDGET, action_name, why, None
         if alert.cluster:
             limit, how = self._max_unhealthy(alert.cluster)
@@ -266,6 +298,7 @@ class Engine:
             ),
         )
         action_id = int(cur.lastrowid or 0)
+        batch.used += 1
         if self.dry_run:
             return (
                 Decision.DRY_RUN,
@@ -280,6 +313,20 @@ class Engine:
             f"{action_name} planned as action {action_id}{via} ({request_id})",
             action_id,
         )
+
+    def _fresh_batch(self, db: sqlite3.Connection) -> _Batch:
+        """Fleet-wide state for a plan outside decide_pending (escalations)."""
+        batch = _Batch(
+            paused=self.journal.paused_reason(db),
+            down=None,
+            used=db.execute(
+                "SELECT count(*) FROM actions WHERE planned_at >= ? AND dry_run = ?",
+                (time.time() - 3600, self.dry_run),
+            ).fetchone()[0],
+        )
+        for probe in self.probes:
+            batch.down = batch.down or probe.shared_dependency_down()
+        return batch
 
     def _max_unhealthy(self, cluster: str) -> tuple[int | None, str]:
         value = self.safety.max_unhealthy

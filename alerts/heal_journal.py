@@ -52,9 +52,12 @@ CREATE TABLE IF NOT EXISTS actions(
   timeout REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS actions_target ON actions(cluster, target, planned_at);
 CREATE INDEX IF NOT EXISTS actions_state ON actions(state);
+CREATE INDEX IF NOT EXISTS actions_fp ON actions(fingerprint, state);
 CREATE TABLE IF NOT EXISTS firing(
   fingerprint TEXT PRIMARY KEY, alertname TEXT NOT NULL, cluster TEXT NOT NULL,
   target TEXT NOT NULL, since REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS firing_cluster ON firing(cluster, target);
+CREATE INDEX IF NOT EXISTS firing_since ON firing(since, cluster);
 CREATE TABLE IF NOT EXISTS events(
   id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -193,63 +196,78 @@ class Journal:
         self, status: int, reason: str, remote: str, sha: str | None, size: int, n_alerts: int = 0
     ) -> int:
         with self.tx() as db:
-            cur = db.execute(
-                "INSERT INTO deliveries(received_at, http_status, reason, remote, body_sha256, bytes,"
-                " n_alerts) VALUES (?,?,?,?,?,?,?)",
-                (time.time(), status, reason, remote, sha, size, n_alerts),
-            )
-            return int(cur.lastrowid or 0)
+            return self.reject_in(db, status, reason, remote, sha, size, n_alerts)
 
-    def find_replay(self, sha: str, window: float) -> int | None:
-        rows = self.query(
+    def reject_in(
+        self,
+        db: sqlite3.Connection,
+        status: int,
+        reason: str,
+        remote: str,
+        sha: str | None,
+        size: int,
+        n_alerts: int = 0,
+    ) -> int:
+        cur = db.execute(
+            "INSERT INTO deliveries(received_at, http_status, reason, remote, body_sha256, bytes,"
+            " n_alerts) VALUES (?,?,?,?,?,?,?)",
+            (time.time(), status, reason, remote, sha, size, n_alerts),
+        )
+        return int(cur.lastrowid or 0)
+
+    def replay_in(self, db: sqlite3.Connection, sha: str, window: float) -> int | None:
+        row = db.execute(
             "SELECT id FROM deliveries WHERE body_sha256=? AND http_status=200 AND received_at>=?"
             " ORDER BY id DESC LIMIT 1",
             (sha, time.time() - window),
-        )
-        return int(rows[0]["id"]) if rows else None
+        ).fetchone()
+        return int(row["id"]) if row else None
 
     def ingest(self, message: AMMessage, sha: str, remote: str, size: int) -> int:
+        with self.tx() as db:
+            return self.ingest_in(db, message, sha, remote, size)
+
+    def ingest_in(self, db: sqlite3.Connection, message: AMMessage, sha: str, remote: str, size: int) -> int:
         """Journal an accepted webhook and each of its alerts; firing state is updated here
         so that a storm delivered in one webhook is counted whole before any decision."""
         now = time.time()
-        with self.tx() as db:
-            cur = db.execute(
-                "INSERT INTO deliveries(received_at, http_status, reason, remote, group_key, body_sha256,"
-                " bytes, n_alerts) VALUES (?,?,?,?,?,?,?,?)",
-                (now, 200, "accepted", remote, message.groupKey, sha, size, len(message.alerts)),
+        cur = db.execute(
+            "INSERT INTO deliveries(received_at, http_status, reason, remote, group_key, body_sha256,"
+            " bytes, n_alerts) VALUES (?,?,?,?,?,?,?,?)",
+            (now, 200, "accepted", remote, message.groupKey, sha, size, len(message.alerts)),
+        )
+        delivery = int(cur.lastrowid or 0)
+        for alert in message.alerts:
+            labels = alert.labels
+            cluster = labels.get("cluster", "")
+            target = target_of(labels)
+            db.execute(
+                "INSERT INTO alerts(delivery_id, received_at, fingerprint, alertname, status,"
+                " starts_at, cluster, region, target, labels, annotations)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    delivery,
+                    now,
+                    alert.fingerprint,
+                    labels["alertname"],
+                    alert.status,
+                    alert.startsAt,
+                    cluster,
+                    labels.get("region", ""),
+                    target,
+                    json.dumps(labels, sort_keys=True),
+                    json.dumps(alert.annotations, sort_keys=True),
+                ),
             )
-            delivery = int(cur.lastrowid or 0)
-            for alert in message.alerts:
-                labels = alert.labels
-                cluster = labels.get("cluster", "")
-                target = target_of(labels)
+            if alert.status == "firing":
                 db.execute(
-                    "INSERT INTO alerts(delivery_id, received_at, fingerprint, alertname, status,"
-                    " starts_at, cluster, region, target, labels, annotations)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        delivery,
-                        now,
-                        alert.fingerprint,
-                        labels["alertname"],
-                        alert.status,
-                        alert.startsAt,
-                        cluster,
-                        labels.get("region", ""),
-                        target,
-                        json.dumps(labels, sort_keys=True),
-                        json.dumps(alert.annotations, sort_keys=True),
-                    ),
+                    "INSERT OR IGNORE INTO firing(fingerprint, alertname, cluster, target, since)"
+                    " VALUES (?,?,?,?,?)",
+                    (alert.fingerprint, labels["alertname"], cluster, target, now),
                 )
-                if alert.status == "firing":
-                    db.execute(
-                        "INSERT OR IGNORE INTO firing(fingerprint, alertname, cluster, target, since)"
-                        " VALUES (?,?,?,?,?)",
-                        (alert.fingerprint, labels["alertname"], cluster, target, now),
-                    )
-                else:
-                    db.execute("DELETE FROM firing WHERE fingerprint=?", (alert.fingerprint,))
-            return delivery
+            else:
+                db.execute("DELETE FROM firing WHERE fingerprint=?", (alert.fingerprint,))
+        return delivery
 
     # -- engine -----------------------------------------------------------------------------
 
