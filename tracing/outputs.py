@@ -40,7 +40,7 @@ def _json(trace: Trace, verdict: Verdict, console: Console, target: str | None) 
         sys.stdout.flush()
     else:
         _write(Path(target), text)
-        console.print(f"wrote {escape(target)}", highlight=False)
+        console.print(f"wrote {escape(target)}", highlight=False, soft_wrap=True)
 
 
 def _html(trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None:
@@ -48,7 +48,7 @@ def _html(trace: Trace, verdict: Verdict, console: Console, target: str | None) 
 
     assert target is not None
     _write(Path(target), render_html(trace, verdict))
-    console.print(f"wrote {escape(target)} ({len(trace.spans)} spans)", highlight=False)
+    console.print(f"wrote {escape(target)} ({len(trace.spans)} spans)", highlight=False, soft_wrap=True)
 
 
 def _otlp(trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None:
@@ -59,6 +59,7 @@ def _otlp(trace: Trace, verdict: Verdict, console: Console, target: str | None) 
     console.print(
         f"exported {result.spans} spans to {escape(result.endpoint)} (trace id {result.trace_id})",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -103,7 +104,7 @@ def run_trace(
 
             open_source = default_open
         source = open_source(source)
-    console = console or Console(highlight=False)
+    console = console or Console(highlight=False, soft_wrap=True)
     trace = find_trace(source, query, include_instance)
     verdict = isolate(trace)
     wanted: list[tuple[str, str | None]] = [("json", None) if as_json else ("terminal", None)]

@@ -139,5 +139,7 @@ def trace_document(trace: Trace, verdict: Verdict) -> dict[str, Any]:
     }
 
 
-def render_json(trace: Trace, verdict: Verdict, indent: int | None = 2) -> str:
+def render_json(trace: Trace, verdict: Verdict, indent: int | None = None) -> str:
+    """Compact by default: `json` only uses its C encoder without `indent` (~5x faster on a
+    2,000-line trace); pipe through `jq .` to read it."""
     return json.dumps(trace_document(trace, verdict), indent=indent, ensure_ascii=False)

@@ -74,9 +74,21 @@ def access_infos(lines: Iterable[bytes]) -> Iterator[AccessInfo]:
             rec = parse_record(text)
             access = rec.access if rec is not None else None
         else:
-            access = parse_access(text)
+            access = parse_access(_from_client(text)) or parse_access(text)
         if access is not None:
             yield access
+
+
+def _from_client(text: str) -> str:
+    r"""`... [ctx] 10.0.0.5 "GET /x" status: 200` -> `10.0.0.5 "GET /x" status: 200`.
+
+    The access regexes start with an unanchored `\S+` (the client), so searching a whole oslo
+    line retries at every position of the header: cutting at the client is ~5x faster.
+    """
+    quote = text.find('"')
+    if quote <= 1:
+        return text
+    return text[text.rfind(" ", 0, quote - 1) + 1 :]
 
 
 def _stream_lines(path: str) -> Iterator[bytes]:
