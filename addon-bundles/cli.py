@@ -58,7 +58,9 @@ def list_cmd(bundles: BundleDirs = None) -> None:
     from kansoku.addon_bundles.ops import catalog
     from rich.table import Table
 
-    table = Table("bundle", "kubernetes", "depends on", "dashboards", "rule files", "heal hooks")
+    table = Table(
+        "bundle", "kubernetes", "depends on", "dashboards", "rules", "hooks", box=None, padding=(0, 1)
+    )
     for key, b in sorted(catalog(bundles).bundles.items()):
         m = b.manifest
         deps = ", ".join(f"{d.name} {d.version}" for d in m.dependencies)
@@ -225,11 +227,15 @@ def upgrade_cmd(
 @rules_app.command("check")
 def rules_check_cmd(
     files: Annotated[list[Path], typer.Argument(help="rule files or PrometheusRule manifests")],
+    policy: Annotated[
+        bool,
+        typer.Option("--policy", help="also require severity, summary, runbook_url, a known heal_action"),
+    ] = False,
 ) -> None:
     """Multi-cluster label check and `promtool check rules`; exit 1 on any finding."""
     from kansoku.alerts.rules_check import check_files
 
-    report = check_files(files)
+    report = check_files(files, policy=policy)
     console = _console()
     for finding in report.findings:
         console.print(str(finding), markup=False)

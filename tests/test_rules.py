@@ -123,6 +123,10 @@ def test_third_party_plain_and_prometheusrule_files_are_checked(
     result = CliRunner().invoke(build_app(), ["rules", "check", str(plain)])
     assert result.exit_code == 1
     assert "KubePodCrashLooping" in result.output
+    assert "runbook_url" not in result.output
+    strict = CliRunner().invoke(build_app(), ["rules", "check", "--policy", str(plain)])
+    assert "rule 'Fine': label severity must be one of" in strict.output
+    assert "rule 'KubeletTooManyPods': annotation runbook_url is mandatory" in strict.output
 
 
 def test_rules_check_exit_0_on_our_rules(need_prometheus: None) -> None:
