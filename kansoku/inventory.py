@@ -57,8 +57,8 @@ class OpenStackSettings(BaseModel):
 
     cloud: str = Field("openstack", description="clouds.yaml cloud name; the `cluster` label")
     region: str = "default"
-    compute_services: bool = Field(True, description="poll /os-services through openstacksdk")
-    network_agents: bool = Field(True, description="poll neutron /v2.0/agents heartbeats")
+    compute_services: bool = Field(False, description="poll /os-services through openstacksdk")
+    network_agents: bool = Field(False, description="poll neutron /v2.0/agents heartbeats")
     rabbitmq_url: str | None = Field(None, description="RabbitMQ management base URL")
     rabbitmq_user: str = "guest"
     rabbitmq_password_file: str | None = Field(None, description="file holding the password")

@@ -1,0 +1,1 @@
+"""OpenStack-internal collectors and the one Prometheus exporter."""
