@@ -14,9 +14,11 @@ cloud; when a bound is hit the trace says so instead of silently stopping.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 
 from kansoku.tracing.model import Link, LinkKind, LogLine, LogSource, Span, SpanKey, Strength, Trace
 
@@ -63,6 +65,7 @@ def is_error_line(line: LogLine) -> bool:
     return line.access is not None and line.access.status >= 500
 
 
+@cache
 def service_rank(service: str) -> int:
     """Where a service sits on a call path, from its name: API frontends first, workers last."""
     for word, rank in _RANK_WORDS:
@@ -216,41 +219,41 @@ class _Linker:
                 for rid in line.extra_ids:
                     if rid != span.request_id and rid not in self.callee_of:
                         self.callee_of[rid] = (span, line)
+        self._origin: dict[str, Span] = {}
+        # Per request id, its spans by (start, frontend first) for the "latest caller" bisection.
+        self._by_time: dict[str, tuple[list[float], list[Span]]] = {}
 
     def origin(self, rid: str) -> Span:
         """The span that first handled a request id: the frontend, then the earliest."""
-        return min(self.by_rid[rid], key=lambda s: (service_rank(s.service), s.start, s.service, s.host))
+        if rid not in self._origin:
+            self._origin[rid] = min(
+                self.by_rid[rid], key=lambda s: (service_rank(s.service), s.start, s.service, s.host)
+            )
+        return self._origin[rid]
 
-    def proposals(self, span: Span) -> list[_Proposal]:
-        out: list[_Proposal] = []
+    def proposals(self, span: Span) -> Iterator[_Proposal]:
+        """Candidate parents, strongest evidence first; lazily, as the first usually wins."""
+        for proposal in self._proposals(span):
+            yield _Proposal(proposal.parent, _weaken(proposal.link)) if span.weak else proposal
+
+    def _proposals(self, span: Span) -> Iterator[_Proposal]:
         rid = span.request_id
         origin = self.origin(rid)
         if origin is not span:
             upstream = self._rpc_upstream(span, origin)
             evidence = span.lines[0].location
-            out.append(
-                _Proposal(
-                    upstream.key,
-                    Link(LinkKind.SHARED_LOCAL_ID, upstream.key, span.key, evidence),
-                )
-            )
+            yield _Proposal(upstream.key, Link(LinkKind.SHARED_LOCAL_ID, upstream.key, span.key, evidence))
         if rid in self.callee_of:
             caller, line = self.callee_of[rid]
-            out.append(_Proposal(caller.key, Link(LinkKind.CALLEE_ID, caller.key, span.key, line.location)))
+            yield _Proposal(caller.key, Link(LinkKind.CALLEE_ID, caller.key, span.key, line.location))
         for line in span.lines:
             gid = line.global_id
             if gid and gid != rid and gid in self.by_rid:
                 caller, how = self._caller_by_time(gid, span)
-                out.append(
-                    _Proposal(
-                        caller.key,
-                        Link(LinkKind.GLOBAL_ID, caller.key, span.key, line.location, detail=how),
-                    )
+                yield _Proposal(
+                    caller.key, Link(LinkKind.GLOBAL_ID, caller.key, span.key, line.location, detail=how)
                 )
                 break
-        if span.weak:
-            out = [_Proposal(p.parent, _weaken(p.link)) for p in out]
-        return out
 
     def _rpc_upstream(self, span: Span, origin: Span) -> Span:
         for service in RPC_UPSTREAM.get(span.service, ()):
@@ -261,10 +264,14 @@ class _Linker:
 
     def _caller_by_time(self, gid: str, callee: Span) -> tuple[Span, str]:
         """Which span of the caller's request made this HTTP call: the latest to start before it."""
-        candidates = [s for s in self.by_rid[gid] if s.start <= callee.start + CALLER_TOLERANCE]
-        if candidates:
-            caller = max(candidates, key=lambda s: (s.start, -service_rank(s.service)))
-            if len(self.by_rid[gid]) > 1:
+        if gid not in self._by_time:
+            ordered = sorted(self.by_rid[gid], key=lambda s: (s.start, -service_rank(s.service)))
+            self._by_time[gid] = ([s.start for s in ordered], ordered)
+        starts, ordered = self._by_time[gid]
+        n = bisect_right(starts, callee.start + CALLER_TOLERANCE)
+        if n:
+            caller = ordered[n - 1]
+            if len(ordered) > 1:
                 return caller, f"caller {caller.service} chosen by time among {len(self.by_rid[gid])} spans"
             return caller, ""
         caller = self.origin(gid)
