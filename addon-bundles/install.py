@@ -41,6 +41,9 @@ class InstallState:
     dashboards: list[str]
     rule_files: list[str]
     installed_at: str
+    #: the Prometheus that loads the rule files: deprovisioning reloads it even when the
+    #: cluster is already gone from the inventory
+    prometheus: str | None = None
 
 
 def state_path(state_dir: Path, cluster_id: str) -> Path:
@@ -181,6 +184,7 @@ def _install_rendered(
             sorted(rendered.dashboards),
             sorted(rendered.rule_files),
             previous.installed_at if previous and not result.changed else datetime.now(UTC).isoformat(),
+            cluster.prometheus,
         ),
     )
     return result

@@ -70,6 +70,11 @@ def install(
 
 
 def uninstall(cluster: Cluster, targets: Targets) -> list[str]:
+    """Remove what was installed; the Prometheus to reload comes from the state if not given."""
+    if cluster.prometheus is None:
+        state = read_state(targets.state_dir, cluster.id)
+        if state is not None and state.prometheus:
+            cluster = cluster.model_copy(update={"prometheus": state.prometheus})
     return uninstall_cluster(cluster.id, targets.sink(), targets.store([cluster]), targets.state_dir)
 
 

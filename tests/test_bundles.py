@@ -196,13 +196,21 @@ def test_rollout_completes_when_partitions_are_healthy(
 ) -> None:
     am = start_alertmanager(tmp_path / "am", {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]})
     procs.append(am)
-    fleet = [cluster(f"c{i:02d}", "1.29.4") for i in range(10)]
-    targets = Targets(f"file://{tmp_path / 'g'}", tmp_path / "rules", tmp_path / "state")
+    from typer.testing import CliRunner
+
+    from kansoku.cli import build_app
+
+    inv = _inventory(tmp_path / "inventory.yaml", [cluster(f"c{i:02d}", "1.29.4") for i in range(10)])
     DirectorySink(tmp_path / "g", datasources={"prom"})
-    report = upgrade(
-        catalog, fleet, "kansoku-k8s-2.1.0", targets, f"alertmanager+http://127.0.0.1:{am.ports['http']}"
-    )
-    assert report.completed and len(report.upgraded) == 10
+    args = [
+        "bundle", "upgrade", "--to", "kansoku-k8s-2.1.0", "-i", str(inv), "--steps", "0.1,0.5,1.0",
+        "--alerts", f"alertmanager+http://127.0.0.1:{am.ports['http']}", "--grafana", f"file://{tmp_path / 'g'}",
+        "--rules-dir", str(tmp_path / "rules"), "--state-dir", str(tmp_path / "state"),
+    ]  # fmt: skip
+    result = CliRunner().invoke(build_app(), args)
+    assert result.exit_code == 0, result.output
+    assert "3/3 partitions, upgraded 10" in result.output
+    assert read_state(tmp_path / "state", "c09").bundles[-1] == "kansoku-k8s-2.1.0"
 
 
 def test_provisioning_hook_installs_and_deprovisioning_removes(tmp_path: Path) -> None:
@@ -225,6 +233,13 @@ def test_provisioning_hook_installs_and_deprovisioning_removes(tmp_path: Path) -
     gone = client.delete("/bundles/clusters/new-1")
     assert gone.status_code == 200 and "ks-cluster-new-1" in gone.json()["removed"]
     assert DirectoryRuleStore(tmp_path / "rules").names("new-1") == []
+    # the provisioning API may also name a cluster that is already in the inventory
+    inv = _inventory(tmp_path / "inventory.yaml", [cluster("inv-1", "1.19.4")])
+    app2 = FastAPI()
+    app2.include_router(make_router(targets, inventory=inv))
+    by_id = TestClient(app2).post("/bundles/clusters/inv-1")
+    assert by_id.status_code == 200 and by_id.json()["bundle"] == "kansoku-k8s-1.1.0"
+    assert TestClient(app2).post("/bundles/clusters/nope").status_code == 404
 
 
 def test_demo_renders_the_demo_fleet(tmp_path: Path) -> None:
@@ -284,8 +299,6 @@ def test_heal_hooks_of_a_cluster_are_healhook_objects(catalog) -> None:
 def test_install_reloads_a_real_prometheus_which_then_serves_the_rules(
     catalog, tmp_path: Path, procs: list[ManagedProcess], need_prometheus: None
 ) -> None:
-    import time
-
     from kansoku.servers import start_prometheus
 
     rules_dir = tmp_path / "rules"
@@ -304,15 +317,22 @@ def test_install_reloads_a_real_prometheus_which_then_serves_the_rules(
         return {r["name"] for g in data["groups"] for r in g["rules"]}
 
     assert rule_names() == set()
-    sink = DirectorySink(tmp_path / "g", datasources={"prom"})
-    store = DirectoryRuleStore(rules_dir, {"c1": base})
-    install_cluster(catalog, cluster("c1", "1.18.3"), sink, store, tmp_path / "state")
-    names = rule_names()  # /-/reload returns after the rules are loaded
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from kansoku.addon_bundles.hook import make_router
+
+    DirectorySink(tmp_path / "g", datasources={"prom"})
+    targets = Targets(f"file://{tmp_path / 'g'}", rules_dir, tmp_path / "state", reload=True)
+    c1 = cluster("c1", "1.18.3").model_copy(update={"prometheus": base})
+    install(catalog, c1, targets)
+    names = rule_names()  # /-/reload answers once the rules are loaded
     assert "KubeNodeNotReady" in names and "cluster_node:kubelet_running_pods:sum" in names
-    uninstall_cluster("c1", sink, store, tmp_path / "state")
-    deadline = time.monotonic() + 10
-    while rule_names() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    # deprovisioning through the hook: the cluster is already gone from any inventory, the
+    # state file says which Prometheus to reload
+    app = FastAPI()
+    app.include_router(make_router(targets))
+    resp = TestClient(app).delete("/bundles/clusters/c1")
+    assert resp.status_code == 200, resp.text
     assert rule_names() == set()
 
 
