@@ -13,6 +13,8 @@ import itertools
 import json
 import logging
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -328,3 +330,20 @@ def test_target_bytes_keeps_generating(tmp_path: Path) -> None:
     )
     assert on_disk == truth.total_bytes
     assert sorted(f.kind for f in truth.faults) == sorted(FAULT_KINDS)
+
+
+def test_refuses_to_overwrite_a_real_log_tree(tmp_path: Path) -> None:
+    from kansoku.errors import KansokuError
+
+    real = tmp_path / "var-log"
+    (real / "nova").mkdir(parents=True)
+    (real / "nova" / "nova-api.log").write_text("2026-11-20 06:00:00.000 1 INFO x [-] mine\n")
+    with pytest.raises(KansokuError, match="not a demo cloud"):
+        generate(real, seed=1)
+    assert (real / "nova" / "nova-api.log").read_text().endswith("mine\n")
+    with pytest.raises(KansokuError, match="scale must be >= 1"):
+        generate(tmp_path / "x", scale=0)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kansoku.tracing.demo_gen", str(real)], capture_output=True, text=True
+    )
+    assert proc.returncode == 1 and "not a demo cloud" in proc.stderr and "Traceback" not in proc.stderr

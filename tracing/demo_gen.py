@@ -43,6 +43,8 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
+from kansoku.errors import KansokuError
+
 #: The demo's clock starts here (UTC, written as the hosts' local time).
 DEFAULT_START = datetime(2026, 11, 20, 6, 0, 0, tzinfo=UTC).timestamp()
 DEFAULT_SEED = 20261120
@@ -2126,6 +2128,27 @@ def _finish_files(cloud: Cloud, out_dir: Path) -> dict[tuple[str, str, int], str
     return names
 
 
+def _clear_previous_demo(out: Path) -> None:
+    """Remove an earlier demo cloud's logs; refuse to touch a directory that holds other logs.
+
+    The generator rewrites `<host>/<service>.log*` names; pointed by mistake at a real log
+    tree (``/var/log``) it must not delete anything, so only a directory with our
+    ``ground-truth.json`` (or without logs) is accepted.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise KansokuError(f"{out}: cannot create the output directory ({err.strerror})") from None
+    logs = list(out.glob("*/*.log*"))
+    if logs and not (out / "ground-truth.json").exists():
+        raise KansokuError(
+            f"{out}: holds log files ({logs[0]}) but no ground-truth.json: not a demo cloud, "
+            "refusing to overwrite; choose an empty directory"
+        )
+    for stale in logs:
+        stale.unlink()
+
+
 def generate(
     out_dir: Path | str,
     *,
@@ -2144,10 +2167,8 @@ def generate(
     """
     out = Path(out_dir)
     if scale < 1:
-        raise ValueError("scale must be >= 1")
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("*/*.log*"):
-        stale.unlink()
+        raise KansokuError(f"scale must be >= 1, not {scale}")
+    _clear_previous_demo(out)
     cloud = Cloud(out, seed, scale, json_services, legacy_services, DEFAULT_START)
     rng = cloud.rng
     n_requests = 3000 * scale
@@ -2337,7 +2358,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scale", type=int, default=1)
     p.add_argument("--bytes", type=int, default=None)
     a = p.parse_args(argv)
-    gt = generate(a.out, seed=a.seed, scale=a.scale, target_bytes=a.bytes)
+    try:
+        gt = generate(a.out, seed=a.seed, scale=a.scale, target_bytes=a.bytes)
+    except KansokuError as err:
+        raise SystemExit(f"error: {err}") from None
     print(f"{gt.total_lines} lines, {gt.total_bytes} bytes, {len(gt.files)} files in {a.out}")
 
 
