@@ -98,14 +98,23 @@ _epoch_cache: dict[str, float] = {}
 
 
 def _epoch(date: str) -> float:
-    """Seconds since epoch for `YYYY-MM-DD HH:MM:SS`, read as UTC; cached per second."""
-    value = _epoch_cache.get(date)
+    """Seconds since epoch for `YYYY-MM-DD HH:MM:SS`, read as UTC (minutes cached).
+
+    Integer slicing instead of `time.strptime`, which costs ~20 us per call and dominated
+    parsing; `datetime` still validates each new minute (a bad date raises ValueError).
+    """
+    minute = date[:16]
+    value = _epoch_cache.get(minute)
     if value is None:
-        value = float(calendar.timegm(time.strptime(date.replace("T", " "), "%Y-%m-%d %H:%M:%S")))
+        dt = datetime(int(date[0:4]), int(date[5:7]), int(date[8:10]), int(date[11:13]), int(date[14:16]))
+        value = float(calendar.timegm(dt.timetuple()))
         if len(_epoch_cache) > 100_000:
             _epoch_cache.clear()
-        _epoch_cache[date] = value
-    return value
+        _epoch_cache[minute] = value
+    seconds = int(date[17:19])
+    if seconds > 60:
+        raise ValueError(f"bad seconds in {date!r}")
+    return value + seconds
 
 
 def _header_ts(m: re.Match[str]) -> float | None:

@@ -9,7 +9,6 @@ a block read, never a wrong line.
 
 from __future__ import annotations
 
-import io
 import mmap
 import os
 import re
@@ -95,16 +94,101 @@ class _Segments:
         self._maps = []
 
 
-@dataclass(slots=True)
 class _Chunk:
-    """One block widened to whole records, split into records, with an id -> records map."""
+    """One block widened to whole records; records are found around id hits, on demand.
 
-    records: list[tuple[int, int, str]]  # (line_no, offset, raw)
-    by_tail: dict[str, list[int]]  # UUID tail (as the index keys it) -> record indexes
+    Splitting a whole 128 KiB block into records costs a Python step per line; a lookup
+    only needs the few records that hold the ids, so it finds the id bytes with
+    `bytes.find`, walks back to the nearest line that surely starts a record and groups
+    forward from there with the same rules as `iter_raw_records`.
+    """
+
+    __slots__ = ("_marks", "_tails", "data", "line_no", "offset", "records")
+
+    def __init__(self, data: bytes, line_no: int, offset: int) -> None:
+        self.data = data
+        self.line_no = line_no  # line number of data[0]
+        self.offset = offset  # file offset of data[0]
+        self.records: dict[int, tuple[int, int, str, int]] = {}  # start -> (line, offset, raw, end)
+        self._tails: dict[bytes, list[int]] | None = None  # UUID tail -> positions (one C scan)
+        self._marks: list[tuple[int, int]] = [(0, line_no)]  # (position, line number) known
+
+    def records_with(self, tail: bytes) -> Iterator[tuple[int, int, str]]:
+        if self._tails is None:
+            tails: dict[bytes, list[int]] = {}
+            for m in _TAIL_B_RE.finditer(self.data):
+                tails.setdefault(m.group(1), []).append(m.start())
+            self._tails = tails
+        covered = -1
+        for pos in self._tails.get(tail, ()):
+            if pos < covered:
+                continue
+            rec = self._record_at(pos)
+            covered = rec[3]
+            yield rec[0], rec[1], rec[2]
+
+    def _line_at(self, start: int) -> int:
+        """Line number at byte `start`, counting from the nearest position already known."""
+        i = bisect_left(self._marks, (start, -1))
+        if i < len(self._marks) and self._marks[i][0] == start:
+            return self._marks[i][1]
+        pos, line = self._marks[i - 1]
+        line += self.data.count(b"\n", pos, start)
+        self._marks.insert(i, (start, line))
+        return line
+
+    def _record_at(self, pos: int) -> tuple[int, int, str, int]:
+        data = self.data
+        start = data.rfind(b"\n", 0, pos) + 1
+        while start > 0 and not _definite_start(data, start):
+            start = data.rfind(b"\n", 0, start - 1) + 1
+        known = self.records.get(start)
+        if known is not None and known[3] > pos:
+            return known
+        line_no = self._line_at(start)
+        found: tuple[int, int, str, int] | None = None
+        prev: tuple[int, int, str] | None = None
+        for rec in iter_raw_records(_lines_from(data, start), line_no, self.offset + start):
+            rel = rec[1] - self.offset
+            if prev is not None:
+                entry = (prev[0], prev[1], prev[2], rel)
+                self.records[prev[1] - self.offset] = entry
+                if pos < rel:
+                    found = entry
+                    break
+            if rel > pos:
+                break  # a blank stretch held the hit: no record
+            prev = rec
+        else:
+            if prev is not None:  # the last record of the chunk holds the hit
+                entry = (prev[0], prev[1], prev[2], len(data))
+                self.records[prev[1] - self.offset] = entry
+                found = entry
+        if found is None:  # blank data around the hit: an empty record
+            found = (line_no, self.offset + start, "", len(data))
+        return found
+
+
+def _lines_from(data: bytes, start: int) -> Iterator[bytes]:
+    """Lines of data[start:] with their newlines (split on b"\n" only, as the indexer counts)."""
+    n = len(data)
+    while start < n:
+        nl = data.find(b"\n", start)
+        end = n if nl == -1 else nl + 1
+        yield data[start:end]
+        start = end
+
+
+def _definite_start(data: bytes, start: int) -> bool:
+    """Does the line at `start` begin a record whatever precedes it? (See _Chunk.)"""
+    nl = data.find(b"\n", start)
+    line = data[start : nl if nl != -1 else len(data)].decode("utf-8", "replace").rstrip("\r")
+    return starts_record(line) and not _is_exception_prefix(line)
 
 
 #: The same 17-character UUID tail the indexer keys on (`xxxx-xxxxxxxxxxxx`).
 _TAIL_RE = re.compile(r"-[0-9a-f]{4}-[0-9a-f]{4}-([0-9a-f]{4}-[0-9a-f]{12})")
+_TAIL_B_RE = re.compile(rb"-[0-9a-f]{4}-[0-9a-f]{4}-([0-9a-f]{4}-[0-9a-f]{12})")
 
 
 def _tail(text: str) -> str | None:
@@ -113,13 +197,7 @@ def _tail(text: str) -> str | None:
 
 
 def _make_chunk(data: bytes, line_no: int, offset: int) -> _Chunk:
-    # io.BytesIO splits on b"\n" only, like the indexer counts lines
-    records = list(iter_raw_records(io.BytesIO(data), line_no, offset))
-    by_tail: dict[str, list[int]] = {}
-    for i, (_, _, raw) in enumerate(records):
-        for t in set(_TAIL_RE.findall(raw)):
-            by_tail.setdefault(t, []).append(i)
-    return _Chunk(records, by_tail)
+    return _Chunk(data, line_no, offset)
 
 
 def _read_plain(path: str, start: int, length: int) -> bytes:
@@ -302,8 +380,7 @@ class IndexSource:
             found: dict[int, tuple[int, str]] = {}
             for chunk in chunks:
                 for tail, needles in wanted.items():
-                    for i in chunk.by_tail.get(tail, ()):
-                        line_no, offset, raw = chunk.records[i]
+                    for line_no, offset, raw in chunk.records_with(tail.encode()):
                         if offset not in found and any(n in raw for n in needles):
                             found[offset] = (line_no, raw)
             for offset in sorted(found):
@@ -370,7 +447,7 @@ class IndexSource:
     ) -> _Chunk:
         n = len(table) // 2
         if b >= n:
-            return _Chunk([], {})  # the block table lags a concurrent writer: the next run has it
+            return _Chunk(b"", 0, 0)  # the block table lags a concurrent writer: the next run has it
         start = table[2 * b]
         end = table[2 * b + 2] if b + 1 < n else entry.offset
         data = read(start, end - start)
