@@ -25,6 +25,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GroundTruth, L
     workdir = tmp_path_factory.mktemp("demo")
     demo = prepare(workdir)
     assert "indexed" in demo.index_summary
+    assert "problem" not in demo.index_summary  # every generated line parses
     return workdir, demo.truth, demo.source
 
 

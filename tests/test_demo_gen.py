@@ -347,3 +347,22 @@ def test_refuses_to_overwrite_a_real_log_tree(tmp_path: Path) -> None:
         [sys.executable, "-m", "kansoku.tracing.demo_gen", str(real)], capture_output=True, text=True
     )
     assert proc.returncode == 1 and "not a demo cloud" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_formats_are_configurable_per_service(tmp_path: Path) -> None:
+    truth = generate(tmp_path, seed=7, json_services=frozenset({"nova-compute"}), legacy_services=frozenset())
+    binding = next(f for f in truth.faults if f.kind == "port_binding_failed")
+    compute = [f for f in binding.files if "nova-compute" in f]
+    assert compute
+    records = [json.loads(line) for f in compute for line in _open_text(tmp_path / f)]
+    failed = [r for r in records if r["message"] == "Instance failed to spawn"]
+    assert failed and failed[0]["traceback"].endswith("please check neutron logs for more information.")
+    assert failed[0]["error_summary"].startswith("nova.exception.PortBindingFailed: ")
+    assert failed[0]["extra"]["instance"]["uuid"]
+    assert failed[0]["context"]["request_id"] == binding.request_id
+    # neutron-server is text now, and cinder-volume writes the current format with a global id
+    line = next(_open_text(tmp_path / "ctl-1" / "neutron-server.log"))
+    assert HEAD_RE.match(line)
+    heads = [HEAD_RE.match(ln) for ln in _open_text(tmp_path / "stor-1" / "cinder-volume.log")]
+    contexts = [m["ctx"] for m in heads if m is not None and m["ctx"] not in (None, "-")]
+    assert contexts and all(CTX_RE.match(c) for c in contexts)
