@@ -133,11 +133,16 @@ def diff_cmd(
 
 @bundle_app.command("install")
 def install_cmd(
-    cluster: str,
+    cluster: Annotated[str | None, typer.Argument(help="inventory cluster id")] = None,
     inventory: Inventory = DEFAULT_INVENTORY,
     bundle: Annotated[
         str | None, typer.Option("--bundle", help="bundle key, default: chosen by version")
     ] = None,
+    fleet: Annotated[
+        str | None, typer.Option("--fleet", help="REGION: install the fleet, heal and OpenStack dashboards")
+    ] = None,
+    datasource: Annotated[str, typer.Option("--datasource", help="with --fleet")] = "prometheus-fleet",
+    openstack_cloud: Annotated[str, typer.Option("--openstack-cloud", help="with --fleet")] = "openstack",
     grafana: Grafana = DEFAULT_GRAFANA,
     rules_dir: RulesDir = DEFAULT_RULES,
     state_dir: StateDir = DEFAULT_STATE,
@@ -145,14 +150,20 @@ def install_cmd(
     bundles: BundleDirs = None,
 ) -> None:
     """Install the matching bundle into the cluster's Grafana folder and rule store (idempotent)."""
-    from kansoku.addon_bundles.ops import catalog, find_cluster, install, load_clusters
+    from kansoku.addon_bundles.ops import catalog, find_cluster, install, install_fleet, load_clusters
 
-    result = install(
-        catalog(bundles),
-        find_cluster(load_clusters(inventory), cluster),
-        _targets(grafana, rules_dir, state_dir, reload),
-        bundle,
-    )
+    from kansoku.errors import KansokuError
+
+    targets = _targets(grafana, rules_dir, state_dir, reload)
+    if fleet is not None:
+        prov = install_fleet(catalog(bundles), targets, fleet, datasource, openstack_cloud)
+        _console().print(
+            f"fleet {fleet}: created {len(prov.created)}, updated {len(prov.updated)}, unchanged {len(prov.unchanged)}"
+        )
+        return
+    if cluster is None:
+        raise KansokuError("name a CLUSTER to install, or --fleet REGION for the fleet dashboards")
+    result = install(catalog(bundles), find_cluster(load_clusters(inventory), cluster), targets, bundle)
     verb = "installed" if result.changed else "already up to date:"
     _console().print(
         f"{result.cluster}: {verb} {result.bundle} (created {len(result.created)}, "

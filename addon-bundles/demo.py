@@ -38,7 +38,7 @@ def run_demo(console: Any, workdir: Path) -> None:
     newest = catalog.versions(DEFAULT_BUNDLE)[-1]
     fleet_dir = out / "_fleet" / "dashboards"
     fleet_dir.mkdir(parents=True, exist_ok=True)
-    fleet = render_fleet(catalog, newest, "eu", "prometheus-fleet")
+    fleet = render_fleet(catalog, newest, "eu", "prometheus-fleet", "openstack")
     for uid, dash in fleet.items():
         (fleet_dir / f"{uid}.json").write_text(json.dumps(dash, indent=1), encoding="utf-8")
     # compact (no box) so it stays readable in an 80-column terminal

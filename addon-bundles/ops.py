@@ -10,12 +10,18 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kansoku.addon_bundles.catalog import Bundle, Catalog, load_catalog
+from kansoku.addon_bundles.catalog import DEFAULT_BUNDLE, Bundle, Catalog, load_catalog
 from kansoku.addon_bundles.install import InstallResult, install_cluster, read_state, uninstall_cluster
-from kansoku.addon_bundles.render import RenderedBundle, folder_uid, render_cluster, write_rendered
+from kansoku.addon_bundles.render import (
+    RenderedBundle,
+    folder_uid,
+    render_cluster,
+    render_fleet,
+    write_rendered,
+)
 from kansoku.addon_bundles.rollout import RolloutReport, open_alert_source, upgrade_fleet
 from kansoku.addon_bundles.rulestore import DirectoryRuleStore
-from kansoku.dashboards.provision import Drift, drift
+from kansoku.dashboards.provision import Drift, ProvisionResult, drift, provision
 from kansoku.dashboards.sinks import GrafanaSink, open_sink
 
 from kansoku.errors import KansokuError
@@ -67,6 +73,20 @@ def install(
     return install_cluster(
         catalog, cluster, targets.sink(), targets.store([cluster]), targets.state_dir, bundle
     )
+
+
+def fleet_folder(region: str) -> str:
+    return f"kansoku-fleet-{region}"[:40]
+
+
+def install_fleet(
+    catalog: Catalog, targets: Targets, region: str, datasource: str, openstack_cloud: str = "openstack"
+) -> ProvisionResult:
+    """Fleet overview, heal journal and OpenStack dashboards into the region's fleet folder."""
+    sink = targets.sink()
+    bundle = catalog.versions(DEFAULT_BUNDLE)[-1]
+    dashboards = render_fleet(catalog, bundle, region, datasource, openstack_cloud, sink.datasource_uids())
+    return provision(sink, fleet_folder(region), f"kansoku fleet: {region}", list(dashboards.values()))
 
 
 def uninstall(cluster: Cluster, targets: Targets) -> list[str]:

@@ -145,17 +145,40 @@ def render_cluster(
     return out
 
 
-def render_fleet(catalog: Catalog, bundle: Bundle, region: str, datasource: str) -> dict[str, dict[str, Any]]:
-    """Fleet-scope dashboards (fleet overview, OpenStack, heal journal) for one region."""
-    fleet = Cluster(id=f"fleet-{region}", api_url="-", region=region, labels={DATASOURCE_LABEL: datasource})
+def render_fleet(
+    catalog: Catalog,
+    bundle: Bundle,
+    region: str,
+    datasource: str,
+    openstack_cloud: str = "openstack",
+    datasources: set[str] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Fleet-scope dashboards (fleet overview, heal journal) for one region, and the OpenStack
+    control plane of `openstack_cloud` (its metrics carry the cloud name as `cluster`)."""
     out: dict[str, dict[str, Any]] = {}
+    problems: list[FieldProblem] = []
     for b in catalog.closure(bundle):
-        ctx = DashboardContext(fleet.id, region, datasource, b.key, dict(b.manifest.metrics))
-        for name in b.manifest.dashboards:
+        for i, name in enumerate(b.manifest.dashboards):
             scope, build = DASHBOARDS[name]
-            if scope == "fleet":
-                dash = build(ctx)
-                out[str(dash["uid"])] = dash
+            if scope == "cluster":
+                continue
+            owner = openstack_cloud if scope == "openstack" else f"fleet-{region}"
+            dash = build(DashboardContext(owner, region, datasource, b.key, dict(b.manifest.metrics)))
+            where = f"{_manifest_source(b)}: dashboards[{i}] {name}"
+            check = validate_dashboard(dash, where)
+            problems.extend(check.problems)
+            if datasources is not None and datasource not in datasources:
+                problems.append(
+                    FieldProblem(
+                        _manifest_source(b),
+                        None,
+                        f"dashboards[{i}] {name}",
+                        f"datasource {datasource!r} is not in Grafana",
+                    )
+                )
+            out[str(dash["uid"])] = dash
+    if problems:
+        raise ConfigError(problems)
     return out
 
 

@@ -403,10 +403,11 @@ def heal_journal(ctx: DashboardContext) -> dict[str, Any]:
     return _to_dict(dash)
 
 
-#: Dashboard kinds a bundle manifest may list; `scope` decides the folder it goes to.
+#: Dashboard kinds a bundle manifest may list. Scope: "cluster" (rendered per cluster into its
+#: folder), "fleet" (once per region), "openstack" (once per OpenStack cloud).
 DASHBOARDS: dict[str, tuple[str, DashboardDef]] = {
     "cluster": ("cluster", cluster_dashboard),
     "fleet-overview": ("fleet", fleet_overview),
-    "openstack-control-plane": ("fleet", openstack_control_plane),
+    "openstack-control-plane": ("openstack", openstack_control_plane),
     "heal-journal": ("fleet", heal_journal),
 }

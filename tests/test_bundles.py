@@ -431,3 +431,32 @@ def test_concurrent_installs_of_one_cluster_are_serialised(catalog, tmp_path: Pa
     assert sum(r.changed for r in results) == 1
     stored = sink.get_dashboard("ks-cluster-c1")
     assert stored is not None and stored.version == 1
+
+
+def test_fleet_dashboards_install_into_the_region_folder(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from kansoku.cli import build_app
+
+    sink = DirectorySink(tmp_path / "g", datasources={"prom-fleet"})
+    args = [
+        "bundle",
+        "install",
+        "--fleet",
+        "eu",
+        "--datasource",
+        "prom-fleet",
+        "--grafana",
+        f"file://{tmp_path / 'g'}",
+    ]
+    first = CliRunner().invoke(build_app(), args)
+    assert first.exit_code == 0 and "created 3" in first.output, first.output
+    assert sink.list_dashboards("kansoku-fleet-eu") == ["ks-fleet-eu", "ks-heal-eu", "ks-openstack-openstack"]
+    openstack = sink.get_dashboard("ks-openstack-openstack")
+    assert openstack is not None
+    exprs = [t["expr"] for p in openstack.dashboard["panels"] for t in p.get("targets") or []]
+    assert all('cluster="openstack"' in e for e in exprs)  # the cloud name, as the exporter labels it
+    assert "unchanged 3" in CliRunner().invoke(build_app(), args).output
+    missing = CliRunner().invoke(build_app(), [*args[:5], "prom-nope", *args[6:]])
+    assert isinstance(missing.exception, ConfigError)
+    assert "datasource 'prom-nope' is not in Grafana" in str(missing.exception)
