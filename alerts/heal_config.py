@@ -102,6 +102,9 @@ class HealConfig(BaseModel):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     openstack: OpenStackSettings = Field(default_factory=OpenStackSettings)
     workdir: str = Field(".", description="base for relative paths in action params")
+    health_metrics_url: str | None = Field(
+        None, description="kansoku collect serve /metrics: its check states can pause healing"
+    )
 
 
 class LoadedConfig:

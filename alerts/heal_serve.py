@@ -66,6 +66,11 @@ def build(
     probes: list[DependencyProbe] = [StormProbe(journal, safety.storm_clusters, safety.storm_window_seconds)]
     if checks is not None:
         probes.append(CheckProbe(checks))
+    if loaded.config.health_metrics_url:
+        from kansoku.alerts.heal_health import HealthMetricsProbe
+
+        azs = {c.id: c.az for c in loaded.clusters().values()}
+        probes.append(HealthMetricsProbe(loaded.config.health_metrics_url, azs))
     registry = actions or ACTIONS
     engine = Engine(journal, loaded, registry, services or default_services(loaded), probes, dry_run)
     return Built(loaded, journal, engine, Healer(journal, engine, registry, loaded.config.workers))

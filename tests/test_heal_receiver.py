@@ -24,6 +24,7 @@ from kansoku.alerts.heal_serve import Built, authenticator, build, history, set_
 
 from kansoku.errors import ConfigError
 from kansoku.models import REQUEST_ID_RE
+from kansoku.process import free_port
 from tests.test_heal_support import AUTH, TOKEN, alert, message, uvicorn_thread, wait_for
 
 CONFIG = """
@@ -374,3 +375,38 @@ def test_journal_survives_reopen_and_is_wal(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "j.sqlite")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("SELECT value FROM settings WHERE key='paused'").fetchone()[0] == "because"
+
+
+def test_kansoku_collector_metrics_saying_a_region_is_down_pause_healing(tmp_path: Path) -> None:
+    """The health area's exporter page (real exposition format from prometheus_client) read
+    through HealthMetricsProbe and judged by kansoku.health.fleet."""
+    from kansoku.alerts.heal_health import HealthMetricsProbe
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    registry = CollectorRegistry()
+    gauge = Gauge("kansoku_check_state", "state", ["cluster", "region", "check", "state"], registry=registry)
+    for i in range(4):
+        gauge.labels(f"fra-{i}", "fra", "apiserver_readyz", "failing" if i < 3 else "ok").set(1)
+        gauge.labels(f"fra-{i}", "fra", "kubelet_ready", "ok").set(1)
+    page = generate_latest(registry)
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        probe = HealthMetricsProbe(f"http://127.0.0.1:{server.server_port}/metrics", {})
+        reason = probe.shared_dependency_down()
+        assert reason is not None and "region fra: 3 of 4 clusters" in reason
+        dead = HealthMetricsProbe(f"http://127.0.0.1:{free_port()}/metrics", {})
+        assert dead.shared_dependency_down() is None
+    finally:
+        server.shutdown()
