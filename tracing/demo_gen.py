@@ -352,13 +352,10 @@ class LogFile:
         self.bytes += len(text)
 
     def rotate(self) -> None:
-        """Start the next segment (logrotate at the end of a day)."""
-        if self.handle is not None:
-            self.handle.close()
-            self.handle = None
-        else:
-            self._open().close()
-            self.handle = None
+        """Start the next segment (logrotate's daily cut); a quiet file still gets an empty one,
+        so every service has the same `.log`, `.log.1`, `.log.2.gz` set."""
+        self._open().close()
+        self.handle = None
         self.segment += 1
 
     def close(self) -> None:
@@ -432,9 +429,7 @@ class Cloud:
         return "req-" + self.uuid()
 
     def hexid(self) -> str:
-        return f"{self.rng.getrandbits(128):032x}"
-
-    def msgid(self) -> str:
+        """Keystone user/project ids and oslo.messaging message ids: 32 hex digits."""
         return f"{self.rng.getrandbits(128):032x}"
 
     def ctx_user(self, track: Tracker | None = None, request_id: str | None = None) -> Ctx:
@@ -635,7 +630,7 @@ class Cloud:
         )
         return ctx, t + dur + 0.0005
 
-    def token_check(self, t: float, caller_host: str) -> None:
+    def token_check(self, t: float) -> None:
         """keystonemiddleware validating a token: keystone logs it under its own id, no global id."""
         kh = self.rng.choice(self.controllers)
         kctx = Ctx(self.req(), None, self.users[0], self.projects[0], True)
@@ -686,7 +681,7 @@ class Cloud:
         h = self.pick(self.controllers)
         ctx = self.ctx_user()
         if self.rng.random() < 0.3:
-            self.token_check(t - 0.01, h)
+            self.token_check(t - 0.01)
         self.emit(
             h,
             "nova-api",
@@ -1849,7 +1844,7 @@ class Cloud:
             'body: {"os-getConsoleOutput": {"length": 50}}',
             src=S_NOVA_WSGI,
         )
-        mid = self.msgid()
+        mid = self.hexid()
         self.emit(
             api,
             "nova-api",
