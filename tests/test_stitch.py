@@ -194,3 +194,20 @@ def test_unknown_id_gives_empty_trace(tmp_path: Path) -> None:
     boot_novalidhost(cloud)
     trace = build_trace(cloud.source(), rid())
     assert trace.spans == [] and trace.links == []
+
+
+def test_span_of_only_untimed_lines_sits_at_the_trace_start(tmp_path: Path) -> None:
+    """An id in a file of no known format (a proxy log) joins; it must not stretch the axis."""
+    cloud = Cloud(tmp_path)
+    sc = boot_novalidhost(cloud)
+    lines, _ = cloud.parse()
+    proxy = tmp_path / "lb-1" / "haproxy.log"
+    proxy.parent.mkdir()
+    proxy.write_text(f"nova_api_back/ctl-1 0/0/1/702/703 500 207 - - ---- 1/1/0/0/0 {{{sc.ids['api']}}}\n")
+    with proxy.open("rb") as fh:
+        lines += [r for r in iter_records(fh, str(proxy), "haproxy", "lb-1") if not hasattr(r, "reason")]
+    trace = build_trace(MemorySource(lines), sc.ids["api"])
+    span = next(s for s in trace.spans if s.service == "haproxy")
+    assert span.lines[0].fmt == "unparsed" and span.lines[0].ts is None
+    t0 = min(s.start for s in trace.spans if s is not span)
+    assert span.start == span.end == t0

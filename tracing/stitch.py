@@ -168,6 +168,9 @@ def _span_id(line: LogLine, ids: set[str]) -> str:
     return "-"
 
 
+_UNTIMED = float("-inf")
+
+
 def _build_spans(exp: _Expansion) -> dict[SpanKey, Span]:
     times = _effective_times(exp.lines.values())
     grouped: dict[SpanKey, list[LogLine]] = defaultdict(list)
@@ -188,13 +191,19 @@ def _build_spans(exp: _Expansion) -> dict[SpanKey, Span]:
             levels[line.level or "UNPARSED"] += 1
         spans[key] = Span(
             key=key,
-            start=min(stamped + began) if stamped else 0.0,
-            end=max(stamped) if stamped else 0.0,
+            start=min(stamped + began) if stamped else _UNTIMED,
+            end=max(stamped) if stamped else _UNTIMED,
             lines=lines,
             levels=dict(levels),
             errors=[ln for ln in lines if is_error_line(ln)],
             weak=key.request_id in exp.weak_ids,
         )
+    # A span whose lines all lack a time (only unparsed lines) sits at the trace's start
+    # rather than at the epoch, which would stretch the time axis over 56 years.
+    timed = [sp.start for sp in spans.values() if sp.start != _UNTIMED]
+    for sp in spans.values():
+        if sp.start == _UNTIMED:
+            sp.start = sp.end = min(timed) if timed else 0.0
     return spans
 
 
