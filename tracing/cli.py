@@ -143,3 +143,5 @@ def trace_main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:
         return 1
+    except KeyboardInterrupt:
+        return 130
