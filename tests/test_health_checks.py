@@ -63,17 +63,17 @@ ROUTES: dict[str, Route | str] = {
         403,
         {},
         b'{"kind":"Status","status":"Failure","message":"nodes is forbidden: User \\"system:anonymous\\" cannot list resource \\"nodes\\"","reason":"Forbidden","code":403}',
-    ),  # fmt: skip
+    ),
     "/mgmtdown/readyz": (
         503,
         {},
         b'{"baseType":"error","code":"ClusterUnavailable","message":"cluster agent disconnected","status":503,"type":"error"}',
-    ),  # fmt: skip
+    ),
     "/lb/readyz": (
         500,
         {"X-OpenStack-Request-ID": RID},
         b'{"faultstring": "Load balancer is in ERROR state"}',
-    ),  # fmt: skip
+    ),
     "/slow/readyz": "hang",
 }
 
