@@ -1,0 +1,57 @@
+"""replace_node's IaaS pre-check against the real nova-api of `kansoku lab` (keystone +
+placement + nova-api 34 on loopback, H4's lab): the same openstacksdk calls, authenticated
+by real keystone, carrying the action's request id, which nova-api logs as its global id.
+
+The lab has no nova-compute and no glance, so it holds no servers and no hypervisors: the
+check answers "no server named ..." from real Nova, which is what replace_node must do for
+a node whose VM is gone (fail clearly, never create blindly).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kansoku.alerts.heal_base import ActionFailed
+from kansoku.alerts.heal_nova import connect, inspect_server
+
+from kansoku.models import new_request_id
+from kansoku.servers import RabbitMQ
+
+
+@pytest.mark.real
+def test_replace_node_iaas_check_against_real_nova_api_carries_the_request_id(
+    tmp_path: Path, rabbitmq: RabbitMQ
+) -> None:
+    from kansoku.lab import lab_down, lab_up
+    from kansoku.lab_services import REGION
+
+    state = lab_up(tmp_path / "lab", f"rabbit://guest:guest@127.0.0.1:{rabbitmq.ports['amqp']}/")
+    try:
+        request_id = new_request_id()
+        conn = connect(
+            request_id,
+            None,
+            {
+                "auth_type": "password",
+                "load_yaml_config": False,
+                "load_envvars": False,
+                "region_name": REGION,
+                "auth": {
+                    "auth_url": state.auth_url,
+                    "username": state.admin_user,
+                    "password": state.admin_password,
+                    "project_name": "admin",
+                    "user_domain_name": "Default",
+                    "project_domain_name": "Default",
+                },
+            },
+        )
+        with pytest.raises(ActionFailed, match="nova: no server named 'c1-worker-3'"):
+            inspect_server(conn, "c1-worker-3", allow_volumes=False)
+        assert list(conn.compute.hypervisors(details=True)) == []  # no compute service in the lab
+        log = Path(state.log_files()["nova-api"]).read_text(errors="replace")
+        assert request_id in log, "nova-api did not log the action's X-OpenStack-Request-ID"
+        assert "admin" not in request_id and state.admin_password not in log
+    finally:
+        lab_down(tmp_path / "lab")
