@@ -14,7 +14,6 @@ import os
 import re
 import sys
 import time
-import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kansoku.tracing.files import LogReadError, open_error, read_chunks
-from kansoku.tracing.index import _HEADER, MAGIC, FileEntry, Manifest, Store
+from kansoku.tracing.index import _HEADER, MAGIC, FileEntry, Manifest, Store, codec
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import HEADER_RE, iter_raw_records, parse_record, starts_record, unparsed_line
 
@@ -301,6 +300,7 @@ class _GzBlocks:
         except OSError as err:
             raise LogReadError(f"{off_path}: seekable copy missing ({err.strerror}); re-index") from None
         self.offsets = offsets
+        self.codec = codec(entry.gz_codec)
 
     def block(self, b: int) -> bytes:
         key = (self.entry.id, b)
@@ -312,8 +312,8 @@ class _GzBlocks:
                 fh.seek(start)
                 comp = fh.read(end - start)
             try:
-                data = zlib.decompress(comp)
-            except zlib.error as err:
+                data = self.codec.decompress(comp)
+            except Exception as err:  # zlib.error / zstandard.ZstdError: a damaged store file
                 raise LogReadError(f"{self.data_path}: damaged block {b} ({err}); re-index") from None
             if len(self.cache) >= _GZ_CACHE_BLOCKS:
                 self.cache.pop(next(iter(self.cache)))
