@@ -468,3 +468,35 @@ def test_discover_orders_rotations_oldest_first(tmp_path: Path) -> None:
         "nova-api.log.1",
         "nova-api.log",
     ]
+
+
+@pytest.mark.parametrize("codec_name", ["zlib", "zstd"])
+def test_seekable_gz_copy_with_each_codec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codec_name: str
+) -> None:
+    monkeypatch.setattr(index_mod, "default_codec_name", lambda: codec_name)
+    logs = tmp_path / "logs" / "h"
+    logs.mkdir(parents=True)
+    rng = random.Random(9)
+    ids = [_req() for _ in range(2500)]
+    text = "".join(
+        _text_record(rng, i, None, rid, str(uuid.uuid4()), i % 50 == 0) for i, rid in enumerate(ids)
+    )
+    (logs / "nova-compute.log.2.gz").write_bytes(gzip.compress(text.encode()))
+    build_index([tmp_path / "logs"], tmp_path / "st")
+    manifest = json.loads((tmp_path / "st" / "manifest.json").read_text())
+    (entry,) = manifest["files"]
+    assert entry["gz_codec"] == codec_name and entry["gz_blocks"] == entry["blocks"] > 3
+    expected = {
+        (r.file, r.line_no)
+        for r in iter_records(io.BytesIO(text.encode()), entry["path"])
+        if isinstance(r, LogLine) and ids[-7] in r.raw
+    }
+    assert len(expected) == 1
+    assert {(x.file, x.line_no) for x in _lookup(tmp_path / "st", [ids[-7]])} == expected
+    # without the copy (a store from before it existed) the lookup decodes the .gz itself
+    for p in (tmp_path / "st" / "gz").iterdir():
+        p.unlink()
+    entry["gz_blocks"] = 0
+    (tmp_path / "st" / "manifest.json").write_text(json.dumps(manifest))
+    assert {(x.file, x.line_no) for x in _lookup(tmp_path / "st", [ids[-7]])} == expected
