@@ -19,6 +19,7 @@ Also here: real oslo.log output for the tests, written by oslo.log itself in a s
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import copy
 import json
@@ -85,9 +86,12 @@ class FakeES:
     pit_ids: list[str] = field(default_factory=list)
     closed_pits: list[str] = field(default_factory=list)
     url: str = ""
+    _order: list[Stored] | None = None
+    _keys: list[tuple[int, int]] = field(default_factory=list)
 
     def add(self, index: str, doc_id: str, source: dict[str, Any], ts_ms: int) -> None:
         self.docs[(index, doc_id)] = Stored(index, doc_id, source, ts_ms, len(self.docs))
+        self._order = None
 
     def of(self, method: str, suffix: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path.endswith(suffix)]
@@ -142,7 +146,11 @@ class FakeES:
         return 200, resp
 
     def _sorted(self) -> list[Stored]:
-        return sorted(self.docs.values(), key=lambda d: (d.ts_ms, d.seq))
+        """Stored documents in sort order, cached until the next write (big bench indices)."""
+        if self._order is None or len(self._order) != len(self.docs):
+            self._order = sorted(self.docs.values(), key=lambda d: (d.ts_ms, d.seq))
+            self._keys = [(d.ts_ms, d.seq) for d in self._order]
+        return self._order
 
     def _search(self, rec: Recorded) -> tuple[int, Any]:
         req = rec.json()
@@ -153,8 +161,9 @@ class FakeES:
             if req["pit"]["id"] != self.pit_ids[-1]:
                 return 404, {"error": {"type": "search_context_missing_exception", "reason": "stale pit"}}
             after = req.get("search_after")
-            docs = [d for d in self._sorted() if after is None or [d.ts_ms, d.seq] > list(after)]
-            page = docs[:size]
+            ordered = self._sorted()
+            start = 0 if after is None else bisect.bisect_right(self._keys, (after[0], after[1]))
+            page = ordered[start : start + size]
             sorts = [[d.ts_ms, d.seq] for d in page]
             # A new PIT id with every page, as the docs say may happen: the client must use the newest.
             new_id = f"{self.pit_ids[-1][:-1]}{len(self.pit_ids) % 10}"
