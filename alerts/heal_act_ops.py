@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 
@@ -42,18 +43,30 @@ def _run(argv: list[str], ctx: ActionContext) -> subprocess.CompletedProcess[byt
     return subprocess.CompletedProcess(argv, proc.returncode, out, b"")
 
 
+def _argv(ctx: ActionContext) -> list[str]:
+    """`argv` (a list), or `command` (a string split like a shell would, but never run by one)."""
+    if "argv" in ctx.params:
+        return [str(a) for a in ctx.list_param("argv")]
+    if "command" in ctx.params:
+        raw = ctx.params["command"]
+        if not isinstance(raw, str):
+            raise ActionFailed(f"{ctx.action}: parameter 'command' must be a string")
+        return [ctx.expand(part) for part in shlex.split(raw)]
+    raise ActionFailed(f"{ctx.action}: needs parameter 'argv' (list) or 'command' (string)")
+
+
 class RunCommand:
     name = "run_command"
     required_labels: tuple[str, ...] = ()
 
     def plan(self, ctx: ActionContext) -> list[str]:
-        steps = [f"run {ctx.list_param('argv')}"]
+        steps = [f"run {_argv(ctx)}"]
         if "verify_argv" in ctx.params:
             steps.append(f"verify with {ctx.list_param('verify_argv')}")
         return steps
 
     def execute(self, ctx: ActionContext) -> Outcome:
-        done = _run(ctx.list_param("argv"), ctx)
+        done = _run(_argv(ctx), ctx)
         tail = done.stdout.decode(errors="replace").strip()[-300:]
         return Outcome(done.returncode == 0, f"exit {done.returncode}: {tail}")
 

@@ -102,6 +102,10 @@ class HealConfig(BaseModel):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     openstack: OpenStackSettings = Field(default_factory=OpenStackSettings)
     workdir: str = Field(".", description="base for relative paths in action params")
+    bundle_hooks: bool = Field(
+        False, description="also use the heal hooks of each cluster's add-on bundle chain (after hooks:)"
+    )
+    bundle_dirs: list[str] = Field(default_factory=list, description="bundle roots; default: shipped")
     health_metrics_url: str | None = Field(
         None, description="kansoku collect serve /metrics: its check states can pause healing"
     )

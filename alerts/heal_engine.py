@@ -92,6 +92,36 @@ class _Batch:
     used: int
 
 
+def bundle_hooks(
+    loaded: LoadedConfig, clusters: dict[str, Cluster], known: frozenset[str]
+) -> dict[str, list[HealHook]]:
+    """Each cluster's heal hooks from its add-on bundle chain (kansoku.addon_bundles).
+
+    Why per cluster: a cluster's bundle version follows its Kubernetes version, and so do
+    the hooks it ships. A hook naming an action this healer does not know is a bundle bug:
+    refuse to start rather than ignore it.
+    """
+    if not loaded.config.bundle_hooks:
+        return {}
+    from kansoku.addon_bundles.ops import catalog, heal_hooks
+
+    from kansoku.errors import KansokuError
+
+    cat = catalog([loaded.path(d) for d in loaded.config.bundle_dirs] or None)
+    out: dict[str, list[HealHook]] = {}
+    for cluster in clusters.values():
+        hooks = heal_hooks(cat, cluster)
+        for hook in hooks:
+            for name in (hook.action, hook.escalate_to):
+                if name is not None and name not in known:
+                    raise KansokuError(
+                        f"bundle heal hook for {hook.alert} (cluster {cluster.id}) names unknown "
+                        f"action {name!r}"
+                    )
+        out[cluster.id] = hooks
+    return out
+
+
 class Engine:
     def __init__(
         self,
@@ -112,14 +142,20 @@ class Engine:
         self.dry_run = dry_run or loaded.config.dry_run
         self.clusters: dict[str, Cluster] = loaded.clusters()
         self.workdir = loaded.path(loaded.config.workdir)
-        self.alert_names = frozenset(h.alert for h in loaded.config.hooks)
+        self.cluster_hooks = bundle_hooks(loaded, self.clusters, frozenset(actions))
+        self.alert_names = frozenset(
+            [h.alert for h in loaded.config.hooks]
+            + [h.alert for hs in self.cluster_hooks.values() for h in hs]
+        )
         self._batch: _Batch | None = None
 
     # -- used by the receiver, before journaling -------------------------------------------
 
     def hook_for(self, labels: dict[str, str]) -> HealHook | None:
         """The first hook (in config order) whose alert name and matchers fit."""
-        hooks: list[HealHook] = list(self.config.hooks)
+        hooks: list[HealHook] = list(self.config.hooks) + self.cluster_hooks.get(
+            labels.get("cluster", ""), []
+        )
         for hook in hooks:
             if hook_matches(hook, labels):
                 return hook

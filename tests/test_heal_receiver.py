@@ -410,3 +410,35 @@ def test_kansoku_collector_metrics_saying_a_region_is_down_pause_healing(tmp_pat
         assert dead.shared_dependency_down() is None
     finally:
         server.shutdown()
+
+
+def test_bundle_heal_hooks_apply_per_cluster(tmp_path: Path) -> None:
+    """Hooks shipped in the real kansoku-core bundle manifest (addon-bundles), chosen by the
+    cluster's Kubernetes version, decide an alert when heal.yaml has no hook for it."""
+    from kansoku.alerts.heal_journal import Journal
+
+    (tmp_path / "heal.yaml").write_text(
+        "journal: j.sqlite\nbundle_hooks: true\ndry_run: true\n"
+        "clusters:\n  - {id: c1, api_url: 'https://10.0.0.1:6443', k8s_version: 1.29.4}\n"
+        "cluster_sizes: {c1: 10}\n"
+    )
+    built = build(load_heal_config(tmp_path / "heal.yaml"))
+    journal: Journal = built.journal
+    try:
+        body = message(node(2), alert("KubeletDown", cluster="c1", node="c1-node-5"))
+        from kansoku.alerts.heal_model import AMMessage
+
+        assert built.engine.missing_labels(body["alerts"][0]["labels"]) == []
+        journal.ingest(AMMessage.model_validate(body), "sha", "test", 1)
+        built.healer.drain()
+        got = {
+            r["alertname"]: (r["decision"], r["hook_action"]) for r in journal.query("SELECT * FROM alerts")
+        }
+        assert got == {
+            "KubeNodeNotReady": ("dry_run", "replace_node"),
+            "KubeletDown": ("dry_run", "run_command"),
+        }
+        plans = {a.action: a.plan for a in journal.actions()}
+        assert plans["run_command"] == ["run ['systemctl', 'restart', 'kubelet']"]
+    finally:
+        journal.close()
