@@ -232,7 +232,7 @@ def test_parse_oslo_envelope() -> None:
              "priority": "ERROR", "payload": {"volume_id": "v"}, "timestamp": "2026-11-23 17:00:00.000000"}  # fmt: skip
     note = parse_envelope(json.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(inner)}))
     assert note.event_type == "volume.create.error" and note.publisher == "cinder-volume" and note.is_error
-    with pytest.raises(ValueError, match="oslo.version"):
+    with pytest.raises(ValueError, match=r"oslo\.version"):
         parse_envelope(json.dumps({"oslo.version": "3.0", "oslo.message": "{}"}))
     with pytest.raises(ValueError, match="event_type"):
         parse_envelope('{"hello": 1}')
