@@ -164,3 +164,37 @@ def test_independent_failure_is_listed_apart(tmp_path: Path) -> None:
     assert v.root_cause is not None and v.root_cause.span.service == "placement-api"
     assert [o.span.service for o in v.others] == ["neutron-server"]
     assert "also failed: neutron-server" in v.explanation
+
+
+def test_messaging_timeout_with_late_but_healthy_callee(tmp_path: Path) -> None:
+    """The callee finished, without trouble, after the caller gave up: the caller's timeout is it."""
+    c = Cloud(tmp_path)
+    sc = api_messaging_timeout(c)
+    a = sc.ids["api"]
+    c.log(
+        "cmp-3",
+        "nova-compute",
+        1.0,
+        "INFO",
+        "nova.compute.manager",
+        "Get console output",
+        req=a,
+        instance=sc.instance,
+    )
+    c.log(
+        "cmp-3",
+        "nova-compute",
+        72.0,
+        "INFO",
+        "nova.compute.manager",
+        "console output done",
+        req=a,
+        instance=sc.instance,
+    )
+    v = _verdict(sc)
+    assert v.root_cause is not None
+    assert (v.root_cause.span.service, v.root_cause.exception) == (
+        "nova-api",
+        "oslo_messaging.exceptions.MessagingTimeout",
+    )
+    assert "nova-compute on cmp-3 answered late: still working 11.9 s after nova-api gave up" in v.explanation

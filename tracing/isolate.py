@@ -193,6 +193,13 @@ def _blame_callee(trace: Trace, root: _Signal) -> tuple[ErrorInfo | None, str]:
     telling = [ln for ln in callee.lines if ln.level in ("WARNING", "ERROR", "CRITICAL")]
     last = telling[-1] if telling else callee.lines[-1]
     last_msg = last.message.split("\n", 1)[0].strip()
+    gave_up = root.line.ts
+    if exc in TIMEOUT_EXCEPTIONS and not telling and gave_up is not None and callee.end > gave_up:
+        # The callee worked on without trouble and finished after the caller stopped waiting:
+        # the caller's timeout is the failure; say how late the answer was.
+        late = callee.end - gave_up
+        where = f"{callee.service} on {callee.host}"
+        return None, f"{where} answered late: still working {late:.1f} s after {root.span.service} gave up"
     if exc in TIMEOUT_EXCEPTIONS:
         message = f"did not answer {root.span.service}'s RPC in time ({exc}); last logged: {last_msg}"
     else:

@@ -233,11 +233,19 @@ class _Linker:
         self._by_time: dict[str, tuple[list[float], list[Span]]] = {}
 
     def origin(self, rid: str) -> Span:
-        """The span that first handled a request id: the frontend, then the earliest."""
+        """The span that created a request id: the one that served it over HTTP (an access line
+        under this id), else, leaving out known RPC callees (`RPC_UPSTREAM`), the earliest.
+
+        Names are no guide here: `neutron-server` is the RPC *callee* of an agent's id, and a
+        caller always logs before its callee receives, so time decides when HTTP does not.
+        """
         if rid not in self._origin:
-            self._origin[rid] = min(
-                self.by_rid[rid], key=lambda s: (service_rank(s.service), s.start, s.service, s.host)
-            )
+            spans = self.by_rid[rid]
+            served = [s for s in spans if any(ln.access is not None and ln.local_id == rid for ln in s.lines)]
+            services = {s.service for s in spans}
+            callers = [s for s in spans if not set(RPC_UPSTREAM.get(s.service, ())) & services]
+            pool = served or callers or spans
+            self._origin[rid] = min(pool, key=lambda s: (s.start, service_rank(s.service), s.service, s.host))
         return self._origin[rid]
 
     def proposals(self, span: Span) -> Iterator[_Proposal]:
