@@ -187,7 +187,7 @@ def _definite_start(data: bytes, start: int) -> bool:
 
 #: The same 17-character UUID tail the indexer keys on (`xxxx-xxxxxxxxxxxx`).
 _TAIL_RE = re.compile(r"-[0-9a-f]{4}-[0-9a-f]{4}-([0-9a-f]{4}-[0-9a-f]{12})")
-_TAIL_B_RE = re.compile(rb"-[0-9a-f]{4}-[0-9a-f]{4}-([0-9a-f]{4}-[0-9a-f]{12})")
+_TAIL_B_RE = re.compile(rb"-[0-9a-f]{4}+-[0-9a-f]{4}+-([0-9a-f]{4}+-[0-9a-f]{12}+)")
 
 
 def _tail(text: str) -> str | None:
