@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 import yaml
@@ -22,7 +23,7 @@ KUBECONFIG = os.environ.get("KANSOKU_TEST_KUBECONFIG")
 )
 def test_live_cluster_checks() -> None:
     assert KUBECONFIG is not None
-    doc = yaml.safe_load(open(KUBECONFIG))
+    doc = yaml.safe_load(Path(KUBECONFIG).read_text())
     ctx = {c["name"]: c["context"] for c in doc["contexts"]}[doc["current-context"]]
     server = {c["name"]: c["cluster"] for c in doc["clusters"]}[ctx["cluster"]]["server"]
     cluster = Cluster(id="live", api_url=server, credentials=Credentials(kubeconfig=KUBECONFIG))
