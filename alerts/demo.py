@@ -139,34 +139,38 @@ def run_demo(console: Console, workdir: Path) -> None:
     built = build(loaded)
     app = create_app(built.journal, built.engine, built.healer, authenticator(loaded))
     console.rule("[bold]auto-heal (dry-run)[/]: Alertmanager webhooks -> journal -> rails -> plan")
-    table = Table(show_lines=True)
-    for col in ("webhook", "HTTP", "alert", "target", "decision", "why / plan"):
+    table = Table(show_lines=False, expand=False)
+    for col in ("#", "webhook", "HTTP", "alert target", "decision"):
         table.add_column(col, overflow="fold")
+    notes: list[str] = []
     with TestClient(app) as client:
-        for title, body, authed in SCENARIOS:
+        for n, (title, body, authed) in enumerate(SCENARIOS, 1):
             before = built.journal.query("SELECT max(id) FROM alerts")[0][0] or 0
             headers = {"Authorization": f"Bearer {DEMO_TOKEN}"} if authed else {}
             resp = client.post("/alertmanager", json=body, headers=headers)
             built.healer.drain()
             rows = built.journal.query("SELECT * FROM alerts WHERE id > ? ORDER BY id", (before,))
             if not rows:
+                table.add_row(str(n), title, str(resp.status_code), "-", "rejected")
+                notes.append(f"{n}. {resp.json()['error']}")
+            for i, row in enumerate(rows):
+                target = f"{row['alertname']} {row['cluster']}/{row['target']}"
                 table.add_row(
-                    title, str(resp.status_code), "-", "-", "rejected", escape(resp.json()["error"])
+                    str(n) if i == 0 else "",
+                    title if i == 0 else "",
+                    str(resp.status_code),
+                    target,
+                    row["decision"],
                 )
-            for row in rows:
-                why = row["reason"] or ""
+                if i == 0:
+                    notes.append(f"{n}. {row['reason']}")
                 plan = built.journal.query("SELECT plan FROM actions WHERE alert_id=?", (row["id"],))
                 if plan:
-                    why += "\n" + "\n".join(f"  {i + 1}. {s}" for i, s in enumerate(json.loads(plan[0][0])))
-                table.add_row(
-                    title,
-                    str(resp.status_code),
-                    row["alertname"],
-                    f"{row['cluster']}/{row['target']}",
-                    row["decision"],
-                    escape(why),
-                )
-                title = ""
+                    notes.extend(
+                        f"     plan {j + 1}: {step}" for j, step in enumerate(json.loads(plan[0][0]))
+                    )
     console.print(table)
+    for note in notes:
+        console.print(escape(note), soft_wrap=False, overflow="fold")
     console.print(f"journal: {base / 'journal.sqlite'}  (kansoku heal history --config {base / 'heal.yaml'})")
     built.journal.close()
