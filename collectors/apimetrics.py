@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from kansoku.tracing.model import AccessInfo
 from kansoku.tracing.parse import parse_access
 
 from kansoku.models import REQUEST_ID_RE
@@ -29,6 +30,26 @@ _SUFFIX_RE = re.compile(r"(\.log)?(\.\d+)?$")
 def service_from_path(path: str) -> str:
     """`/var/log/nova/nova-api.log` -> `nova-api` (used when the inventory names no service)."""
     return _SUFFIX_RE.sub("", os.path.basename(path)) or "unknown"
+
+
+def access_of(line: str) -> AccessInfo | None:
+    """`parse_access` on the access part of `line` when we can find it, else on the whole line.
+
+    Why: the parser's regexes are searched from every position of the text; on a 300-byte
+    oslo line with its request-context prefix that costs ~40 us. Handing it the text from
+    the client address before the first quote (`10.0.0.5 "GET /v2.1/... status: 200 ...`)
+    lets the match start at position 0 (~10x faster). Lines of other formats (Apache
+    combined, uWSGI) do not match that slice and are parsed whole, as before.
+    """
+    quote = line.find('"')
+    if quote < 0:
+        return parse_access(line) if "=> generated" in line else None
+    start = line.rfind(" ", 0, quote - 1)
+    if start > 0:
+        acc = parse_access(line[start + 1 :])
+        if acc is not None:
+            return acc
+    return parse_access(line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,33 +93,28 @@ class ApiMetrics:
     def feed(self, service: str, lines: Iterable[str]) -> int:
         """Account every access line among `lines`; returns how many were access lines."""
         found = 0
-        requests, latency = self.requests, self.latency
+        requests, latency, n = self.requests, self.latency, 0
         for line in lines:
-            self.lines_seen += 1
-            acc = parse_access(line)
+            n += 1
+            acc = access_of(line)
             if acc is None:
                 continue
             found += 1
-            key = (service, acc.route, acc.method, str(acc.status))
+            route, method, status = acc.route, acc.method, acc.status
+            key = (service, route, method, str(status))
             requests[key] = requests.get(key, 0) + 1
             if acc.duration is not None:
-                hkey = (service, acc.route, acc.method)
+                hkey = (service, route, method)
                 hist = latency.get(hkey)
                 if hist is None:
                     hist = latency[hkey] = Histogram()
                 hist.observe(acc.duration)
-            if acc.status >= 500:
+            if status >= 500:
                 match = REQUEST_ID_RE.search(line)
                 self.recent_errors.append(
-                    ApiError(
-                        time.time(),
-                        service,
-                        acc.method,
-                        acc.route,
-                        acc.status,
-                        match.group(0) if match else None,
-                    )
+                    ApiError(time.time(), service, method, route, status, match.group(0) if match else None)
                 )
+        self.lines_seen += n
         return found
 
     def errors_since(self, ts: float) -> list[ApiError]:

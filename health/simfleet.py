@@ -214,10 +214,13 @@ async def _handle(fleet: SimFleet, reader: asyncio.StreamReader, writer: asyncio
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             path = lines[0].split(" ")[1]
-            length = 0
+            length, close = 0, False
             for line in lines[1:]:
-                if line[:15].lower() == "content-length:":
+                low = line.lower()
+                if low.startswith("content-length:"):
                     length = int(line[15:].strip())
+                elif low.startswith("connection:") and "close" in low:
+                    close = True
             if length:
                 await reader.readexactly(length)
             answer = fleet.answer(path)
@@ -230,6 +233,8 @@ async def _handle(fleet: SimFleet, reader: asyncio.StreamReader, writer: asyncio
                 + body
             )
             await writer.drain()
+            if close:
+                return
     except (asyncio.IncompleteReadError, ConnectionError, IndexError, ValueError, asyncio.LimitOverrunError):
         pass
     except asyncio.CancelledError:  # the server is shutting down with this connection open

@@ -55,6 +55,16 @@ def test_route_templates_collapse_ids() -> None:
     assert m.requests == {("nova-api", "/v2.1/servers/{id}", "GET", "404"): 2}
 
 
+def test_other_access_formats_still_parse_whole() -> None:
+    combined = '10.0.0.1 - - [20/Nov/2026:10:15:32 +0000] "GET /v3/auth/tokens HTTP/1.1" 200 1234 "-" "python-keystoneclient" 4511'
+    m = ApiMetrics()
+    assert (
+        m.feed("keystone", [combined, "2026-11-20 10:15:32.001 12 DEBUG keystone.x [-] no access here"]) == 1
+    )
+    assert m.requests == {("keystone", "/v3/auth/tokens", "GET", "200"): 1}
+    assert m.lines_seen == 2
+
+
 def test_service_from_path() -> None:
     assert service_from_path("/var/log/nova/nova-api.log") == "nova-api"
     assert service_from_path("/var/log/placement/placement-api.log.1") == "placement-api"
