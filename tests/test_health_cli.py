@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import yaml
 from kansoku.health.simfleet import SimFleetThread, cluster_id, fleet_inventory
 
-from kansoku.process import free_port
+from kansoku.process import ManagedProcess, free_port
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +66,40 @@ def test_check_bad_inventory_is_file_line_field(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert f"{bad}:4: clusters[0].region:" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_collect_serve_exposes_metrics(fleet_file: Path, tmp_path: Path, procs: list[ManagedProcess]) -> None:
+    port = free_port()
+    proc = ManagedProcess(
+        "collect-serve",
+        [
+            sys.executable,
+            "-m",
+            "kansoku",
+            "collect",
+            "serve",
+            "--inventory",
+            str(fleet_file),
+            "--port",
+            str(port),
+        ],
+        tmp_path,
+    )
+    procs.append(proc.start())
+    text = ""
+
+    def has_checks() -> bool:
+        nonlocal text
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return False
+        return "kansoku_check_up{" in text
+
+    proc.wait_ready(has_checks, timeout=60, interval=0.3)
+    assert f'kansoku_check_up{{check="apiserver_readyz",cluster="{cluster_id(0)}",region="fra"}} 0.0' in text
+    assert (
+        f'kansoku_check_state{{check="apiserver_readyz",cluster="{cluster_id(40)}",region="fra",state="unknown"}} 1.0'
+        in text
+    )
