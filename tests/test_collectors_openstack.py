@@ -65,7 +65,7 @@ def openstack_api() -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            base = f"http://127.0.0.1:{self.server.server_address[1]}"
+            base = f"http://{self.headers.get('Host')}"
             path = self.path.split("?", 1)[0].rstrip("/")
             if path == "/v2.1":  # nova version document (keystoneauth discovery)
                 doc: object = {"version": {"id": "v2.1", "status": "CURRENT", "version": "2.95", "min_version": "2.1",

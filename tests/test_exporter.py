@@ -131,7 +131,7 @@ def test_real_prometheus_scrapes_the_exporter(
     server, _ = serve_metrics(service.registry, "127.0.0.1", port)
     try:
         asyncio.run(service.round())
-        config = {
+        config: dict[str, object] = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
             "scrape_configs": [
                 {"job_name": "kansoku", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from kansoku.health.fleet import CLUSTER_FAULT, MANAGEMENT_FAULT, fault_domain
+from kansoku.health.model import CheckStatus
 from kansoku.health.runner import Monitor, check_once
 
 from kansoku.inventory import HealthSettings, Inventory
@@ -114,7 +115,7 @@ def _inv(*clusters: Cluster, timeout: float = 1.0) -> Inventory:
     return Inventory(clusters=list(clusters), settings=HealthSettings.model_validate({"timeout": timeout}))
 
 
-def _by_check(statuses: list) -> dict[str, object]:
+def _by_check(statuses: list[CheckStatus]) -> dict[str, CheckStatus]:
     return {s.check: s for s in statuses}
 
 

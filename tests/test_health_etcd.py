@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from kansoku.health.model import CheckStatus
 from kansoku.health.probes import BINARY_CHECKS
 from kansoku.health.runner import Monitor
 
@@ -15,7 +16,7 @@ from kansoku.process import ManagedProcess, free_port
 pytestmark = pytest.mark.real
 
 
-def _round(cluster: Cluster) -> dict[str, object]:
+def _round(cluster: Cluster) -> dict[str, CheckStatus]:
     inv = Inventory(clusters=[cluster], settings=HealthSettings.model_validate({"timeout": 3}))
     checks = [BINARY_CHECKS["etcd_health"], BINARY_CHECKS["etcd_members"]]
     return {s.check: s for s in asyncio.run(Monitor(inv, checks).round())}

@@ -27,7 +27,7 @@ def _checks(**specs: dict[str, object]) -> list[PromQLCheck]:
 def test_promql_thresholds_and_for(
     tmp_path: Path, procs: list[ManagedProcess], need_prometheus: None
 ) -> None:
-    config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+    config: dict[str, object] = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
               "scrape_configs": [{"job_name": "prometheus", "static_configs": [{"targets": ["PLACEHOLDER"]}]}]}  # fmt: skip
     prom = start_prometheus(tmp_path / "p", config)
     procs.append(prom)
