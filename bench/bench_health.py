@@ -34,6 +34,7 @@ from kansoku.collectors.apimetrics import ApiMetrics  # noqa: E402
 from kansoku.health.probes import BINARY_CHECKS  # noqa: E402
 from kansoku.health.runner import Monitor  # noqa: E402
 from kansoku.health.simfleet import fleet_inventory, start_process  # noqa: E402
+
 from kansoku.process import free_port  # noqa: E402
 
 CHECKS = ("apiserver_readyz", "apiserver_livez", "apiserver_mgmt_readyz", "agent_connected", "kubelet_ready")
@@ -95,7 +96,9 @@ def fleet_bench(n: int, workdir: Path) -> list[tuple[str, str]]:
         for c in inv.clusters:
             urls += [f"{c.api_url}/readyz?verbose", f"{c.api_url}/livez?verbose", f"{c.management_api_url}/readyz?verbose",
                      f"{c.api_url}/api/v1/nodes?limit=500"]  # fmt: skip
-        agents = [(a.rpartition(":")[0], int(a.rpartition(":")[2])) for c in inv.clusters if (a := c.agent_addr)]
+        agents = [
+            (a.rpartition(":")[0], int(a.rpartition(":")[2])) for c in inv.clusters if (a := c.agent_addr)
+        ]
         c1 = cpu_seconds()
         base_wall = asyncio.run(baseline_round(urls, agents))
         base_cpu = cpu_seconds() - c1
@@ -123,7 +126,13 @@ def fleet_bench(n: int, workdir: Path) -> list[tuple[str, str]]:
 
 def make_log(path: Path, n_lines: int) -> None:
     rnd = random.Random(5)
-    routes = ["/v2.1/servers/{}", "/v2.1/servers/detail", "/v2.1/flavors/{}", "/v2.1/os-services", "/v2.1/limits"]
+    routes = [
+        "/v2.1/servers/{}",
+        "/v2.1/servers/detail",
+        "/v2.1/flavors/{}",
+        "/v2.1/os-services",
+        "/v2.1/limits",
+    ]
     with path.open("w") as fh:
         for i in range(n_lines):
             ts = f"2026-11-23 17:{(i // 60000) % 60:02d}:{(i // 1000) % 60:02d}.{i % 1000:03d}"
@@ -158,7 +167,9 @@ def log_bench(n_lines: int, workdir: Path) -> list[tuple[str, str]]:
             metrics.feed("nova-api", chunk)
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     t1 = time.perf_counter()
-    grep = subprocess.run(["grep", "-c", "-F", '" status: ', str(path)], capture_output=True, text=True, check=False)
+    grep = subprocess.run(
+        ["grep", "-c", "-F", '" status: ', str(path)], capture_output=True, text=True, check=False
+    )
     grep_wall = time.perf_counter() - t1
     access = sum(metrics.requests.values())
     assert access == int(grep.stdout.strip()), (access, grep.stdout)
@@ -175,7 +186,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="200 clusters, 200,000 lines")
     args = parser.parse_args()
     n_clusters = 200 if args.quick else 1000
-    n_lines = 200_000 if args.quick else 2_000_000
+    n_lines = 200_000 if args.quick else 1_000_000
     with tempfile.TemporaryDirectory(prefix="bench-health-") as tmp:
         rows = fleet_bench(n_clusters, Path(tmp) / "sim") + log_bench(n_lines, Path(tmp))
     load = os.getloadavg()
