@@ -23,12 +23,17 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parent.parent
 PY = str(REPO / ".venv" / "bin" / "python")
 KANSOKU = str(REPO / ".venv" / "bin" / "kansoku")
 sys.path.insert(0, str(REPO))
+
+if TYPE_CHECKING:
+    from kansoku.tracing.demo_gen import GroundTruth
 
 
 def cpu_model() -> str:
@@ -38,7 +43,7 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def best(fn, runs: int = 5) -> float:
+def best(fn: Callable[[], object], runs: int = 5) -> float:
     """Median wall time of `fn()` after one warm-up run."""
     fn()
     times = []
@@ -53,7 +58,7 @@ def sh(cmd: list[str] | str, shell: bool = False) -> None:
     subprocess.run(cmd, shell=shell, capture_output=True, check=False)
 
 
-def corpus(size_mb: int | None):
+def corpus(size_mb: int | None) -> tuple[Path, Path, GroundTruth]:
     """A demo-cloud corpus and its index under bench/data (regenerated only if missing)."""
     from kansoku.tracing.demo_gen import GroundTruth, generate
     from kansoku.tracing.index import build_index

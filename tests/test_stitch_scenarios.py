@@ -138,7 +138,10 @@ class Cloud:
         for path in sorted(self._lines):
             with path.open("rb") as fh:
                 for item in iter_records(fh, str(path), path.stem, path.parent.name):
-                    (problems if isinstance(item, ParseProblem) else lines).append(item)
+                    if isinstance(item, ParseProblem):
+                        problems.append(item)
+                    else:
+                        lines.append(item)
         return lines, problems
 
     def source(self) -> MemorySource:
