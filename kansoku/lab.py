@@ -96,8 +96,15 @@ def lab_up(root: Path, transport_url: str | None = None) -> LabState:
         lab_services.register_catalog(ks_url, pl_url, nova_url)
         placement = lab_services.start_wsgi(paths, "placement", pl_dir, pl_port)
         launch(placement, pl_url, paths.log("placement"))
+        # conductor and compute start while nova-api imports: compute waits for conductor.
+        nova_rpc = [lab_services.start_nova_service(paths, name) for name in lab_services.NOVA_RPC_SERVICES]
+        for proc in nova_rpc:
+            launch(proc, None, paths.log(proc.name))
         nova_api = lab_services.start_wsgi(paths, "nova-api", nova_dir, nova_port)
         launch(nova_api, nova_url, paths.log("nova-api"))
+        for proc in nova_rpc:
+            lab_services.wait_nova_service(paths, proc)
+        lab_services.discover_hosts(paths)
 
         rpc_dir = paths.service("rpc")
         rpc_dir.mkdir(parents=True, exist_ok=True)

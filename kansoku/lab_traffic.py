@@ -11,8 +11,11 @@ The record goes to `<lab>/traffic.json`; tests and users read it back.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -239,6 +242,11 @@ def run_traffic(root: Path) -> TrafficReport:
         services=["nova-api"], failing_service="nova-api",
     )  # fmt: skip
 
+    # nova-api -> RabbitMQ -> nova-compute: hypervisor uptime (microversion < 2.88) is an RPC
+    # call; the fake driver does not implement it, so nova-compute raises NotImplementedError
+    # back to nova-api, which answers 501.
+    records.extend(_compute_scenarios(client, state))
+
     # placement: create, duplicate (409), allocation conflict (409), 404, 406.
     rp_name = f"lab-rp-{uuid.uuid4().hex[:8]}"
     gid = new_request_id()
@@ -376,3 +384,67 @@ def read_traffic(root: Path) -> TrafficReport:
     if not path.exists():
         raise KansokuError(f"no traffic recorded in {root}: run `kansoku lab traffic --dir {root}`")
     return TrafficReport.model_validate_json(path.read_text())
+
+
+def _compute_scenarios(client: _Client, state: LabState) -> list[TrafficRecord]:
+    """Real nova RPC: nova-api calls nova-compute; once it raises, once it is stuck (SIGSTOP)."""
+    nova = state.nova_url
+    compute = next((s for s in state.services if s.name == "nova-compute"), None)
+    if compute is None:
+        raise KansokuError("the lab has no nova-compute: start it with `kansoku lab up`")
+    hdr = {"X-OpenStack-Nova-API-Version": "2.87"}
+    status, _, payload = client.call(f"{nova}/v2.1/os-hypervisors", headers=hdr)
+    hypervisors = payload.get("hypervisors", []) if isinstance(payload, dict) else []
+    if status != 200 or not hypervisors:
+        raise KansokuError(f"nova-api lists no hypervisor ({status}): is nova-compute mapped to a cell?")
+    path = f"/v2.1/os-hypervisors/{hypervisors[0]['id']}/uptime"
+    out: list[TrafficRecord] = []
+    gid = new_request_id()
+    status, local, _ = client.call(f"{nova}{path}", global_id=gid, headers=hdr)
+    out.append(
+        TrafficRecord(
+            name="compute-rpc-raises",
+            description="hypervisor uptime: nova-api calls nova-compute over RabbitMQ, the fake driver "
+            "raises NotImplementedError, nova-api answers 501",
+            service="nova-api",
+            method="GET",
+            path=path,
+            sent_global_request_id=gid,
+            local_request_id=local,
+            status=status,
+            expected_status=501,
+            services=["nova-api", "nova-compute"],
+            failing_service="nova-compute",
+            exception="NotImplementedError",
+        )
+    )
+    gid = new_request_id()
+    os.kill(compute.pid, signal.SIGSTOP)
+    try:
+        status, local, _ = client.call(f"{nova}{path}", global_id=gid, headers=hdr)
+    finally:
+        os.kill(compute.pid, signal.SIGCONT)
+    # Let the resumed compute log its late handling before anyone indexes the logs.
+    compute_log = Path(state.log_files()["nova-compute"])
+    deadline = time.monotonic() + 30.0
+    while time.monotonic() < deadline and gid not in compute_log.read_text(errors="replace"):
+        time.sleep(0.2)
+    out.append(
+        TrafficRecord(
+            name="compute-rpc-timeout",
+            description="hypervisor uptime while nova-compute is stopped (SIGSTOP): MessagingTimeout "
+            "in nova-api after rpc_response_timeout (5 s), 500; RabbitMQ had already delivered the "
+            "message, so the resumed compute handles it late, after nova-api gave up",
+            service="nova-api",
+            method="GET",
+            path=path,
+            sent_global_request_id=gid,
+            local_request_id=local,
+            status=status,
+            expected_status=500,
+            services=["nova-api"],
+            failing_service="nova-api",
+            exception="MessagingTimeout",
+        )
+    )
+    return out

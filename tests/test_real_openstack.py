@@ -72,6 +72,8 @@ def test_every_lab_service_runs_and_answers(lab: Lab) -> None:
         "keystone": True,
         "placement": True,
         "nova-api": True,
+        "nova-conductor": True,
+        "nova-compute": True,
         "rpc-server": True,
     }
     for url in (lab.state.keystone_url + "/v3", lab.state.placement_url, lab.state.nova_url):
@@ -97,6 +99,8 @@ def test_traffic_got_the_expected_status_for_every_scenario(lab: Lab) -> None:
         "limits-chain",
         "invalid-global-id",
         "nova-invalid-token",
+        "compute-rpc-raises",
+        "compute-rpc-timeout",
     } <= set(got)
     assert json.loads(lab.paths.traffic.read_text()) == lab.report.model_dump()
 
@@ -109,13 +113,15 @@ def test_recorded_ids_are_request_ids_and_local_differs_from_global(lab: Lab) ->
             assert rec.local_request_id != rec.sent_global_request_id, rec.name
 
 
-@pytest.mark.parametrize("service", ["keystone", "placement", "nova-api", "rpc-server", "rpc-client"])
+@pytest.mark.parametrize(
+    "service", ["keystone", "placement", "nova-api", "nova-compute", "rpc-server", "rpc-client"]
+)
 def test_each_service_logged_its_requests_with_global_and_local_id(lab: Lab, service: str) -> None:
     text = lab.text(service)
     mine = [r for r in lab.report.requests if service in r.services]
     assert mine
     for rec in mine:
-        if rec.service == service or rec.service == "rpc-client":
+        if rec.service == service or rec.service == "rpc-client" or rec.name.startswith("compute-rpc"):
             assert str(rec.local_request_id) in text, (service, rec.name)  # RPC keeps the caller's id
         if rec.sent_global_request_id is not None:
             assert rec.sent_global_request_id in text, (service, rec.name)
@@ -178,6 +184,21 @@ def test_nova_refused_token_leaves_no_id(lab: Lab) -> None:
     assert re.search(
         r'INFO nova\.api\.openstack\.requestlog \[-\] 127\.0\.0\.1 "GET /v2\.1/limits" status: 401', text
     )
+
+
+def test_real_nova_rpc_carries_the_callers_ids_to_nova_compute(lab: Lab) -> None:
+    """nova-api -> RabbitMQ -> nova-compute: compute logs under nova-api's global and local id."""
+    rec = lab.report.by_name("compute-rpc-raises")
+    compute = lab.text("nova-compute")
+    head = f"ERROR oslo_messaging.rpc.server [{rec.sent_global_request_id} {rec.local_request_id} "
+    assert head in compute
+    assert "Exception during message handling: NotImplementedError" in compute
+    late = lab.report.by_name("compute-rpc-timeout")
+    api = lab.text("nova-api")
+    assert re.search(
+        rf"\[{late.sent_global_request_id} {late.local_request_id} .*\n(.*\n)*.*MessagingTimeout", api
+    )
+    assert f"[{late.sent_global_request_id} {late.local_request_id} " in compute  # handled late
 
 
 def test_rpc_server_logs_under_the_callers_ids(lab: Lab) -> None:
@@ -258,7 +279,8 @@ def _request_ids(lab: Lab, rec: TrafficRecord) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "name", ["limits-chain", "limits-no-global", "allocation-conflict", "rpc-remote-error"]
+    "name",
+    ["limits-chain", "limits-no-global", "allocation-conflict", "rpc-remote-error", "compute-rpc-raises"],
 )
 def test_every_line_carrying_the_requests_ids_is_in_the_trace(lab: Lab, source, name: str) -> None:  # type: ignore[no-untyped-def]
     rec = lab.report.by_name(name)
@@ -284,6 +306,8 @@ FAILURES = [
     "rp-not-found",
     "placement-bad-microversion",
     "rpc-timeout",
+    "compute-rpc-raises",
+    "compute-rpc-timeout",
     pytest.param(
         "rpc-remote-error",
         marks=pytest.mark.xfail(
@@ -305,11 +329,22 @@ def test_failing_request_is_isolated_to_the_right_service(lab: Lab, source, name
     root = verdict.root_cause
     assert root is not None, verdict.explanation
     assert root.span.service == rec.failing_service
-    if isinstance(rec.expected_status, int):
+    if isinstance(rec.expected_status, int) and rec.failing_service == rec.service:
         assert root.status == rec.expected_status or (root.exception or "").endswith(rec.exception or "?")
     if rec.exception:
         text = f"{root.exception} {root.message}"
         assert rec.exception in text
+
+
+def test_compute_timeout_shows_the_callers_messaging_timeout(lab: Lab, source) -> None:  # type: ignore[no-untyped-def]
+    rec = lab.report.by_name("compute-rpc-timeout")
+    trace = _trace(source, rec.sent_global_request_id or "")
+    assert {s.service for s in trace.spans} == {"nova-api", "nova-compute"}
+    api = next(s for s in trace.spans if s.service == "nova-api")
+    assert any("MessagingTimeout" in (ln.exception or "") + ln.raw for ln in api.errors or api.lines)
+    compute = next(s for s in trace.spans if s.service == "nova-compute")
+    assert compute.parent == api.key  # RPC_UPSTREAM: nova-compute is called by nova-api
+    assert compute.start > api.start
 
 
 def test_successful_requests_have_no_root_cause(lab: Lab, source) -> None:  # type: ignore[no-untyped-def]
