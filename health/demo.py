@@ -11,7 +11,6 @@ import asyncio
 import time
 from pathlib import Path
 
-import yaml
 from rich.console import Console
 
 from kansoku.errors import KansokuError
@@ -26,7 +25,7 @@ from .fleet import (
     fleet_shared_dependency_down,
 )
 from .runner import check_once
-from .simfleet import fleet_inventory, start_process
+from .simfleet import fleet_inventory, start_process, write_inventory
 from .table import render
 
 #: What each simulated scenario must be read as.
@@ -49,11 +48,7 @@ def run_demo(console: Console, workdir: Path, clusters: int = 70) -> None:
     try:
         port = sim.ports["http"]
         inventory = fleet_inventory(clusters, port, free_port())
-        (workdir / "fleet-inventory.yaml").write_text(
-            yaml.safe_dump(
-                inventory.model_dump(mode="json", by_alias=True, exclude_defaults=True), sort_keys=False
-            )
-        )
+        write_inventory(inventory, workdir / "fleet-inventory.yaml")
         console.print(
             f"simulated fleet: {clusters} clusters on 127.0.0.1:{port} (pid {sim.pid}) speaking /readyz?verbose, /livez, "
             "/api/v1/nodes, /api/v1/componentstatuses, etcd /health and member list"

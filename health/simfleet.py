@@ -7,8 +7,10 @@ through the "management proxy", `/e/<id>/<n>` etcd members), so 1,000 clusters c
 socket. Bodies follow the shapes recorded in tests/data/k8s (Kubernetes v1.29 NodeList,
 ComponentStatusList, /readyz?verbose) and etcd 3.4's /health and member list.
 
-Run alone (the benchmark does, so the probes and the endpoints do not share a CPU):
-    python -m kansoku.health.simfleet --clusters 1000 --port 18080
+Run alone (the benchmark does, so the probes and the endpoints do not share a CPU), and
+point `kansoku check` at it:
+    python -m kansoku.health.simfleet --clusters 70 --port 18080 --inventory fleet.yaml &
+    kansoku check --inventory fleet.yaml
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from kansoku.inventory import HealthSettings, Inventory
 from kansoku.models import Cluster
@@ -90,6 +94,12 @@ def fleet_inventory(
         {"timeout": timeout_s, "flap_threshold": flap, "concurrency": concurrency}
     )
     return Inventory(clusters=clusters, settings=settings)
+
+
+def write_inventory(inventory: Inventory, path: Path) -> None:
+    """Save a simulated fleet's inventory so `kansoku check --inventory` can use it."""
+    doc = inventory.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 def _healthz(name: str, failed: tuple[str, ...] = ()) -> tuple[int, str, bytes]:
@@ -307,7 +317,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clusters", type=int, default=1000)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--inventory", type=Path, help="also write the fleet's inventory file here")
     args = parser.parse_args()
+    if args.inventory:
+        write_inventory(fleet_inventory(args.clusters, args.port, free_port()), args.inventory)
 
     async def serve() -> None:
         server = await start_server(args.clusters, args.port)

@@ -60,7 +60,8 @@ def render(
     now = time.time()
     clusters = by_cluster(statuses)
     table = Table(title=title or "fleet health", show_lines=False, expand=False)
-    for col in ("cluster", "region/az", "check", "state", "reason", "request id"):
+    with_rid = any(s.request_id for s in statuses)
+    for col in ("cluster", "region/az", "check", "state", "reason", *(["request id"] if with_rid else [])):
         table.add_column(col, overflow="fold")
     for cid in sorted(clusters):
         items = [s for s in clusters[cid] if isinstance(s, CheckStatus)]
@@ -74,7 +75,7 @@ def render(
                 s.check,
                 _state_text(s, now),
                 escape(s.reason),
-                f"[cyan]{s.request_id}[/]" if s.request_id else "",
+                *([f"[cyan]{s.request_id}[/]" if s.request_id else ""] if with_rid else []),
             )
     n_ok = sum(1 for items in clusters.values() if fault_domain(items) is None)
     if table.row_count:
