@@ -148,6 +148,7 @@ class Engine:
             + [h.alert for hs in self.cluster_hooks.values() for h in hs]
         )
         self._batch: _Batch | None = None
+        self.last_batch_full = False
 
     # -- used by the receiver, before journaling -------------------------------------------
 
@@ -188,7 +189,7 @@ class Engine:
             services=self.services,
         )
 
-    def decide_pending(self, limit: int = 500) -> list[int]:
+    def decide_pending(self, limit: int = 64) -> list[int]:
         """Decide every undecided alert (oldest first); returns the action ids to execute.
 
         The fleet-wide state (pause switch, shared-dependency probes, budget used) is read
@@ -199,6 +200,7 @@ class Engine:
         self._batch = None
         with self.journal.tx() as db:
             alerts = self.journal.undecided(db, limit)
+            self.last_batch_full = len(alerts) == limit
             if not alerts:
                 return to_run
             self._batch = _Batch(

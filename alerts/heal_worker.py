@@ -76,8 +76,13 @@ class Healer:
             self._wake.wait(timeout=1.0)
             self._wake.clear()
             try:
-                for action_id in self.engine.decide_pending():
-                    self._pool.submit(self.run_action, action_id)
+                # small batches: the journal lock is released between them, so webhooks
+                # waiting to be committed are not held up by a long decision transaction
+                while True:
+                    for action_id in self.engine.decide_pending():
+                        self._pool.submit(self.run_action, action_id)
+                    if not self.engine.last_batch_full:
+                        break
                 for action_id in self.check_deadlines():
                     self._pool.submit(self.run_action, action_id)
             except Exception as exc:  # keep deciding; the failure is in the journal's events
@@ -88,8 +93,11 @@ class Healer:
     def drain(self, timeout: float = 30.0) -> None:
         """Decide and run everything queued now, then return (demo and tests)."""
         deadline = time.monotonic() + timeout
-        for action_id in self.engine.decide_pending():
-            self.run_action(action_id)
+        while True:
+            for action_id in self.engine.decide_pending():
+                self.run_action(action_id)
+            if not self.engine.last_batch_full:
+                break
         while time.monotonic() < deadline and self.journal.actions(ActionState.PENDING):
             for row in self.journal.actions(ActionState.PENDING):
                 self.run_action(row.id)
