@@ -292,3 +292,15 @@ def test_token_and_kubeconfig_send_bearer(tmp_path: Path) -> None:
         server.shutdown()
         server.server_close()
     assert sorted(seen) == ["Bearer abc123", "Bearer kc-token"]
+
+
+def test_table_shows_request_id_and_trace_command(api: str) -> None:
+    from rich.console import Console
+
+    from kansoku.health.table import render
+
+    console = Console(record=True, width=240)
+    render(asyncio.run(check_once(_inv(Cluster(id="lb", api_url=f"{api}/lb")))), console)
+    text = console.export_text()
+    assert "request id" in text and RID in text
+    assert f"open a request: kansoku trace {RID}" in text
