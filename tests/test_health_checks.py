@@ -295,9 +295,8 @@ def test_token_and_kubeconfig_send_bearer(tmp_path: Path) -> None:
 
 
 def test_table_shows_request_id_and_trace_command(api: str) -> None:
-    from rich.console import Console
-
     from kansoku.health.table import render
+    from rich.console import Console
 
     console = Console(record=True, width=240)
     render(asyncio.run(check_once(_inv(Cluster(id="lb", api_url=f"{api}/lb")))), console)
