@@ -29,7 +29,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from kansoku.tracing.index import build_index
 
     path = tmp_path_factory.mktemp("store")
-    assert build_index([DATA], path).files_seen == 5
+    assert build_index([DATA], path).files_seen == 7
     return path
 
 
