@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from kansoku.collectors.apimetrics import ApiMetrics  # noqa: E402
+from kansoku.collectors.tail import LogTailer  # noqa: E402
 from kansoku.health.probes import BINARY_CHECKS  # noqa: E402
 from kansoku.health.runner import Monitor  # noqa: E402
 from kansoku.health.simfleet import fleet_inventory, start_process  # noqa: E402
@@ -158,14 +159,19 @@ def log_bench(n_lines: int, workdir: Path) -> list[tuple[str, str]]:
     make_log(path, n_lines)
     size_mb = path.stat().st_size / 1e6
     metrics = ApiMetrics()
+    tailer = LogTailer(str(path))  # exactly what `collect serve` does each round
     c0, t0 = cpu_seconds(), time.perf_counter()
-    with path.open(encoding="utf-8") as fh:
-        while True:
-            chunk = fh.readlines(1 << 20)
-            if not chunk:
-                break
-            metrics.feed("nova-api", chunk)
+    while batch := tailer.read_lines():
+        metrics.feed("nova-api", batch)
     wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    tailer.close()
+    lines = path.read_text().splitlines()
+    feed_cpu = []
+    for _ in range(3):
+        c1 = cpu_seconds()
+        ApiMetrics().feed("nova-api", lines)
+        feed_cpu.append(cpu_seconds() - c1)
+    del lines
     t1 = time.perf_counter()
     grep = subprocess.run(
         ["grep", "-c", "-F", '" status: ', str(path)], capture_output=True, text=True, check=False
@@ -175,7 +181,8 @@ def log_bench(n_lines: int, workdir: Path) -> list[tuple[str, str]]:
     assert access == int(grep.stdout.strip()), (access, grep.stdout)
     return [
         (f"API metrics: {n_lines:,} lines ({size_mb:.0f} MB, {access:,} access lines)", f"{wall:.2f} s wall, {cpu:.2f} s CPU"),
-        ("lines/s per core (CPU)", f"{n_lines / cpu:,.0f} (target ≥ 200,000)"),
+        ("lines/s per core (CPU), tail + parse + aggregate", f"{n_lines / cpu:,.0f} (target ≥ 200,000)"),
+        ("lines/s per core (CPU), parse + aggregate only, best of 3", f"{n_lines / min(feed_cpu):,.0f}"),
         ("baseline: grep -c -F over the same file", f"{grep_wall:.3f} s"),
         ("ApiMetrics / grep -c", f"{wall / grep_wall:.0f}×"),
     ]  # fmt: skip

@@ -114,3 +114,18 @@ def test_tailer_from_end_skips_history(tmp_path: Path) -> None:
         fh.write("new\n")
     assert t.read_lines() == ["new"]
     t.close()
+
+
+def test_tailer_bounded_reads_split_no_line(tmp_path: Path) -> None:
+    log = tmp_path / "big.log"
+    want = [f"line {i} " + "x" * (i % 50) for i in range(2000)]
+    log.write_text("\n".join(want) + "\n")
+    t = LogTailer(str(log))
+    got: list[str] = []
+    calls = 0
+    while batch := t.read_lines(max_bytes=4096):
+        got += batch
+        calls += 1
+    assert got == want
+    assert calls > 10
+    t.close()
