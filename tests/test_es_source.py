@@ -79,7 +79,10 @@ def test_trace_by_global_id_with_pit_paging_on_es8(fake_es: FakeES, oslo_tree: P
         req = search.json()
         assert search.path == "/_search"  # with a PIT the index is not in the path
         assert req["pit"]["id"] == issued[n], "each search must carry the newest PIT id"
-        assert req["sort"] == [{"@timestamp": "asc"}, {"_shard_doc": "asc"}]
+        assert req["sort"] == [
+            {"@timestamp": {"order": "asc", "unmapped_type": "date"}},
+            {"_shard_doc": "asc"},
+        ]
         if n:
             prev_hits = fake_es_hits_sorted(fake_es)[: 2 * n]
             assert req["search_after"] == [prev_hits[-1].ts_ms, prev_hits[-1].seq]

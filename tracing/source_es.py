@@ -47,6 +47,9 @@ SUPPORTED_MAJORS = (8, 9)
 PIT_KEEP_ALIVE = "2m"
 _COMPAT_RE = re.compile(r"application/vnd\.elasticsearch\+([\w-]+); compatible-with=\d+")
 _REQ_PREFIX = "req-"
+#: `unmapped_type`: an index of the pattern without any document yet has no `@timestamp`
+#: mapping, and sorting on it would fail the whole search.
+_TIME_SORT = {es_shape.TIME_FIELD: {"order": "asc", "unmapped_type": "date"}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,7 +363,7 @@ class ElasticsearchSource:
     def _pit_pages(
         self, es: Elasticsearch, pit_id: str, query: dict[str, Any]
     ) -> Iterator[Mapping[str, Any]]:
-        sort = [{es_shape.TIME_FIELD: "asc"}, {"_shard_doc": "asc"}]
+        sort = [_TIME_SORT, {"_shard_doc": "asc"}]
         after: list[Any] | None = None
         try:
             while True:
@@ -390,7 +393,7 @@ class ElasticsearchSource:
                 es.close_point_in_time(id=pit_id)
 
     def _keyset_pages(self, es: Elasticsearch, query: dict[str, Any]) -> Iterator[Mapping[str, Any]]:
-        sort = [{es_shape.TIME_FIELD: "asc"}]
+        sort = [_TIME_SORT]
         last_ts: int | None = None
         seen_at_last: list[str] = []
         while True:
