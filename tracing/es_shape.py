@@ -1,7 +1,7 @@
 """The document shape Fluentd writes for oslo.log lines into Elasticsearch, both directions.
 
-Most OpenStack clouds that ship logs to Elasticsearch do it the kolla-ansible way, and
-openstack-helm/OSISM copy it: Fluentd's `in_tail` with a `multiline` parser whose regex
+Most OpenStack clouds that ship logs to Elasticsearch do it the kolla-ansible way (OSISM
+deploys that configuration as is): Fluentd's `in_tail` with a `multiline` parser whose regex
 (kolla-ansible `ansible/roles/fluentd/templates/conf/input/00-global.conf.j2`) splits each
 oslo.log record into `Timestamp`, `Pid`, `log_level`, `python_module`, `global_request_id`,
 `request_id`, `user_id`, `tenant_id`, `domain_id`, `system_scope`, `user_domain`,
