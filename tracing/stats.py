@@ -9,6 +9,8 @@ pandas is imported only here, inside the functions, to keep `kansoku trace ID` f
 
 from __future__ import annotations
 
+import json
+import re
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -57,6 +59,9 @@ class StatsInput:
             self.durations.setdefault(key, array("d")).append(access.duration)
 
 
+_JSON_MESSAGE_RE = re.compile(r'"message": ("(?:[^"\\]|\\.)*")')
+
+
 def _candidate(line: bytes) -> bool:
     """Could this line be an access line? Byte tests only: most lines are not."""
     return b"status: " in line or (b"HTTP/" in line and b'" ' in line) or b"=> generated" in line
@@ -71,8 +76,13 @@ def access_infos(lines: Iterable[bytes]) -> Iterator[AccessInfo]:
             continue
         text = raw.decode("utf-8", "replace").rstrip("\r\n")
         if text.startswith("{"):
-            rec = parse_record(text)
-            access = rec.access if rec is not None else None
+            # oslo.log JSON: decode only the "message" string, not the whole object (3x faster).
+            m = _JSON_MESSAGE_RE.search(text)
+            if m is not None:
+                access = parse_access(json.loads(m.group(1)))
+            else:
+                rec = parse_record(text)
+                access = rec.access if rec is not None else None
         else:
             access = parse_access(_from_client(text)) or parse_access(text)
         if access is not None:
