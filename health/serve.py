@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from kansoku.collectors.apimetrics import ApiMetrics, service_from_path
+from kansoku.collectors.backups import EtcdBackupCollector
 from kansoku.collectors.exporter import CheckCollector, OpenStackCollector, build_registry, serve_metrics
 from kansoku.collectors.openstack import OpenStackState, Poller, PollError, build_pollers
 from kansoku.collectors.sources import SourceCache
@@ -44,7 +45,12 @@ class CollectService:
         self.api_lock = threading.Lock()
         self._setup_openstack(self.file_inventory)
         self.registry = build_registry(
-            CheckCollector(self.statuses), OpenStackCollector(self.state, self.api, self.api_lock)
+            CheckCollector(self.statuses),
+            OpenStackCollector(self.state, self.api, self.api_lock),
+            EtcdBackupCollector(
+                lambda: self.monitor.inventory.clusters,
+                lambda: self.monitor.inventory.settings.etcd_backup_dir,
+            ),
         )
         self._last_round = 0.0
 

@@ -127,6 +127,9 @@ class HealthSettings(BaseModel):
     concurrency: int = Field(256, ge=1, description="checks in flight at once")
     flap_threshold: int = Field(2, ge=1, description="consecutive results needed to change state")
     shared_outage_ratio: float = Field(0.5, gt=0, le=1, description="see fleet_shared_dependency_down")
+    etcd_backup_dir: str | None = Field(
+        None, description="where etcd snapshots are kept, `{cluster}` is replaced (same as the healer's dir)"
+    )
 
     @field_validator("interval_s", "timeout_s", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import time
 import urllib.parse
@@ -160,3 +161,33 @@ def test_real_prometheus_scrapes_the_exporter(
     assert by_cluster[cluster_id(10)] == "1"
     assert sum(1 for v in by_cluster.values() if v == "1") == 19
     assert {r["metric"]["job"] for r in result} == {"kansoku"}  # type: ignore[index]
+
+
+def test_etcd_last_backup_from_snapshot_files(sim: SimFleetThread, tmp_path: Path) -> None:
+    inv_path = tmp_path / "inv.yaml"
+    _write_inventory(inv_path, sim, 3)
+    doc = yaml.safe_load(inv_path.read_text())
+    doc.setdefault("settings", {})["etcd_backup_dir"] = str(tmp_path / "snapshots" / "{cluster}")
+    inv_path.write_text(yaml.safe_dump(doc))
+    snap = tmp_path / "snapshots" / cluster_id(1)
+    snap.mkdir(parents=True)
+    (snap / "old.db").write_bytes(b"x")
+    (snap / "new.db").write_bytes(b"x")
+    (snap / "partial.part").write_bytes(b"x")
+    os.utime(snap / "old.db", (1_700_000_000, 1_700_000_000))
+    os.utime(snap / "new.db", (1_800_000_000, 1_800_000_000))
+    os.utime(snap / "partial.part", (1_900_000_000, 1_900_000_000))  # incomplete: ignored
+    service = CollectService(inv_path)
+    try:
+        text = generate_latest(service.registry).decode()
+    finally:
+        service.close()
+    assert (
+        f'kansoku_etcd_last_backup_timestamp_seconds{{cluster="{cluster_id(1)}",member="cluster",region="ams"}} 1.8e+09'
+        in text
+    )
+    # never backed up: 0, so EtcdBackupStale fires instead of staying silent
+    assert (
+        f'kansoku_etcd_last_backup_timestamp_seconds{{cluster="{cluster_id(0)}",member="cluster",region="fra"}} 0.0'
+        in text
+    )
