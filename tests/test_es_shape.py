@@ -77,7 +77,7 @@ def test_json_formatter_lines_are_kept_whole_in_message(tmp_path: Path) -> None:
 
 def test_read_document_without_timestamp_field_uses_at_timestamp() -> None:
     doc = {
-        "@timestamp": "2026-11-23T10:00:01.250+00:00",
+        "@timestamp": "2026-11-23T10:00:01.250000000+00:00",
         "Pid": 4242,  # an index template that maps Pid as a number
         "log_level": "INFO",
         "python_module": "nova.compute.manager",
@@ -121,4 +121,4 @@ def test_malformed_documents_raise_shape_errors(doc: dict[str, object], complain
 
 def test_index_names_follow_logstash_format() -> None:
     assert es_shape.logstash_index("flog", 1795435200.0) == "flog-2026.11.23"
-    assert es_shape.fluentd_timestamp(1795435200.5) == "2026-11-23T12:00:00.500+00:00"
+    assert es_shape.fluentd_timestamp(1795435200.5) == "2026-11-23T12:00:00.500000000+00:00"

@@ -8,7 +8,8 @@ oslo.log record into `Timestamp`, `Pid`, `log_level`, `python_module`, `global_r
 `project_domain` and `Payload`; a `record_transformer` (`filter/00-record_transformer.conf.j2`)
 adds `Hostname`, `Logger` (`openstack.<project>`) and `programname` (the file's base name,
 e.g. `nova-api`); fluent-plugin-elasticsearch with `logstash_format true` adds `@timestamp`
-and writes into daily indices `<logstash_prefix>-YYYY.MM.DD` (kolla's prefix is `flog`).
+and writes into daily indices `<logstash_prefix>-YYYY.MM.DD` (kolla's prefix is `flog`),
+lower-cased (`out_elasticsearch.rb` `process_message`).
 
 Two quirks of that regex matter for tracing and are reproduced here exactly:
 
@@ -84,12 +85,13 @@ def _day(day: int) -> str:
 
 
 def fluentd_timestamp(ts: float) -> str:
-    """`@timestamp` as fluent-plugin-elasticsearch writes it: `Time#iso8601(3)` (ms, offset).
+    """`@timestamp` as fluent-plugin-elasticsearch writes it: `DateTime#iso8601(@time_precision)`.
 
-    Log lines come in bursts within the same second, so the formatted second is cached.
+    `time_precision` defaults to 9 in current releases; oslo.log times have milliseconds,
+    so the last six digits are zeros. Bursts share a second, so the second is cached.
     """
     ms = round(ts * 1000)
-    return f"{_second(ms // 1000)}{ms % 1000:03d}+00:00"
+    return f"{_second(ms // 1000)}{ms % 1000:03d}000000+00:00"
 
 
 def logstash_index(prefix: str, ts: float) -> str:

@@ -63,8 +63,8 @@ def index_namer(index: str | None) -> Callable[[float], str]:
         if index is None:
             return es_shape.logstash_index(DEFAULT_PREFIX, ts)
         if "%" in index:
-            return datetime.fromtimestamp(ts, tz=UTC).strftime(index)
-        return index
+            return datetime.fromtimestamp(ts, tz=UTC).strftime(index).lower()
+        return index.lower()  # Elasticsearch refuses upper case; fluent-plugin-elasticsearch lowers too
 
     return name
 
