@@ -90,7 +90,7 @@ def test_rotated_gzip_files_ship_under_their_service(
     live = tree / "ctl1" / "nova" / "nova-api.log"
     rotated = live.with_name("nova-api.log.1.gz")
     rotated.write_bytes(gzip.compress(live.read_bytes()))
-    report = ship([tree], fake_es.url, index="kansoku-%Y.%m")
+    report = ship([tree], fake_es.url, index="Kansoku-%Y.%m")  # lower-cased like Fluentd
     assert report.ok and report.files == 3
     services = {d.source["programname"] for d in fake_es.docs.values() if d.source["path"] == str(rotated)}
     assert services == {"nova-api"}
