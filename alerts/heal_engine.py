@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import string
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,15 +41,20 @@ class StormProbe:
     """Many clusters alerting within a short window is one shared fault, not many."""
 
     def __init__(self, journal: Journal, clusters: int, window: float) -> None:
-        self.journal, self.clusters, self.window = journal, clusters, window
+        self.clusters, self.window = clusters, window
+        # its own read connection: the probe runs inside the decision transaction, and the
+        # journal's main connection may be waiting for that transaction's write lock
+        self._db = sqlite3.connect(journal.path, check_same_thread=False, timeout=30)
+        self._lock = threading.Lock()
 
     def shared_dependency_down(self) -> str | None:
-        rows = self.journal.query(
-            "SELECT DISTINCT cluster FROM firing WHERE since >= ? AND cluster != '' ORDER BY cluster",
-            (time.time() - self.window,),
-        )
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT cluster FROM firing WHERE since >= ? AND cluster != '' ORDER BY cluster",
+                (time.time() - self.window,),
+            ).fetchall()
         if len(rows) >= self.clusters:
-            names = ", ".join(r["cluster"] for r in rows[:5])
+            names = ", ".join(r[0] for r in rows[:5])
             return (
                 f"{len(rows)} clusters alerting within {self.window:.0f}s ({names}, ...): "
                 "a shared dependency is likely down"
@@ -198,7 +204,7 @@ class Engine:
         """
         to_run: list[int] = []
         self._batch = None
-        with self.journal.tx() as db:
+        with self.journal.decision_tx() as db:
             alerts = self.journal.undecided(db, limit)
             self.last_batch_full = len(alerts) == limit
             if not alerts:

@@ -169,10 +169,33 @@ class Journal:
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     self._db.execute(stmt)
+        # Decisions commit on their own connection with synchronous=NORMAL (no fsync per
+        # commit). Safe because WAL frames are appended in order: the FULL commit that marks
+        # an action `running` fsyncs the WAL, and with it every decision written before it.
+        # A decision lost to power failure therefore had no effect yet and is simply made
+        # again (its alert is still undecided); a webhook's 200 never depends on it.
+        self._decide_db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._decide_db.row_factory = sqlite3.Row
+        self._decide_db.execute("PRAGMA synchronous=NORMAL")
+        self._decide_db.execute("PRAGMA busy_timeout=30000")
+        self._decide_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._decide_lock:
             self._db.close()
+            self._decide_db.close()
+
+    @contextmanager
+    def decision_tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction for decisions (synchronous=NORMAL, see __init__)."""
+        with self._decide_lock:
+            self._decide_db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._decide_db
+            except BaseException:
+                self._decide_db.execute("ROLLBACK")
+                raise
+            self._decide_db.execute("COMMIT")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
