@@ -152,7 +152,7 @@ def main() -> None:
     fault = next(f for f in truth.faults if f.kind == "placement_conflict")
     t_cli = best(lambda: sh([KANSOKU, "trace", fault.request_id, "--store", str(store)]), runs=7)
     fast = (
-        "import sys; from kansoku.tracing.cli import trace_main; "
+        "import sys; from kansoku.tracing.trace_cmd import trace_main; "
         f"sys.exit(trace_main([{fault.request_id!r}, '--store', {str(store)!r}]))"
     )
     t_fast = best(lambda: sh([PY, "-c", fast]), runs=7)

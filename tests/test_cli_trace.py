@@ -11,7 +11,6 @@ from pathlib import Path
 import jsonschema
 import pandas as pd
 import pytest
-from kansoku.tracing.cli import trace_main
 from kansoku.tracing.index import build_index
 from kansoku.tracing.isolate import isolate
 from kansoku.tracing.model import LogLine
@@ -19,6 +18,7 @@ from kansoku.tracing.parse import iter_records
 from kansoku.tracing.source_index import IndexSource
 from kansoku.tracing.stats import fleet_stats
 from kansoku.tracing.stitch import build_trace
+from kansoku.tracing.trace_cmd import trace_main
 from typer.testing import CliRunner
 
 from kansoku.cli import build_app
@@ -241,7 +241,7 @@ def test_trace_help_and_no_traceback_on_bad_option() -> None:
 def test_trace_import_stays_light() -> None:
     """The trace path must not import pandas, OpenTelemetry or pydantic (start-up time)."""
     code = (
-        "import sys; from kansoku.tracing.cli import trace_command; "
+        "import sys; from kansoku.tracing.trace_cmd import trace_command; "
         "import kansoku.tracing.outputs, kansoku.tracing.render_terminal, kansoku.tracing.source_index; "
         "bad = [m for m in ('pandas', 'opentelemetry', 'pydantic', 'httpx') if m in sys.modules]; print(bad)"
     )
