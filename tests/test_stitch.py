@@ -211,3 +211,19 @@ def test_span_of_only_untimed_lines_sits_at_the_trace_start(tmp_path: Path) -> N
     assert span.lines[0].fmt == "unparsed" and span.lines[0].ts is None
     t0 = min(s.start for s in trace.spans if s is not span)
     assert span.start == span.end == t0
+
+
+def test_devstack_service_names_follow_the_same_rules(tmp_path: Path) -> None:
+    """devstack logs nova as n-api, n-cond-cell1, n-sch, n-cpu: the RPC rules still apply."""
+    from dataclasses import replace
+
+    names = {"nova-api": "n-api", "nova-conductor": "n-cond-cell1", "nova-scheduler": "n-sch"}
+    cloud = Cloud(tmp_path)
+    sc = boot_novalidhost(cloud)
+    lines, _ = cloud.parse()
+    source = MemorySource(replace(ln, service=names.get(ln.service, ln.service)) for ln in lines)
+    trace = build_trace(source, sc.ids["api"])
+    by_service = {s.service: s for s in trace.spans}
+    assert by_service["n-sch"].parent == by_service["n-cond-cell1"].key
+    assert by_service["n-cond-cell1"].parent == by_service["n-api"].key
+    assert [s.service for s in trace.spans][:3] == ["n-api", "n-cond-cell1", "n-sch"]

@@ -16,7 +16,7 @@ from http import HTTPStatus
 from pathlib import PurePath
 
 from kansoku.tracing.model import ErrorInfo, LogLine, Span, SpanKey, Trace, Verdict
-from kansoku.tracing.stitch import is_error_line
+from kansoku.tracing.stitch import canonical_service, is_error_line
 
 #: Short hints for client errors that are the whole story (no traceback anywhere).
 STATUS_HINTS: dict[int, str] = {
@@ -183,7 +183,7 @@ def _blame_callee(trace: Trace, root: _Signal) -> tuple[ErrorInfo | None, str]:
     callee_service = _rpc_callee(root.line)
     children = [s for s in trace.spans if s.parent == root.span.key]
     if callee_service:
-        children = [s for s in children if s.service == callee_service]
+        children = [s for s in children if canonical_service(s.service) == callee_service]
     if not children:
         if exc in TIMEOUT_EXCEPTIONS:
             who = callee_service or "the RPC callee"

@@ -46,6 +46,30 @@ RPC_UPSTREAM: dict[str, tuple[str, ...]] = {
     "cinder-backup": ("cinder-api",),
 }
 
+#: devstack's short service names (its log files are `screen-n-cpu.txt`, `n-cpu.log`, or
+#: journald units `devstack@n-cpu.service`), as real CI logs of OpenStack show them.
+DEVSTACK_NAMES: dict[str, str] = {
+    "n-api": "nova-api",
+    "n-api-meta": "nova-api-metadata",
+    "n-cond": "nova-conductor",
+    "n-cond-cell1": "nova-conductor",
+    "n-super-cond": "nova-conductor",
+    "n-sch": "nova-scheduler",
+    "n-cpu": "nova-compute",
+    "c-api": "cinder-api",
+    "c-sch": "cinder-scheduler",
+    "c-vol": "cinder-volume",
+    "c-bak": "cinder-backup",
+    "g-api": "glance-api",
+    "q-svc": "neutron-server",
+    "q-agt": "neutron-openvswitch-agent",
+    "q-dhcp": "neutron-dhcp-agent",
+    "q-l3": "neutron-l3-agent",
+    "q-meta": "neutron-metadata-agent",
+    "key": "keystone",
+    "keystone": "keystone",
+}
+
 #: Words in a service name that say where it sits on a call path (lower = closer to the user).
 _RANK_WORDS: tuple[tuple[str, int], ...] = (
     ("api", 0),
@@ -66,8 +90,17 @@ def is_error_line(line: LogLine) -> bool:
 
 
 @cache
+def canonical_service(service: str) -> str:
+    """The packaged name of a service: devstack's `n-cpu`, `screen-n-cpu`, `devstack@n-cpu.service`
+    are `nova-compute`. Only rules use it; spans keep the name their files gave."""
+    name = service.removeprefix("screen-").removeprefix("devstack@").removesuffix(".service")
+    return DEVSTACK_NAMES.get(name, name)
+
+
+@cache
 def service_rank(service: str) -> int:
     """Where a service sits on a call path, from its name: API frontends first, workers last."""
+    service = canonical_service(service)
     for word, rank in _RANK_WORDS:
         if word in service:
             return rank
@@ -242,8 +275,10 @@ class _Linker:
         if rid not in self._origin:
             spans = self.by_rid[rid]
             served = [s for s in spans if any(ln.access is not None and ln.local_id == rid for ln in s.lines)]
-            services = {s.service for s in spans}
-            callers = [s for s in spans if not set(RPC_UPSTREAM.get(s.service, ())) & services]
+            services = {canonical_service(s.service) for s in spans}
+            callers = [
+                s for s in spans if not set(RPC_UPSTREAM.get(canonical_service(s.service), ())) & services
+            ]
             pool = served or callers or spans
             self._origin[rid] = min(pool, key=lambda s: (s.start, service_rank(s.service), s.service, s.host))
         return self._origin[rid]
@@ -273,8 +308,12 @@ class _Linker:
                 break
 
     def _rpc_upstream(self, span: Span, origin: Span) -> Span:
-        for service in RPC_UPSTREAM.get(span.service, ()):
-            candidates = [s for s in self.by_rid[span.request_id] if s.service == service and s is not span]
+        for service in RPC_UPSTREAM.get(canonical_service(span.service), ()):
+            candidates = [
+                s
+                for s in self.by_rid[span.request_id]
+                if canonical_service(s.service) == service and s is not span
+            ]
             if candidates:
                 return min(candidates, key=lambda s: s.start)
         return origin
