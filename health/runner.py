@@ -155,5 +155,23 @@ async def check_once(inventory: Inventory, cluster_ids: Sequence[str] = ()) -> l
 
 
 def run_check(inventory_path: Path, cluster_ids: Sequence[str] = ()) -> list[CheckStatus]:
-    """Load the inventory (errors as file:line:field) and run one round: `kansoku check`."""
-    return asyncio.run(check_once(load_inventory(inventory_path), cluster_ids))
+    """Load the inventory (errors as file:line:field), add the clusters its sources list
+    (Rancher, Magnum), and run one round: `kansoku check`. A source that cannot be listed
+    shows up as an unknown `inventory_source` check instead of hiding its clusters silently.
+    """
+    from kansoku.collectors.sources import SourceCache
+
+    inventory = load_inventory(inventory_path)
+    cache = SourceCache()
+    if inventory.sources:
+        inventory = inventory.with_clusters(cache.clusters(inventory))
+    statuses = asyncio.run(check_once(inventory, cluster_ids))
+    now = time.time()
+    store = StateStore(1)
+    for key, error in sorted(cache.errors.items()):
+        statuses.append(
+            store.update(
+                CheckResult(key, "unknown", None, "inventory_source", CheckState.UNKNOWN, error, 0.0, now)
+            )
+        )
+    return statuses

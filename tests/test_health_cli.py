@@ -103,3 +103,15 @@ def test_collect_serve_exposes_metrics(fleet_file: Path, tmp_path: Path, procs: 
         f'kansoku_check_state{{check="apiserver_readyz",cluster="{cluster_id(40)}",region="fra",state="unknown"}} 1.0'
         in text
     )
+
+
+def test_check_unreachable_source_is_an_unknown_row(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yaml"
+    port = free_port()
+    inv.write_text(f"sources:\n  - type: rancher\n    url: http://127.0.0.1:{port}\n")
+    out = kansoku("check", "--inventory", str(inv), "--json")
+    assert out.returncode == 2, out.stdout + out.stderr
+    (row,) = json.loads(out.stdout)["checks"]
+    assert row["cluster"] == f"rancher:http://127.0.0.1:{port}"
+    assert row["check"] == "inventory_source" and row["state"] == "unknown"
+    assert row["reason"].startswith(f"Rancher http://127.0.0.1:{port}/v3/clusters:")
