@@ -89,3 +89,13 @@ def test_big_request_is_complete_and_causal(demo) -> None:
             assert span.parent in seen  # parents come first
         seen.add(span.key)
     assert explained == {s.key for s in trace.spans} - {trace.spans[0].key}
+
+
+def test_rpc_timeout_names_the_silent_callee(demo) -> None:
+    """nova-api's traceback goes through `self.compute_api...`: the callee that never logged is nova-compute."""
+    truth, source = demo
+    fault = next(f for f in truth.faults if f.kind == "rpc_timeout")
+    verdict = isolate(build_trace(source, fault.request_id))
+    assert "nova-compute never logged this request: it is down, stuck or not consuming its queue" in (
+        verdict.explanation
+    )

@@ -32,6 +32,7 @@ STATUS_HINTS: dict[int, str] = {
 TIMEOUT_EXCEPTIONS = ("MessagingTimeout",)
 #: `.../nova/conductor/rpcapi.py` in a caller's traceback names the RPC callee nova-conductor.
 _RPCAPI_RE = re.compile(r"/(\w+)/(\w+)/rpcapi\.py")
+_VIA_API_RE = re.compile(r"\b(compute|conductor|scheduler|volume|backup)_(?:rpc)?api\.")
 _DETAIL_RE = re.compile(r'"detail": "((?:[^"\\]|\\.)*)"')
 _EXC_FINAL_RE = re.compile(r"^([A-Za-z_][\w.]*?)(?:_Remote)?: ?(.*)$")
 
@@ -165,13 +166,18 @@ def _ancestors(trace: Trace, key: SpanKey) -> list[SpanKey]:
     return out
 
 
-def _rpc_callee(line: LogLine) -> str | None:
-    """`nova/conductor/rpcapi.py` in the traceback -> "nova-conductor"."""
+def _rpc_callee(line: LogLine, caller: str) -> str | None:
+    """The RPC callee a caller's traceback names: a `nova/conductor/rpcapi.py` frame ->
+    "nova-conductor"; else the API object it went through (`self.compute_api.get_console_output`
+    in nova-api -> "nova-compute", `self.volume_rpcapi.attachment_update` -> "cinder-volume")."""
     found = _RPCAPI_RE.findall(line.raw)
-    if not found:
-        return None
-    project, service = found[-1]
-    return f"{project}-{service}"
+    if found:
+        project, service = found[-1]
+        return f"{project}-{service}"
+    via = _VIA_API_RE.findall(line.raw)
+    if via:
+        return f"{canonical_service(caller).split('-')[0]}-{via[-1]}"
+    return None
 
 
 def _blame_callee(trace: Trace, root: _Signal) -> tuple[ErrorInfo | None, str]:
@@ -180,7 +186,7 @@ def _blame_callee(trace: Trace, root: _Signal) -> tuple[ErrorInfo | None, str]:
     remote = "_Remote" in root.line.raw or "Remote error:" in root.line.raw
     if exc not in TIMEOUT_EXCEPTIONS and not remote:
         return None, ""
-    callee_service = _rpc_callee(root.line)
+    callee_service = _rpc_callee(root.line, root.span.service)
     children = [s for s in trace.spans if s.parent == root.span.key]
     if callee_service:
         children = [s for s in children if canonical_service(s.service) == callee_service]
