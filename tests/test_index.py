@@ -500,3 +500,13 @@ def test_seekable_gz_copy_with_each_codec(
     entry["gz_blocks"] = 0
     (tmp_path / "st" / "manifest.json").write_text(json.dumps(manifest))
     assert {(x.file, x.line_no) for x in _lookup(tmp_path / "st", [ids[-7]])} == expected
+
+
+def test_gzip_reading_is_bounded_and_reads_concatenated_members(tmp_path: Path) -> None:
+    data = b"2026-11-20 10:00:00.000 1 INFO nova.compute.manager [-] Running periodic task\n" * 200_000
+    path = tmp_path / "nova-compute.log.3.gz"
+    path.write_bytes(gzip.compress(data, 1) + gzip.compress(b"tail\n", 1))  # as `cat a.gz b.gz`
+    chunks = list(read_chunks(str(path)))
+    assert b"".join(chunks) == data + b"tail\n"
+    assert max(len(c) for c in chunks) <= 8 << 20  # 16 MB inflated from ~100 KB, in bounded pieces
+    assert b"".join(read_chunks(str(path), 5)) == (data + b"tail\n")[5:]

@@ -279,6 +279,9 @@ def read_chunks(path: str, start: int = 0, chunk_size: int = 1 << 20) -> Iterato
         fh.close()
 
 
+_MAX_OUT = 8 << 20
+
+
 def _gunzip(fh: BinaryIO, path: str, start: int, chunk_size: int) -> Iterator[bytes]:
     """Stream-decode a (multi-member) gzip file, skipping the first `start` output bytes."""
     skip = start
@@ -294,7 +297,9 @@ def _gunzip(fh: BinaryIO, path: str, start: int, chunk_size: int) -> Iterator[by
         while comp:
             in_member = True
             try:
-                out = dec.decompress(comp)
+                # bounded output per step: a 1 MiB chunk of a highly repetitive log can
+                # inflate to hundreds of MiB
+                out = dec.decompress(comp, _MAX_OUT)
             except zlib.error as err:
                 raise LogReadError(
                     f"{path}: corrupt gzip data ({err}); lines before the damage were read"
@@ -309,12 +314,12 @@ def _gunzip(fh: BinaryIO, path: str, start: int, chunk_size: int) -> Iterator[by
                         skip = 0
                 if out:
                     yield out
-            if dec.eof:
-                comp = dec.unused_data
+            if dec.eof:  # a member ended; another may follow (concatenated gzip)
+                comp = dec.unused_data  # (unconsumed_tail repeats it at eof)
                 dec = zlib.decompressobj(wbits=31)
                 in_member = False
             else:
-                comp = b""
+                comp = dec.unconsumed_tail
     if in_member and not dec.eof:
         raise LogReadError(f"{path}: truncated gzip file; lines before the damage were read")
 
