@@ -249,3 +249,31 @@ def test_trace_import_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_bad_output_targets_fail_before_any_work(
+    indexed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, store, sc = indexed
+    rid_ = sc["novalidhost"].ids["api"]
+    bad_dir = tmp_path / "no" / "dir"
+    assert trace_main([rid_, "--store", str(store), "--html", str(bad_dir / "t.html")]) == 2
+    out = capsys.readouterr()
+    assert "root cause" not in out.out and f"directory {bad_dir} does not exist" in out.err
+    assert trace_main([rid_, "--store", str(store), "--otlp", "grpc://127.0.0.1:4317"]) == 2
+    out = capsys.readouterr()
+    assert "root cause" not in out.out and "expected an OTLP/HTTP URL" in out.err
+
+
+def test_index_of_nothing_fails(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [KANSOKU, "index", str(tmp_path / "missing"), "--store", str(tmp_path / "s")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert f"{tmp_path / 'missing'}: no such file or directory" in proc.stdout
+    assert f"no log files found in {tmp_path / 'missing'}" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr

@@ -54,6 +54,11 @@ def index_command(
             console.print(f"  {problem}", soft_wrap=True, markup=False)
         if report.problems_count > len(shown):
             console.print(f"  … and {report.problems_count - len(shown)} more (they stay findable by id)")
+    if report.files_seen == 0:
+        from kansoku.errors import KansokuError
+
+        where = ", ".join(str(p) for p in paths)
+        raise KansokuError(f"no log files found in {where}", exit_code=1)
 
 
 def _trace_entry(ctx: typer.Context) -> None:

@@ -73,6 +73,18 @@ def _write(path: Path, text: str) -> None:
 OUTPUTS: dict[str, TraceOutput] = {"terminal": _terminal, "json": _json, "html": _html, "otlp": _otlp}
 
 
+def _check_targets(html: Path | None, otlp: str | None) -> None:
+    """Refuse a bad --html path or --otlp URL before the work, not after the terminal output."""
+    if html is not None:
+        parent = html.expanduser().resolve().parent
+        if not parent.is_dir():
+            raise KansokuError(f"--html {html}: directory {parent} does not exist")
+    if otlp is not None:
+        from kansoku.tracing.otlp import endpoint_url
+
+        endpoint_url(otlp)
+
+
 def find_trace(source: LogSource, query: str, include_instance: bool = False) -> Trace:
     """The trace of `query`, or a KansokuError (exit 1) saying where we looked."""
     from kansoku.tracing.stitch import build_trace
@@ -105,6 +117,7 @@ def run_trace(
             open_source = default_open
         source = open_source(source)
     console = console or Console(highlight=False, soft_wrap=True)
+    _check_targets(html, otlp)
     trace = find_trace(source, query, include_instance)
     verdict = isolate(trace)
     wanted: list[tuple[str, str | None]] = [("json", None) if as_json else ("terminal", None)]
