@@ -198,3 +198,38 @@ def test_messaging_timeout_with_late_but_healthy_callee(tmp_path: Path) -> None:
         "oslo_messaging.exceptions.MessagingTimeout",
     )
     assert "nova-compute on cmp-3 answered late: still working 11.9 s after nova-api gave up" in v.explanation
+
+
+def test_unknown_wrapper_format_still_gives_a_verdict(tmp_path: Path) -> None:
+    """devstack's journald lines (`Nov 23 ... devstack@n-cond-cell1.service[pid]: ERROR ...`)
+    wrap oslo.log in a prefix the parser may not know: unparsed, yet the error is found."""
+    from kansoku.tracing.parse import iter_records
+
+    from tests.test_stitch_scenarios import MemorySource
+
+    a, p = rid(), rid()
+    user = "tempest-ServersNegativeTest-1 tempest-ServersNegativeTest-1-project-member"
+    files = {
+        "n-api": [
+            f'Nov 23 10:00:00.100000 devstack devstack@n-api.service[801]: INFO nova.api.openstack.requestlog [None {a} {user}] 10.0.0.5 "POST /compute/v2.1/servers" status: 202 len: 400 microversion: 2.1 time: 0.2',
+        ],
+        "placement-api": [
+            f'Nov 23 10:00:00.300000 devstack devstack@placement-api.service[802]: INFO placement.requestlog [{a} {p} {user}] 10.0.0.5 "PUT /placement/allocations/x" status: 409 len: 300 microversion: 1.36',
+        ],
+        "n-cond-cell1": [
+            f"Nov 23 10:00:00.400000 devstack devstack@n-cond-cell1.service[803]: ERROR nova.conductor.manager [None {a} {user}] Failed to schedule instances: nova.exception_Remote.NoValidHost_Remote: No valid host was found.",
+        ],
+    }
+    lines = []
+    for service, text in files.items():
+        path = tmp_path / f"screen-{service}.txt"
+        path.write_text("\n".join(text) + "\n")
+        with path.open("rb") as fh:
+            lines += [r for r in iter_records(fh, str(path), service, "devstack") if not hasattr(r, "reason")]
+    v = isolate(build_trace(MemorySource(lines), a))
+    assert v.root_cause is not None, v.explanation
+    assert v.root_cause.span.service == "n-cond-cell1"
+    assert v.root_cause.exception == "nova.exception.NoValidHost"
+    assert v.explanation.startswith(
+        "root cause: n-cond-cell1 on devstack — NoValidHost: No valid host was found."
+    )

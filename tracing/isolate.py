@@ -33,6 +33,9 @@ TIMEOUT_EXCEPTIONS = ("MessagingTimeout",)
 #: `.../nova/conductor/rpcapi.py` in a caller's traceback names the RPC callee nova-conductor.
 _RPCAPI_RE = re.compile(r"/(\w+)/(\w+)/rpcapi\.py")
 _VIA_API_RE = re.compile(r"\b(compute|conductor|scheduler|volume|backup)_(?:rpc)?api\.")
+#: oslo.log's context bracket: `[None req-... user project ...] ` or `[req-... ...] ` or `[-] `.
+_CONTEXT_RE = re.compile(r"\[(?:None|-|req-[0-9a-f-]{36})(?: [^\]]*)?\] ")
+_EXC_IN_TEXT_RE = re.compile(r"((?:[a-z_]\w*\.)+[A-Z]\w*): ")
 _DETAIL_RE = re.compile(r'"detail": "((?:[^"\\]|\\.)*)"')
 _EXC_FINAL_RE = re.compile(r"^([A-Za-z_][\w.]*?)(?:_Remote)?: ?(.*)$")
 
@@ -105,11 +108,25 @@ def _describe(signal: _Signal, caller: Span | None = None) -> ErrorInfo:
         message = exception_message(line)
     elif line.access is not None:
         message = _access_message(signal.span, line, caller)
+    elif line.fmt == "unparsed":
+        return _describe_unparsed(signal)
     else:
         message = line.message.split("\n", 1)[0].strip()
     return ErrorInfo(
         span=signal.span.key, line=line, exception=line.exception, message=message, status=status
     )
+
+
+def _describe_unparsed(signal: _Signal) -> ErrorInfo:
+    """An error line in an unknown wrapper: the text after the oslo context bracket, and the
+    exception it names (`nova.exception_Remote.NoValidHost_Remote: ...`) if any."""
+    first = signal.line.raw.split("\n", 1)[0]
+    ctx = _CONTEXT_RE.search(first)
+    text = first[ctx.end() :] if ctx else first
+    exc = _EXC_IN_TEXT_RE.search(text)
+    exception = exc.group(1).replace("_Remote", "") if exc else None
+    message = text[exc.end() :].strip() if exc else text.strip()
+    return ErrorInfo(span=signal.span.key, line=signal.line, exception=exception, message=message or text)
 
 
 def _access_message(span: Span, line: LogLine, caller: Span | None) -> str:

@@ -80,12 +80,23 @@ _RANK_WORDS: tuple[tuple[str, int], ...] = (
 )
 
 ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
+_UNPARSED_ERROR_RE = re.compile(r"(?:^|[\s:\]])(?:ERROR|CRITICAL)\s")
 
 
 def is_error_line(line: LogLine) -> bool:
-    """An error signal: ERROR/CRITICAL, a traceback, or a 5xx access line."""
+    """An error signal: ERROR/CRITICAL, a traceback, or a 5xx access line.
+
+    A line in no known format (a syslog/journald wrapper around oslo.log, say) has no parsed
+    level; an ERROR/CRITICAL word near its start or a traceback still counts, so a format the
+    parser does not know yet degrades the verdict instead of hiding the failure.
+    """
     if line.level in ERROR_LEVELS or line.exception is not None:
         return True
+    if line.fmt == "unparsed":
+        return (
+            _UNPARSED_ERROR_RE.search(line.raw[:300]) is not None
+            or "Traceback (most recent call last)" in line.raw
+        )
     return line.access is not None and line.access.status >= 500
 
 
