@@ -510,3 +510,22 @@ def test_gzip_reading_is_bounded_and_reads_concatenated_members(tmp_path: Path) 
     assert b"".join(chunks) == data + b"tail\n"
     assert max(len(c) for c in chunks) <= 8 << 20  # 16 MB inflated from ~100 KB, in bounded pieces
     assert b"".join(read_chunks(str(path), 5)) == (data + b"tail\n")[5:]
+
+
+def test_replaced_file_retires_the_old_entry(tmp_path: Path) -> None:
+    logs = tmp_path / "logs" / "h"
+    logs.mkdir(parents=True)
+    rng = random.Random(10)
+    old_id, new_id = _req(), _req()
+    live = logs / "keystone.log"
+    live.write_text(
+        "".join(_text_record(rng, i, None, old_id if i == 5 else _req(), "x", False) for i in range(9))
+    )
+    build_index([tmp_path / "logs"], tmp_path / "st")
+    live.unlink()  # rotated away and deleted (rotate 0), a new file in its place
+    live.write_text(_text_record(rng, 1, None, new_id, "x", False) * 12)
+    r = build_index([tmp_path / "logs"], tmp_path / "st")
+    assert r.new_bytes == live.stat().st_size
+    assert _lookup(tmp_path / "st", [old_id]) == []
+    assert len(_lookup(tmp_path / "st", [new_id])) == 12
+    assert IndexSource(tmp_path / "st").describe().startswith("1 file (indexed up to log time 2026-11-20 ")

@@ -552,8 +552,20 @@ class _Reconciler:
         return None
 
     def finish(self, seen: set[str]) -> None:
+        """Retire entries whose file is gone: not found, or another file now at their path
+        (rotated away and deleted, or replaced) - their offsets would point at other bytes."""
         for entry in self.manifest.files:
-            if entry.state == "live" and entry.path not in seen:
+            if entry.state != "live":
+                continue
+            if entry.path not in seen:
+                self.retire(entry)
+                continue
+            try:
+                st = os.stat(entry.path)
+            except OSError:
+                self.retire(entry)
+                continue
+            if (st.st_dev, st.st_ino) != (entry.dev, entry.ino):
                 self.retire(entry)
 
 

@@ -480,7 +480,8 @@ class IndexSource:
         last = max((f.last_ts for f in live if f.last_ts), default=None)
         when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.manifest.updated))
         upto = f"log time {last}" if last else "no timestamps"
-        return f"{len(live)} files (indexed up to {upto}; index updated {when})"
+        files = "1 file" if len(live) == 1 else f"{len(live)} files"
+        return f"{files} (indexed up to {upto}; index updated {when})"
 
 
 def _block_of(table: list[int], offset: int) -> int:
