@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS actions(
 CREATE INDEX IF NOT EXISTS actions_target ON actions(cluster, target, planned_at);
 CREATE INDEX IF NOT EXISTS actions_state ON actions(state);
 CREATE INDEX IF NOT EXISTS actions_fp ON actions(fingerprint, state);
+CREATE INDEX IF NOT EXISTS actions_budget ON actions(dry_run, planned_at);
 CREATE TABLE IF NOT EXISTS firing(
   fingerprint TEXT PRIMARY KEY, alertname TEXT NOT NULL, cluster TEXT NOT NULL,
   target TEXT NOT NULL, since REAL NOT NULL);
@@ -187,8 +188,12 @@ class Journal:
 
     @contextmanager
     def decision_tx(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction for decisions (synchronous=NORMAL, see __init__)."""
-        with self._decide_lock:
+        """A write transaction for decisions (synchronous=NORMAL, see __init__).
+
+        It also takes the main lock: two connections of one process contending inside
+        SQLite would wait in SQLite's busy handler, which sleeps in steps of up to 100 ms.
+        """
+        with self._lock, self._decide_lock:
             self._decide_db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._decide_db

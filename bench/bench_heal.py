@@ -21,7 +21,6 @@ import os
 import platform
 import signal
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,22 +71,48 @@ def cpu_model() -> str:
 
 
 def webhook(i: int) -> tuple[str, bytes]:
-    labels = {"alertname": "KubeNodeNotReady", "severity": "critical", "cluster": f"c{i % 700:03d}",
-              "region": "fra", "node": f"node-{i}"}
+    labels = {
+        "alertname": "KubeNodeNotReady",
+        "severity": "critical",
+        "cluster": f"c{i % 700:03d}",
+        "region": "fra",
+        "node": f"node-{i}",
+    }
     fp = hashlib.sha256(str(i).encode()).hexdigest()[:16]
-    body = {"receiver": "kansoku", "status": "firing", "version": "4", "groupKey": f"{{}}:{{n={i}}}",
-            "truncatedAlerts": 0, "groupLabels": {"alertname": "KubeNodeNotReady"}, "commonLabels": labels,
-            "commonAnnotations": {}, "externalURL": "http://am:9093",
-            "alerts": [{"status": "firing", "labels": labels, "annotations": {"summary": "node down"},
-                        "startsAt": "2026-11-23T16:18:11.057605Z", "endsAt": "0001-01-01T00:00:00Z",
-                        "generatorURL": "http://prom:9090/graph", "fingerprint": fp}]}
+    body = {
+        "receiver": "kansoku",
+        "status": "firing",
+        "version": "4",
+        "groupKey": f"{{}}:{{n={i}}}",
+        "truncatedAlerts": 0,
+        "groupLabels": {"alertname": "KubeNodeNotReady"},
+        "commonLabels": labels,
+        "commonAnnotations": {},
+        "externalURL": "http://am:9093",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": {"summary": "node down"},
+                "startsAt": "2026-11-23T16:18:11.057605Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prom:9090/graph",
+                "fingerprint": fp,
+            }
+        ],
+    }
     return fp, json.dumps(body).encode()
 
 
 def start(argv: list[str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, "KANSOKU_HEAL_TOKEN": TOKEN},
-                            stdout=subprocess.DEVNULL, stderr=open(cwd / "server.log", "ab"),  # noqa: SIM115
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env={**os.environ, "KANSOKU_HEAL_TOKEN": TOKEN},
+        stdout=subprocess.DEVNULL,
+        stderr=open(cwd / "server.log", "ab"),  # noqa: SIM115
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while not http_ok(f"http://127.0.0.1:{port}/healthz"):
         if time.monotonic() > deadline or proc.poll() is not None:
@@ -108,8 +133,14 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
         proc.wait()
 
 
-def load(url: str, rate: int, seconds: float, threads: int = 8, kill_at: float | None = None,
-         on_kill: object = None) -> tuple[dict[str, float], dict[str, float], int, int]:
+def load(
+    url: str,
+    rate: int,
+    seconds: float,
+    threads: int = 64,
+    kill_at: float | None = None,
+    on_kill: object = None,
+) -> tuple[dict[str, float], dict[str, float], int, int]:
     """Open-loop load: request i is due at t0 + i/rate. Returns (sent_at by fp for 200s,
     request latency by fp, errors, late_starts)."""
     total = int(rate * seconds)
@@ -177,23 +208,49 @@ def heal_run(rate: int, seconds: float) -> dict[str, float]:
         work = Path(tmp)
         (work / "heal.yaml").write_text(CONFIG.format(cooldown=0, runs=work / "runs.log"))
         port = free_port()
-        proc = start([sys.executable, "-m", "kansoku", "heal", "serve", "--config", str(work / "heal.yaml"),
-                      "--port", str(port), "--dry-run"], work, port)
+        proc = start(
+            [
+                sys.executable,
+                "-m",
+                "kansoku",
+                "heal",
+                "serve",
+                "--config",
+                str(work / "heal.yaml"),
+                "--port",
+                str(port),
+                "--dry-run",
+            ],
+            work,
+            port,
+        )
         try:
             accepted, latency, errors, late = load(f"http://127.0.0.1:{port}/alertmanager", rate, seconds)
             db = sqlite3.connect(work / "journal.sqlite")
             deadline = time.monotonic() + 30
-            while db.execute("SELECT count(*) FROM alerts WHERE decided_at IS NULL").fetchone()[0] and \
-                    time.monotonic() < deadline:
+            while (
+                db.execute("SELECT count(*) FROM alerts WHERE decided_at IS NULL").fetchone()[0]
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.2)
-            decided = dict(db.execute("SELECT fingerprint, decided_at FROM alerts WHERE decided_at IS NOT NULL"))
+            decided = dict(
+                db.execute("SELECT fingerprint, decided_at FROM alerts WHERE decided_at IS NOT NULL")
+            )
             db.close()
         finally:
             stop(proc)
     e2e = [decided[fp] - sent for fp, sent in accepted.items() if fp in decided]
-    return {"sent": rate * seconds, "accepted": len(accepted), "lost": len(set(accepted) - set(decided)),
-            "errors": errors, "late": late, "p50": pct(e2e, 0.5), "p99": pct(e2e, 0.99), "max": max(e2e),
-            "req_p99": pct(list(latency.values()), 0.99)}
+    return {
+        "sent": rate * seconds,
+        "accepted": len(accepted),
+        "lost": len(set(accepted) - set(decided)),
+        "errors": errors,
+        "late": late,
+        "p50": pct(e2e, 0.5),
+        "p99": pct(e2e, 0.99),
+        "max": max(e2e),
+        "req_p99": pct(list(latency.values()), 0.99),
+    }
 
 
 def noop_run(rate: int, seconds: float) -> dict[str, float]:
@@ -234,18 +291,35 @@ def kill_run(rate: int, seconds: float) -> dict[str, float]:
         runs = work / "runs.log"
         (work / "heal.yaml").write_text(CONFIG.format(cooldown=0, runs=runs))
         port = free_port()
-        argv = [sys.executable, "-m", "kansoku", "heal", "serve", "--config", str(work / "heal.yaml"),
-                "--port", str(port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "kansoku",
+            "heal",
+            "serve",
+            "--config",
+            str(work / "heal.yaml"),
+            "--port",
+            str(port),
+        ]
         first = start(argv, work, port)
-        accepted, _, errors, _ = load(f"http://127.0.0.1:{port}/alertmanager", rate, seconds,
-                                      kill_at=seconds / 2, on_kill=lambda: stop(first, signal.SIGKILL))
+        accepted, _, errors, _ = load(
+            f"http://127.0.0.1:{port}/alertmanager",
+            rate,
+            seconds,
+            kill_at=seconds / 2,
+            on_kill=lambda: stop(first, signal.SIGKILL),
+        )
         second = start(argv, work, port)
         try:
             db = sqlite3.connect(work / "journal.sqlite")
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and (
                 db.execute("SELECT count(*) FROM alerts WHERE decided_at IS NULL").fetchone()[0]
-                or db.execute("SELECT count(*) FROM actions WHERE state IN ('pending','running')").fetchone()[0]):
+                or db.execute("SELECT count(*) FROM actions WHERE state IN ('pending','running')").fetchone()[
+                    0
+                ]
+            ):
                 time.sleep(0.2)
             time.sleep(1)
             journaled = {r[0] for r in db.execute("SELECT fingerprint FROM alerts")}
@@ -254,9 +328,14 @@ def kill_run(rate: int, seconds: float) -> dict[str, float]:
         finally:
             stop(second)
         ran = Counter(runs.read_text().split()) if runs.exists() else Counter()
-    return {"accepted": len(accepted), "lost": len(set(accepted) - journaled),
-            "twice": sum(1 for v in ran.values() if v > 1), "executed": len(ran),
-            "interrupted": states.get("failed", 0), "refused_conn": errors}
+    return {
+        "accepted": len(accepted),
+        "lost": len(set(accepted) - journaled),
+        "twice": sum(1 for v in ran.values() if v > 1),
+        "executed": len(ran),
+        "interrupted": states.get("failed", 0),
+        "refused_conn": errors,
+    }
 
 
 def main() -> None:
