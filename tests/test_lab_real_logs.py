@@ -74,6 +74,9 @@ def test_chain_from_each_local_id(report: TrafficReport, store: Path) -> None:
         ("allocation-conflict", "placement", "409"),
         ("server-not-found", "nova-api", "404"),
         ("rpc-timeout", "rpc-client", "MessagingTimeout"),
+        ("rpc-remote-error", "rpc-server", "InstanceNotFound"),
+        ("compute-rpc-raises", "nova-compute", "NotImplementedError"),
+        ("compute-rpc-timeout", "nova-compute", "None"),
     ],
 )
 def test_failures_isolated_on_saved_logs(

@@ -232,7 +232,7 @@ def source(lab: Lab, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[
 
     store = tmp_path_factory.mktemp("index")
     report = build_index([lab.paths.logs], store)
-    assert report.files_seen == 5
+    assert report.files_seen == 7
     return IndexSource(store)
 
 
@@ -308,15 +308,7 @@ FAILURES = [
     "rpc-timeout",
     "compute-rpc-raises",
     "compute-rpc-timeout",
-    pytest.param(
-        "rpc-remote-error",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="H2 stitch: two services sharing one local id and absent from RPC_UPSTREAM are "
-            "ordered callee-first, so the raise is blamed on the RPC caller "
-            "(see docs/openstack-odd-cases.md, 'RPC pair outside RPC_UPSTREAM')",
-        ),
-    ),
+    "rpc-remote-error",
 ]
 
 
