@@ -112,7 +112,16 @@ class _Chunk:
         self._tails: dict[bytes, list[int]] | None = None  # UUID tail -> positions (one C scan)
         self._marks: list[tuple[int, int]] = [(0, line_no)]  # (position, line number) known
 
-    def records_with(self, tail: bytes) -> Iterator[tuple[int, int, str]]:
+    def records_with(self, tail: bytes, few: bool = False) -> Iterator[tuple[int, int, str]]:
+        """Records holding `tail`. `few`: only a few ids are wanted from this chunk, so a
+        `bytes.find` per id beats mapping every UUID of the block (done once otherwise)."""
+        if few and self._tails is None:
+            pos = self.data.find(tail)
+            while pos != -1:
+                rec = self._record_at(pos)
+                yield rec[0], rec[1], rec[2]
+                pos = self.data.find(tail, max(rec[3], pos + 1))
+            return
         if self._tails is None:
             tails: dict[bytes, list[int]] = {}
             for m in _TAIL_B_RE.finditer(self.data):
@@ -369,6 +378,7 @@ class IndexSource:
         if not wanted:
             return
         keys = {int(t[:4] + t[5:], 16) for t in wanted}
+        few = len(wanted) <= 4
         if self._segments is None:
             self._segments = _Segments(self.store, self.manifest)
         hits = self._segments.lookup(keys)
@@ -380,7 +390,7 @@ class IndexSource:
             found: dict[int, tuple[int, str]] = {}
             for chunk in chunks:
                 for tail, needles in wanted.items():
-                    for line_no, offset, raw in chunk.records_with(tail.encode()):
+                    for line_no, offset, raw in chunk.records_with(tail.encode(), few):
                         if offset not in found and any(n in raw for n in needles):
                             found[offset] = (line_no, raw)
             for offset in sorted(found):
