@@ -112,6 +112,21 @@ class _Chunk:
         self._tails: dict[bytes, list[int]] | None = None  # UUID tail -> positions (one C scan)
         self._marks: list[tuple[int, int]] = [(0, line_no)]  # (position, line number) known
 
+    def tails_among(self, wanted: dict[bytes, list[str]]) -> list[bytes]:
+        """The wanted UUID tails that occur in this chunk."""
+        have = self._tail_map()
+        if len(wanted) < len(have):
+            return [t for t in wanted if t in have]
+        return [t for t in have if t in wanted]
+
+    def _tail_map(self) -> dict[bytes, list[int]]:
+        if self._tails is None:
+            tails: dict[bytes, list[int]] = {}
+            for m in _TAIL_B_RE.finditer(self.data):
+                tails.setdefault(m.group(1), []).append(m.start())
+            self._tails = tails
+        return self._tails
+
     def records_with(self, tail: bytes, few: bool = False) -> Iterator[tuple[int, int, str]]:
         """Records holding `tail`. `few`: only a few ids are wanted from this chunk, so a
         `bytes.find` per id beats mapping every UUID of the block (done once otherwise)."""
@@ -122,13 +137,8 @@ class _Chunk:
                 yield rec[0], rec[1], rec[2]
                 pos = self.data.find(tail, max(rec[3], pos + 1))
             return
-        if self._tails is None:
-            tails: dict[bytes, list[int]] = {}
-            for m in _TAIL_B_RE.finditer(self.data):
-                tails.setdefault(m.group(1), []).append(m.start())
-            self._tails = tails
         covered = -1
-        for pos in self._tails.get(tail, ()):
+        for pos in self._tail_map().get(tail, ()):
             if pos < covered:
                 continue
             rec = self._record_at(pos)
@@ -154,6 +164,15 @@ class _Chunk:
         if known is not None and known[3] > pos:
             return known
         line_no = self._line_at(start)
+        nl = data.find(b"\n", start)
+        nxt = len(data) if nl == -1 else nl + 1
+        if nxt >= len(data) or _definite_start(data, nxt):
+            # a one-line record (the common case): no grouping needed
+            raw = data[start:nxt].decode("utf-8", "replace").rstrip("\r\n")
+            if raw.strip():
+                entry = (line_no, self.offset + start, raw, nxt)
+                self.records[start] = entry
+                return entry
         found: tuple[int, int, str, int] | None = None
         prev: tuple[int, int, str] | None = None
         for rec in iter_raw_records(_lines_from(data, start), line_no, self.offset + start):
@@ -369,12 +388,12 @@ class IndexSource:
 
     def lines_for(self, ids: Iterable[str]) -> Iterator[LogLine]:
         """Every record containing one of `ids`, in offset order per file."""
-        wanted: dict[str, list[str]] = {}
+        wanted: dict[bytes, list[str]] = {}
         for raw_id in ids:
             needle = raw_id.strip().lower()
             tail = _tail(needle) if needle else None
             if tail is not None:
-                wanted.setdefault(tail, []).append(needle)
+                wanted.setdefault(tail.encode(), []).append(needle)
         if not wanted:
             return
         keys = {int(t[:4] + t[5:], 16) for t in wanted}
@@ -389,8 +408,11 @@ class IndexSource:
             chunks = self._chunks(entry, hits[file_id])
             found: dict[int, tuple[int, str]] = {}
             for chunk in chunks:
-                for tail, needles in wanted.items():
-                    for line_no, offset, raw in chunk.records_with(tail.encode(), few):
+                # many ids: only those this chunk holds (from its UUID map); a few: find each
+                present = list(wanted) if few else chunk.tails_among(wanted)
+                for t in present:
+                    needles = wanted[t]
+                    for line_no, offset, raw in chunk.records_with(t, few):
                         if offset not in found and any(n in raw for n in needles):
                             found[offset] = (line_no, raw)
             for offset in sorted(found):
