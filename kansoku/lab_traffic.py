@@ -96,7 +96,12 @@ class _Client:
         if token is not None:
             hdrs["X-Auth-Token"] = token
         sess = self.session if auth and token is None else self.bare
-        resp = sess.request(url, method, headers=hdrs, json=body, raise_exc=False, authenticated=None)
+        from keystoneauth1 import exceptions as ks_exc
+
+        try:
+            resp = sess.request(url, method, headers=hdrs, json=body, raise_exc=False, authenticated=None)
+        except ks_exc.ConnectionError as exc:
+            raise KansokuError(f"the lab does not answer at {url}: {exc}; see `kansoku lab status`") from None
         try:
             payload = resp.json()
         except ValueError:
@@ -128,10 +133,26 @@ def _rpc_calls(paths: LabPaths, calls: list[dict[str, Any]]) -> list[dict[str, A
     return result
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def run_traffic(root: Path) -> TrafficReport:
     """Drive every scenario against the lab in `root` and write `traffic.json`."""
     paths = LabPaths(root.resolve())
     state = read_state(paths)
+    stopped = [s.name for s in state.services if s.pid and not _running(s.pid)]
+    if stopped:
+        raise KansokuError(
+            f"the lab in {paths.root} is not running ({', '.join(stopped)} stopped): "
+            f"`kansoku lab down --dir {root}` then `kansoku lab up --dir {root}`"
+        )
     client = _Client(state)
     ks, pl, nova = state.auth_url, state.placement_url, state.nova_url
     records: list[TrafficRecord] = []

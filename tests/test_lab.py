@@ -135,3 +135,14 @@ def test_config_files_use_text_and_json_logging(tmp_path: Path) -> None:
     assert "count_usage_from_placement = True" in text
     assert "endpoint_override = http://127.0.0.1:8778" in text
     assert f"log_file = {paths.log('nova-api')}" in text
+
+
+def test_traffic_against_a_stopped_lab_says_which_part_stopped(tmp_path: Path) -> None:
+    from kansoku.lab_traffic import run_traffic
+
+    gone = _sleeper()
+    os.killpg(gone.pid, 9)
+    gone.wait()
+    write_state(LabPaths(tmp_path), _state(tmp_path, [ServiceRecord(name="nova-api", pid=gone.pid)]))
+    with pytest.raises(KansokuError, match=r"not running \(nova-api stopped\).*kansoku lab up"):
+        run_traffic(tmp_path)
