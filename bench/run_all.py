@@ -60,7 +60,7 @@ def main() -> int:
     if failed:
         header += [f"**Failed in this run** (their sections may be stale): {', '.join(failed)}", ""]
     body = [s.read_text().rstrip() + "\n" for s in sections]
-    (BENCH / "RESULTS.md").write_text("\n".join(header) + "\n".join(body))
+    (BENCH / "RESULTS.md").write_text("\n".join(header) + "\n" + "\n".join(body))
     print(f"wrote {BENCH / 'RESULTS.md'} from {len(sections)} section(s)")
     return 1 if failed else 0
 
