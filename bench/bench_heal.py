@@ -264,7 +264,13 @@ def noop_run(rate: int, seconds: float) -> dict[str, float]:
         finally:
             stop(proc)
     values = list(latency.values())
-    return {"accepted": len(accepted), "p50": pct(values, 0.5), "p99": pct(values, 0.99), "late": late}
+    return {
+        "accepted": len(accepted),
+        "p50": pct(values, 0.5),
+        "p99": pct(values, 0.99),
+        "late": late,
+        "errors": errors,
+    }
 
 
 def sqlite_run(n: int) -> dict[str, float]:
@@ -371,7 +377,7 @@ def main() -> None:
         f"p99 {base['p99'] * ms:.2f} ms (WAL, FULL) | {heal['req_p99'] / base['p99']:.0f}x |",
         f"| accepted / lost | {heal['accepted']:.0f} / {heal['lost']:.0f} | | |",
         f"| client errors / sends >50 ms behind schedule | {heal['errors']:.0f} / {heal['late']:.0f} | "
-        f"no-op: - / {noop['late']:.0f} | |",
+        f"no-op: {noop['errors']:.0f} / {noop['late']:.0f} | |",
         "",
         f"**kill -9 run**: 100 alerts/s for 10 s into `kansoku heal serve` executing real `run_command` actions; "
         f"SIGKILL of the server's process group at 5 s, restart on the same journal: {kill['accepted']:.0f} "
