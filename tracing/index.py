@@ -663,7 +663,7 @@ class _FileIndexer:
         if end > pos and buf[end - 1 : end] != b"\n":
             nl += 1  # a final line without newline
         self._block_pos = pos
-        self._problems(buf, pos, end)
+        self._problems(buf, pos, end, nl)
         self._timestamps(buf, pos, end)
         entry.lines += nl
         entry.offset += end - pos
@@ -687,7 +687,7 @@ class _FileIndexer:
         elif block_is_first and entry.first_ts is not None:
             entry.last_ts = entry.first_ts
 
-    def _problems(self, buf: bytes, pos: int, end: int) -> None:
+    def _problems(self, buf: bytes, pos: int, end: int, n_lines: int) -> None:
         """Lines iter_records will call problems, found without parsing every line.
 
         Only lines that are neither a header nor JSON are looked at (rare in real logs): a
@@ -711,14 +711,15 @@ class _FileIndexer:
             kind = self._judge(buf, line_start, end, kind)
             nxt = buf.find(b"\n", line_start, end)
             prev_susp_end = nxt
-        # JSON lines: as many lines start with `{` as end with `}` unless one is cut off
-        # (two C counts; the exact regex runs only when they differ)
-        starts = buf.count(b"\n{", pos, end - 1) + (1 if buf.startswith(b"{", pos) else 0)
-        unterminated_ok = 1 if end > pos and buf[end - 1 : end] == b"}" else 0
-        if starts and starts != buf.count(b"}\n", pos, end) + unterminated_ok:
-            for m in _BAD_JSON_RE.finditer(buf, max(0, pos - 1), end):
-                if m.start() + 1 >= pos:
-                    self._problem_at(buf, m.start() + 1, "not a JSON log object (cut off?)")
+        # JSON lines: in a JSON block every line ends with `}` unless one is cut off (one C
+        # count; the exact regex runs only when it disagrees). Blocks of text files are not
+        # searched for cut-off JSON lines (oslo.log writes one format per file).
+        if buf.startswith(b"{", pos):
+            unterminated_ok = 1 if buf[end - 1 : end] == b"}" else 0
+            if buf.count(b"}\n", pos, end) + unterminated_ok != n_lines:
+                for m in _BAD_JSON_RE.finditer(buf, max(0, pos - 1), end):
+                    if m.start() + 1 >= pos:
+                        self._problem_at(buf, m.start() + 1, "not a JSON log object (cut off?)")
         # remember the kind of the last record start for the next block
         last_nl = buf.rfind(b"\n", pos, end - 1) + 1 if end - pos > 1 else pos
         last_start = max(last_nl, pos)
