@@ -341,14 +341,21 @@ def test_unreadable_file_is_named_and_the_rest_indexed(tmp_path: Path) -> None:
         secret = logs / "keystone.log"
         secret.write_text("2026-11-20 10:00:00.000 1 INFO keystone [-] x\n")
         secret.chmod(0)
+        hidden = base / "logs" / "h2"  # a host directory that cannot be listed
+        hidden.mkdir()
+        (hidden / "nova-compute.log").write_text("")
+        hidden.chmod(0)
         store = base / "st"
         if os.geteuid() != 0:
             problems = build_index([base / "logs"], store).problems
         else:
             problems = _build_as_nobody(base, store)
-        assert problems == [f"{secret.absolute()}: permission denied"]
+        assert sorted(problems) == sorted(
+            [f"{hidden}: permission denied", f"{secret.absolute()}: permission denied"]
+        )
         assert len(_lookup(store, [rid])) == 1
     finally:
+        (base / "logs" / "h2").chmod(0o755)
         if base != tmp_path:
             shutil.rmtree(base)
 
@@ -360,7 +367,7 @@ def _build_as_nobody(base: Path, store: Path) -> list[str]:
     import numpy  # noqa: F401
 
     for p in [base, *base.rglob("*")]:
-        if p.name != "keystone.log":
+        if p.name not in ("keystone.log", "h2") and p.parent.name != "h2":
             p.chmod(0o777 if p.is_dir() else 0o666)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
