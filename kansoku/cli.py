@@ -2,32 +2,37 @@
 
 Each area registers its own commands (`register(app)` in its `cli` module); every command
 calls one library function that the tests call too. Area modules import only typer at
-module level and keep heavy imports (pandas, OpenTelemetry, FastAPI) inside the command,
-so `kansoku trace ID` starts fast.
+module level and keep heavy imports (pandas, OpenTelemetry, FastAPI) inside the command.
+`kansoku trace ...` skips typer altogether (typer pulls in pydantic, ~150 ms): an operator
+with a request id waits for nothing but the lookup.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-
-import typer
+from typing import TYPE_CHECKING
 
 from kansoku.errors import KansokuError
 
+if TYPE_CHECKING:
+    import typer
+
 #: Modules that each define `register(app: typer.Typer) -> None`.
 COMMAND_MODULES = (
-    "kansoku.tracing.cli",  # index, trace, trace stats, ship
-    "kansoku.lab",  # lab up|traffic|down
-    "kansoku.health.cli",  # check, collect serve
-    "kansoku.addon_bundles.cli",  # bundle ...
-    "kansoku.alerts.cli",  # rules check|test, heal serve|history|pause|resume
+    "kansoku.tracing.cli",  # index, trace, trace stats
     "kansoku.ship_cli",  # ship (files -> Elasticsearch)
+    "kansoku.lab",  # lab up|traffic|status|down
+    "kansoku.health.cli",  # check, collect serve
+    "kansoku.addon_bundles.cli",  # bundle ..., rules check|test
+    "kansoku.alerts.cli",  # heal serve|history|pause|resume
     "kansoku.demo",  # demo
 )
 
 
 def build_app() -> typer.Typer:
+    import typer
+
     app = typer.Typer(
         name="kansoku",
         help="Request tracing, fleet health and careful self-healing for OpenStack + Kubernetes.",
@@ -36,27 +41,29 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            # While the areas are being built in parallel, a module may not exist yet.
-            if exc.name != name:
-                raise
-            continue
-        module.register(app)
+        importlib.import_module(name).register(app)
     return app
+
+
+def _print_error(exc: KansokuError) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors print one clear message and exit non-zero, never a traceback."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["trace"]:
+        from kansoku.tracing.trace_cmd import trace_main
+
+        sys.exit(trace_main(args[1:]))
     app = build_app()
     try:
-        app(args=argv, prog_name="kansoku")
+        app(args=args, prog_name="kansoku")
     except KansokuError as exc:
-        from rich.console import Console
-        from rich.markup import escape
-
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        _print_error(exc)
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(1)

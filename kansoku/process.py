@@ -128,11 +128,12 @@ def stop_pid(pid: int, timeout: float = 10.0) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            with contextlib.suppress(ProcessLookupError):
+        except (ProcessLookupError, PermissionError):
+            # Not a group leader (a daemon such as epmd that left our group): signal the PID.
+            try:
                 os.kill(pid, sig)
+            except ProcessLookupError:
+                return
         deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 2.0)
         while time.monotonic() < deadline:
             try:
