@@ -19,6 +19,7 @@ import sqlite3
 import string
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -46,20 +47,28 @@ class StormProbe:
         # journal's main connection may be waiting for that transaction's write lock
         self._db = sqlite3.connect(journal.path, check_same_thread=False, timeout=30)
         self._lock = threading.Lock()
+        self._at = -1.0
+        self._value: str | None = None
 
     def shared_dependency_down(self) -> str | None:
+        """Cached for a second: the window is minutes long, and a storm of webhooks would
+        otherwise repeat the same scan for every small decision batch."""
         with self._lock:
+            if time.monotonic() - self._at < 1.0:
+                return self._value
             rows = self._db.execute(
-                "SELECT DISTINCT cluster FROM firing WHERE since >= ? AND cluster != '' ORDER BY cluster",
-                (time.time() - self.window,),
+                "SELECT DISTINCT cluster FROM firing WHERE since >= ? AND cluster != '' LIMIT ?",
+                (time.time() - self.window, self.clusters),
             ).fetchall()
-        if len(rows) >= self.clusters:
-            names = ", ".join(r[0] for r in rows[:5])
-            return (
-                f"{len(rows)} clusters alerting within {self.window:.0f}s ({names}, ...): "
-                "a shared dependency is likely down"
-            )
-        return None
+            self._value = None
+            if len(rows) >= self.clusters:
+                names = ", ".join(sorted(r[0] for r in rows)[:5])
+                self._value = (
+                    f"{len(rows)} clusters alerting within {self.window:.0f}s ({names}, ...): "
+                    "a shared dependency is likely down"
+                )
+            self._at = time.monotonic()
+            return self._value
 
 
 class CheckProbe:
@@ -154,6 +163,15 @@ class Engine:
             + [h.alert for hs in self.cluster_hooks.values() for h in hs]
         )
         self._batch: _Batch | None = None
+        # planned times of the last hour's actions, for the fleet budget: loaded once, then
+        # kept here (the engine is the only writer of actions) so the budget costs O(1)
+        self._planned: deque[float] = deque(
+            r[0]
+            for r in journal.query(
+                "SELECT planned_at FROM actions WHERE dry_run = ? AND planned_at >= ? ORDER BY planned_at",
+                (self.dry_run, time.time() - 3600),
+            )
+        )
         self.last_batch_full = False
 
     # -- used by the receiver, before journaling -------------------------------------------
@@ -210,12 +228,7 @@ class Engine:
             if not alerts:
                 return to_run
             self._batch = _Batch(
-                paused=self.journal.paused_reason(db),
-                down=None,
-                used=db.execute(
-                    "SELECT count(*) FROM actions WHERE planned_at >= ? AND dry_run = ?",
-                    (time.time() - 3600, self.dry_run),
-                ).fetchone()[0],
+                paused=self.journal.paused_reason(db), down=None, used=self._used_last_hour()
             )
             if self._batch.paused is None:
                 for probe in self.probes:
@@ -343,6 +356,7 @@ class Engine:
         )
         action_id = int(cur.lastrowid or 0)
         batch.used += 1
+        self._planned.append(now)
         if self.dry_run:
             return (
                 Decision.DRY_RUN,
@@ -358,16 +372,15 @@ class Engine:
             action_id,
         )
 
+    def _used_last_hour(self) -> int:
+        horizon = time.time() - 3600
+        while self._planned and self._planned[0] < horizon:
+            self._planned.popleft()
+        return len(self._planned)
+
     def _fresh_batch(self, db: sqlite3.Connection) -> _Batch:
         """Fleet-wide state for a plan outside decide_pending (escalations)."""
-        batch = _Batch(
-            paused=self.journal.paused_reason(db),
-            down=None,
-            used=db.execute(
-                "SELECT count(*) FROM actions WHERE planned_at >= ? AND dry_run = ?",
-                (time.time() - 3600, self.dry_run),
-            ).fetchone()[0],
-        )
+        batch = _Batch(paused=self.journal.paused_reason(db), down=None, used=self._used_last_hour())
         for probe in self.probes:
             batch.down = batch.down or probe.shared_dependency_down()
         return batch
