@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -70,7 +71,7 @@ _EXC_NAME_HINT = re.compile(
 #   127.0.0.1 "GET /resource_providers" status: 200 len: 52 microversion: 1.39
 _OSLO_ACCESS_RE = re.compile(
     r'(?P<client>\S+) (?:- \S+ \[[^\]]*\] )?"(?P<method>[A-Z]+) (?P<path>\S+)(?: HTTP/[\d.]+)?" '
-    r"status: (?P<status>\d{3}) +len: (?P<len>\d+|-)(?: microversion: \S+)?(?: time: (?P<time>[\d.]+))?"
+    r"status: (?P<status>\d{3}) +len: (?P<len>\d+|-|None)(?: microversion: \S+)?(?: time: (?P<time>[\d.]+))?"
 )
 # Apache/nginx combined (keystone, glance, cinder, neutron behind mod_wsgi/uwsgi) and
 # eventlet's own default:
@@ -149,7 +150,7 @@ def parse_access(text: str) -> AccessInfo | None:
             method=m.group("method"),
             path=m.group("path"),
             status=int(m.group("status")),
-            length=None if length == "-" else int(length),
+            length=None if length in ("-", "None") else int(length),  # nova writes None for a 302
             duration=float(dur) if dur else None,
             route=route_template(m.group("path")),
             client=m.group("client"),
@@ -305,8 +306,12 @@ def parse_record(
     n_lines = raw.count("\n") + 1
     if first.startswith("{"):
         return _parse_json(raw, file, line_no, offset, service, host)
+    if first[:3] in _MONTHS:
+        return _parse_journal(raw, file, line_no, offset, service, host)
     m = HEADER_RE.match(first)
     if m is None:
+        if first[10:11] == "T" and _JOURNAL_RE.match(first) is not None:
+            return _parse_journal(raw, file, line_no, offset, service, host)
         access = parse_access(first)
         if access is None:
             return None
@@ -516,6 +521,240 @@ def unparsed_line(raw: str, file: str, line_no: int, offset: int, service: str, 
     )
 
 
+# --- journald (devstack CI `screen-*.txt`, openstack-ansible, `journalctl -u ...` exports) ---
+#
+# journalctl's `short`/`short-precise` output puts `Mon DD HH:MM:SS[.ffffff] host ident[pid]: `
+# before every physical line a unit wrote (`short-iso[-precise]` writes an ISO date with an
+# offset instead). devstack (functions-common: `setup_systemd_logging`) makes oslo.log write
+#   logging_context_format_string = %(color)s%(levelname)s %(name)s [%(global_request_id)s
+#       %(request_id)s %(project_name)s %(user_name)s%(color)s] %(instance)s%(color)s%(message)s
+#   logging_default_format_string = %(color)s%(levelname)s %(name)s [-%(color)s] %(instance)s...
+#   logging_debug_format_suffix   = {{(pid=%(process)d) %(funcName)s %(pathname)s:%(lineno)d}}
+#   logging_exception_prefix      = ERROR %(name)s %(instance)s
+# (with ANSI colour codes around the fields when LOG_COLOR is on). So the payload is an oslo
+# line without its own time and pid, and every traceback line repeats the journald prefix
+# followed by `ERROR <logger> `. The journald ident is `devstack@n-api.service` for the uwsgi
+# services (SyslogIdentifier) and the program (`nova-compute`) for the others; the pid is the
+# unit's main process, so the `(pid=N)` of the DEBUG suffix (the uwsgi worker) is preferred.
+
+_MONTHS = frozenset({"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"})
+_MONTH_NO = {name: i for i, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}  # fmt: skip
+_JOURNAL_RE = re.compile(
+    r"(?:(?P<mon>[A-Z][a-z]{2}) (?P<day>[ \d]?\d) (?P<hms>\d\d:\d\d:\d\d)(?:\.(?P<frac>\d{1,9}))?"
+    r"|(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[.,](?P<isofrac>\d{1,9}))?(?P<tz>Z|[+-]\d\d:?\d\d)?)"
+    r" (?P<host>[^\s\[\]]+) (?P<ident>[^\s\[\]:]+)(?:\[(?P<pid>\d+)\])?: ?(?P<payload>.*)$",
+    re.DOTALL,
+)
+#: The devstack payload: `LEVEL logger rest` (no time, no pid).
+_PAYLOAD_RE = re.compile(r"(?P<level>[A-Z]+) (?P<logger>[^\s\[]\S*)(?: (?P<rest>.*))?$", re.DOTALL)
+#: ANSI SGR colour codes, raw or as the literal text `\x1b[...m`/`\033[...m` some copies carry.
+_ANSI_RE = re.compile(r"(?:\x1b|\\x1b|\\033|\\e)\[[0-9;]*m")
+#: devstack's DEBUG suffix: `{{(pid=15083) _process_stack /opt/stack/nova/.../wsgi.py:612}}`.
+_DEVSTACK_SUFFIX_RE = re.compile(r" ?\{\{(?:\(pid=(?P<pid>\d+)\) )?\S+ \S+:\d+\}\}$")
+
+_year_cache: dict[str, tuple[int, int]] = {}
+
+
+def _file_year(file: str) -> tuple[int, int]:
+    """(year, month) of the file's mtime, or of now: journald's short format has no year.
+
+    A line dated in a later month than the file was last written belongs to the year
+    before (a log that spans New Year, or a CI log downloaded months later), which is the
+    same heuristic syslog readers use. Cached per file.
+    """
+    found = _year_cache.get(file)
+    if found is None:
+        try:
+            stamp = os.stat(file).st_mtime if file else time.time()
+        except OSError:
+            stamp = time.time()
+        tm = time.gmtime(stamp)
+        found = (tm.tm_year, tm.tm_mon)
+        if len(_year_cache) > 10_000:
+            _year_cache.clear()
+        _year_cache[file] = found
+    return found
+
+
+def _journal_ts(m: re.Match[str], file: str) -> float | None:
+    try:
+        iso = m.group("iso")
+        if iso is not None:
+            ts = _epoch(iso.replace("T", " "))
+            frac = m.group("isofrac")
+            tz = m.group("tz")
+            if tz and tz != "Z":
+                sign = 1 if tz[0] == "+" else -1
+                digits = tz[1:].replace(":", "")
+                ts -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+        else:
+            month = _MONTH_NO.get(m.group("mon"))
+            if month is None:
+                return None
+            year, file_month = _file_year(file)
+            if month > file_month:
+                year -= 1
+            ts = _epoch(f"{year:04d}-{month:02d}-{int(m.group('day')):02d} {m.group('hms')}")
+            frac = m.group("frac")
+    except ValueError:
+        return None
+    if frac:
+        ts += int(frac) / 10 ** len(frac)
+    return ts
+
+
+def _decolour(text: str) -> str:
+    if "\x1b" in text or "\\" in text:
+        return _ANSI_RE.sub("", text)
+    return text
+
+
+def journal_service(ident: str) -> str:
+    """`devstack@n-api.service` -> `n-api` (devstack's short names kept); `nova-compute` as is."""
+    return ident.removeprefix("devstack@").removesuffix(".service")
+
+
+def _is_exception_payload(payload: str) -> bool:
+    """`ERROR nova.context   File ...` (logging_exception_prefix): ERROR, a logger, no `[ctx]`."""
+    if not payload.startswith("ERROR "):
+        return False
+    pm = _PAYLOAD_RE.match(payload)
+    if pm is None:
+        return False
+    rest = pm.group("rest") or ""
+    return not rest.startswith("[") or rest.startswith("[instance: ")
+
+
+def journal_starts_record(line: str) -> bool:
+    """A journald line starts a record unless it is an exception-prefix (traceback) line."""
+    m = _JOURNAL_RE.match(line)
+    if m is None:
+        return False
+    return not _is_exception_payload(_decolour(m.group("payload")))
+
+
+def _same_journal_source(first: str, line: str) -> bool:
+    """Do both journald lines come from the same host, unit and process?"""
+    a = _JOURNAL_RE.match(first)
+    b = _JOURNAL_RE.match(line)
+    if a is None or b is None:
+        return a is None and b is None
+    return a.group("host", "ident", "pid") == b.group("host", "ident", "pid")
+
+
+def _journal_body(line: str) -> str:
+    """A continuation line without its journald prefix, colours and `ERROR <logger> [instance: u] `."""
+    m = _JOURNAL_RE.match(line)
+    if m is None:
+        return line
+    payload = _decolour(m.group("payload"))
+    if _is_exception_payload(payload):
+        pm = _PAYLOAD_RE.match(payload)
+        if pm is not None:
+            rest = pm.group("rest") or ""
+            im = _INSTANCE_RE.match(rest)
+            return rest[im.end() :] if im is not None else rest
+    return payload
+
+
+def _parse_journal(raw: str, file: str, line_no: int, offset: int, service: str, host: str) -> LogLine | None:
+    """A journald record: the prefix gives time, host, unit and pid; the payload is devstack's
+    oslo format (or an access line, or free text kept as a `journal` line)."""
+    first, nl, tail = raw.partition("\n")
+    jm = _JOURNAL_RE.match(first)
+    if jm is None:
+        return None
+    ts = _journal_ts(jm, file)
+    line_host = jm.group("host") or host
+    line_service = service or journal_service(jm.group("ident"))
+    pid_text = jm.group("pid")
+    pid = int(pid_text) if pid_text else None
+    payload = _decolour(jm.group("payload"))
+    n_lines = raw.count("\n") + 1
+    pm = _PAYLOAD_RE.match(payload)
+    if pm is None or pm.group("level") not in _LEVELS:
+        access = parse_access(payload)
+        ids = _ids_in(payload)
+        body = payload + ("\n" + "\n".join(_journal_body(x) for x in tail.split("\n")) if nl else "")
+        return LogLine(
+            file=file,
+            line_no=line_no,
+            offset=offset,
+            service=line_service,
+            host=line_host,
+            ts=ts,
+            pid=pid,
+            level=None if access is None else ("INFO" if access.status < 500 else "ERROR"),
+            logger=None,
+            global_id=None,
+            local_id=_first(ids),
+            user_identity=None,
+            instance=None,
+            message=body,
+            raw=raw,
+            fmt="access" if access is not None else "journal",
+            access=access,
+            extra_ids=tuple(ids[1:]),
+            n_lines=n_lines,
+        )
+    level = pm.group("level")
+    logger = pm.group("logger")
+    ctx = _split_context(pm.group("rest") or "")
+    message = ctx.rest
+    instance: str | None = None
+    im = _INSTANCE_RE.match(message)
+    if im is not None:
+        instance = im.group(1)
+        message = message[im.end() :]
+    if message.endswith("}}"):
+        sm = _DEVSTACK_SUFFIX_RE.search(message)
+        if sm is not None:
+            if sm.group("pid"):
+                pid = int(sm.group("pid"))
+            message = message[: sm.start()]
+    elif level == "DEBUG":
+        dm = _DEBUG_SUFFIX_RE.search(message)
+        if dm is not None:
+            message = message[: dm.start()]
+    exc: str | None = None
+    body_lines = [_journal_body(x) for x in tail.split("\n")] if nl else []
+    if body_lines:
+        exc = exception_type(body_lines)
+        if not ctx.has_context:
+            exc = exception_type([message, *body_lines]) or exc
+    if exc is None and level in ("ERROR", "CRITICAL", "WARNING", "FATAL"):
+        exc = _exception_in_message(message)
+    if body_lines:
+        message = message + "\n" + "\n".join(body_lines)
+    ids = _ids_in(message)
+    known = {ctx.global_id, ctx.local_id}
+    extra = tuple(dict.fromkeys(i for i in ids if i not in known))
+    access = parse_access(message) if '"' in message and "status: " in message else None
+    return LogLine(
+        file=file,
+        line_no=line_no,
+        offset=offset,
+        service=line_service,
+        host=line_host,
+        ts=ts,
+        pid=pid,
+        level=level,
+        logger=logger,
+        global_id=ctx.global_id,
+        local_id=ctx.local_id,
+        user_identity=ctx.user_identity,
+        instance=instance,
+        message=message,
+        raw=raw,
+        fmt="text",
+        exception=exc,
+        access=access,
+        extra_ids=extra,
+        n_lines=n_lines,
+    )
+
+
 def starts_record(line: str) -> bool:
     """Does this physical line begin a new record (rather than continue the previous one)?
 
@@ -523,6 +762,8 @@ def starts_record(line: str) -> bool:
     `[...]` context after the logger name) of the same process and logger: that is how
     ContextFormatter writes each line of a traceback.
     """
+    if line[:3] in _MONTHS or (line[10:11] == "T" and _JOURNAL_RE.match(line) is not None):
+        return journal_starts_record(line)
     return bool(_START_RE.match(line)) or line.startswith("{") or parse_access(line) is not None
 
 
@@ -566,6 +807,14 @@ def iter_raw_records(
         is_start = starts_record(text)
         if buf and buf_header and is_start and " ERROR " in text[:80] and _continues(buf[0], text):
             is_start = False
+        elif (
+            not is_start
+            and buf
+            and buf_header
+            and text[:3] in _MONTHS
+            and not _same_journal_source(buf[0], text)
+        ):
+            is_start = True  # a traceback line of another unit interleaved in a merged journal
         if buf and not is_start and buf_header:
             buf.append(text)
         else:
@@ -576,7 +825,9 @@ def iter_raw_records(
             buf = [text]
             buf_line = line_no
             buf_off = offset
-            buf_header = bool(_START_RE.match(text))
+            buf_header = bool(_START_RE.match(text)) or (
+                text[:3] in _MONTHS and _JOURNAL_RE.match(text) is not None
+            )
         line_no += 1
         offset += size
     if buf:
