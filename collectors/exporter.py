@@ -25,34 +25,37 @@ from .openstack import OpenStackState
 
 
 class CheckCollector(Collector):
-    """`kansoku_check_*` from the current flap-protected statuses."""
+    """`kansoku_check_*` from the current flap-protected statuses.
+
+    Cluster-level statuses carry `cluster, region, check`; per-subject ones add their label
+    (`node` for kubelet_ready, `member` for etcd_health) with a non-empty value. No series has
+    an empty `node=""`: in PromQL that matches "label absent", so rules select per-node series
+    with `node!=""` and the cluster-level summary with `node=""` unambiguously.
+    """
 
     def __init__(self, statuses: Callable[[], Sequence[CheckStatus]]) -> None:
         self._statuses = statuses
 
     def collect(self) -> Iterator[Metric]:
-        labels = ["cluster", "region", "check"]
         up = GaugeMetricFamily(
-            "kansoku_check_up", "1 when the check passes, 0 when failing; absent while unknown", labels=labels
+            "kansoku_check_up", "1 when the check passes, 0 when failing; absent while unknown"
         )
-        state = GaugeMetricFamily(
-            "kansoku_check_state", "1 for the check's current state", labels=[*labels, "state"]
-        )
-        dur = GaugeMetricFamily(
-            "kansoku_check_duration_seconds", "how long the last run of the check took", labels=labels
-        )
+        state = GaugeMetricFamily("kansoku_check_state", "1 for the check's current state")
+        dur = GaugeMetricFamily("kansoku_check_duration_seconds", "how long the last run of the check took")
         last_ok = GaugeMetricFamily(
-            "kansoku_check_last_success_timestamp_seconds", "when the check last passed", labels=labels
+            "kansoku_check_last_success_timestamp_seconds", "when the check last passed"
         )
         for s in self._statuses():
-            key = [s.cluster, s.region, s.check]
+            key = {"cluster": s.cluster, "region": s.region, "check": s.check}
+            if s.subject_label and s.subject:
+                key[s.subject_label] = s.subject
             if s.state is not CheckState.UNKNOWN:
-                up.add_metric(key, 1.0 if s.state is CheckState.OK else 0.0)
+                up.add_sample(up.name, key, 1.0 if s.state is CheckState.OK else 0.0)
             for st in CheckState:
-                state.add_metric([*key, str(st)], 1.0 if s.state is st else 0.0)
-            dur.add_metric(key, s.last.duration_s)
+                state.add_sample(state.name, {**key, "state": str(st)}, 1.0 if s.state is st else 0.0)
+            dur.add_sample(dur.name, key, s.last.duration_s)
             if s.last_success is not None:
-                last_ok.add_metric(key, s.last_success)
+                last_ok.add_sample(last_ok.name, key, s.last_success)
         yield from (up, state, dur, last_ok)
 
 

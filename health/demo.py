@@ -24,6 +24,7 @@ from .fleet import (
     fault_domain,
     fleet_shared_dependency_down,
 )
+from .model import cluster_level
 from .runner import check_once
 from .simfleet import fleet_inventory, start_process, write_inventory
 from .table import render
@@ -54,7 +55,7 @@ def run_demo(console: Console, workdir: Path, clusters: int = 70) -> None:
             "/api/v1/nodes, /api/v1/componentstatuses, etcd /health and member list"
         )
         t0 = time.perf_counter()
-        statuses = asyncio.run(check_once(inventory))
+        statuses = cluster_level(asyncio.run(check_once(inventory)))
         elapsed = time.perf_counter() - t0
     finally:
         sim.stop()

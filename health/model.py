@@ -7,30 +7,62 @@ protection (the state only moves after N equal results, unknown carries "stale s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from kansoku.models import CheckState
 
 
+def _state(ok: bool | None) -> CheckState:
+    if ok is None:
+        return CheckState.UNKNOWN
+    return CheckState.OK if ok else CheckState.FAILING
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """The verdict on one subject of a check (one node, one etcd member).
+
+    Why: an alert must name the node or member the healer acts on, so a check that looks at
+    many of them reports each one besides the cluster-level summary.
+    """
+
+    subject: str
+    ok: bool | None
+    reason: str
+
+    @property
+    def state(self) -> CheckState:
+        return _state(self.ok)
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A probe's verdict before it is tied to a cluster: None means we could not tell."""
+    """A probe's verdict before it is tied to a cluster: None means we could not tell.
+
+    `parts` holds one verdict per subject when the check looked at several (empty when it
+    could not list them, e.g. the API did not answer).
+    """
 
     ok: bool | None
     reason: str
     request_id: str | None = None
+    parts: tuple[Part, ...] = ()
 
     @property
     def state(self) -> CheckState:
-        if self.ok is None:
-            return CheckState.UNKNOWN
-        return CheckState.OK if self.ok else CheckState.FAILING
+        return _state(self.ok)
 
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    """One check of one cluster in one round."""
+    """One check of one cluster (or of one subject of it) in one round.
+
+    `subject_label` is set on every result of a per-subject check (`node`, `member`), also on
+    its cluster-level summary; `subject` is None on the summary and names the node or member
+    on the others. The exporter turns the pair into a label.
+    """
 
     cluster: str
     region: str
@@ -41,6 +73,8 @@ class CheckResult:
     duration_s: float
     ts: float
     request_id: str | None = None
+    subject_label: str | None = None
+    subject: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -50,7 +84,7 @@ class CheckResult:
 
 @dataclass(slots=True)
 class CheckStatus:
-    """The flap-protected state of one (cluster, check), as shown and exported."""
+    """The flap-protected state of one (cluster, check, subject), as shown and exported."""
 
     cluster: str
     region: str
@@ -64,6 +98,8 @@ class CheckStatus:
     stale_since: float | None = None  # for UNKNOWN: time of the last definite result (or first try)
     pending: CheckState | None = None  # a different raw state seen, not yet confirmed
     pending_count: int = 0
+    subject_label: str | None = None
+    subject: str | None = None
 
     @property
     def request_id(self) -> str | None:
@@ -75,6 +111,7 @@ class CheckStatus:
             "region": self.region,
             "az": self.az,
             "check": self.check,
+            **({self.subject_label: self.subject} if self.subject_label and self.subject else {}),
             "state": str(self.state),
             "since": self.since,
             "reason": self.reason,
@@ -84,3 +121,12 @@ class CheckStatus:
             "request_id": self.request_id,
             "duration_s": self.last.duration_s,
         }
+
+
+_S = TypeVar("_S", CheckResult, CheckStatus)
+
+
+def cluster_level(items: Iterable[_S]) -> list[_S]:
+    """Only the cluster-level rows: what the table, the fault domain and the exit code read
+    (per-node rows are summarised in their check's reason, which names the failing ones)."""
+    return [s for s in items if s.subject is None]

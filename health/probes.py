@@ -15,12 +15,13 @@ import json
 import ssl
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
 
 from kansoku.models import REQUEST_ID_RE, Cluster
 
 from .httpclient import ProbeError, Response
 from .httpclient import request as http_request
-from .model import Outcome
+from .model import Outcome, Part
 
 _REQUEST_ID_HEADERS = ("x-openstack-request-id", "x-compute-request-id", "openstack-request-id")
 
@@ -95,9 +96,14 @@ def _error_text(resp: Response) -> str:
 
 
 class Check(Protocol):
-    """One binary check. `applies` says whether the inventory gives it something to probe."""
+    """One binary check. `applies` says whether the inventory gives it something to probe.
+
+    `subject_label` names what the check's `Outcome.parts` are about (`node`, `member`) and
+    becomes that label on the exported series; None for checks with one verdict per cluster.
+    """
 
     name: str
+    subject_label: str | None
 
     def applies(self, cluster: Cluster) -> bool: ...
 
@@ -111,6 +117,8 @@ def _failed_healthz(text: str) -> list[str]:
 
 class HealthzCheck:
     """`/readyz?verbose` or `/livez?verbose`: 200 is healthy; the body names what failed."""
+
+    subject_label: str | None = None
 
     def __init__(self, name: str, path: str, via_management: bool = False) -> None:
         self.name = name
@@ -142,6 +150,7 @@ class AgentTcpCheck:
     """A TCP connection to the management agent (e.g. Rancher's cattle-cluster-agent tunnel)."""
 
     name = "agent_connected"
+    subject_label: str | None = None
 
     def applies(self, cluster: Cluster) -> bool:
         return cluster.agent_addr is not None
@@ -164,9 +173,14 @@ class AgentTcpCheck:
 
 
 class NodesReadyCheck:
-    """Every node's `Ready` condition is True (`GET /api/v1/nodes`, paginated)."""
+    """Every node's `Ready` condition is True (`GET /api/v1/nodes`, paginated).
+
+    One part per node (label `node`), so an alert names the node to replace; the summary
+    names up to five failing nodes for the table.
+    """
 
     name = "kubelet_ready"
+    subject_label: str | None = "node"
     page_size: ClassVar[int] = 500
 
     def applies(self, cluster: Cluster) -> bool:
@@ -174,7 +188,7 @@ class NodesReadyCheck:
 
     async def run(self, probe: Probe) -> Outcome:
         base = f"{probe.cluster.api_url.rstrip('/')}/api/v1/nodes?limit={self.page_size}"
-        url, total, bad = base, 0, []
+        url, parts, bad = base, [], []
         while True:
             doc = await probe.get_json(url)
             if isinstance(doc, Outcome):
@@ -182,9 +196,9 @@ class NodesReadyCheck:
             try:
                 items = doc["items"] or []
                 for node in items:
-                    total += 1
                     conds = {c["type"]: c for c in (node.get("status") or {}).get("conditions") or []}
                     ready = conds.get("Ready")
+                    name = str(node["metadata"]["name"])
                     if ready is None or ready.get("status") != "True":
                         why = (
                             "no Ready condition"
@@ -193,24 +207,32 @@ class NodesReadyCheck:
                                 f"Ready={ready.get('status')} {ready.get('reason', '')}: {ready.get('message', '')}"
                             )
                         )
-                        bad.append(f"{node['metadata']['name']} ({why.strip()})")
+                        bad.append(f"{name} ({why.strip()})")
+                        parts.append(Part(name, False, why.strip()))
+                    else:
+                        parts.append(Part(name, True, "Ready"))
                 token = (doc.get("metadata") or {}).get("continue")
             except (KeyError, TypeError, AttributeError) as exc:
                 return Outcome(None, f"unexpected NodeList from {url}: missing {exc}")
             if not token:
                 break
             url = f"{base}&continue={token}"
+        total = len(parts)
         if total == 0:
             return Outcome(False, "no nodes registered")
         if bad:
-            return Outcome(False, f"{len(bad)}/{total} nodes NotReady: " + "; ".join(bad[:5]))
-        return Outcome(True, f"{total}/{total} nodes Ready")
+            more = f" (+{len(bad) - 5} more)" if len(bad) > 5 else ""
+            return Outcome(
+                False, f"{len(bad)}/{total} nodes NotReady: " + "; ".join(bad[:5]) + more, parts=tuple(parts)
+            )
+        return Outcome(True, f"{total}/{total} nodes Ready", parts=tuple(parts))
 
 
 class ComponentStatusCheck:
     """`GET /api/v1/componentstatuses`: scheduler, controller-manager, etcd report Healthy."""
 
     name = "componentstatus"
+    subject_label: str | None = None
 
     def applies(self, cluster: Cluster) -> bool:
         return True
@@ -236,45 +258,75 @@ class ComponentStatusCheck:
         return Outcome(True, f"{len(names)} components healthy")
 
 
+def member_names(urls: list[str]) -> list[str]:
+    """The `member` label of each etcd client URL: its host, or host:port when two endpoints
+    of the cluster share a host (several members on one machine, as in a lab).
+
+    Why the host: etcd members are conventionally named after their host, and the healer's
+    `etcd_restore` uses `member` as the etcd name and peer host; the /health answer itself
+    carries no name, and asking the member list for it would cost a request per round.
+    """
+    hosts = [urlsplit(u).hostname or u for u in urls]
+    return [h if hosts.count(h) == 1 else (urlsplit(u).netloc or u) for h, u in zip(hosts, urls, strict=True)]
+
+
 class EtcdHealthCheck:
-    """`GET /health` on every etcd client URL; all unreachable is UNKNOWN, some is FAILING."""
+    """`GET /health` on every etcd client URL; all unreachable is UNKNOWN, some is FAILING.
+
+    One part per member (label `member`): an unreachable member while others answer is
+    failing (it is down for its peers too); when none answers we cannot tell, so all unknown.
+    """
 
     name = "etcd_health"
+    subject_label: str | None = "member"
 
     def applies(self, cluster: Cluster) -> bool:
         return bool(cluster.etcd)
 
     async def run(self, probe: Probe) -> Outcome:
-        answers = await asyncio.gather(
-            *(probe.get_json(f"{u.rstrip('/')}/health") for u in probe.cluster.etcd)
-        )
+        urls = list(probe.cluster.etcd)
+        answers = await asyncio.gather(*(probe.get_json(f"{u.rstrip('/')}/health") for u in urls))
         bad: list[str] = []
         unreachable: list[str] = []
-        for url, doc in zip(probe.cluster.etcd, answers, strict=True):
+        verdicts: list[tuple[bool | None, str]] = []
+        for url, doc in zip(urls, answers, strict=True):
             if isinstance(doc, Outcome):
                 (unreachable if doc.ok is None else bad).append(f"{url}: {doc.reason}")
+                verdicts.append((doc.ok, doc.reason))
             elif not isinstance(doc, dict) or str(doc.get("health")).lower() != "true":
                 reason = doc.get("reason") if isinstance(doc, dict) else None
-                bad.append(
-                    f"{url}: health={doc.get('health') if isinstance(doc, dict) else doc!r}"
-                    + (f" ({reason})" if reason else "")
+                text = f"health={doc.get('health') if isinstance(doc, dict) else doc!r}" + (
+                    f" ({reason})" if reason else ""
                 )
-        n = len(probe.cluster.etcd)
+                bad.append(f"{url}: {text}")
+                verdicts.append((False, text))
+            else:
+                verdicts.append((True, "healthy"))
+        n = len(urls)
         if len(unreachable) == n:
-            return Outcome(None, "no etcd member reachable: " + "; ".join(unreachable[:3]))
+            parts = tuple(
+                Part(m, None, why) for m, (_, why) in zip(member_names(urls), verdicts, strict=True)
+            )
+            return Outcome(None, "no etcd member reachable: " + "; ".join(unreachable[:3]), parts=parts)
+        parts = tuple(
+            Part(m, False if ok is None else ok, why)
+            for m, (ok, why) in zip(member_names(urls), verdicts, strict=True)
+        )
         if bad or unreachable:
             return Outcome(
                 False,
                 f"{len(bad) + len(unreachable)}/{n} etcd members unhealthy: "
                 + "; ".join((bad + unreachable)[:3]),
+                parts=parts,
             )
-        return Outcome(True, f"{n}/{n} etcd members healthy")
+        return Outcome(True, f"{n}/{n} etcd members healthy", parts=parts)
 
 
 class EtcdMembersCheck:
     """`POST /v3/cluster/member/list` (grpc-gateway): as many started members as endpoints."""
 
     name = "etcd_members"
+    subject_label: str | None = None
 
     def applies(self, cluster: Cluster) -> bool:
         return bool(cluster.etcd)

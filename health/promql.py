@@ -38,6 +38,8 @@ def _labels(metric: dict[str, str]) -> str:
 class PromQLThresholdCheck:
     """One `checks:` entry of the inventory, run against every cluster it applies to."""
 
+    subject_label: str | None = None
+
     def __init__(self, spec: PromQLCheck, clock: Callable[[], float] = time.time) -> None:
         self.spec = spec
         self.name = spec.name

@@ -13,13 +13,14 @@ import asyncio
 import ssl
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from kansoku.inventory import Inventory, load_inventory
 from kansoku.models import CheckState, Cluster
 
 from .credentials import Auth, CredentialError, resolve_auth
-from .model import CheckResult, CheckStatus, Outcome
+from .model import CheckResult, CheckStatus, Outcome, cluster_level
 from .probes import BINARY_CHECKS, Check, Probe
 from .promql import PromQLThresholdCheck
 from .state import StateStore
@@ -106,12 +107,13 @@ class Monitor:
             for check in self.checks():
                 if check.applies(cluster):
                     tasks.append(self._one(sem, cluster, check, probe))
-        results += await asyncio.gather(*tasks)
+        results += [r for rs in await asyncio.gather(*tasks) for r in rs]
         return results
 
     async def _one(
         self, sem: asyncio.Semaphore, cluster: Cluster, check: Check, probe: Probe | Outcome
-    ) -> CheckResult:
+    ) -> list[CheckResult]:
+        """The cluster-level result, then one per subject (node, member) the check reported."""
         timeout = self.inventory.settings.timeout_s
         async with sem:
             start = time.monotonic()
@@ -125,7 +127,9 @@ class Monitor:
                 except Exception as exc:  # a check bug must not stop the round
                     outcome = Outcome(None, f"check error: {type(exc).__name__}: {exc}")
             elapsed = time.monotonic() - start
-        return CheckResult(
+        now = time.time()
+        label = check.subject_label
+        summary = CheckResult(
             cluster.id,
             cluster.region,
             cluster.az,
@@ -133,23 +137,37 @@ class Monitor:
             outcome.state,
             outcome.reason,
             elapsed,
-            time.time(),
+            now,
             outcome.request_id,
+            subject_label=label,
         )
+        if label is None:
+            return [summary]
+        return [
+            summary,
+            *(replace(summary, state=p.state, reason=p.reason, subject=p.subject) for p in outcome.parts),
+        ]
 
     async def round(self, cluster_ids: Iterable[str] | None = None) -> list[CheckStatus]:
-        """Run a round and fold it into the state machine; returns the touched statuses."""
-        return self.store.update_all(await self.run_round(cluster_ids))
+        """Run a round and fold it into the state machine; returns the touched cluster-level
+        statuses (per-node/member ones stay in `store` for the exporter)."""
+        return cluster_level(self.store.update_all(await self.run_round(cluster_ids)))
 
     async def aclose(self) -> None:
         """Nothing is pooled today (one connection per probe); kept for callers' symmetry."""
 
 
-async def check_once(inventory: Inventory, cluster_ids: Sequence[str] = ()) -> list[CheckStatus]:
-    """`kansoku check`: one round over the named clusters (all when none are named)."""
+async def check_once(
+    inventory: Inventory, cluster_ids: Sequence[str] = (), *, subjects: bool = False
+) -> list[CheckStatus]:
+    """`kansoku check`: one round over the named clusters (all when none are named): the
+    cluster-level statuses, then with `subjects` the per-node/member ones (`--json` shows them)."""
     monitor = Monitor(inventory)
     try:
-        return await monitor.round(list(cluster_ids) or None)
+        touched = await monitor.round(list(cluster_ids) or None)
+        if subjects:
+            touched += [s for s in monitor.store.statuses() if s.subject is not None]
+        return touched
     finally:
         await monitor.aclose()
 
@@ -165,7 +183,7 @@ def run_check(inventory_path: Path, cluster_ids: Sequence[str] = ()) -> list[Che
     cache = SourceCache()
     if inventory.sources:
         inventory = inventory.with_clusters(cache.clusters(inventory))
-    statuses = asyncio.run(check_once(inventory, cluster_ids))
+    statuses = asyncio.run(check_once(inventory, cluster_ids, subjects=True))
     now = time.time()
     store = StateStore(1)
     for key, error in sorted(cache.errors.items()):

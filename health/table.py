@@ -18,14 +18,14 @@ from rich.table import Table
 from kansoku.models import CheckState
 
 from .fleet import by_cluster, fault_domain, fleet_shared_dependency_down
-from .model import CheckStatus
+from .model import CheckStatus, cluster_level
 
 _STYLE = {CheckState.OK: "green", CheckState.FAILING: "bold red", CheckState.UNKNOWN: "yellow"}
 
 
 def exit_code(statuses: Sequence[CheckStatus]) -> int:
     """0 when all ok, 1 when any check fails, else 2 when any is unknown."""
-    states = {s.state for s in statuses}
+    states = {s.state for s in cluster_level(statuses)}
     if CheckState.FAILING in states:
         return 1
     if CheckState.UNKNOWN in states:
@@ -56,7 +56,12 @@ def _state_text(s: CheckStatus, now: float) -> str:
 def render(
     statuses: Sequence[CheckStatus], console: Console, *, all_rows: bool = False, title: str = ""
 ) -> None:
-    """Per-check rows for non-ok checks (all rows with `all_rows`), one line per cluster fault."""
+    """Per-check rows for non-ok checks (all rows with `all_rows`), one line per cluster fault.
+
+    One row per (cluster, check): per-node/member statuses are left out, the check's reason
+    names the failing ones.
+    """
+    statuses = cluster_level(statuses)
     now = time.time()
     clusters = by_cluster(statuses)
     table = Table(title=title or "fleet health", show_lines=False, expand=False)
@@ -94,10 +99,14 @@ def render(
 
 
 def to_json(statuses: Sequence[CheckStatus]) -> str:
+    """Cluster-level checks (as the table), plus per-node/member ones under `subjects`."""
+    subjects = [s.to_dict() for s in statuses if s.subject is not None]
+    statuses = cluster_level(statuses)
     clusters = by_cluster(statuses)
     return json.dumps(
         {
             "checks": [s.to_dict() for s in statuses],
+            **({"subjects": subjects} if subjects else {}),
             "faults": {cid: fault_domain(items) for cid, items in sorted(clusters.items())},
             "shared_dependency_down": fleet_shared_dependency_down(statuses),
             "exit_code": exit_code(statuses),
