@@ -33,6 +33,8 @@ _ROTATION_RE = re.compile(r"(?:\.\d+|-\d{8}(?:\d{2})?|\.\d{4}-\d{2}-\d{2})?(?:\.
 #: to `.log` files too; other names (`ground-truth.json`, `x.txt`) are indexed only when
 #: given explicitly as files.
 _LOG_NAME_RE = re.compile(r"\.log(?:\.\d+|-\d{8}(?:\d{2})?|\.\d{4}-\d{2}-\d{2})?(?:\.gz)?$")
+#: devstack CI jobs (Zuul) export each unit's journal as `screen-<service>.txt[.gz]`.
+_SCREEN_NAME_RE = re.compile(r"^screen-[^/]+\.txt(?:\.gz)?$")
 #: Directory names that are an OpenStack project (so their parent is the host).
 PROJECTS = frozenset(
     {
@@ -79,8 +81,10 @@ def strip_rotation(name: str) -> tuple[str, str]:
 
 
 def service_name(filename: str) -> str:
-    """`nova-api.log.1` -> `nova-api`; `keystone_access.log` -> `keystone_access`."""
+    """`nova-api.log.1` -> `nova-api`; `keystone_access.log` -> `keystone_access`;
+    devstack's `screen-n-cond-cell1.txt.gz` -> `n-cond-cell1` (its short names are kept)."""
     base, _ = strip_rotation(filename)
+    base = base.removeprefix("screen-")
     for ext in (".log", ".json", ".txt"):
         if base.endswith(ext):
             return base[: -len(ext)]
@@ -90,11 +94,18 @@ def service_name(filename: str) -> str:
 class DefaultRule:
     """`/var/log/<project>/<service>.log` (host: this machine or `--host`),
     `<host>/<project>/<service>.log` (when the middle directory is a known project or the
-    service's prefix), otherwise `<host>/<service>.log`.
+    service's prefix), otherwise `<host>/<service>.log`; kolla-ansible's
+    `[<host>/]kolla/<project>/<service>.log`; devstack CI's `<node>/logs/screen-<svc>.txt`.
+
+    A file written through journald names its host on every line
+    (`Nov 23 10:15:02.123456 np0038123456 devstack@n-api.service[85011]: ...`): that host is
+    taken over the path (a CI job's `controller/` or `compute1/` directory is a role, and the
+    parser gives every line the host of its own prefix, so the two must agree).
     """
 
     def __init__(self, host: str | None = None) -> None:
         self.default_host = host or socket.gethostname()
+        self.forced_host = host is not None
 
     def __call__(self, path: Path) -> tuple[str, str]:
         service = service_name(path.name)
@@ -104,13 +115,20 @@ class DefaultRule:
         parent = parts[-1]
         project = service.split("-", 1)[0].split("_", 1)[0]
         if parent in PROJECTS or parent == project:
-            host = parts[-2] if len(parts) >= 2 else ""
-            if len(parts) >= 3 and parts[-3] == "var" and host == "log":
+            up = len(parts) - 2
+            if up >= 0 and parts[up] == "kolla":
+                up -= 1
+            host = parts[up] if up >= 0 else ""
+            if up >= 1 and parts[up - 1] == "var" and host == "log":
                 host = ""
+        elif parent == "logs" and _SCREEN_NAME_RE.match(path.name) and len(parts) >= 2:
+            host = parts[-2]
         else:
             host = parent
         if host in _GENERIC_DIRS:
             host = self.default_host
+        if not self.forced_host:
+            host = journal_host(str(path)) or host
         return service, host
 
 
@@ -169,7 +187,34 @@ def make_rule(spec: str | None = None, host: str | None = None) -> PathRule:
 
 
 def is_log_name(name: str) -> bool:
-    return bool(_LOG_NAME_RE.search(name)) and not name.startswith(".")
+    return (bool(_LOG_NAME_RE.search(name)) or bool(_SCREEN_NAME_RE.match(name))) and not name.startswith(".")
+
+
+#: journald's `short[-precise]` / `short-iso[-precise]` prefix, up to the host.
+_JOURNAL_HOST_RE = re.compile(
+    rb"(?:[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+    rb" ([^\s\[\]]+) [^\s\[\]:]+(?:\[\d+\])?: "
+)
+
+
+def journal_host(path: str) -> str | None:
+    """The host named by the first journald-prefixed line in the file's first 8 KiB, if any.
+
+    journalctl starts an export with `-- Logs begin at ... --` (or `-- No entries --`), so
+    the first few lines are looked at, not only the first.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8192)
+            if path.endswith(".gz"):
+                head = zlib.decompressobj(wbits=31).decompress(head, 8192)
+    except (OSError, zlib.error):
+        return None  # discovery stays quiet: reading the file later names the problem
+    for line in head.split(b"\n")[:8]:
+        m = _JOURNAL_HOST_RE.match(line)
+        if m is not None:
+            return m.group(1).decode("utf-8", "replace")
+    return None
 
 
 def discover(paths: Iterable[str | Path], rule: PathRule | None = None) -> tuple[list[LogFile], list[str]]:
