@@ -259,15 +259,24 @@ class ComponentStatusCheck:
 
 
 def member_names(urls: list[str]) -> list[str]:
-    """The `member` label of each etcd client URL: its host, or host:port when two endpoints
-    of the cluster share a host (several members on one machine, as in a lab).
+    """The `member` label of each etcd client URL: the shortest of host, host:port and
+    host:port/path that tells the cluster's endpoints apart (several members on one machine
+    in a lab, or behind one proxy in the simulated fleet).
 
     Why the host: etcd members are conventionally named after their host, and the healer's
     `etcd_restore` uses `member` as the etcd name and peer host; the /health answer itself
     carries no name, and asking the member list for it would cost a request per round.
     """
-    hosts = [urlsplit(u).hostname or u for u in urls]
-    return [h if hosts.count(h) == 1 else (urlsplit(u).netloc or u) for h, u in zip(hosts, urls, strict=True)]
+    parsed = [urlsplit(u) for u in urls]
+    forms = [
+        [p.hostname or u, p.netloc or u, f"{p.netloc}{p.path.rstrip('/')}" or u]
+        for p, u in zip(parsed, urls, strict=True)
+    ]
+    for level in range(3):
+        names = [f[level] for f in forms]
+        if len(set(names)) == len(names):
+            return names
+    return [f[2] for f in forms]
 
 
 class EtcdHealthCheck:

@@ -303,3 +303,52 @@ def test_table_shows_request_id_and_trace_command(api: str) -> None:
     text = console.export_text()
     assert "request id" in text and RID in text
     assert f"open a request: kansoku trace {RID}" in text
+
+
+def test_one_notready_node_fails_that_node_only(api: str) -> None:
+    """The recorded NodeList with worker-1 Ready=Unknown: that node's status fails, the other
+    three pass, and the cluster-level summary names it (what the table shows)."""
+    from kansoku.health.probes import BINARY_CHECKS
+
+    inv = _inv(Cluster(id="sick", api_url=f"{api}/sick"))
+    monitor = Monitor(inv, [BINARY_CHECKS["kubelet_ready"]])
+    touched = asyncio.run(monitor.round())
+    assert [(s.check, s.subject) for s in touched] == [("kubelet_ready", None)]  # round(): cluster level
+    nodes = {s.subject: s for s in monitor.store.statuses() if s.subject is not None}
+    assert set(nodes) == {
+        "prod-fra-001-master-0",
+        "prod-fra-001-worker-0",
+        "prod-fra-001-worker-1",
+        "prod-fra-001-worker-2",
+    }
+    assert {n for n, s in nodes.items() if s.state is CheckState.FAILING} == {"prod-fra-001-worker-1"}
+    assert all(s.state is CheckState.OK for n, s in nodes.items() if n != "prod-fra-001-worker-1")
+    bad = nodes["prod-fra-001-worker-1"]
+    assert bad.subject_label == "node" and bad.cluster == "sick"
+    assert bad.reason.startswith("Ready=Unknown NodeStatusUnknown: Kubelet stopped posting node status")
+    assert touched[0].state is CheckState.FAILING
+    assert touched[0].reason.startswith("1/4 nodes NotReady: prod-fra-001-worker-1 (Ready=Unknown")
+
+
+def test_table_has_one_row_per_cluster_check_and_names_failing_nodes(api: str) -> None:
+    """`kansoku check` gets per-node statuses too (for --json): the table still shows one
+    kubelet_ready row for the cluster, naming the failing node, and no per-node rows."""
+    import json
+
+    from kansoku.health.table import render, to_json
+    from rich.console import Console
+
+    statuses = asyncio.run(check_once(_inv(Cluster(id="sick", api_url=f"{api}/sick")), subjects=True))
+    assert sum(1 for s in statuses if s.subject is not None) == 4
+    console = Console(record=True, width=400)
+    render(statuses, console, all_rows=True)
+    text = console.export_text()
+    rows = [line for line in text.splitlines() if "kubelet_ready" in line]
+    assert len(rows) == 1, text
+    assert "prod-fra-001-worker-1 (Ready=Unknown" in rows[0]
+    assert "prod-fra-001-worker-0" not in text  # healthy nodes are not listed
+    assert "1 clusters, 0 fully healthy" in text
+    doc = json.loads(to_json(statuses))
+    assert [c["check"] for c in doc["checks"]].count("kubelet_ready") == 1
+    failing = [s["node"] for s in doc["subjects"] if s["state"] == "failing"]
+    assert failing == ["prod-fra-001-worker-1"]

@@ -52,3 +52,32 @@ def test_stopped_etcd_is_unknown(etcd: ManagedProcess) -> None:
     assert got["etcd_health"].state is CheckState.UNKNOWN
     assert "connection refused" in got["etcd_health"].reason
     assert got["etcd_members"].state is CheckState.UNKNOWN
+
+
+def test_real_etcd_member_statuses_name_the_dead_members(etcd: ManagedProcess) -> None:
+    """One status per etcd endpoint, labelled `member`: the live one ok, the dead ones failing
+    (refused while a peer answers), named so EtcdMemberDown says which one to restore."""
+    port = etcd.ports["client"]
+    dead = free_port()
+    cluster = Cluster(
+        id="e",
+        api_url="http://127.0.0.1:1",
+        etcd=[f"http://127.0.0.1:{port}", f"http://127.0.0.1:{dead}", f"http://localhost:{dead}"],
+    )
+    inv = Inventory(
+        clusters=[cluster], settings=HealthSettings.model_validate({"timeout": 3, "flap_threshold": 1})
+    )
+    monitor = Monitor(inv, [BINARY_CHECKS["etcd_health"]])
+    asyncio.run(monitor.round())
+    members = {s.subject: s for s in monitor.store.statuses() if s.subject is not None}
+    assert {m: s.state for m, s in members.items()} == {
+        f"127.0.0.1:{port}": CheckState.OK,
+        f"127.0.0.1:{dead}": CheckState.FAILING,
+        f"localhost:{dead}": CheckState.FAILING,
+    }
+    assert all(s.subject_label == "member" for s in members.values())
+    assert "connection refused" in members[f"127.0.0.1:{dead}"].reason
+    etcd.stop()  # now no member answers: we cannot tell, so every member is unknown
+    asyncio.run(monitor.round())
+    states = {s.subject: s.state for s in monitor.store.statuses() if s.subject is not None}
+    assert states == dict.fromkeys(members, CheckState.UNKNOWN)

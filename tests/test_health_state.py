@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from kansoku.health.demo import run_demo
@@ -124,3 +125,59 @@ def test_demo_reads_every_simulated_fault_right(tmp_path: Path) -> None:
     assert "management plane fault" in text and "cluster fault" in text and "unreachable" in text
     assert "all 70 simulated clusters read as expected" in text
     assert (tmp_path / "fleet-inventory.yaml").exists()
+
+
+def _node_round(ts: float, summary: CheckState, nodes: dict[str, CheckState]) -> list[CheckResult]:
+    """One kubelet_ready round as the runner emits it: the summary, then one result per node."""
+    base = CheckResult("c1", "fra", "fra-a", "kubelet_ready", summary, f"{summary} at {ts}", 0.01, ts,
+                       subject_label="node")  # fmt: skip
+    return [base] + [
+        replace(base, state=st, reason=f"{name} {st}", subject=name) for name, st in nodes.items()
+    ]
+
+
+def _nodes(store: StateStore) -> dict[str, CheckState]:
+    return {s.subject: s.state for s in store.statuses() if s.subject is not None}
+
+
+def test_per_node_status_is_flap_protected_on_its_own() -> None:
+    store = StateStore(flap_threshold=2)
+    store.update_all(_node_round(1, OK, {"n1": OK, "n2": OK}))
+    store.update_all(_node_round(2, FAIL, {"n1": OK, "n2": FAIL}))
+    assert _nodes(store) == {"n1": OK, "n2": OK}  # one failing round is not enough
+    store.update_all(_node_round(3, FAIL, {"n1": OK, "n2": FAIL}))
+    assert _nodes(store) == {"n1": OK, "n2": FAIL}
+    summary = [s for s in store.statuses() if s.subject is None]
+    assert len(summary) == 1 and summary[0].state is FAIL
+
+
+def test_replaced_node_disappears_instead_of_failing_forever() -> None:
+    """After replace_node the old node object is gone: its failing series must go too, or the
+    alert (and the healer) would keep acting on a node that no longer exists."""
+    store = StateStore(flap_threshold=1)
+    store.update_all(_node_round(1, FAIL, {"n1": OK, "n2": FAIL}))
+    store.update_all(_node_round(2, OK, {"n1": OK, "n3": OK}))
+    assert _nodes(store) == {"n1": OK, "n3": OK}
+    store.retain({"c2"})
+    assert store.statuses() == []
+
+
+def test_api_down_makes_known_nodes_unknown_not_stale_ok() -> None:
+    """When the NodeList cannot be read, no node is known to be Ready any more: each node's
+    status goes unknown (no kansoku_check_up series) after the same flap protection."""
+    store = StateStore(flap_threshold=2)
+    store.update_all(_node_round(1, FAIL, {"n1": OK, "n2": FAIL}))
+    store.update_all(_node_round(2, UNK, {}))
+    assert _nodes(store) == {"n1": OK, "n2": FAIL}
+    touched = store.update_all(_node_round(3, UNK, {}))
+    assert _nodes(store) == {"n1": UNK, "n2": UNK}
+    n2 = next(s for s in touched if s.subject == "n2")
+    assert n2.stale_since == 1 and n2.reason == "unknown at 3"
+
+
+def test_no_nodes_registered_drops_node_statuses() -> None:
+    store = StateStore(flap_threshold=1)
+    store.update_all(_node_round(1, OK, {"n1": OK}))
+    store.update_all(_node_round(2, FAIL, {}))  # "no nodes registered": a definite answer
+    assert _nodes(store) == {}
+    assert exit_code(store.statuses()) == 1
