@@ -191,3 +191,104 @@ def test_etcd_last_backup_from_snapshot_files(sim: SimFleetThread, tmp_path: Pat
         f'kansoku_etcd_last_backup_timestamp_seconds{{cluster="{cluster_id(0)}",member="cluster",region="fra"}} 0.0'
         in text
     )
+
+
+RULES = Path(__file__).parent.parent / "alerts" / "rule-files" / "kansoku.rules.yaml"
+
+
+@pytest.fixture(scope="module")
+def sim31() -> Iterator[SimFleetThread]:
+    """31 clusters: #20 has node-3 NotReady, #30 has etcd member 2 saying health=false."""
+    with SimFleetThread(31) as fleet:
+        yield fleet
+
+
+def test_node_and_member_series_carry_their_label(sim31: SimFleetThread, tmp_path: Path) -> None:
+    inv_path = tmp_path / "inv.yaml"
+    _write_inventory(inv_path, sim31, 31)
+    service = CollectService(inv_path)
+    try:
+        asyncio.run(service.round())
+        text = generate_latest(service.registry).decode()
+    finally:
+        service.close()
+    c20, c30 = cluster_id(20), cluster_id(30)
+    assert f'kansoku_check_up{{check="kubelet_ready",cluster="{c20}",node="node-3",region="fra"}} 0.0' in text
+    assert f'kansoku_check_up{{check="kubelet_ready",cluster="{c20}",node="node-0",region="fra"}} 1.0' in text
+    assert (
+        f'kansoku_check_state{{check="kubelet_ready",cluster="{c20}",node="node-3",region="fra",state="failing"}} 1.0'
+        in text
+    )
+    # the cluster-level summary stays, without a node label
+    assert f'kansoku_check_up{{check="kubelet_ready",cluster="{c20}",region="fra"}} 0.0' in text
+    node_lines = [ln for ln in text.splitlines() if ln.startswith("kansoku_check_up{") and "node=" in ln]
+    assert len(node_lines) == 5 * 31  # every simulated cluster lists 5 nodes
+    member = f"127.0.0.1:{sim31.port}/e/{c30}/2"
+    assert (
+        f'kansoku_check_up{{check="etcd_health",cluster="{c30}",member="{member}",region="fra"}} 0.0' in text
+    )
+    assert f'kansoku_check_up{{check="etcd_health",cluster="{c30}",region="fra"}} 0.0' in text
+    assert 'node=""' not in text and 'member=""' not in text
+    # checks without subjects never get the labels
+    assert not [
+        ln
+        for ln in text.splitlines()
+        if 'check="apiserver_readyz"' in ln and ("node=" in ln or "member=" in ln)
+    ]
+
+
+@pytest.mark.real
+def test_real_prometheus_node_alert_names_the_node(
+    sim31: SimFleetThread, tmp_path: Path, procs: list[ManagedProcess], need_prometheus: None
+) -> None:
+    """A real Prometheus scrapes the exporter and evaluates our rule file: KubeNodeNotReady and
+    EtcdMemberDown go pending for exactly the broken node and member, with the labels the
+    healer reads (`node`, `member`), and nothing pends for the cluster-level summaries."""
+    inv_path = tmp_path / "inv.yaml"
+    _write_inventory(inv_path, sim31, 31)
+    service = CollectService(inv_path)
+    from kansoku.collectors.exporter import serve_metrics
+
+    port = free_port()
+    server, _ = serve_metrics(service.registry, "127.0.0.1", port)
+
+    def query(prom: ManagedProcess, q: str) -> list[dict[str, object]]:
+        url = f"http://127.0.0.1:{prom.ports['http']}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            data: list[dict[str, object]] = json.load(resp)["data"]["result"]
+            return data
+
+    try:
+        asyncio.run(service.round())
+        config: dict[str, object] = {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "rule_files": ["kansoku.rules.yaml"],
+            "scrape_configs": [
+                {"job_name": "kansoku", "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+            ],
+        }
+        prom = start_prometheus(tmp_path / "prom", config, {"kansoku.rules.yaml": RULES.read_text()})
+        procs.append(prom)
+        down: list[dict[str, object]] = []
+        alerts: list[dict[str, object]] = []
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            down = query(prom, 'kansoku_check_up{check="kubelet_ready", node!=""} == 0')
+            alerts = query(prom, 'ALERTS{alertname=~"KubeNodeNotReady|KubeletDown|EtcdMemberDown"}')
+            if down and len(alerts) >= 3:
+                break
+            time.sleep(0.5)
+    finally:
+        server.shutdown()
+        service.close()
+    c20, c30 = cluster_id(20), cluster_id(30)
+    assert [(r["metric"]["cluster"], r["metric"]["node"]) for r in down] == [(c20, "node-3")]  # type: ignore[index]
+    got = sorted(
+        (m["alertname"], m["alertstate"], m["cluster"], m.get("node") or m.get("member"))
+        for m in (r["metric"] for r in alerts)  # type: ignore[misc]
+    )
+    assert got == [
+        ("EtcdMemberDown", "pending", c30, f"127.0.0.1:{sim31.port}/e/{c30}/2"),
+        ("KubeNodeNotReady", "pending", c20, "node-3"),
+        ("KubeletDown", "pending", c20, "node-3"),
+    ], got
