@@ -252,11 +252,11 @@ def test_real_prometheus_node_alert_names_the_node(
     port = free_port()
     server, _ = serve_metrics(service.registry, "127.0.0.1", port)
 
-    def query(prom: ManagedProcess, q: str) -> list[dict[str, object]]:
+    def query(prom: ManagedProcess, q: str) -> list[dict[str, str]]:
+        """The label sets of the instant query's result."""
         url = f"http://127.0.0.1:{prom.ports['http']}/api/v1/query?" + urllib.parse.urlencode({"query": q})
         with urllib.request.urlopen(url, timeout=5) as resp:
-            data: list[dict[str, object]] = json.load(resp)["data"]["result"]
-            return data
+            return [dict(r["metric"]) for r in json.load(resp)["data"]["result"]]
 
     try:
         asyncio.run(service.round())
@@ -269,8 +269,8 @@ def test_real_prometheus_node_alert_names_the_node(
         }
         prom = start_prometheus(tmp_path / "prom", config, {"kansoku.rules.yaml": RULES.read_text()})
         procs.append(prom)
-        down: list[dict[str, object]] = []
-        alerts: list[dict[str, object]] = []
+        down: list[dict[str, str]] = []
+        alerts: list[dict[str, str]] = []
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             down = query(prom, 'kansoku_check_up{check="kubelet_ready", node!=""} == 0')
@@ -282,10 +282,9 @@ def test_real_prometheus_node_alert_names_the_node(
         server.shutdown()
         service.close()
     c20, c30 = cluster_id(20), cluster_id(30)
-    assert [(r["metric"]["cluster"], r["metric"]["node"]) for r in down] == [(c20, "node-3")]  # type: ignore[index]
+    assert [(m["cluster"], m["node"]) for m in down] == [(c20, "node-3")]
     got = sorted(
-        (m["alertname"], m["alertstate"], m["cluster"], m.get("node") or m.get("member"))
-        for m in (r["metric"] for r in alerts)  # type: ignore[misc]
+        (m["alertname"], m["alertstate"], m["cluster"], m.get("node") or m.get("member")) for m in alerts
     )
     assert got == [
         ("EtcdMemberDown", "pending", c30, f"127.0.0.1:{sim31.port}/e/{c30}/2"),
