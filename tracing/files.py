@@ -105,7 +105,6 @@ class DefaultRule:
 
     def __init__(self, host: str | None = None) -> None:
         self.default_host = host or socket.gethostname()
-        self.forced_host = host is not None
 
     def __call__(self, path: Path) -> tuple[str, str]:
         service = service_name(path.name)
@@ -127,8 +126,7 @@ class DefaultRule:
             host = parent
         if host in _GENERIC_DIRS:
             host = self.default_host
-        if not self.forced_host:
-            host = journal_host(str(path)) or host
+        host = journal_host(str(path)) or host
         return service, host
 
 
