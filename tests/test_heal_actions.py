@@ -322,17 +322,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._reply(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
             return self._reply(200, node)
         if p == "/api/v1/pods":
-            node = query["fieldSelector"].split("=", 1)[1]
+            node_name = query["fieldSelector"].split("=", 1)[1]
             return self._reply(
                 200,
                 {
                     "kind": "PodList",
                     "apiVersion": "v1",
                     "items": [
-                        pod("kube-proxy-x7k2p", "kube-system", node, "DaemonSet"),
-                        pod(f"kube-vip-{node}", "kube-system", node, None, mirror=True),
-                        pod("web-6d4cf56db6-2xk9q", "shop", node, "ReplicaSet"),
-                        pod("api-7c9f8d-qq8rt", "shop", node, "ReplicaSet"),
+                        pod("kube-proxy-x7k2p", "kube-system", node_name, "DaemonSet"),
+                        pod(f"kube-vip-{node_name}", "kube-system", node_name, None, mirror=True),
+                        pod("web-6d4cf56db6-2xk9q", "shop", node_name, "ReplicaSet"),
+                        pod("api-7c9f8d-qq8rt", "shop", node_name, "ReplicaSet"),
                     ],
                 },
             )

@@ -40,7 +40,7 @@ def alert(
 
 
 def message(*alerts: dict[str, Any], group_key: str | None = None) -> dict[str, Any]:
-    body = copy.deepcopy(json.loads(SAMPLE.read_text()))
+    body: dict[str, Any] = copy.deepcopy(json.loads(SAMPLE.read_text()))
     body["alerts"] = list(alerts)
     body["status"] = "firing" if any(a["status"] == "firing" for a in alerts) else "resolved"
     common = {k: v for k, v in alerts[0]["labels"].items() if all(a["labels"].get(k) == v for a in alerts)}
