@@ -68,12 +68,11 @@ class CollectService:
             for src in inv.openstack.logs
         }
         self.listener = None
-        if inv.openstack.transport_url:
+        transport_url = inv.openstack.notification_url()
+        if transport_url:
             from kansoku.collectors.notifications import NotificationListener
 
-            self.listener = NotificationListener(
-                self.state, inv.openstack.transport_url, inv.openstack.notification_topics
-            )
+            self.listener = NotificationListener(self.state, transport_url, inv.openstack.notification_topics)
             self.listener.start()
 
     def _resolved(self, inv: Inventory) -> Inventory:

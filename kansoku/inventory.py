@@ -63,8 +63,40 @@ class OpenStackSettings(BaseModel):
     rabbitmq_user: str = "guest"
     rabbitmq_password_file: str | None = Field(None, description="file holding the password")
     transport_url: str | None = Field(
-        None, description="oslo.messaging transport URL for the notifications listener"
+        None, description="oslo.messaging transport URL for the notifications listener (no password)"
     )
+    transport_url_file: str | None = Field(
+        None, description="file holding the transport URL when it carries a password"
+    )
+
+    @field_validator("transport_url")
+    @classmethod
+    def _no_inline_password(cls, value: str | None) -> str | None:
+        """A transport URL with a password is a secret: keep it in `transport_url_file`."""
+        if value is not None:
+            from urllib.parse import urlsplit
+
+            if urlsplit(value).password is not None:
+                raise ValueError(
+                    "carries a password inline; put the URL in a file and name it in transport_url_file"
+                )
+        return value
+
+    def notification_url(self) -> str | None:
+        """The transport URL for the notifications listener, read from its file if it has one."""
+        if self.transport_url_file is not None:
+            try:
+                return Path(self.transport_url_file).read_text().strip() or None
+            except OSError as exc:
+                raise ConfigError(
+                    [
+                        FieldProblem(
+                            self.transport_url_file, None, "openstack.transport_url_file", str(exc.strerror)
+                        )
+                    ]
+                ) from None
+        return self.transport_url
+
     notification_topics: list[str] = Field(default_factory=lambda: ["notifications"])
     logs: list[LogSource] = Field(default_factory=list)
 
