@@ -29,8 +29,13 @@ class CheckCollector(Collector):
 
     Cluster-level statuses carry `cluster, region, check`; per-subject ones add their label
     (`node` for kubelet_ready, `member` for etcd_health) with a non-empty value. No series has
-    an empty `node=""`: in PromQL that matches "label absent", so rules select per-node series
-    with `node!=""` and the cluster-level summary with `node=""` unambiguously.
+    an empty `node=""`: in PromQL that matches "label absent".
+
+    Why the summary of a per-subject check is exported only while it has no subjects (first
+    round unanswered, "no nodes registered"): an aggregate mixed with its parts under one
+    metric and check is counted twice by every `sum by (cluster)`, e.g. the dashboards'
+    "nodes not ready". Once nodes are known, their own series carry the state (all unknown
+    while the API is down), and the summary stays in the table and JSON.
     """
 
     def __init__(self, statuses: Callable[[], Sequence[CheckStatus]]) -> None:
@@ -45,7 +50,11 @@ class CheckCollector(Collector):
         last_ok = GaugeMetricFamily(
             "kansoku_check_last_success_timestamp_seconds", "when the check last passed"
         )
-        for s in self._statuses():
+        statuses = self._statuses()
+        with_subjects = {(s.cluster, s.check) for s in statuses if s.subject is not None}
+        for s in statuses:
+            if s.subject is None and s.subject_label and (s.cluster, s.check) in with_subjects:
+                continue
             key = {"cluster": s.cluster, "region": s.region, "check": s.check}
             if s.subject_label and s.subject:
                 key[s.subject_label] = s.subject

@@ -219,15 +219,17 @@ def test_node_and_member_series_carry_their_label(sim31: SimFleetThread, tmp_pat
         f'kansoku_check_state{{check="kubelet_ready",cluster="{c20}",node="node-3",region="fra",state="failing"}} 1.0'
         in text
     )
-    # the cluster-level summary stays, without a node label
-    assert f'kansoku_check_up{{check="kubelet_ready",cluster="{c20}",region="fra"}} 0.0' in text
+    # no cluster-level kubelet_ready series beside the nodes' own: `sum by (cluster)` counts nodes
+    assert not [
+        ln for ln in text.splitlines() if 'check="kubelet_ready"' in ln and "node=" not in ln and "{" in ln
+    ]
     node_lines = [ln for ln in text.splitlines() if ln.startswith("kansoku_check_up{") and "node=" in ln]
     assert len(node_lines) == 5 * 31  # every simulated cluster lists 5 nodes
     member = f"127.0.0.1:{sim31.port}/e/{c30}/2"
     assert (
         f'kansoku_check_up{{check="etcd_health",cluster="{c30}",member="{member}",region="fra"}} 0.0' in text
     )
-    assert f'kansoku_check_up{{check="etcd_health",cluster="{c30}",region="fra"}} 0.0' in text
+    assert f'kansoku_check_up{{check="etcd_health",cluster="{c30}",region="fra"}}' not in text
     assert 'node=""' not in text and 'member=""' not in text
     # checks without subjects never get the labels
     assert not [
@@ -291,3 +293,39 @@ def test_real_prometheus_node_alert_names_the_node(
         ("KubeNodeNotReady", "pending", c20, "node-3"),
         ("KubeletDown", "pending", c20, "node-3"),
     ], got
+
+
+def test_summary_of_a_per_node_check_is_exported_only_while_no_node_is_known() -> None:
+    """First round unanswered: the cluster-level kubelet_ready series says "unknown" (else the
+    cluster would have no kubelet_ready series at all). Once nodes are listed only their
+    series exist; when the API then goes away they all turn unknown, and no summary returns."""
+    from kansoku.collectors.exporter import CheckCollector, build_registry
+    from kansoku.health.model import CheckResult
+    from kansoku.health.state import StateStore
+
+    store = StateStore(flap_threshold=1)
+    registry = build_registry(CheckCollector(store.statuses))
+
+    def feed(ts: float, state: CheckState, nodes: dict[str, CheckState]) -> list[str]:
+        base = CheckResult("k1", "fra", None, "kubelet_ready", state, "x", 0.1, ts, subject_label="node")
+        parts = [
+            CheckResult("k1", "fra", None, "kubelet_ready", st, "x", 0.1, ts, subject_label="node", subject=n)
+            for n, st in nodes.items()
+        ]
+        store.update_all([base, *parts])
+        text = generate_latest(registry).decode()
+        return sorted(
+            ln for ln in text.splitlines() if ln.startswith("kansoku_check_state{") and ln.endswith(" 1.0")
+        )
+
+    assert feed(1, CheckState.UNKNOWN, {}) == [
+        'kansoku_check_state{check="kubelet_ready",cluster="k1",region="fra",state="unknown"} 1.0'
+    ]
+    assert feed(2, CheckState.FAILING, {"n1": CheckState.OK, "n2": CheckState.FAILING}) == [
+        'kansoku_check_state{check="kubelet_ready",cluster="k1",node="n1",region="fra",state="ok"} 1.0',
+        'kansoku_check_state{check="kubelet_ready",cluster="k1",node="n2",region="fra",state="failing"} 1.0',
+    ]
+    assert feed(3, CheckState.UNKNOWN, {}) == [
+        'kansoku_check_state{check="kubelet_ready",cluster="k1",node="n1",region="fra",state="unknown"} 1.0',
+        'kansoku_check_state{check="kubelet_ready",cluster="k1",node="n2",region="fra",state="unknown"} 1.0',
+    ]
