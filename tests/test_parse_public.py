@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,32 @@ def test_placement_global_id_from_nova() -> None:
 def test_devstack_route_templates_are_bounded(paths: list[str], template: str) -> None:
     """devstack serves every API under a path prefix (/compute, /placement, /identity, ...)."""
     assert {route_template(p) for p in paths} == {template}
+
+
+@pytest.mark.parametrize(
+    ("lab", "screen"),
+    [
+        ("nova-api.log", "screen-n-api.txt"),
+        ("placement.log", "screen-placement-api.txt"),
+        ("nova-compute.log", "screen-n-cpu.txt"),
+        ("nova-conductor.log", "screen-n-cond-cell1.txt"),
+    ],
+)
+def test_journald_layout_gives_the_fields_of_the_oslo_layout(lab: str, screen: str) -> None:
+    """The same real records in both layouts: every record with a request id parses to the same
+    level, logger, ids, exception, access status, pid and time (to the millisecond oslo writes)."""
+
+    def key(line: LogLine) -> tuple[object, ...]:
+        status = line.access.status if line.access is not None else None
+        return (line.local_id, line.global_id, line.level, line.logger, line.exception, status, line.pid)
+
+    oslo = [x for x in _lines(DATA.parent / "real-openstack" / lab) if x.local_id]
+    journal = [x for x in _lines(DATA / "lab-journal/controller/logs" / screen) if x.local_id]
+    assert len(oslo) > 5
+    assert [key(x) for x in journal] == [key(x) for x in oslo]
+    year = time.gmtime(oslo[0].ts or 0).tm_year
+    shifted = [x.ts for x in journal]
+    assert all(a is not None for a in shifted)
+    # the journald date has no year: it comes from the file's mtime, so compare within the year
+    offset = _utc(year, 1, 1, 0, 0, 0) - _utc(time.gmtime(shifted[0] or 0).tm_year, 1, 1, 0, 0, 0)
+    assert [round((t or 0) + offset, 3) for t in shifted] == [round(x.ts or 0, 3) for x in oslo]

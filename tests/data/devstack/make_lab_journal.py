@@ -70,6 +70,10 @@ def render(line: LogLine, ident: str) -> list[str]:
     if line.fmt not in ("text", "json") or line.logger is None:
         return [prefix + raw for raw in line.raw.split("\n")]
     first, *rest = line.message.split("\n")
+    if line.fmt == "json":  # ContextFormatter appends `: %(error_summary)s` when there is one
+        summary = json.loads(line.raw).get("error_summary")
+        if summary:
+            first = f"{first}: {summary}"
     instance = f"[instance: {line.instance}] " if line.instance else ""
     if line.local_id is None and line.global_id is None:
         ctx = "[-]"
