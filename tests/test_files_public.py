@@ -10,11 +10,14 @@ import gzip
 import json
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kansoku.tracing.files import DefaultRule, discover, is_log_name, service_name
+from kansoku.tracing.index import build_index
+from kansoku.tracing.source_index import IndexSource
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "devstack"
@@ -139,3 +142,23 @@ def test_verdict_on_the_real_down_cell_error(job: tuple[Path, Path]) -> None:
     trace = _trace(store, "req-fdaff415-48b9-44a7-b4c3-015214e80b90")
     root = trace["verdict"]["root_cause"]
     assert (root["service"], root["host"], root["exception"]) == ("n-api", "train", "DBConnectionError")
+
+
+def test_index_lookups_return_whole_journald_tracebacks(tmp_path: Path) -> None:
+    """A screen file larger than several index blocks, every record a real 29-line traceback
+    with its own id: whatever block boundary a traceback straddles, a lookup returns it whole."""
+    template = (DATA / "train/logs/screen-n-api.txt").read_text().splitlines()[:29]
+    old = "req-fdaff415-48b9-44a7-b4c3-015214e80b90"
+    node = tmp_path / "logs" / "controller" / "logs"
+    node.mkdir(parents=True)
+    ids = [f"req-{uuid.UUID(int=i + 1)}" for i in range(300)]
+    (node / "screen-n-api.txt").write_text(
+        "".join("\n".join(template).replace(old, rid) + "\n" for rid in ids)
+    )
+    assert (node / "screen-n-api.txt").stat().st_size > 8 * 128 * 1024
+    build_index([tmp_path / "logs"], tmp_path / "store")
+    got = list(IndexSource(tmp_path / "store").lines_for(ids))
+    assert sorted(x.local_id or "" for x in got) == sorted(ids)
+    assert {(x.n_lines, x.exception, x.host, x.service) for x in got} == {
+        (29, "DBConnectionError", "train", "n-api")
+    }
