@@ -103,6 +103,8 @@ def test_journald_prefix_host_wins_over_the_node_directory(tmp_path: Path) -> No
         ("/var/log/nova/nova-api.log", ("nova-api", "here")),
         ("/srv/collected/ctl1/logs/screen-n-api.txt", ("n-api", "ctl1")),
         ("/srv/collected/ctl1/nova-api.log", ("nova-api", "ctl1")),
+        ("/srv/job/compute1/logs/libvirt/libvirtd.log", ("libvirtd", "compute1")),
+        ("/srv/job/controller/logs/rabbitmq/rabbit.log", ("rabbit", "controller")),
     ],
 )
 def test_path_layouts(path: str, expected: tuple[str, str]) -> None:

@@ -115,7 +115,7 @@ class DefaultRule:
         project = service.split("-", 1)[0].split("_", 1)[0]
         if parent in PROJECTS or parent == project:
             up = len(parts) - 2
-            if up >= 0 and parts[up] == "kolla":
+            if up >= 0 and parts[up] in ("kolla", "logs"):  # kolla's and a CI job's <node>/logs/
                 up -= 1
             host = parts[up] if up >= 0 else ""
             if up >= 1 and parts[up - 1] == "var" and host == "log":
