@@ -209,6 +209,10 @@ _START_B = re.compile(rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
 _LEVEL_B = re.compile(
     rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +([A-Z]+) "
 )
+#: A header whose level is not ERROR: surely a record start (one match for the common case).
+_NOT_ERROR_B = re.compile(
+    rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +(?!ERROR )[A-Z]+ "
+)
 
 
 def _definite_start(data: bytes, start: int) -> bool:
@@ -227,6 +231,8 @@ def _definite_start(data: bytes, start: int) -> bool:
     stop = nl if nl != -1 else len(data)
     if first.isupper() or data[start + 10 : start + 11] == b"T":
         pass  # maybe a journald line (`Nov 23 ...`, ISO `...T...` + host): parse decides
+    elif _NOT_ERROR_B.match(data, start, stop):
+        return True
     elif _START_B.match(data, start):
         m = _LEVEL_B.match(data, start, stop)
         if m is None or m.group(1) != b"ERROR":
