@@ -276,13 +276,13 @@ def test_heal_hook_must_match_the_rules_heal_action(tmp_path: Path) -> None:
     manifest = root / "kansoku-core-1.0.0" / "manifest.yaml"
     manifest.write_text(
         manifest.read_text().replace(
-            "{alert: ManagementAgentDisconnected, action: restart_agent}",
-            "{alert: ManagementAgentDisconnected, action: replace_node}",
+            "{alert: ManagementAgentDisconnected, action: restart_agent,",
+            "{alert: ManagementAgentDisconnected, action: replace_node,",
         )
     )
     with pytest.raises(ConfigError) as err:
         load_catalog(root)
-    assert f"{manifest}:" in str(err.value) and "heal_hooks[2].action" in str(err.value)
+    assert f"{manifest}:" in str(err.value) and "heal_hooks[1].action" in str(err.value)
     assert "heal_action='restart_agent'" in str(err.value)
 
 
