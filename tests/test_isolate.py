@@ -200,9 +200,10 @@ def test_messaging_timeout_with_late_but_healthy_callee(tmp_path: Path) -> None:
     assert "nova-compute on cmp-3 answered late: still working 11.9 s after nova-api gave up" in v.explanation
 
 
-def test_unknown_wrapper_format_still_gives_a_verdict(tmp_path: Path) -> None:
+def test_devstack_journald_lines_give_the_same_verdict_as_oslo_lines(tmp_path: Path) -> None:
     """devstack's journald lines (`Nov 23 ... devstack@n-cond-cell1.service[pid]: ERROR ...`)
-    wrap oslo.log in a prefix the parser may not know: unparsed, yet the error is found."""
+    wrap oslo.log in a prefix: parsed like oslo lines, placement's 409 is the root cause and
+    the conductor's NoValidHost only propagates it (as in the demo's placement conflict)."""
     from kansoku.tracing.parse import iter_records
 
     from tests.test_stitch_scenarios import MemorySource
@@ -228,8 +229,7 @@ def test_unknown_wrapper_format_still_gives_a_verdict(tmp_path: Path) -> None:
             lines += [r for r in iter_records(fh, str(path), service, "devstack") if not hasattr(r, "reason")]
     v = isolate(build_trace(MemorySource(lines), a))
     assert v.root_cause is not None, v.explanation
-    assert v.root_cause.span.service == "n-cond-cell1"
-    assert v.root_cause.exception == "nova.exception.NoValidHost"
-    assert v.explanation.startswith(
-        "root cause: n-cond-cell1 on devstack — NoValidHost: No valid host was found."
-    )
+    assert v.root_cause.span.service == "placement-api"
+    assert v.root_cause.status == 409
+    assert [e.span.service for e in v.propagated] == ["n-cond-cell1"]
+    assert v.propagated[0].exception == "nova.exception.NoValidHost"
