@@ -1,0 +1,177 @@
+"""The fast paths of the index and the lookup give exactly the answers of the slow ones.
+
+`_block_scan` (numpy) must find the same UUID keys and newlines as `_ID_TAIL_RE.findall` /
+`bytes.count`, `_suspicious` the same newlines as `_SUSPICIOUS_RE.finditer`, the lookup's
+bytes test of a record start the same verdict as parse's str functions, and the memoised
+route templates the same routes as a fresh computation. Checked on a generated demo cloud
+(text, JSON, access lines, tracebacks), the real recorded samples in tests/data, and
+hand-made edge cases (odd headers, time zones, blank and CRLF lines, cut blocks).
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kansoku.tracing import index as ix
+from kansoku.tracing import routes
+from kansoku.tracing import source_index as si
+from kansoku.tracing.parse import starts_record
+
+DATA = Path(__file__).parent / "data"
+
+EDGE_LINES = [
+    b"2026-11-20 16:17:18.902+00:00 47522 INFO nova.api x y",
+    b"2026-11-20T16:17:18,902Z 1 WARNING nova.x msg",
+    b"2026-11-20 16:17:18.902.5 1 DEBUG a b",
+    b"2026-11-20 16:17:18+0000 1 ERROR nova.x [req-1] boom",
+    b"2026-11-20 16:17:18-00:0 1 ERROR nova.x",
+    b"2026-11-20 16:17:18          1          INFO          x",
+    b"2026-11-20 16:17:18.902 47522 info lower-case level",
+    b"2026-11-20 16:17:18.902 47522 INFO \tx",
+    b"2026-11-20 16:17:18.902 47522 INFO",
+    b"2026-11-20 16:17:18.902 4752222222222222222222222222222222222 INFO long.pid",
+    b"2026-11-20 16:17:18 Z 1 INFO x",
+    b"2026-11-20 16:17:18Z 1 ZZZ x",
+    b"2026-11-20 16:17:18.902 1 ERROR nova.x Traceback (most recent call last):",
+    b"2026-11-20 16:17:18.902 1 ERROR nova.x [instance: 6f1c2d3e-1111-4222-8333-444455556666] x",
+    b"2026-11-20 16:17:18.902 1 ERRORX nova.x y",
+    b"Traceback (most recent call last):",
+    b'  File "/usr/lib/python3/dist-packages/nova/x.py", line 1, in f',
+    b'{"asctime": "2026-11-20 16:17:18.902", "message": "req-6f1c2d3e-1111-4222-8333-444455556666"}',
+    b'{"message": "cut off',
+    b"",
+    b"\r",
+    b'10.0.0.1 - - [20/Nov/2026:16:17:18 +0000] "GET /v2.1/servers HTTP/1.1" 200 12',
+    b"req-6f1c2d3e-1111-4222-8333-444455556666 -aaaa-bbbb-cccc-dddddddddddd -AAAA-bbbb-cccc-dddddddddddd",
+    b"x-aaaa-bbbb-cccc-ddddddddddd -aaaa-bbbb-cccc-ddddddddddddd-aaaa-bbbb-cccc-eeeeeeeeeeee",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    """Whole files: a small generated demo cloud plus the recorded samples."""
+    from kansoku.tracing.demo_gen import generate
+
+    out = tmp_path_factory.mktemp("demo")
+    generate(out, target_bytes=3_000_000)
+    files = [p for p in sorted(out.rglob("*")) if p.is_file() and ".log" in p.name]
+    files += [p for p in sorted(DATA.rglob("*")) if p.is_file() and p.suffix in (".log", ".txt", ".gz")]
+    blobs = []
+    for path in files:
+        try:
+            blobs.append(gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes())
+        except (OSError, EOFError, gzip.BadGzipFile):
+            continue
+    assert sum(len(b) for b in blobs) > 2_000_000
+    return blobs
+
+
+def _ranges(data: bytes, size: int) -> Iterator[tuple[int, int]]:
+    for pos in range(0, len(data), size):
+        yield pos, min(len(data), pos + size)
+
+
+def _check_block(buf: bytes, pos: int, end: int) -> None:
+    keys, nls = ix._block_scan(buf, pos, end)
+    want = {int(t[:4] + t[5:], 16) for t in ix._ID_TAIL_RE.findall(buf, pos, end)}
+    assert {int(k) for k in keys} == want
+    assert len(keys) == len(want)  # distinct
+    assert len(nls) == buf.count(b"\n", pos, end)
+    got = ix._suspicious(buf, pos, end, nls)
+    assert got == [m.start() for m in ix._SUSPICIOUS_RE.finditer(buf, pos, end)]
+
+
+def test_block_scan_matches_the_regexes_on_real_and_generated_logs(corpus: list[bytes]) -> None:
+    blocks = 0
+    for data in corpus:
+        for pos, end in _ranges(data, ix.BLOCK_SIZE):
+            _check_block(data, pos, end)
+            blocks += 1
+    assert blocks > 20
+
+
+def test_block_scan_matches_the_regexes_on_edge_cases() -> None:
+    rnd = random.Random(7)
+    for _ in range(1500):
+        lines = [rnd.choice(EDGE_LINES) for _ in range(rnd.randrange(1, 50))]
+        buf = b"\n".join(lines) + rnd.choice([b"", b"\n", b"\r\n"])
+        _check_block(buf, 0, len(buf))
+        pad = b"y" * rnd.randrange(0, 60)
+        whole = pad + b"\n" + buf + b"\nz" * rnd.randrange(0, 3)
+        _check_block(whole, len(pad), len(pad) + 1 + len(buf))
+
+
+def test_block_scan_matches_the_regexes_on_mutated_headers(corpus: list[bytes]) -> None:
+    """Random single-byte edits near line starts: the DFA and the regex still agree."""
+    rnd = random.Random(11)
+    base = next(b for b in corpus if b[:4].isdigit())[:100_000].split(b"\n")[:80]
+    alphabet = b"0123456789 .,:+-ZTAz\t\r{}\n[x"
+    for _ in range(1500):
+        lines = list(base)
+        for _ in range(5):
+            i = rnd.randrange(len(lines))
+            line = bytearray(lines[i])
+            if line:
+                j = rnd.randrange(min(len(line), 50))
+                op = rnd.random()
+                if op < 0.5:
+                    line[j] = rnd.choice(alphabet)
+                elif op < 0.75:
+                    line.insert(j, rnd.choice(alphabet))
+                else:
+                    del line[j]
+            lines[i] = bytes(line)
+        buf = b"\n".join(lines)
+        _check_block(buf, 0, len(buf))
+
+
+def _slow_definite_start(data: bytes, start: int) -> bool:
+    nl = data.find(b"\n", start)
+    line = data[start : nl if nl != -1 else len(data)].decode("utf-8", "replace").rstrip("\r")
+    return starts_record(line) and not si._is_exception_prefix(line)
+
+
+def test_record_start_bytes_fast_path_agrees_with_parse(corpus: list[bytes]) -> None:
+    checked = 0
+    for data in [*corpus, b"\n".join(EDGE_LINES)]:
+        start = 0
+        while start < len(data) and checked < 400_000:
+            assert si._definite_start(data, start) == _slow_definite_start(data, start), data[
+                start : start + 100
+            ]
+            checked += 1
+            nl = data.find(b"\n", start)
+            if nl == -1:
+                break
+            start = nl + 1
+    assert checked > 10_000
+
+
+def test_route_memo_gives_the_computed_route() -> None:
+    paths = [
+        "/v2.1/servers/6f1c2d3e-1111-4222-8333-444455556666/action?x=1",
+        "/v2.1/servers/detail",
+        "/v2.1/flavors/m1.small",
+        "/v2.1/flavors/v2",
+        "http://10.0.0.2:8774/v2.1/servers/abc",
+        "/placement/resource_providers/6f1c2d3e-1111-4222-8333-444455556666/inventories",
+        "/v3/auth/tokens",
+        "",
+        "?only=query",
+    ]
+    first = [routes.route_template(p) for p in paths]
+    again = [routes.route_template(p) for p in paths]  # from the memo now
+    assert first == again == [routes._route_template(p) for p in paths]
+    assert first[0] == "/v2.1/servers/{id}/action"
+    assert first[2] == "/v2.1/flavors/{id}"
+    assert first[3] == "/v2.1/flavors/v2"  # a version word stays, even after a collection
+    # the memo is bounded: filling it empties it, answers unchanged
+    for i in range(routes._MEMO_MAX + 10):
+        routes.route_template(f"/v2.1/os-keypairs/key{i}")
+    assert len(routes._path_memo) <= routes._MEMO_MAX
+    assert routes.route_template("/v2.1/os-keypairs/key3") == "/v2.1/os-keypairs/{id}"
