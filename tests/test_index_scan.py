@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from kansoku.tracing import index as ix
 from kansoku.tracing import routes
 from kansoku.tracing import source_index as si
