@@ -10,26 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
 from kansoku.addon_bundles.catalog import load_catalog
 from kansoku.addon_bundles.render import render_cluster
+from machine import cpu_model
 
 from kansoku.models import Cluster
 
 VERSIONS = ["1.18.20", "1.20.15", "1.27.9", "1.29.4", "1.31.1"]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -27,18 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "demo.md"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def oslo_baseline(n: int, out: Path) -> float:

@@ -38,18 +38,9 @@ from kansoku.tracing.model import LogLine  # noqa: E402
 from kansoku.tracing.parse import iter_records, parse_record  # noqa: E402
 from kansoku.tracing.ship import ShipReport, _lines, actions, ship  # noqa: E402
 from kansoku.tracing.source_es import ElasticsearchSource  # noqa: E402
+from machine import cpu_model  # noqa: E402
 
 from tests.test_es_loopback import make_oslo_tree, serve_fake_es  # noqa: E402
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def best(fn: Callable[[], object], repeat: int = 3) -> float:

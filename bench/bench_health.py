@@ -35,19 +35,13 @@ from kansoku.collectors.tail import LogTailer  # noqa: E402
 from kansoku.health.probes import BINARY_CHECKS  # noqa: E402
 from kansoku.health.runner import Monitor  # noqa: E402
 from kansoku.health.simfleet import fleet_inventory, start_process  # noqa: E402
+from machine import cpu_model  # noqa: E402
 
 from kansoku.process import free_port  # noqa: E402
 
 CHECKS = ("apiserver_readyz", "apiserver_livez", "apiserver_mgmt_readyz", "agent_connected", "kubelet_ready")
 TIMEOUT = 2.0
 CONCURRENCY = 256
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def cpu_seconds() -> float:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -26,19 +25,11 @@ import time
 import uuid
 from pathlib import Path
 
+from machine import cpu_model
+
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "real-openstack"
 RESULTS = Path(__file__).resolve().parent / "results" / "lab.md"
 REQ = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def rewrite(text: str, host: int) -> str:

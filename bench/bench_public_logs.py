@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_model
+
 REPO = Path(__file__).resolve().parent.parent
 LAB = REPO / "tests" / "data" / "real-openstack"
 JOURNAL = REPO / "tests" / "data" / "devstack" / "lab-journal" / "controller" / "logs"
@@ -32,16 +34,6 @@ PAIRS = [
     ("nova-conductor.log", "screen-n-cond-cell1.txt"),
 ]
 OLD_COMMIT = "9b0f7f8~1"  # parse.py before journald support
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _load_old_parser() -> Any:
