@@ -11,6 +11,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,3 +88,20 @@ def shared_sample() -> Callable[[str], Path]:
         raise FileNotFoundError(name)
 
     return find
+
+
+@pytest.fixture
+def fake_es() -> Iterator[Any]:
+    """A loopback server that answers like Elasticsearch with documented response bodies."""
+    from tests.test_es_loopback import serve_fake_es
+
+    with serve_fake_es() as state:
+        yield state
+
+
+@pytest.fixture(scope="module")
+def oslo_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small log tree written by real oslo.log (text and JSON), shared by a test module."""
+    from tests.test_es_loopback import make_oslo_tree
+
+    return make_oslo_tree(tmp_path_factory.mktemp("logs"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,21 +18,7 @@ from tests.test_es_loopback import (
     INSTANCE,
     PLACEMENT_CALLEE_ID,
     FakeES,
-    make_oslo_tree,
-    serve_fake_es,
 )
-
-
-@pytest.fixture
-def fake_es() -> Iterator[FakeES]:
-    with serve_fake_es() as state:
-        yield state
-
-
-@pytest.fixture(scope="module")
-def oslo_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_oslo_tree(tmp_path_factory.mktemp("logs"))
-
 
 INDEX = "flog-2026.11.23"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,20 +19,7 @@ from kansoku.ship_cli import register
 from tests.test_es_loopback import (
     GLOBAL_ID,
     FakeES,
-    make_oslo_tree,
-    serve_fake_es,
 )
-
-
-@pytest.fixture
-def fake_es() -> Iterator[FakeES]:
-    with serve_fake_es() as state:
-        yield state
-
-
-@pytest.fixture(scope="module")
-def oslo_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_oslo_tree(tmp_path_factory.mktemp("logs"))
 
 
 def physical_records(tree: Path) -> int:
