@@ -449,8 +449,11 @@ class IndexSource:
                 for key in keys:
                     t = by_key[key]
                     needles = wanted[t]
+                    only = needles[0] if len(needles) == 1 else None
                     for line_no, offset, raw in chunk.records_with(t, many):
-                        if offset not in found and any(n in raw for n in needles):
+                        if offset in found:
+                            continue
+                        if only in raw if only is not None else any(n in raw for n in needles):
                             found[offset] = (line_no, raw)
             for offset in sorted(found):
                 line_no, raw = found[offset]
