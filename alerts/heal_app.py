@@ -30,7 +30,7 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
     config = engine.config
     app = FastAPI(title="kansoku heal", docs_url=None, redoc_url=None, openapi_url=None)
     registry = registry_for(journal, config.safety.fleet_budget_per_hour, engine.dry_run)
-    committer = GroupCommitter(journal, healer.notify)
+    committer = GroupCommitter(journal, healer.decide_now)
     app.router.on_shutdown.append(committer.close)
 
     async def reject(

@@ -63,16 +63,19 @@ class GroupCommitter:
                     break
                 batch.append(more)
             results: list[tuple[bool, Any]] = []
+            committed = False
             try:
                 with self.journal.tx() as db:
                     for fn, _, _ in batch:
                         results.append((True, fn(db)))
+                committed = True
             except Exception as exc:  # the whole transaction rolled back: every caller fails
                 results = [(False, exc)] * len(batch)
-            else:
-                self.on_commit()
             for (_, loop, future), (ok, value) in zip(batch, results, strict=True):
                 loop.call_soon_threadsafe(_settle, future, ok, value)
+            if committed:
+                # after answering: the 200s wait for the fsync only, not for the decisions
+                self.on_commit()
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
