@@ -237,6 +237,13 @@ async def _load(
     return accepted, latency, sum(errors.values()), late
 
 
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process (all its threads) from /proc: a cost per request that
+    other engineers' load on the shared machine does not inflate, unlike latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -266,7 +273,9 @@ def heal_run(rate: int, seconds: float) -> dict[str, float]:
             port,
         )
         try:
+            cpu0 = cpu_seconds(proc.pid)
             accepted, latency, errors, late = load(f"http://127.0.0.1:{port}/alertmanager", rate, seconds)
+            cpu = cpu_seconds(proc.pid) - cpu0
             db = sqlite3.connect(work / "journal.sqlite")
             deadline = time.monotonic() + 30
             while (
@@ -290,7 +299,9 @@ def heal_run(rate: int, seconds: float) -> dict[str, float]:
         "p50": pct(e2e, 0.5),
         "p99": pct(e2e, 0.99),
         "max": max(e2e),
+        "req_p50": pct(list(latency.values()), 0.5),
         "req_p99": pct(list(latency.values()), 0.99),
+        "cpu_ms": cpu * 1000 / max(1, len(accepted)),
     }
 
 
@@ -301,11 +312,14 @@ def noop_run(rate: int, seconds: float) -> dict[str, float]:
         port = free_port()
         proc = start([sys.executable, str(work / "noop.py"), str(port)], work, port)
         try:
+            cpu0 = cpu_seconds(proc.pid)
             accepted, latency, errors, late = load(f"http://127.0.0.1:{port}/alertmanager", rate, seconds)
+            cpu = cpu_seconds(proc.pid) - cpu0
         finally:
             stop(proc)
     values = list(latency.values())
     return {
+        "cpu_ms": cpu * 1000 / max(1, len(accepted)),
         "accepted": len(accepted),
         "p50": pct(values, 0.5),
         "p99": pct(values, 0.99),
@@ -392,8 +406,10 @@ def main() -> None:
     args = parser.parse_args()
     seconds = 10.0 if args.quick else 60.0
     rate = args.rate
+    load_before = Path("/proc/loadavg").read_text().split()[0]
     heal = heal_run(rate, seconds)
     noop = noop_run(rate, seconds)
+    load_after = Path("/proc/loadavg").read_text().split()[0]
     base = sqlite_run(2000)
     kill = kill_run(100, 10.0)
     ms = 1000.0
@@ -405,7 +421,13 @@ def main() -> None:
         "",
         f"**Receiver load**: {rate} alerts/s for {seconds:.0f} s ({heal['sent']:.0f} webhooks, one alert each) "
         "into `kansoku heal serve --dry-run` (auth, validation, journal WAL+synchronous=FULL, all rails, "
-        "plan; dry-run skips executing the actions), client and server on the same 2-core machine.",
+        "plan; dry-run skips executing the actions). The client is a separate process (one asyncio "
+        "thread, 64 keep-alive connections, raw HTTP/1.1, open loop); the no-op FastAPI baseline gets the "
+        "same client and load right after. Both share the 2 cores with each other and with other "
+        f"engineers' work: load average {load_before} before, {load_after} after.",
+        "",
+        f"**p99 target (<= 50 ms) {'met' if heal['p99'] <= 0.05 else 'NOT met'}** in this run "
+        f"(p99 {heal['p99'] * ms:.1f} ms).",
         "",
         "| measure | value | baseline (same run) | ratio |",
         "|---|---|---|---|",
@@ -414,8 +436,12 @@ def main() -> None:
         f"| request -> journaled decision p99 | {heal['p99'] * ms:.1f} ms (target <= 50 ms) | no-op FastAPI "
         f"request p99 {noop['p99'] * ms:.1f} ms | {heal['p99'] / noop['p99']:.1f}x |",
         f"| request -> journaled decision max | {heal['max'] * ms:.1f} ms | | |",
+        f"| HTTP request p50 (200 after commit) | {heal['req_p50'] * ms:.1f} ms | bare SQLite insert+commit "
+        f"p50 {base['p50'] * ms:.2f} ms (WAL, FULL) | {heal['req_p50'] / base['p50']:.0f}x |",
         f"| HTTP request p99 (200 after commit) | {heal['req_p99'] * ms:.1f} ms | bare SQLite insert+commit "
         f"p99 {base['p99'] * ms:.2f} ms (WAL, FULL) | {heal['req_p99'] / base['p99']:.0f}x |",
+        f"| server CPU per alert (all threads) | {heal['cpu_ms']:.2f} ms | no-op FastAPI {noop['cpu_ms']:.2f} ms "
+        f"| {heal['cpu_ms'] / noop['cpu_ms']:.1f}x |",
         f"| accepted / lost | {heal['accepted']:.0f} / {heal['lost']:.0f} | | |",
         f"| client errors / sends >50 ms behind schedule | {heal['errors']:.0f} / {heal['late']:.0f} | "
         f"no-op: {noop['errors']:.0f} / {noop['late']:.0f} | |",
