@@ -174,3 +174,22 @@ def test_route_memo_gives_the_computed_route() -> None:
         routes.route_template(f"/v2.1/os-keypairs/key{i}")
     assert len(routes._path_memo) <= routes._MEMO_MAX
     assert routes.route_template("/v2.1/os-keypairs/key3") == "/v2.1/os-keypairs/{id}"
+
+
+def test_last_match_backwards_equals_the_last_of_finditer(corpus: list[bytes]) -> None:
+    """Block ends and last timestamps: searching back from the end finds the same match."""
+    rnd = random.Random(3)
+    patterns = ((ix._TEXT_TS_RE, b"\n"), (ix._JSON_TS_RE, b'"asctime"'), (ix._RECORD_START_RE, b"\n"))
+    checked = 0
+    for data in corpus:
+        for _ in range(40):
+            end = rnd.randrange(1, len(data) + 1)
+            lo = max(0, end - rnd.choice([100, 8192, 16384, 65536]))
+            for pattern, anchor in patterns:
+                slow = ix._last_match(pattern, data, lo, end)
+                fast = ix._last_match_back(pattern, anchor, data, lo, end)
+                assert (slow is None) == (fast is None)
+                if slow is not None and fast is not None:
+                    assert slow.span() == fast.span()
+                    checked += slow.group(0) == fast.group(0)
+    assert checked > 100
