@@ -1,7 +1,8 @@
 """`kansoku lab up|traffic|status|down`: a small real OpenStack on loopback to trace.
 
 Why: kansoku's tracer is only as good as the logs it was tried on. The lab starts real
-keystone, placement, nova-api and an RPC pair on nova's oslo.messaging over a real RabbitMQ,
+keystone, placement, glance, nova-api, nova-conductor, nova-scheduler, nova-compute (fake
+driver) and an RPC pair on nova's oslo.messaging over a real RabbitMQ,
 drives traffic through them (`lab_traffic`) and leaves real oslo.log files that
 `kansoku index` and `kansoku trace` read. Everything it starts is recorded by PID in
 `<dir>/lab.json`, so `down` stops exactly that and nothing else.
@@ -61,15 +62,16 @@ def lab_up(root: Path, transport_url: str | None = None) -> LabState:
     started: list[ManagedProcess] = []
     records: list[lab_services.ServiceRecord] = []
     try:
-        ks_port, pl_port, nova_port = free_port(), free_port(), free_port()
+        ks_port, pl_port, nova_port, gl_port = free_port(), free_port(), free_port(), free_port()
         ks_url, pl_url = f"http://127.0.0.1:{ks_port}", f"http://127.0.0.1:{pl_port}"
-        nova_url = f"http://127.0.0.1:{nova_port}"
-        with ThreadPoolExecutor(max_workers=4) as pool:
+        nova_url, gl_url = f"http://127.0.0.1:{nova_port}", f"http://127.0.0.1:{gl_port}"
+        with ThreadPoolExecutor(max_workers=5) as pool:
             rabbit_f: Future[Any] | None = None
             if transport_url is None:
                 rabbit_f = pool.submit(start_rabbitmq, paths.service("rabbitmq"), "kansoku-lab")
             ks_f = pool.submit(lab_services.prepare_keystone, paths, ks_port)
             pl_f = pool.submit(lab_services.prepare_placement, paths, ks_url)
+            gl_f = pool.submit(lab_services.prepare_glance, paths, ks_url)
             rabbit = None
             if rabbit_f is not None:
                 rabbit = rabbit_f.result()
@@ -84,8 +86,9 @@ def lab_up(root: Path, transport_url: str | None = None) -> LabState:
                     )
                 )
             assert transport_url is not None
-            nova_f = pool.submit(lab_services.prepare_nova, paths, ks_url, pl_url, transport_url)
+            nova_f = pool.submit(lab_services.prepare_nova, paths, ks_url, pl_url, transport_url, gl_url)
             ks_dir, pl_dir, nova_dir = ks_f.result(), pl_f.result(), nova_f.result()
+            gl_dir = gl_f.result()
 
         def launch(proc: ManagedProcess, url: str | None, log: Path) -> None:
             started.append(proc)
@@ -93,10 +96,13 @@ def lab_up(root: Path, transport_url: str | None = None) -> LabState:
 
         keystone = lab_services.start_wsgi(paths, "keystone", ks_dir, ks_port)
         launch(keystone, ks_url, paths.log("keystone"))
-        lab_services.register_catalog(ks_url, pl_url, nova_url)
+        lab_services.register_catalog(ks_url, pl_url, nova_url, gl_url)
         placement = lab_services.start_wsgi(paths, "placement", pl_dir, pl_port)
         launch(placement, pl_url, paths.log("placement"))
-        # conductor and compute start while nova-api imports: compute waits for conductor.
+        glance = lab_services.start_wsgi(paths, "glance", gl_dir, gl_port)
+        launch(glance, gl_url, paths.log("glance"))
+        # conductor, scheduler and compute start while nova-api imports: compute waits for
+        # conductor; compute reports its fake host to placement as it starts.
         nova_rpc = [lab_services.start_nova_service(paths, name) for name in lab_services.NOVA_RPC_SERVICES]
         for proc in nova_rpc:
             launch(proc, None, paths.log(proc.name))
@@ -128,6 +134,7 @@ def lab_up(root: Path, transport_url: str | None = None) -> LabState:
             keystone_url=ks_url,
             placement_url=pl_url,
             nova_url=nova_url,
+            glance_url=gl_url,
             transport_url=transport_url,
             rpc_topic=lab_rpc.TOPIC,
             services=records,
@@ -194,12 +201,12 @@ def lab_status(root: Path) -> list[tuple[str, int, bool, str]]:
 
 
 def register(app: typer.Typer) -> None:
-    lab = typer.Typer(help="A small real OpenStack (keystone, placement, nova-api, RPC) on loopback.")
+    lab = typer.Typer(help="A small real OpenStack (keystone, placement, glance, nova, RPC) on loopback.")
     dir_opt = typer.Option(DEFAULT_DIR, "--dir", help="lab directory (configs, databases, logs, PIDs)")
 
     @lab.command("up")
     def up(directory: Path = dir_opt) -> None:
-        """Start keystone, placement, nova-api, RabbitMQ and the RPC pair."""
+        """Start keystone, placement, glance, nova (api, conductor, scheduler, compute), RabbitMQ, RPC pair."""
         state = lab_up(directory)
         typer.echo(f"lab up in {state.root}")
         for s in state.services:

@@ -41,6 +41,8 @@ LAB_PACKAGES = {
     "keystone": "keystone",
     "placement": "openstack-placement",
     "nova": "nova",
+    "glance": "glance",
+    "glance_store": "glance-store",
     "keystonemiddleware": "keystonemiddleware",
     "oslo_messaging": "oslo.messaging",
 }
@@ -50,6 +52,7 @@ WSGI_APPS: dict[str, tuple[str, str]] = {
     "keystone": ("keystone.wsgi.api", "OS_KEYSTONE_CONFIG_DIR"),
     "placement": ("placement.wsgi.api", "OS_PLACEMENT_CONFIG_DIR"),
     "nova-api": ("nova.wsgi.osapi_compute", "OS_NOVA_CONFIG_DIR"),
+    "glance": ("glance.wsgi.api", "OS_GLANCE_CONFIG_DIR"),
 }
 
 
@@ -70,6 +73,7 @@ class LabState(BaseModel):
     keystone_url: str
     placement_url: str
     nova_url: str
+    glance_url: str | None = Field(None, description="absent in labs from before glance")
     transport_url: str
     rpc_topic: str
     admin_user: str = ADMIN_USER
@@ -249,7 +253,9 @@ def prepare_placement(paths: LabPaths, keystone_url: str) -> Path:
     return base
 
 
-def nova_conf_text(paths: LabPaths, keystone_url: str, placement_url: str, transport_url: str) -> str:
+def nova_conf_text(
+    paths: LabPaths, keystone_url: str, placement_url: str, transport_url: str, glance_url: str
+) -> str:
     base = paths.service("nova")
     return _ini(
         {
@@ -263,15 +269,20 @@ def nova_conf_text(paths: LabPaths, keystone_url: str, placement_url: str, trans
                 "rpc_response_timeout": 5,
             },
             "api": {"auth_strategy": "keystone"},
-            "api_database": {"connection": f"sqlite:///{base / 'nova_api.db'}"},
-            "database": {"connection": f"sqlite:///{base / 'nova.db'}"},
+            "api_database": {"connection": _nova_sqlite(base / "nova_api.db")},
+            "database": {"connection": _nova_sqlite(base / "nova.db")},
             "keystone_authtoken": _authtoken(keystone_url),
             "placement": {
                 **_authtoken(keystone_url),
                 "valid_interfaces": "public",
                 "endpoint_override": placement_url,
             },
-            "quota": {"count_usage_from_placement": True},
+            # nova-api reads the image (and forwards the global id) with the caller's token
+            "glance": {"valid_interfaces": "public", "endpoint_override": glance_url, "region_name": REGION},
+            "scheduler": {"workers": 1},
+            # no quota on cores/RAM: the oversized flavor must fail at the scheduler
+            # (NoValidHost), not at nova-api's quota check (403)
+            "quota": {"count_usage_from_placement": True, "cores": -1, "ram": -1},
             "oslo_concurrency": {"lock_path": base / "locks"},
             "wsgi": {"api_paste_config": base / "api-paste.ini"},
         }
@@ -280,7 +291,11 @@ def nova_conf_text(paths: LabPaths, keystone_url: str, placement_url: str, trans
 
 #: nova's own RPC services the lab runs with the console scripts nova ships; their topic
 #: names the "Join ServiceGroup membership" line nova.service logs once they consume RPC.
-NOVA_RPC_SERVICES: dict[str, str] = {"nova-conductor": "conductor", "nova-compute": "compute"}
+NOVA_RPC_SERVICES: dict[str, str] = {
+    "nova-conductor": "conductor",
+    "nova-scheduler": "scheduler",
+    "nova-compute": "compute",
+}
 
 
 def nova_service_conf_text(paths: LabPaths, name: str) -> str:
@@ -294,6 +309,8 @@ def nova_service_conf_text(paths: LabPaths, name: str) -> str:
     if name == "nova-compute":
         default["compute_driver"] = "fake.FakeDriver"
         default["instances_path"] = paths.service("nova") / "instances"
+        # the periodic cache heal asks neutron (not in the lab) about every instance: off
+        default["heal_instance_info_cache_interval"] = -1
         sections["database"] = {"connection": ""}
         sections["api_database"] = {"connection": ""}
     if name == "nova-conductor":
@@ -302,7 +319,7 @@ def nova_service_conf_text(paths: LabPaths, name: str) -> str:
 
 
 def start_nova_service(paths: LabPaths, name: str) -> ManagedProcess:
-    """Start nova-conductor or nova-compute from nova's console script (no wait)."""
+    """Start nova-conductor, nova-scheduler or nova-compute from nova's console script (no wait)."""
     base = paths.service("nova")
     conf = base / f"{name}.conf"
     conf.write_text(nova_service_conf_text(paths, name))
@@ -337,7 +354,9 @@ def discover_hosts(paths: LabPaths) -> None:
     )
 
 
-def prepare_nova(paths: LabPaths, keystone_url: str, placement_url: str, transport_url: str) -> Path:
+def prepare_nova(
+    paths: LabPaths, keystone_url: str, placement_url: str, transport_url: str, glance_url: str
+) -> Path:
     """nova.conf, api-paste.ini and the API, cell0 and cell1 databases."""
     base = paths.service("nova")
     base.mkdir(parents=True, exist_ok=True)
@@ -346,11 +365,11 @@ def prepare_nova(paths: LabPaths, keystone_url: str, placement_url: str, transpo
         raise KansokuError(f"nova's api-paste.ini is missing at {paste}: pip install 'kansoku[lab]'")
     (base / "api-paste.ini").write_text(paste.read_text())
     conf = base / "nova.conf"
-    conf.write_text(nova_conf_text(paths, keystone_url, placement_url, transport_url))
+    conf.write_text(nova_conf_text(paths, keystone_url, placement_url, transport_url, glance_url))
     manage = [_venv_bin("nova-manage"), "--config-file", str(conf)]
     _run([*manage, "api_db", "sync"], {}, "nova-manage api_db sync", base)
     _run(
-        [*manage, "cell_v2", "map_cell0", "--database_connection", f"sqlite:///{base / 'nova_cell0.db'}"],
+        [*manage, "cell_v2", "map_cell0", "--database_connection", _nova_sqlite(base / "nova_cell0.db")],
         {},
         "nova-manage cell_v2 map_cell0",
         base,
@@ -361,6 +380,69 @@ def prepare_nova(paths: LabPaths, keystone_url: str, placement_url: str, transpo
         {},
         "nova-manage cell_v2 create_cell",
         base,
+    )
+    for db in ("nova_api.db", "nova_cell0.db", "nova.db"):
+        _write_ahead_log(base / db)
+    return base
+
+
+def _nova_sqlite(path: Path) -> str:
+    """SQLite URL for nova's databases, which four processes (api, conductor, scheduler,
+    nova-manage) and many native threads share: a writer waits up to 30 s for the lock
+    instead of pysqlite's 5 s (the pysqlite dialect reads `timeout` from the URL)."""
+    return f"sqlite:///{path}?timeout=30"
+
+
+def _write_ahead_log(path: Path) -> None:
+    """Switch a SQLite file to WAL (persistent in the file): readers no longer block the
+    writer, which in the default rollback journal failed a server create at once with
+    `database is locked` when conductor and nova-api touched the cell DB together."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+
+
+def prepare_glance(paths: LabPaths, keystone_url: str) -> Path:
+    """glance-api.conf (keystone auth, SQLite, one `file` store), paste config, schema.
+
+    nova 34 reads the image from glance before a server create reaches RPC, so the lab's
+    five-service path needs glance. Multi-store (`enabled_backends`) is glance's current way;
+    the staging and tasks stores it reserves need a directory each as well.
+    """
+    base = paths.service("glance")
+    base.mkdir(parents=True, exist_ok=True)
+    paste = Path(sys.prefix) / "etc" / "glance" / "glance-api-paste.ini"
+    if not paste.exists():
+        raise KansokuError(f"glance's glance-api-paste.ini is missing at {paste}: pip install 'kansoku[lab]'")
+    (base / "glance-api-paste.ini").write_text(paste.read_text())
+    for store in ("images", "staging", "tasks"):
+        (base / store).mkdir(exist_ok=True)
+    (base / "glance-api.conf").write_text(
+        _ini(
+            {
+                "DEFAULT": {
+                    **_logging(paths, "glance", use_json=False),
+                    "enabled_backends": "fs:file",
+                    "image_cache_dir": base / "cache",
+                },
+                "database": {"connection": f"sqlite:///{base / 'glance.db'}"},
+                "glance_store": {"default_backend": "fs"},
+                "fs": {"filesystem_store_datadir": base / "images"},
+                "os_glance_staging_store": {"filesystem_store_datadir": base / "staging"},
+                "os_glance_tasks_store": {"filesystem_store_datadir": base / "tasks"},
+                "keystone_authtoken": _authtoken(keystone_url),
+                "paste_deploy": {"flavor": "keystone", "config_file": base / "glance-api-paste.ini"},
+                "oslo_concurrency": {"lock_path": base / "locks"},
+            }
+        )
+    )
+    _run(
+        [_venv_bin("glance-manage"), "--config-file", str(base / "glance-api.conf"), "db_sync"],
+        {},
+        "glance-manage db_sync",
+        base,
+        timeout=240.0,
     )
     return base
 
@@ -399,8 +481,8 @@ def start_wsgi(
     return proc
 
 
-def register_catalog(keystone_url: str, placement_url: str, nova_url: str) -> None:
-    """Add placement and compute to keystone's catalog, so SDK clients find them by type."""
+def register_catalog(keystone_url: str, placement_url: str, nova_url: str, glance_url: str) -> None:
+    """Add placement, compute and image to keystone's catalog, so SDK clients find them by type."""
     from keystoneauth1 import session as ks_session
     from keystoneauth1.identity import v3
 
@@ -413,7 +495,12 @@ def register_catalog(keystone_url: str, placement_url: str, nova_url: str) -> No
         project_domain_name="Default",
     )
     sess = ks_session.Session(auth=auth)
-    for name, stype, url in (("placement", "placement", placement_url), ("nova", "compute", nova_url)):
+    catalog = (
+        ("placement", "placement", placement_url),
+        ("nova", "compute", nova_url),
+        ("glance", "image", glance_url),
+    )
+    for name, stype, url in catalog:
         resp = sess.post(
             f"{keystone_url}/v3/services",
             json={"service": {"name": name, "type": stype, "enabled": True}},

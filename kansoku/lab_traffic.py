@@ -47,6 +47,9 @@ class TrafficRecord(BaseModel):
     exception: str | None = Field(
         None, description="exception class the failing service's log names (None: the log names none)"
     )
+    resource_id: str | None = Field(None, description="what the request created (a server's uuid)")
+    final_state: str | None = Field(None, description="the created server's last status (ACTIVE, ERROR)")
+    expected_final_state: str | None = None
 
 
 class TrafficReport(BaseModel):
@@ -89,6 +92,7 @@ class _Client:
         headers: dict[str, str] | None = None,
         body: Any = None,
         auth: bool = True,
+        data: bytes | None = None,
     ) -> tuple[int, str | None, Any]:
         hdrs = dict(headers or {})
         if global_id is not None or raw_header is not None:
@@ -99,7 +103,9 @@ class _Client:
         from keystoneauth1 import exceptions as ks_exc
 
         try:
-            resp = sess.request(url, method, headers=hdrs, json=body, raise_exc=False, authenticated=None)
+            resp = sess.request(
+                url, method, headers=hdrs, json=body, data=data, raise_exc=False, authenticated=None
+            )
         except ks_exc.ConnectionError as exc:
             raise KansokuError(f"the lab does not answer at {url}: {exc}; see `kansoku lab status`") from None
         try:
@@ -267,6 +273,9 @@ def run_traffic(root: Path) -> TrafficReport:
     # call; the fake driver does not implement it, so nova-compute raises NotImplementedError
     # back to nova-api, which answers 501.
     records.extend(_compute_scenarios(client, state))
+    # the five-service path: nova-api -> glance, placement; conductor -> scheduler -> placement
+    # -> compute, once to ACTIVE and once into NoValidHost.
+    records.extend(_server_create_scenarios(client, state))
 
     # placement: create, duplicate (409), allocation conflict (409), 404, 406.
     rp_name = f"lab-rp-{uuid.uuid4().hex[:8]}"
@@ -480,3 +489,124 @@ def _compute_scenarios(client: _Client, state: LabState) -> list[TrafficRecord]:
         )
     )
     return out
+
+
+#: Microversion for server creates: `networks: "none"` needs >= 2.37 (no neutron in the lab).
+CREATE_MICROVERSION = "2.37"
+#: The fake driver's host has 800,000 MB of RAM at ratio 1.0: this flavor fits nowhere.
+OVERSIZED_RAM_MB = 2_000_000
+
+
+def _server_create_scenarios(client: _Client, state: LabState) -> list[TrafficRecord]:
+    """POST /servers twice: a small flavor boots ACTIVE, an oversized one ends in NoValidHost.
+
+    Setup (the image in glance, two flavors) runs without a global id, so the only lines
+    under each create's global id are the create's own.
+    """
+    if not state.glance_url:
+        raise KansokuError(
+            "the lab has no glance: `kansoku lab down` then `kansoku lab up` with this version"
+        )
+    glance, nova = state.glance_url, state.nova_url
+    status, _, image = client.call(
+        f"{glance}/v2/images",
+        "POST",
+        body={"name": "kansoku-lab-tiny", "disk_format": "raw", "container_format": "bare"},
+    )
+    if status != 201 or not isinstance(image, dict):
+        raise KansokuError(f"glance refused the lab image: {status} {image}")
+    status, _, payload = client.call(
+        f"{glance}/v2/images/{image['id']}/file",
+        "PUT",
+        headers={"Content-Type": "application/octet-stream"},
+        data=b"kansoku lab image: the fake driver never reads it\n",
+    )
+    if status != 204:
+        raise KansokuError(f"glance refused the lab image data: {status} {payload}")
+    flavors: dict[str, str] = {}
+    for name, ram in (("lab.tiny", 64), ("lab.huge", OVERSIZED_RAM_MB)):
+        status, _, payload = client.call(
+            f"{nova}/v2.1/flavors",
+            "POST",
+            body={"flavor": {"name": f"{name}-{uuid.uuid4().hex[:6]}", "ram": ram, "vcpus": 1, "disk": 1}},
+        )
+        if status != 200 or not isinstance(payload, dict):
+            raise KansokuError(f"nova-api refused flavor {name}: {status} {payload}")
+        flavors[name] = str(payload["flavor"]["id"])
+    hdr = {"X-OpenStack-Nova-API-Version": CREATE_MICROVERSION}
+    out: list[TrafficRecord] = []
+    plan = (
+        ("server-create", "lab.tiny", "ACTIVE"),
+        ("server-create-no-valid-host", "lab.huge", "ERROR"),
+    )
+    for name, flavor, expected in plan:
+        gid = new_request_id()
+        body = {
+            "server": {
+                "name": name,
+                "imageRef": image["id"],
+                "flavorRef": flavors[flavor],
+                "networks": "none",
+            }
+        }
+        status, local, payload = client.call(f"{nova}/v2.1/servers", "POST", gid, headers=hdr, body=body)
+        server_id = payload["server"]["id"] if status == 202 and isinstance(payload, dict) else None
+        final = _wait_server(client, nova, server_id, hdr) if server_id else None
+        if expected == "ACTIVE":
+            description = (
+                f"POST /servers (flavor {flavor}, image in glance, networks none): nova-api reads the "
+                "image from glance and counts usage in placement, conductor asks the scheduler, which "
+                "claims in placement, and nova-compute's fake driver boots it: ACTIVE"
+            )
+            extra: dict[str, Any] = {}
+        else:
+            description = (
+                f"POST /servers with flavor {flavor} ({OVERSIZED_RAM_MB} MB RAM, more than the fake "
+                "host has): placement returns no allocation candidates, the scheduler raises "
+                "NoValidHost back to the conductor, which sets the instance to ERROR"
+            )
+            extra = {"failing_service": "nova-scheduler", "exception": "NoValidHost"}
+        out.append(
+            TrafficRecord(
+                name=name,
+                description=description,
+                service="nova-api",
+                method="POST",
+                path="/v2.1/servers",
+                sent_global_request_id=gid,
+                local_request_id=local,
+                status=status,
+                expected_status=202,
+                services=(
+                    ["nova-api", "glance", "placement", "nova-conductor", "nova-scheduler", "nova-compute"]
+                    if expected == "ACTIVE"
+                    else ["nova-api", "glance", "placement", "nova-conductor", "nova-scheduler"]
+                ),
+                resource_id=server_id,
+                final_state=final,
+                expected_final_state=expected,
+                **extra,
+            )
+        )
+    return out
+
+
+def _wait_server(
+    client: _Client, nova: str, server_id: str, hdr: dict[str, str], timeout: float = 90.0
+) -> str:
+    """Poll until the server is ACTIVE or ERROR; its last status is what the record keeps.
+
+    Polled through the brief list filtered by uuid and status, not `GET /servers/{id}`:
+    showing one server asks neutron for its security groups, and the lab has no neutron
+    (every show would be a 500 with a traceback in nova-api's log).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for state in ("ACTIVE", "ERROR"):
+            status, _, payload = client.call(
+                f"{nova}/v2.1/servers?uuid={server_id}&status={state}", headers=hdr
+            )
+            if status == 200 and isinstance(payload, dict) and payload.get("servers"):
+                return state
+        time.sleep(0.5)
+    return f"neither ACTIVE nor ERROR after {timeout:.0f}s"

@@ -130,8 +130,12 @@ def test_setup_command_failure_shows_its_output(tmp_path: Path) -> None:
 
 def test_config_files_use_text_and_json_logging(tmp_path: Path) -> None:
     paths = LabPaths(tmp_path)
-    text = lab_services.nova_conf_text(paths, "http://127.0.0.1:5000", "http://127.0.0.1:8778", "rabbit://x/")
+    text = lab_services.nova_conf_text(
+        paths, "http://127.0.0.1:5000", "http://127.0.0.1:8778", "rabbit://x/", "http://127.0.0.1:9292"
+    )
     assert "use_json = False" in text
+    assert "endpoint_override = http://127.0.0.1:9292" in text  # nova reads images from the lab's glance
+    assert f"connection = sqlite:///{paths.service('nova') / 'nova.db'}?timeout=30" in text
     assert "count_usage_from_placement = True" in text
     assert "endpoint_override = http://127.0.0.1:8778" in text
     assert f"log_file = {paths.log('nova-api')}" in text
