@@ -8,6 +8,8 @@ whose alert is not journaled and decided). The receiver is a real `kansoku heal 
 synchronous=FULL), decided through all rails and planned; dry-run only skips executing
 500 actions/s. Baselines in the same run: a no-op FastAPI endpoint under the same load
 (same client, same server stack) and a bare SQLite insert+commit loop with the same pragmas.
+Latency on a shared machine follows its load, so the server's CPU per alert (from /proc) is
+reported against the no-op's too. The client is this process, the servers are subprocesses.
 The kill -9 run executes real run_command actions (append the request id to a file).
 """
 
