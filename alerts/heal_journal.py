@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+#: how often the background connection checkpoints the WAL into the database file
+CHECKPOINT_SECONDS = 1.0
+
 #: Labels that name what an alert is about, most specific first (contracts.md label names).
 TARGET_LABELS = ("node", "member", "instance", "pod", "service")
 
@@ -159,6 +162,7 @@ class Journal:
 
     def __init__(self, path: Path, synchronous: str = "FULL") -> None:
         self.path = path
+        self.synchronous = synchronous
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
@@ -180,9 +184,36 @@ class Journal:
         self._decide_db.execute("PRAGMA synchronous=NORMAL")
         self._decide_db.execute("PRAGMA busy_timeout=30000")
         self._decide_lock = threading.Lock()
+        # Checkpoints off the hot path: by default SQLite checkpoints inside whichever commit
+        # pushes the WAL past 1000 pages, and that commit then copies pages and fsyncs the
+        # database file: 150-190 ms commits every few seconds at 500 alerts/s, which were
+        # the p99. A background connection checkpoints PASSIVE (never blocks a writer) instead.
+        for conn in (self._db, self._decide_db):
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._stop_checkpoints = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="heal-journal-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        try:
+            db.execute(f"PRAGMA synchronous={self.synchronous}")
+            while not self._stop_checkpoints.wait(CHECKPOINT_SECONDS):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.OperationalError:
+                    continue  # busy: the next round catches up; the WAL keeps every frame
+        finally:
+            db.close()
 
     def close(self) -> None:
+        self._stop_checkpoints.set()
+        self._checkpointer.join(timeout=10)
         with self._lock, self._decide_lock:
+            # a last checkpoint, so the database file alone holds what was committed
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             self._db.close()
             self._decide_db.close()
 
