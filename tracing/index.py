@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from kansoku.tracing.files import LogFile, LogReadError, PathRule, discover, fingerprint, read_chunks
-from kansoku.tracing.parse import parse_access
+from kansoku.tracing.parse import journal_time, parse_access
 
 from kansoku.errors import KansokuError
 
@@ -793,6 +793,17 @@ def _ts_text(raw: bytes) -> str:
     return raw.decode("ascii", "replace").replace("T", " ")
 
 
+#: journald's short format starts with the month's name.
+_MONTH_PREFIXES = frozenset(
+    m.encode() for m in ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+)
+
+
+def _utc_text(ts: float) -> str:
+    """A time as the index keeps it (`YYYY-MM-DD HH:MM:SS.ffffff`, the log's clock read as UTC)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e6):06d}"
+
+
 class _FileIndexer:
     """Index one file's new bytes: blocks, postings, line counts, timestamps, problems."""
 
@@ -876,6 +887,9 @@ class _FileIndexer:
     def _timestamps(self, buf: bytes, pos: int, end: int) -> None:
         """First timestamp of the file (first block only) and the latest one seen."""
         entry = self.entry
+        if buf[pos : pos + 3] in _MONTH_PREFIXES:
+            self._journal_timestamps(buf, pos, end)
+            return
         pattern = _JSON_TS_RE if buf.startswith(b"{", pos) else _TEXT_TS_RE
         if block_is_first := entry.blocks == 1:
             m = _TS_AT_RE.match(buf, pos)
@@ -889,6 +903,23 @@ class _FileIndexer:
         if last is not None:
             entry.last_ts = _ts_text(last.group(1))
         elif block_is_first and entry.first_ts is not None:
+            entry.last_ts = entry.first_ts
+
+    def _journal_timestamps(self, buf: bytes, pos: int, end: int) -> None:
+        """journald lines (`Nov 23 10:15:02.123456 host unit[pid]: ...`) carry no year; parse.py
+        knows the rule (the file's mtime), so the first and last line of the block ask it."""
+        entry = self.entry
+        nl = buf.find(b"\n", pos, end)
+        first = buf[pos : nl if nl != -1 else end]
+        last_start = buf.rfind(b"\n", pos, end - 1) + 1 if end - pos > 1 else pos
+        last = buf[max(last_start, pos) : end].rstrip(b"\r\n")
+        if entry.blocks == 1:
+            ts = journal_time(first.decode("utf-8", "replace"), entry.path)
+            entry.first_ts = _utc_text(ts) if ts is not None else None
+        ts = journal_time(last.decode("utf-8", "replace"), entry.path)
+        if ts is not None:
+            entry.last_ts = _utc_text(ts)
+        elif entry.last_ts is None:
             entry.last_ts = entry.first_ts
 
     def _problems(self, buf: bytes, pos: int, end: int, n_lines: int, nls: Any) -> None:
@@ -942,6 +973,8 @@ class _FileIndexer:
         text = line.decode("utf-8", "replace").rstrip("\r")
         if not text.strip():
             return kind
+        if journal_time(text, self.entry.path) is not None:
+            return "text"  # devstack/journald: parsed by parse.py's journald branch
         if _DATE_START_RE.match(line):
             self._problem_at(buf, line_start, "timestamp without the oslo.log 'pid LEVEL logger' header")
             return "text"

@@ -626,6 +626,12 @@ def _is_exception_payload(payload: str) -> bool:
     return not rest.startswith("[") or rest.startswith("[instance: ")
 
 
+def journal_time(line: str, file: str) -> float | None:
+    """The time of a journald line (None when it is not one): the index's first/last times."""
+    m = _JOURNAL_RE.match(line)
+    return _journal_ts(m, file) if m is not None else None
+
+
 def journal_starts_record(line: str) -> bool:
     """A journald line starts a record unless it is an exception-prefix (traceback) line."""
     m = _JOURNAL_RE.match(line)
