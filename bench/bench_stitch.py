@@ -28,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from machine import cpu_model
+
 REPO = Path(__file__).resolve().parent.parent
 PY = str(REPO / ".venv" / "bin" / "python")
 KANSOKU = str(REPO / ".venv" / "bin" / "kansoku")
@@ -35,13 +37,6 @@ sys.path.insert(0, str(REPO))
 
 if TYPE_CHECKING:
     from kansoku.tracing.demo_gen import GroundTruth
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def best(fn: Callable[[], object], runs: int = 5) -> float:
