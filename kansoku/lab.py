@@ -211,7 +211,7 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"lab up in {state.root}")
         for s in state.services:
             if s.pid:
-                typer.echo(f"  {s.name:<11} pid {s.pid:<7} {s.url or ''}")
+                typer.echo(f"  {s.name:<14} pid {s.pid:<7} {s.url or ''}")
         typer.echo(f"logs in {Path(state.root) / 'logs'}; next: kansoku lab traffic --dir {directory}")
 
     @lab.command("traffic")
@@ -229,7 +229,7 @@ def register(app: typer.Typer) -> None:
     def status(directory: Path = dir_opt) -> None:
         """Show the lab's processes and whether each still runs."""
         for name, pid, running, where in lab_status(directory):
-            typer.echo(f"  {name:<11} pid {pid:<7} {'running' if running else 'STOPPED':<8} {where}")
+            typer.echo(f"  {name:<14} pid {pid:<7} {'running' if running else 'STOPPED':<8} {where}")
 
     @lab.command("down")
     def down(directory: Path = dir_opt) -> None:

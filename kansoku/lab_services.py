@@ -267,6 +267,9 @@ def nova_conf_text(
                 "host": "kansoku-lab",
                 # a stuck nova-compute must show up as MessagingTimeout within the traffic run
                 "rpc_response_timeout": 5,
+                # fewer service-state writes racing the create's writes in SQLite (odd case 21)
+                "report_interval": 30,
+                "service_down_time": 120,
             },
             "api": {"auth_strategy": "keystone"},
             "api_database": {"connection": _nova_sqlite(base / "nova_api.db")},
