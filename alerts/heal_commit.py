@@ -6,7 +6,9 @@ the event loop while it waits. A single writer thread takes every write queued m
 runs them in one transaction, commits once and then answers each waiting request, so
 throughput scales with the batch and each 200 still means "committed and fsynced".
 The replay check runs inside the same transaction, so two identical bodies arriving
-together cannot both be accepted.
+together cannot both be accepted. After answering a batch the writer calls `on_commit`
+(the healer's `decide_now`), so decisions follow their commit on the same thread instead of
+contending for the journal lock from another one.
 """
 
 from __future__ import annotations
