@@ -40,7 +40,6 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
         headers = {"WWW-Authenticate": 'Bearer realm="kansoku"'} if status == 401 else None
         return JSONResponse({"error": reason}, status_code=status, headers=headers)
 
-    @app.post("/alertmanager")
     async def alertmanager(request: Request) -> Response:
         remote = request.client.host if request.client else "?"
         if not auth.check(request.headers.get("authorization")):
@@ -129,6 +128,11 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
                 note = "queued"
             notes.append({"fingerprint": alert.fingerprint, "alertname": name, "note": note})
         return JSONResponse({"delivery": delivery, "alerts": notes})
+
+    # A plain Starlette route, not @app.post: the handler reads the raw request itself, so
+    # FastAPI's dependency solving and endpoint wrapper only cost CPU (80 against 37 us per
+    # request in-process; small next to the ~1.3 ms a webhook costs, but free to save).
+    app.add_route("/alertmanager", alertmanager, methods=["POST"])
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
