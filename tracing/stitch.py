@@ -82,6 +82,18 @@ _RANK_WORDS: tuple[tuple[str, int], ...] = (
 ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
 _UNPARSED_ERROR_RE = re.compile(r"(?:^|[\s:\]])(?:ERROR|CRITICAL)\s")
 
+#: ERROR lines that real services log under a request's ids without the request failing
+#: (logger, message prefix). stevedore logs a plugin it cannot import at its first use
+#: (nova-conductor: `Could not load 'oslo_cache.memcache_pool'`) and falls back; the create
+#: it happened in still went ACTIVE (docs/openstack-odd-cases.md).
+NOT_REQUEST_FAILURES: tuple[tuple[str, str], ...] = (("stevedore.extension", "Could not load "),)
+
+
+def _known_noise(line: LogLine) -> bool:
+    return any(
+        line.logger == logger and line.message.startswith(prefix) for logger, prefix in NOT_REQUEST_FAILURES
+    )
+
 
 def is_error_line(line: LogLine) -> bool:
     """An error signal: ERROR/CRITICAL, a traceback, or a 5xx access line.
@@ -91,7 +103,7 @@ def is_error_line(line: LogLine) -> bool:
     parser does not know yet degrades the verdict instead of hiding the failure.
     """
     if line.level in ERROR_LEVELS or line.exception is not None:
-        return True
+        return not _known_noise(line)
     if line.fmt == "unparsed":
         return (
             _UNPARSED_ERROR_RE.search(line.raw[:300]) is not None
@@ -275,6 +287,33 @@ class _Linker:
         self._origin: dict[str, Span] = {}
         # Per request id, its spans by (start, frontend first) for the "latest caller" bisection.
         self._by_time: dict[str, tuple[list[float], list[Span]]] = {}
+        # Spans that carry an id as their *global* id (callers' ids), per id.
+        self.carriers: dict[str, list[Span]] = defaultdict(list)
+        for span in spans.values():
+            for gid in {
+                ln.global_id for ln in span.lines if ln.global_id and ln.global_id != span.request_id
+            }:
+                self.carriers[gid].append(span)
+        self._adopted: dict[str, bool] = {}
+
+    def adopted(self, rid: str) -> bool:
+        """Did the spans of `rid` take their caller's id as their own?
+
+        glance uses an incoming `X-OpenStack-Request-ID` as its *local* request id and logs
+        the global id as `None`. Its span then has the caller's id as its own, and would look
+        like the caller's origin. It is not: the services that carry `rid` as their global id
+        logged under it before glance did, and glance's lines never name a global id.
+        """
+        if rid not in self._adopted:
+            own = self.by_rid[rid]
+            carriers = self.carriers.get(rid, [])
+            self._adopted[rid] = bool(
+                own
+                and carriers
+                and all(ln.global_id in (None, rid) for s in own for ln in s.lines)
+                and min(c.start for c in carriers) < min(s.start for s in own)
+            )
+        return self._adopted[rid]
 
     def origin(self, rid: str) -> Span:
         """The span that created a request id: the one that served it over HTTP (an access line
@@ -301,6 +340,12 @@ class _Linker:
 
     def _proposals(self, span: Span) -> Iterator[_Proposal]:
         rid = span.request_id
+        if self.adopted(rid):
+            caller = self._latest_carrier(rid, span)
+            how = f"{span.service} took its caller's request id as its own (global id logged as None)"
+            yield _Proposal(
+                caller.key, Link(LinkKind.GLOBAL_ID, caller.key, span.key, span.lines[0].location, detail=how)
+            )
         origin = self.origin(rid)
         if origin is not span:
             upstream = self._rpc_upstream(span, origin)
@@ -311,12 +356,21 @@ class _Linker:
             yield _Proposal(caller.key, Link(LinkKind.CALLEE_ID, caller.key, span.key, line.location))
         for line in span.lines:
             gid = line.global_id
-            if gid and gid != rid and gid in self.by_rid:
+            if gid and gid != rid and gid in self.by_rid and not self.adopted(gid):
                 caller, how = self._caller_by_time(gid, span)
                 yield _Proposal(
                     caller.key, Link(LinkKind.GLOBAL_ID, caller.key, span.key, line.location, detail=how)
                 )
                 break
+
+    def _latest_carrier(self, rid: str, callee: Span) -> Span:
+        """Which carrier of `rid` (as its global id) called `callee`: one still running when the
+        callee started (a caller waits for its callee; a sibling call had already ended), the
+        latest to start of those; else the latest to start before the callee."""
+        carriers = sorted(self.carriers[rid], key=lambda s: (s.start, -service_rank(s.service)))
+        before = [s for s in carriers if s.start <= callee.start + CALLER_TOLERANCE]
+        pool = [s for s in before if s.start <= callee.start <= s.end] or before
+        return pool[-1] if pool else carriers[0]
 
     def _rpc_upstream(self, span: Span, origin: Span) -> Span:
         for service in RPC_UPSTREAM.get(canonical_service(span.service), ()):
