@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlparse
 
+from machine import cpu_model
+
 from kansoku.process import free_port, http_ok
 
 TOKEN = "bench-token"
@@ -64,13 +66,6 @@ def healthz():
     return {"ok": True}
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def webhook(i: int) -> tuple[str, bytes]:

@@ -40,14 +40,7 @@ def run(workdir: Path, only: list[str] | None = None) -> int:
             continue
         console.rule(f"[bold]{heading}")
         try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            console.print(f"section not available yet ({module_name})")
-            continue
-        try:
-            module.run_demo(console, workdir)
+            importlib.import_module(module_name).run_demo(console, workdir)
         except KansokuError as exc:
             console.print(f"[bold red]{heading}: {escape(str(exc))}[/]", soft_wrap=True)
             failed.append(heading)

@@ -127,13 +127,12 @@ def test_demo_runs_every_section_and_exits_1_when_one_fails(
     monkeypatch.setattr(
         kansoku.demo,
         "SECTIONS",
-        (("first", "h3_failing_demo"), ("second", "h3_passing_demo"), ("third", "h3_missing_demo")),
+        (("first", "h3_failing_demo"), ("second", "h3_passing_demo")),
     )
     assert kansoku.demo.run(tmp_path / "out") == 1
     out = capsys.readouterr().out
     assert "failing section ran" in out and "2 of 6 fault kinds got a wrong verdict" in out
     assert (tmp_path / "out" / "passed").read_text() == "yes"
-    assert "section not available yet (h3_missing_demo)" in out
     assert "demo failed in: first" in out
     monkeypatch.setattr(kansoku.demo, "SECTIONS", (("second", "h3_passing_demo"),))
     assert kansoku.demo.run(tmp_path / "out2") == 0
