@@ -144,16 +144,17 @@ def parse_access(text: str) -> AccessInfo | None:
         return None
     m = _OSLO_ACCESS_RE.search(text)
     if m is not None:
-        length = m.group("len")
-        dur = m.group("time")
+        method, path, status, length, dur, client = m.group(
+            "method", "path", "status", "len", "time", "client"
+        )
         return AccessInfo(
-            method=m.group("method"),
-            path=m.group("path"),
-            status=int(m.group("status")),
+            method=method,
+            path=path,
+            status=int(status),
             length=None if length in ("-", "None") else int(length),  # nova writes None for a 302
             duration=float(dur) if dur else None,
-            route=route_template(m.group("path")),
-            client=m.group("client"),
+            route=route_template(path),
+            client=client,
         )
     m = _COMBINED_RE.search(text)
     if m is not None:

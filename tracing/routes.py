@@ -93,14 +93,24 @@ def _kind(seg: str) -> int:
     return kind
 
 
+#: Dashed UUIDs are what makes most paths unique; every one is an id segment (rule 1) and
+#: stays one as all zeros, so paths are memoised with their UUIDs zeroed: one memo entry per
+#: route shape instead of one per server.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+
+
 def route_template(path: str) -> str:
     """`/v2.1/servers/3f6c...-.../action?x=1` -> `/v2.1/servers/{id}/action` (memoised)."""
     found = _path_memo.get(path)
     if found is None:
-        found = _route_template(path)
-        if len(_path_memo) >= _MEMO_MAX:
-            _path_memo.clear()
-        _path_memo[path] = found
+        shape = _UUID.sub(_ZERO_UUID, path)
+        found = _path_memo.get(shape)
+        if found is None:
+            found = _route_template(shape)
+            if len(_path_memo) >= _MEMO_MAX:
+                _path_memo.clear()
+            _path_memo[shape] = found
     return found
 
 
