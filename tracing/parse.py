@@ -352,22 +352,8 @@ def parse_record(
         if dm is not None:
             message = message[: dm.start()]
     logger = m.group("logger")
-    exc: str | None = None
-    body_lines: list[str] = []
-    if nl:
-        for cont in tail.split("\n"):
-            body_lines.append(_strip_exception_prefix(cont, logger))
-        exc = exception_type(body_lines)
-        if not ctx.has_context:  # a record made only of exception-prefixed lines
-            exc = exception_type([message, *body_lines]) or exc
-    if exc is None and level in ("ERROR", "CRITICAL", "WARNING", "FATAL"):
-        exc = _exception_in_message(message)
-    if body_lines:
-        message = message + "\n" + "\n".join(body_lines)
-    ids = _ids_in(message)
-    known = {ctx.global_id, ctx.local_id}
-    extra = tuple(dict.fromkeys(i for i in ids if i not in known))
-    access = parse_access(message) if '"' in message and "status: " in message else None
+    body_lines = [_strip_exception_prefix(cont, logger) for cont in tail.split("\n")] if nl else []
+    message, exc, extra, access = _record_body(message, body_lines, ctx, level)
     return LogLine(
         file=file,
         line_no=line_no,
@@ -390,6 +376,27 @@ def parse_record(
         extra_ids=extra,
         n_lines=n_lines,
     )
+
+
+def _record_body(
+    message: str, body_lines: list[str], ctx: _Context, level: str | None
+) -> tuple[str, str | None, tuple[str, ...], AccessInfo | None]:
+    """What a text record's first line and continuation lines say, the same for oslo.log files
+    and journald: the whole message, the exception type, the other request ids it names and
+    the access-line fields."""
+    exc: str | None = None
+    if body_lines:
+        exc = exception_type(body_lines)
+        if not ctx.has_context:  # a record made only of exception-prefixed lines
+            exc = exception_type([message, *body_lines]) or exc
+    if exc is None and level in ("ERROR", "CRITICAL", "WARNING", "FATAL"):
+        exc = _exception_in_message(message)
+    if body_lines:
+        message = message + "\n" + "\n".join(body_lines)
+    known = {ctx.global_id, ctx.local_id}
+    extra = tuple(dict.fromkeys(i for i in _ids_in(message) if i not in known))
+    access = parse_access(message) if '"' in message and "status: " in message else None
+    return message, exc, extra, access
 
 
 def _strip_exception_prefix(line: str, logger: str) -> str:
@@ -724,20 +731,8 @@ def _parse_journal(raw: str, file: str, line_no: int, offset: int, service: str,
         dm = _DEBUG_SUFFIX_RE.search(message)
         if dm is not None:
             message = message[: dm.start()]
-    exc: str | None = None
     body_lines = [_journal_body(x) for x in tail.split("\n")] if nl else []
-    if body_lines:
-        exc = exception_type(body_lines)
-        if not ctx.has_context:
-            exc = exception_type([message, *body_lines]) or exc
-    if exc is None and level in ("ERROR", "CRITICAL", "WARNING", "FATAL"):
-        exc = _exception_in_message(message)
-    if body_lines:
-        message = message + "\n" + "\n".join(body_lines)
-    ids = _ids_in(message)
-    known = {ctx.global_id, ctx.local_id}
-    extra = tuple(dict.fromkeys(i for i in ids if i not in known))
-    access = parse_access(message) if '"' in message and "status: " in message else None
+    message, exc, extra, access = _record_body(message, body_lines, ctx, level)
     return LogLine(
         file=file,
         line_no=line_no,
