@@ -124,26 +124,51 @@ class ManagedProcess:
 
 
 def stop_pid(pid: int, timeout: float = 10.0) -> None:
-    """Stop a process group led by `pid` (also one started by an earlier command)."""
+    """Stop a process group led by `pid` (also one started by an earlier command).
+
+    SIGTERM, then SIGKILL for whatever is left after `timeout`. Done means no live process
+    is left in the group, not just that the leader exited: a server's children (or a child
+    that ignores SIGTERM) must not outlive a test.
+    """
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pid, sig)
         except (ProcessLookupError, PermissionError):
             # Not a group leader (a daemon such as epmd that left our group): signal the PID.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                return
         deadline = time.monotonic() + (timeout if sig == signal.SIGTERM else 2.0)
-        while time.monotonic() < deadline:
-            try:
-                waited, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                waited = 0
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    return
-            if waited == pid:
+        while True:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reap the leader if it is our child
+            if not _alive(pid) and not _group_members(pid):
                 return
+            if time.monotonic() >= deadline:
+                break
             time.sleep(0.05)
+
+
+def _state(pid: int) -> tuple[str, int] | None:
+    """(state letter, process group) from /proc/PID/stat, or None when there is no such process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[2])
+
+
+def _alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (a zombie is dead, only not yet reaped)."""
+    state = _state(pid)
+    return state is not None and state[0] not in ("Z", "X")
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live processes of process group `pgid`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            state = _state(int(entry.name))
+            if state is not None and state[1] == pgid and state[0] not in ("Z", "X"):
+                members.append(int(entry.name))
+    return members
