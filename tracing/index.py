@@ -1083,7 +1083,8 @@ def _fill_gz_cache(store: Store, entry: FileEntry) -> None:
             if nxt >= len(bounds):
                 break
     except LogReadError:
-        pass  # lookups in the rest of this file fall back to sequential decompression
+        # a damaged gzip: lookups in the rest of this file fall back to sequential decompression
+        pass
     finally:
         writer.close()
 

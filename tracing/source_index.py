@@ -229,16 +229,16 @@ def _definite_start(data: bytes, start: int) -> bool:
         return True
     nl = data.find(b"\n", start)
     stop = nl if nl != -1 else len(data)
-    if first.isupper() or data[start + 10 : start + 11] == b"T":
-        pass  # maybe a journald line (`Nov 23 ...`, ISO `...T...` + host): parse decides
-    elif _NOT_ERROR_B.match(data, start, stop):
-        return True
-    elif _START_B.match(data, start):
-        m = _LEVEL_B.match(data, start, stop)
-        if m is None or m.group(1) != b"ERROR":
+    # A journald line (`Nov 23 ...`, or ISO `...T...` + host) is left to the parser below.
+    if not (first.isupper() or data[start + 10 : start + 11] == b"T"):
+        if _NOT_ERROR_B.match(data, start, stop):
             return True
-    elif data.find(b'"', start, stop) == -1 and data.find(b"=> generated", start, stop) == -1:
-        return False
+        if _START_B.match(data, start):
+            m = _LEVEL_B.match(data, start, stop)
+            if m is None or m.group(1) != b"ERROR":
+                return True
+        elif data.find(b'"', start, stop) == -1 and data.find(b"=> generated", start, stop) == -1:
+            return False
     line = data[start:stop].decode("utf-8", "replace").rstrip("\r")
     return starts_record(line) and not _is_exception_prefix(line)
 
@@ -332,7 +332,8 @@ def _read_gz(path: str, ranges: list[_Range]) -> dict[_Range, bytes]:
             if base + len(buf) >= stop:
                 break
     except LogReadError:
-        pass  # a damaged tail: use what was read
+        # a damaged tail: use what was read
+        pass
     data = bytes(buf)
     for r in want:
         piece = data[r.start - base : r.end - base]
