@@ -13,20 +13,16 @@ the path the entry point can take without building the typer app.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import typer
 
-DEFAULT_STORE = ".kansoku"
+from kansoku.config import store_dir
+
 MAX_PROBLEMS_SHOWN = 20
 
 _STORE_HELP = "index store directory (default ./.kansoku, or $KANSOKU_STORE)"
-
-
-def _store(store: Path | None) -> Path:
-    return store if store is not None else Path(os.environ.get("KANSOKU_STORE") or DEFAULT_STORE)
 
 
 def index_command(
@@ -45,7 +41,7 @@ def index_command(
     from rich.console import Console
 
     console = Console(highlight=False)
-    report = build_index(paths, _store(store), make_rule(rule, host))
+    report = build_index(paths, store_dir(store), make_rule(rule, host))
     console.print(report.summary(), soft_wrap=True)
     if report.problems_count:
         shown = report.problems[:MAX_PROBLEMS_SHOWN]

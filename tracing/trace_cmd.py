@@ -10,17 +10,12 @@ take from process start to output. So `trace` is parsed here with argparse, and
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-DEFAULT_STORE = ".kansoku"
+from kansoku.config import store_dir
+
 _STORE_HELP = "index store directory (default ./.kansoku, or $KANSOKU_STORE)"
-
-
-def store_path(store: Path | None) -> Path:
-    """--store, else $KANSOKU_STORE, else ./.kansoku."""
-    return store if store is not None else Path(os.environ.get("KANSOKU_STORE") or DEFAULT_STORE)
 
 
 TRACE_HELP = (
@@ -63,13 +58,13 @@ def trace_command(argv: list[str]) -> int:
     if args.id == "stats":
         from kansoku.tracing.stats import run_stats
 
-        run_stats(store_path(args.store), csv=args.csv, parquet=args.parquet)
+        run_stats(store_dir(args.store), csv=args.csv, parquet=args.parquet)
         return 0
     from kansoku.tracing.outputs import run_trace
 
     return run_trace(
         args.id,
-        args.source or str(store_path(args.store)),
+        args.source or str(store_dir(args.store)),
         as_json=args.as_json,
         html=args.html,
         otlp=args.otlp,
