@@ -102,6 +102,11 @@ def webhook(i: int) -> tuple[str, bytes]:
     return fp, json.dumps(body).encode()
 
 
+def serve_argv(config: Path, port: int) -> list[str]:
+    """`kansoku heal serve` as its own process, as an operator runs it."""
+    return [sys.executable, "-m", "kansoku", "heal", "serve", "--config", str(config), "--port", str(port)]
+
+
 def start(argv: list[str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         argv,
@@ -265,22 +270,7 @@ def heal_run(rate: int, seconds: float) -> dict[str, Any]:
         work = Path(tmp)
         (work / "heal.yaml").write_text(CONFIG.format(cooldown=0, runs=work / "runs.log"))
         port = free_port()
-        proc = start(
-            [
-                sys.executable,
-                "-m",
-                "kansoku",
-                "heal",
-                "serve",
-                "--config",
-                str(work / "heal.yaml"),
-                "--port",
-                str(port),
-                "--dry-run",
-            ],
-            work,
-            port,
-        )
+        proc = start([*serve_argv(work / "heal.yaml", port), "--dry-run"], work, port)
         try:
             cpu0 = cpu_seconds(proc.pid)
             accepted, latency, errors, late = load(f"http://127.0.0.1:{port}/alertmanager", rate, seconds)
@@ -364,17 +354,7 @@ def kill_run(rate: int, seconds: float) -> dict[str, float]:
         runs = work / "runs.log"
         (work / "heal.yaml").write_text(CONFIG.format(cooldown=0, runs=runs))
         port = free_port()
-        argv = [
-            sys.executable,
-            "-m",
-            "kansoku",
-            "heal",
-            "serve",
-            "--config",
-            str(work / "heal.yaml"),
-            "--port",
-            str(port),
-        ]
+        argv = serve_argv(work / "heal.yaml", port)
         first = start(argv, work, port)
         accepted, _, errors, _ = load(
             f"http://127.0.0.1:{port}/alertmanager",

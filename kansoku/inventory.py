@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kansoku.errors import ConfigError, FieldProblem
@@ -191,6 +192,25 @@ class Inventory(BaseModel):
         return self.model_copy(update={"clusters": clusters})
 
 
+def _duplicates(
+    source: str, node: yaml.Node | None, section: str, field: str, values: list[str], what: str
+) -> list[FieldProblem]:
+    """Every repeat of a value that must be unique in `section` (the first one stays)."""
+    problems, seen = [], set()
+    for i, value in enumerate(values):
+        if value in seen:
+            problems.append(
+                FieldProblem(
+                    source,
+                    line_of(node, section, i, field),
+                    f"{section}[{i}].{field}",
+                    f"duplicate {what} {value!r}",
+                )
+            )
+        seen.add(value)
+    return problems
+
+
 def load_inventory(path: Path | str) -> Inventory:
     """Read and validate an inventory file; any mistake rejects the whole file.
 
@@ -202,31 +222,14 @@ def load_inventory(path: Path | str) -> Inventory:
     if data is None:
         data = {}
     inventory = validate(Inventory, data, node, str(path))
-    problems: list[FieldProblem] = []
-    seen: set[str] = set()
-    for i, cluster in enumerate(inventory.clusters):
-        if cluster.id in seen:
-            problems.append(
-                FieldProblem(
-                    str(path),
-                    line_of(node, "clusters", i, "id"),
-                    f"clusters[{i}].id",
-                    f"duplicate cluster id {cluster.id!r}",
-                )
-            )
-        seen.add(cluster.id)
-    names: set[str] = set()
+    problems = _duplicates(
+        str(path), node, "clusters", "id", [c.id for c in inventory.clusters], "cluster id"
+    )
+    problems += _duplicates(
+        str(path), node, "checks", "name", [c.name for c in inventory.checks], "check name"
+    )
+    seen = {c.id for c in inventory.clusters}
     for i, check in enumerate(inventory.checks):
-        if check.name in names:
-            problems.append(
-                FieldProblem(
-                    str(path),
-                    line_of(node, "checks", i, "name"),
-                    f"checks[{i}].name",
-                    f"duplicate check name {check.name!r}",
-                )
-            )
-        names.add(check.name)
         for j, cid in enumerate(check.clusters or []):
             if cid not in seen and not inventory.sources:
                 problems.append(

@@ -37,6 +37,7 @@ import json
 import random
 import shutil
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
@@ -765,36 +766,28 @@ class Cloud:
         )
 
     def glance_list(self, t: float) -> None:
-        h = self.pick(self.controllers)
-        ctx = self.ctx_user()
-        dur = 0.01 + self.rng.random() * 0.1
-        self.access(
-            h,
-            "glance-api",
-            t + dur,
-            ctx,
-            "10.30.0.15",
-            "GET",
-            "/v2/images?limit=20",
-            200,
-            3000 + self.rng.randrange(9000),
-            dur,
-        )
+        self._api_get(t, "glance-api", lambda ctx: "/v2/images?limit=20", 0.01, 3000)
 
     def cinder_list(self, t: float) -> None:
+        self._api_get(t, "cinder-api", lambda ctx: f"/v3/{ctx.project}/volumes/detail", 0.02, 400)
+
+    def _api_get(
+        self, t: float, service: str, path: Callable[[Ctx], str], min_dur: float, min_len: int
+    ) -> None:
+        """A background GET that one access line tells about: a user listing things."""
         h = self.pick(self.controllers)
         ctx = self.ctx_user()
-        dur = 0.02 + self.rng.random() * 0.1
+        dur = min_dur + self.rng.random() * 0.1
         self.access(
             h,
-            "cinder-api",
+            service,
             t + dur,
             ctx,
             "10.30.0.15",
             "GET",
-            f"/v3/{ctx.project}/volumes/detail",
+            path(ctx),
             200,
-            400 + self.rng.randrange(9000),
+            min_len + self.rng.randrange(9000),
             dur,
         )
 
