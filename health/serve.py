@@ -18,8 +18,10 @@ from kansoku.collectors.apimetrics import ApiMetrics, service_from_path
 from kansoku.collectors.backups import EtcdBackupCollector
 from kansoku.collectors.exporter import CheckCollector, OpenStackCollector, build_registry, serve_metrics
 from kansoku.collectors.openstack import OpenStackState, Poller, PollError, build_pollers
+from kansoku.collectors.shard import Shard, ShardInfoCollector, ShardLabelled
 from kansoku.collectors.sources import SourceCache
 from kansoku.collectors.tail import LogTailer
+from prometheus_client.registry import Collector
 
 from kansoku.errors import ConfigError
 from kansoku.inventory import Inventory, load_inventory
@@ -34,8 +36,9 @@ log = logging.getLogger("kansoku.collect")
 class CollectService:
     """Everything `collect serve` runs, steppable one round at a time (tests drive it)."""
 
-    def __init__(self, inventory_path: Path) -> None:
+    def __init__(self, inventory_path: Path, shard: Shard | None = None) -> None:
         self.path = Path(inventory_path)
+        self.shard = shard
         self.file_inventory = load_inventory(self.path)  # the first load must succeed
         self._mtime = self._stat()
         self.reload_error: str | None = None
@@ -44,14 +47,18 @@ class CollectService:
         self.api = ApiMetrics()
         self.api_lock = threading.Lock()
         self._setup_openstack(self.file_inventory)
-        self.registry = build_registry(
+        collectors: list[Collector] = [
             CheckCollector(self.statuses),
             OpenStackCollector(self.state, self.api, self.api_lock),
             EtcdBackupCollector(
                 lambda: self.monitor.inventory.clusters,
                 lambda: self.monitor.inventory.settings.etcd_backup_dir,
             ),
-        )
+        ]
+        if shard is not None:
+            collectors = [ShardLabelled(c, shard) for c in collectors]
+            collectors.append(ShardInfoCollector(shard, lambda: len(self.monitor.inventory.clusters)))
+        self.registry = build_registry(*collectors)
         self._last_round = 0.0
 
     def _stat(self) -> float:
@@ -61,14 +68,21 @@ class CollectService:
             return 0.0
 
     def _setup_openstack(self, inv: Inventory) -> None:
+        """The OpenStack collectors, on the one shard that owns the cloud's name.
+
+        Why by the same hashing as clusters: every shard reads the same inventory; exactly one
+        of them polls RabbitMQ, the service lists and the logs, so the control plane is
+        exported once fleet-wide, with no extra setting to keep consistent.
+        """
         self.state = OpenStackState(inv.openstack.cloud, inv.openstack.region)
-        self.pollers: list[Poller] = build_pollers(inv.openstack)
+        self.owns_cloud = self.shard is None or self.shard.owns(inv.openstack.cloud)
+        self.pollers: list[Poller] = build_pollers(inv.openstack) if self.owns_cloud else []
         self.tailers = {
             src.path: (LogTailer(src.path), src.service or service_from_path(src.path))
-            for src in inv.openstack.logs
+            for src in (inv.openstack.logs if self.owns_cloud else [])
         }
         self.listener = None
-        transport_url = inv.openstack.notification_url()
+        transport_url = inv.openstack.notification_url() if self.owns_cloud else None
         if transport_url:
             from kansoku.collectors.notifications import NotificationListener
 
@@ -76,7 +90,11 @@ class CollectService:
             self.listener.start()
 
     def _resolved(self, inv: Inventory) -> Inventory:
-        return inv.with_clusters(self.sources.clusters(inv))
+        """The inventory's clusters (file and sources), only those this shard owns."""
+        clusters = self.sources.clusters(inv)
+        if self.shard is not None:
+            clusters = self.shard.select(clusters)
+        return inv.with_clusters(clusters)
 
     def statuses(self) -> list[CheckStatus]:
         return self.monitor.store.statuses()
@@ -159,15 +177,20 @@ class CollectService:
             tailer.close()
 
 
-def serve_forever(inventory_path: Path, host: str, port: int) -> None:
+def serve_forever(inventory_path: Path, host: str, port: int, shard: Shard | None = None) -> None:
     """Run rounds every `settings.interval` and serve /metrics until interrupted."""
     from rich.console import Console
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     console = Console(stderr=True)
-    service = CollectService(inventory_path)
+    service = CollectService(inventory_path, shard)
     server, _ = serve_metrics(service.registry, host, port)
-    console.print(f"kansoku exporter on http://{host}:{port}/metrics, inventory {inventory_path}")
+    owned = (
+        f", shard {shard.index}/{shard.count}: {len(service.monitor.inventory.clusters)} clusters"
+        if shard
+        else ""
+    )
+    console.print(f"kansoku exporter on http://{host}:{port}/metrics, inventory {inventory_path}{owned}")
 
     async def loop() -> None:
         while True:
