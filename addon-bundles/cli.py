@@ -1,7 +1,7 @@
 """`kansoku bundle list|show|render|diff|install|upgrade|uninstall` and `kansoku rules check|test`.
 
 Thin: each command calls one function of `kansoku.addon_bundles.ops` or
-`kansoku.alerts.rules_check` and prints its result. Only typer and stdlib at module level.
+`kansoku.alerts.rules.check` and prints its result. Only typer and stdlib at module level.
 """
 
 from __future__ import annotations
@@ -244,7 +244,7 @@ def rules_check_cmd(
     ] = False,
 ) -> None:
     """Multi-cluster label check and `promtool check rules`; exit 1 on any finding."""
-    from kansoku.alerts.rules_check import check_files
+    from kansoku.alerts.rules.check import check_files
 
     report = check_files(files, policy=policy)
     console = _console()
@@ -265,7 +265,7 @@ def rules_check_cmd(
 def rules_test_cmd(bundles: BundleDirs = None) -> None:
     """promtool check + test on every rule file and unit test of every bundle; print coverage."""
     from kansoku.addon_bundles.ops import catalog
-    from kansoku.alerts.rules_check import run_rule_tests
+    from kansoku.alerts.rules.check import run_rule_tests
     from rich.table import Table
 
     cat = catalog(bundles)

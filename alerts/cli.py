@@ -1,4 +1,4 @@
-"""`kansoku heal serve|history|pause|resume`: thin commands over kansoku.alerts.heal_serve."""
+"""`kansoku heal serve|history|pause|resume`: thin commands over kansoku.alerts.heal.serve."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help="decide and journal, never act"),
     ) -> None:
         """Receive Alertmanager webhooks on POST /alertmanager and heal (token: $KANSOKU_HEAL_TOKEN)."""
-        from kansoku.alerts.heal_serve import serve
+        from kansoku.alerts.heal.serve import serve
 
         typer.echo(
             f"kansoku heal: listening on http://{host}:{port}/alertmanager{' (dry-run)' if dry_run else ''}",
@@ -41,26 +41,26 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(30, help="how many recent actions and decisions"),
     ) -> None:
         """Recent decisions and actions, success rate per action, pause state."""
-        from kansoku.alerts.heal_serve import history_json
+        from kansoku.alerts.heal.serve import history_json
 
         text = history_json(config, limit)
         if json_out:
             typer.echo(text)
             return
-        from kansoku.alerts.heal_show import print_history
+        from kansoku.alerts.heal.show import print_history
 
         print_history(text)
 
     @heal.command("pause")
     def pause_cmd(config: Path = CONFIG_OPT) -> None:
         """Stop all healing now (persisted; the running server obeys at its next decision)."""
-        from kansoku.alerts.heal_serve import set_paused
+        from kansoku.alerts.heal.serve import set_paused
 
         typer.echo(set_paused(config, True, getpass.getuser()))
 
     @heal.command("resume")
     def resume_cmd(config: Path = CONFIG_OPT) -> None:
         """Resume healing (also after the fleet budget or a shared-dependency pause)."""
-        from kansoku.alerts.heal_serve import set_paused
+        from kansoku.alerts.heal.serve import set_paused
 
         typer.echo(set_paused(config, False, getpass.getuser()))

@@ -126,9 +126,9 @@ def run_demo(console: Console, workdir: Path) -> None:
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from kansoku.alerts.heal_app import create_app
-    from kansoku.alerts.heal_config import load_heal_config
-    from kansoku.alerts.heal_serve import authenticator, build
+    from kansoku.alerts.heal.app import create_app
+    from kansoku.alerts.heal.config import load_heal_config
+    from kansoku.alerts.heal.serve import authenticator, build
 
     base = workdir / "heal"
     base.mkdir(parents=True, exist_ok=True)

@@ -260,7 +260,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "bundle"
 
 
 def test_example_bundle_loads_with_the_shipped_ones_and_its_tests_pass(need_prometheus: None) -> None:
-    from kansoku.alerts.rules_check import run_rule_tests
+    from kansoku.alerts.rules.check import run_rule_tests
 
     cat = load_catalog(BUNDLES_DIR, EXAMPLES)
     example = cat.get("ingress-nginx-1.0.0")

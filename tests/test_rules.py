@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from kansoku.addon_bundles.catalog import load_catalog
 from kansoku.addon_bundles.render import render_cluster
-from kansoku.alerts.promql_check import cluster_drops
-from kansoku.alerts.rules_check import check_files, run_rule_tests
+from kansoku.alerts.rules.check import check_files, run_rule_tests
+from kansoku.alerts.rules.promql import cluster_drops
 from typer.testing import CliRunner
 
 from kansoku.cli import build_app

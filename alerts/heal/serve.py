@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kansoku.alerts.heal_actions import ACTIONS
-from kansoku.alerts.heal_auth import Authenticator
-from kansoku.alerts.heal_base import Action, KubeApi, Services, StorageBackend
-from kansoku.alerts.heal_config import TOKEN_ENV, LoadedConfig, load_heal_config
-from kansoku.alerts.heal_engine import CheckProbe, DependencyProbe, Engine, StormProbe
-from kansoku.alerts.heal_journal import Journal
-from kansoku.alerts.heal_model import RESULT_OF_STATE, ActionState
-from kansoku.alerts.heal_worker import Healer
+from kansoku.alerts.heal.actions import ACTIONS
+from kansoku.alerts.heal.auth import Authenticator
+from kansoku.alerts.heal.base import Action, KubeApi, Services, StorageBackend
+from kansoku.alerts.heal.config import TOKEN_ENV, LoadedConfig, load_heal_config
+from kansoku.alerts.heal.engine import CheckProbe, DependencyProbe, Engine, StormProbe
+from kansoku.alerts.heal.journal import Journal
+from kansoku.alerts.heal.model import RESULT_OF_STATE, ActionState
+from kansoku.alerts.heal.worker import Healer
 
 from kansoku.errors import KansokuError
 from kansoku.models import Cluster
@@ -38,9 +38,9 @@ class Built:
 
 
 def default_services(loaded: LoadedConfig, openstack_options: dict[str, Any] | None = None) -> Services:
-    from kansoku.alerts.heal_kube import KubeClient
-    from kansoku.alerts.heal_nova import connect
-    from kansoku.alerts.heal_storage import STORAGE_BACKENDS
+    from kansoku.alerts.heal.kube import KubeClient
+    from kansoku.alerts.heal.nova import connect
+    from kansoku.alerts.heal.storage import STORAGE_BACKENDS
 
     settings = loaded.config.storage
 
@@ -70,7 +70,7 @@ def build(
     if checks is not None:
         probes.append(CheckProbe(checks))
     if loaded.config.health_metrics_url:
-        from kansoku.alerts.heal_health import HealthMetricsProbe
+        from kansoku.alerts.heal.health import HealthMetricsProbe
 
         azs = {c.id: c.az for c in loaded.clusters().values()}
         probes.append(HealthMetricsProbe(loaded.config.health_metrics_url, azs))
@@ -100,7 +100,7 @@ def serve(config: Path, host: str, port: int, dry_run: bool) -> None:
     import sys
 
     import uvicorn
-    from kansoku.alerts.heal_app import create_app
+    from kansoku.alerts.heal.app import create_app
 
     loaded = load_heal_config(config)
     auth = authenticator(loaded)

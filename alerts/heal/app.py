@@ -16,13 +16,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from kansoku.alerts.heal_auth import Authenticator
-from kansoku.alerts.heal_commit import GroupCommitter
-from kansoku.alerts.heal_engine import Engine
-from kansoku.alerts.heal_journal import Journal
-from kansoku.alerts.heal_metrics import registry_for
-from kansoku.alerts.heal_model import WEBHOOK_VERSION, AMMessage
-from kansoku.alerts.heal_worker import Healer
+from kansoku.alerts.heal.auth import Authenticator
+from kansoku.alerts.heal.commit import GroupCommitter
+from kansoku.alerts.heal.engine import Engine
+from kansoku.alerts.heal.journal import Journal
+from kansoku.alerts.heal.metrics import registry_for
+from kansoku.alerts.heal.model import WEBHOOK_VERSION, AMMessage
+from kansoku.alerts.heal.worker import Healer
 from pydantic import ValidationError
 
 

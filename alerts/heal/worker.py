@@ -17,10 +17,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from kansoku.alerts.heal_base import Action, ActionFailed
-from kansoku.alerts.heal_engine import Engine
-from kansoku.alerts.heal_journal import Journal
-from kansoku.alerts.heal_model import ActionState, Outcome
+from kansoku.alerts.heal.base import Action, ActionFailed
+from kansoku.alerts.heal.engine import Engine
+from kansoku.alerts.heal.journal import Journal
+from kansoku.alerts.heal.model import ActionState, Outcome
 
 #: time after an action's own timeout before the worker gives up waiting for its thread
 GRACE_SECONDS = 5.0

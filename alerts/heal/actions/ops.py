@@ -13,8 +13,8 @@ import shlex
 import signal
 import subprocess
 
-from kansoku.alerts.heal_base import ActionContext, ActionFailed
-from kansoku.alerts.heal_model import Outcome
+from kansoku.alerts.heal.base import ActionContext, ActionFailed
+from kansoku.alerts.heal.model import Outcome
 
 
 def _run(argv: list[str], ctx: ActionContext) -> subprocess.CompletedProcess[bytes]:

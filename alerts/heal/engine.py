@@ -4,7 +4,7 @@ Why decisions happen in one SQLite transaction per batch: the rails (dedupe, coo
 max-unhealthy, fleet budget) read what earlier decisions wrote, so fifty alerts of a storm
 decided together still see each other, and the planned action row (with its UNIQUE
 idempotency key) is committed atomically with the decision that created it. Nothing here
-acts: `heal_worker` executes committed action rows.
+acts: `heal.worker` executes committed action rows.
 
 Order of the rails, and why: a duplicate is never news; the pause switch beats everything
 else; a shared dependency down or a spent fleet budget pauses *all* healing (fifty clusters
@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from kansoku.alerts.heal_base import Action, ActionContext, ActionFailed, Services
-from kansoku.alerts.heal_config import HealConfig, LoadedConfig
-from kansoku.alerts.heal_journal import AlertRow, Journal
-from kansoku.alerts.heal_model import ActionState, Decision
+from kansoku.alerts.heal.base import Action, ActionContext, ActionFailed, Services
+from kansoku.alerts.heal.config import HealConfig, LoadedConfig
+from kansoku.alerts.heal.journal import AlertRow, Journal
+from kansoku.alerts.heal.model import ActionState, Decision
 
 from kansoku.models import Cluster, HealHook, new_request_id
 

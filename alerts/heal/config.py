@@ -167,7 +167,7 @@ def load_heal_config(path: Path | str, known_actions: frozenset[str] | None = No
         raise ConfigError([FieldProblem(str(path), 1, "", "file is empty")])
     config = validate(HealConfig, data, node, str(path))
     if known_actions is None:
-        from kansoku.alerts.heal_actions import ACTIONS
+        from kansoku.alerts.heal.actions import ACTIONS
 
         known_actions = frozenset(ACTIONS)
     problems = []

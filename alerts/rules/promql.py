@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import promql_parser
-from kansoku.alerts.rules_model import Rule, RuleFile
+from kansoku.alerts.rules.model import Rule, RuleFile
 
 CLUSTER = "cluster"
 #: Aggregations that select series rather than merge them: output keeps all labels.

@@ -19,7 +19,7 @@ import yaml
 from kansoku.errors import KansokuError
 from kansoku.servers import PROMTOOL_BIN, require_binary
 
-ALERTS_DIR = Path(__file__).resolve().parent
+ALERTS_DIR = Path(__file__).resolve().parent.parent
 RULE_FILES_DIR = ALERTS_DIR / "rule-files"
 RULE_TESTS_DIR = ALERTS_DIR / "rule-tests"
 

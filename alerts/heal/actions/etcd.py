@@ -18,8 +18,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from kansoku.alerts.heal_base import ActionContext, ActionFailed
-from kansoku.alerts.heal_model import Outcome
+from kansoku.alerts.heal.base import ActionContext, ActionFailed
+from kansoku.alerts.heal.model import Outcome
 
 ETCDCTL = "etcdctl"
 

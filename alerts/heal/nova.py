@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kansoku.alerts.heal_base import ActionFailed
+from kansoku.alerts.heal.base import ActionFailed
 
 
 def connect(request_id: str, cloud: str | None, options: dict[str, Any]) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from kansoku.alerts.rules_model import RuleFile, RuleGroup
+from kansoku.alerts.rules.model import RuleFile, RuleGroup
 
 
 def _rule_dict(rule: Any) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kansoku.alerts.heal_model import ActionState, AMMessage
+from kansoku.alerts.heal.model import ActionState, AMMessage
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries(

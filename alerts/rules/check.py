@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kansoku.alerts.promql_check import Finding, check_rule_file
-from kansoku.alerts.rules_model import RuleFile, load_rule_file
-from kansoku.alerts.rules_promtool import (
+from kansoku.alerts.rules.model import RuleFile, load_rule_file
+from kansoku.alerts.rules.promql import Finding, check_rule_file
+from kansoku.alerts.rules.promtool import (
     Coverage,
     PromtoolResult,
     check_rules,
@@ -23,7 +23,7 @@ from kansoku.alerts.rules_promtool import (
     default_test_files,
     run_promtool_tests,
 )
-from kansoku.alerts.rules_render import to_plain_file
+from kansoku.alerts.rules.render import to_plain_file
 
 #: Heal action names from docs/contracts.md; a `heal_action` annotation must be one of them.
 HEAL_ACTIONS = frozenset(

@@ -6,10 +6,10 @@ registry at start, and adding an action is one class plus one line here.
 
 from __future__ import annotations
 
-from kansoku.alerts.heal_act_etcd import EtcdRestore, EtcdSnapshot
-from kansoku.alerts.heal_act_kube import ReplaceNode, RestartAgent, ScaleOut, StorageAclSync
-from kansoku.alerts.heal_act_ops import RunCommand, Webhook
-from kansoku.alerts.heal_base import Action
+from kansoku.alerts.heal.actions.etcd import EtcdRestore, EtcdSnapshot
+from kansoku.alerts.heal.actions.kube import ReplaceNode, RestartAgent, ScaleOut, StorageAclSync
+from kansoku.alerts.heal.actions.ops import RunCommand, Webhook
+from kansoku.alerts.heal.base import Action
 
 ACTIONS: dict[str, Action] = {
     "replace_node": ReplaceNode(),

@@ -1,4 +1,4 @@
-"""Rich rendering of `kansoku heal history` (the data comes from heal_serve.history)."""
+"""Rich rendering of `kansoku heal history` (the data comes from heal.serve.history)."""
 
 from __future__ import annotations
 

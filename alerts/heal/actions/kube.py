@@ -1,5 +1,5 @@
 """Kubernetes-side actions: restart the management agent, scale out, sync storage ACLs,
-replace a node (with the Nova pre-check in heal_nova).
+replace a node (with the Nova pre-check in heal.nova).
 
 Why the same calls kubectl makes: `rollout restart` is a patch of the pod template's
 `kubectl.kubernetes.io/restartedAt` annotation; `cordon` patches `spec.unschedulable`;
@@ -13,10 +13,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from kansoku.alerts.heal_base import ActionContext, ActionFailed, KubeApi
-from kansoku.alerts.heal_kube import internal_addresses, node_ready
-from kansoku.alerts.heal_model import Outcome
-from kansoku.alerts.heal_nova import boot_server, delete_server, inspect_server
+from kansoku.alerts.heal.base import ActionContext, ActionFailed, KubeApi
+from kansoku.alerts.heal.kube import internal_addresses, node_ready
+from kansoku.alerts.heal.model import Outcome
+from kansoku.alerts.heal.nova import boot_server, delete_server, inspect_server
 
 
 def _kube(ctx: ActionContext) -> KubeApi:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kansoku.alerts.heal_base import ActionFailed
+from kansoku.alerts.heal.base import ActionFailed
 
 from kansoku.models import Cluster
 

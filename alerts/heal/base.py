@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from kansoku.alerts.heal_model import Outcome
+from kansoku.alerts.heal.model import Outcome
 
 from kansoku.errors import KansokuError
 from kansoku.models import Cluster
@@ -123,7 +123,7 @@ class _Strict(dict[str, str]):
 
 
 class Action(Protocol):
-    """One kind of remediation; implementations are registered by name in heal_actions."""
+    """One kind of remediation; implementations are registered by name in heal.actions."""
 
     name: str
     #: labels the alert must carry for this action (checked when the webhook arrives)

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from kansoku.alerts.heal_journal import Journal
+from kansoku.alerts.heal.journal import Journal
 
 #: most writes folded into one transaction (bounds the latency one commit adds)
 MAX_BATCH = 256
