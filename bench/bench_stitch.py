@@ -86,10 +86,10 @@ def main() -> None:
     data, store, truth = corpus(size_mb)
 
     from kansoku.tracing.isolate import isolate
-    from kansoku.tracing.render_html import render_html
-    from kansoku.tracing.render_json import render_json
-    from kansoku.tracing.render_terminal import render_terminal
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.outputs.html_page import render_html
+    from kansoku.tracing.outputs.json_doc import render_json
+    from kansoku.tracing.outputs.terminal import render_terminal
+    from kansoku.tracing.sources.index import IndexSource
     from kansoku.tracing.stats import collect, stats_table
     from kansoku.tracing.stitch import build_trace
     from rich.console import Console

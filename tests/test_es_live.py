@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from kansoku.tracing.ship import ship
-from kansoku.tracing.source_es import ElasticsearchSource, connect
+from kansoku.tracing.sources.es import ElasticsearchSource, connect
 
 from tests.test_es_loopback import GLOBAL_ID, INSTANCE, PLACEMENT_CALLEE_ID, make_oslo_tree
 

@@ -8,8 +8,8 @@ import pytest
 from kansoku.tracing import es_shape
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import iter_records
-from kansoku.tracing.source_es import ElasticsearchSource, TimeWindow
 from kansoku.tracing.sources import open_source
+from kansoku.tracing.sources.es import ElasticsearchSource, TimeWindow
 
 from kansoku.errors import KansokuError
 from kansoku.process import free_port

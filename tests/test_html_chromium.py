@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from kansoku.tracing.isolate import isolate
-from kansoku.tracing.render_html import render_html
+from kansoku.tracing.outputs.html_page import render_html
 from kansoku.tracing.stitch import build_trace
 
 from tests.conftest import require

@@ -19,7 +19,7 @@ from kansoku.tracing.files import DefaultRule, PatternRule, discover, make_rule,
 from kansoku.tracing.index import IndexReport, build_index, id_key
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import iter_records
-from kansoku.tracing.source_index import IndexSource
+from kansoku.tracing.sources.index import IndexSource
 
 from kansoku.errors import KansokuError
 

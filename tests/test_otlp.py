@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from kansoku.tracing.isolate import isolate
-from kansoku.tracing.otlp import endpoint_url, export_otlp, span_id_for
+from kansoku.tracing.outputs.otlp import endpoint_url, export_otlp, span_id_for
 from kansoku.tracing.stitch import build_trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,

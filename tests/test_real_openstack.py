@@ -253,7 +253,7 @@ def test_a_taken_port_is_reported_with_the_service_output(lab: Lab) -> None:
 @pytest.fixture(scope="module")
 def source(lab: Lab, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     from kansoku.tracing.index import build_index
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
 
     store = tmp_path_factory.mktemp("index")
     report = build_index([lab.paths.logs], store)

@@ -1,4 +1,4 @@
-"""`kansoku index PATH...`, `kansoku trace ID`, `kansoku trace stats`: thin shells over the library.
+"""`kansoku index PATH...`, `kansoku trace ID`, `kansoku trace stats`, `kansoku ship`: thin shells over the library.
 
 Only typer and the standard library are imported here: `kansoku trace ID` must print its
 answer within 300 ms of process start, so the parser, index, pandas and OpenTelemetry are
@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import typer
+from kansoku.tracing import ship_cli
 
 from kansoku.config import store_dir
 
@@ -73,3 +74,4 @@ def register(app: typer.Typer) -> None:
         add_help_option=False,
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     )(_trace_entry)
+    ship_cli.register(app)

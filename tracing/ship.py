@@ -144,7 +144,7 @@ def ship(
 ) -> ShipReport:
     """Load `paths` into Elasticsearch at `es_url`; returns counts and the first errors."""
     from elasticsearch.helpers import streaming_bulk
-    from kansoku.tracing.source_es import connect, es_errors
+    from kansoku.tracing.sources.es import connect, es_errors
 
     started = time.monotonic()
     report = ShipReport()

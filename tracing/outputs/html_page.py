@@ -12,7 +12,7 @@ from html import escape
 from pathlib import Path
 
 from kansoku.tracing.model import Trace, Verdict
-from kansoku.tracing.render_json import trace_document
+from kansoku.tracing.outputs.json_doc import trace_document
 
 TEMPLATE = Path(__file__).with_name("trace_page.html")
 

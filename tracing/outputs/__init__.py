@@ -26,13 +26,13 @@ class TraceOutput(Protocol):
 
 
 def _terminal(trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None:
-    from kansoku.tracing.render_terminal import render_terminal
+    from kansoku.tracing.outputs.terminal import render_terminal
 
     render_terminal(trace, verdict, console)
 
 
 def _json(trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None:
-    from kansoku.tracing.render_json import render_json
+    from kansoku.tracing.outputs.json_doc import render_json
 
     text = render_json(trace, verdict)
     if target is None or target == "-":
@@ -44,7 +44,7 @@ def _json(trace: Trace, verdict: Verdict, console: Console, target: str | None) 
 
 
 def _html(trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None:
-    from kansoku.tracing.render_html import render_html
+    from kansoku.tracing.outputs.html_page import render_html
 
     assert target is not None
     _write(Path(target), render_html(trace, verdict))
@@ -52,7 +52,7 @@ def _html(trace: Trace, verdict: Verdict, console: Console, target: str | None) 
 
 
 def _otlp(trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None:
-    from kansoku.tracing.otlp import export_otlp
+    from kansoku.tracing.outputs.otlp import export_otlp
 
     assert target is not None
     result = export_otlp(trace, verdict, target)
@@ -80,7 +80,7 @@ def _check_targets(html: Path | None, otlp: str | None) -> None:
         if not parent.is_dir():
             raise KansokuError(f"--html {html}: directory {parent} does not exist")
     if otlp is not None:
-        from kansoku.tracing.otlp import endpoint_url
+        from kansoku.tracing.outputs.otlp import endpoint_url
 
         endpoint_url(otlp)
 

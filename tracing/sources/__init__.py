@@ -70,13 +70,13 @@ def _open_file(target: str) -> LogSource:
     store = Path(path).expanduser()
     if not store.is_dir():
         raise KansokuError(f"{store}: no index store here (run `kansoku index PATH` first)")
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
 
     return IndexSource(store)
 
 
 def _open_es(target: str) -> LogSource:
-    from kansoku.tracing.source_es import ElasticsearchSource, TimeWindow
+    from kansoku.tracing.sources.es import ElasticsearchSource, TimeWindow
 
     parts = urlsplit(target)
     params = parse_qs(parts.query)
