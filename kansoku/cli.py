@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 #: Modules that each define `register(app: typer.Typer) -> None`.
 COMMAND_MODULES = (
     "kansoku.tracing.cli",  # index, trace, trace stats, ship
-    "kansoku.lab",  # lab up|traffic|status|down
+    "kansoku.lab.cli",  # lab up|traffic|status|down
     "kansoku.health.cli",  # check, collect serve
     "kansoku.addon_bundles.cli",  # bundle ..., rules check|test
     "kansoku.alerts.cli",  # heal serve|history|pause|resume

@@ -23,8 +23,8 @@ from kansoku.servers import RabbitMQ
 def test_replace_node_iaas_check_against_real_nova_api_carries_the_request_id(
     tmp_path: Path, rabbitmq: RabbitMQ
 ) -> None:
-    from kansoku.lab import lab_down, lab_up
-    from kansoku.lab_services import REGION
+    from kansoku.lab.cli import lab_down, lab_up
+    from kansoku.lab.services import REGION
 
     state = lab_up(tmp_path / "lab", f"rabbit://guest:guest@127.0.0.1:{rabbitmq.ports['amqp']}/")
     try:

@@ -5,7 +5,7 @@ OpenStack code, not by our own imitation of it. keystone, placement and nova's A
 Python wheels that run with SQLite; what it takes to get them going (config files, database
 syncs, fernet keys, a catalog, a WSGI server whose argv oslo.config can parse) lives here.
 
-Each WSGI app is served by `python -m kansoku.lab_services serve <service> <port>`: a stdlib
+Each WSGI app is served by `python -m kansoku.lab.services serve <service> <port>`: a stdlib
 `wsgiref` server, because the apps parse `sys.argv` with oslo.config at import and choke on a
 foreign server's options (gunicorn's). Logging is oslo.log's own, configured by the service's
 config file: keystone and nova-api write the text format, placement the JSON formatter, so
@@ -474,7 +474,7 @@ def start_wsgi(
         raise KansokuError(f"cannot start {service}: port {port} on 127.0.0.1 is already taken")
     proc = ManagedProcess(
         service,
-        [sys.executable, "-m", "kansoku.lab_services", "serve", service, str(port)],
+        [sys.executable, "-m", "kansoku.lab.services", "serve", service, str(port)],
         paths.service(service),
         env={env_var: str(config_dir), "PYTHONUNBUFFERED": "1"},
     )
@@ -580,7 +580,7 @@ def main(argv: list[str]) -> None:
     if len(argv) == 3 and argv[0] == "serve" and argv[1] in WSGI_APPS:
         serve(argv[1], int(argv[2]))
         return
-    sys.stderr.write(f"usage: python -m kansoku.lab_services serve {{{','.join(WSGI_APPS)}}} PORT\n")
+    sys.stderr.write(f"usage: python -m kansoku.lab.services serve {{{','.join(WSGI_APPS)}}} PORT\n")
     sys.exit(2)
 
 

@@ -7,10 +7,10 @@ of the lab. So the lab runs the part that matters for tracing the way nova's ser
 `nova.context.RequestContext` carrying request_id and global_request_id across RabbitMQ, and
 oslo.log on both sides configured by `nova.config.parse_args` like any nova service.
 
-The server (`python -m kansoku.lab_rpc server CONF`) offers three methods: `ping` answers,
+The server (`python -m kansoku.lab.rpc server CONF`) offers three methods: `ping` answers,
 `fail` raises `nova.exception.InstanceNotFound` (the caller gets it re-raised as a remote
 exception), `slow` sleeps past the caller's timeout (the caller gets MessagingTimeout).
-The client (`python -m kansoku.lab_rpc client CONF PLAN`) runs a list of calls and prints
+The client (`python -m kansoku.lab.rpc client CONF PLAN`) runs a list of calls and prints
 what each one sent and got as JSON, for `lab_traffic` to record.
 """
 
@@ -175,7 +175,7 @@ def main(argv: list[str]) -> None:
         sys.stdout.write(json.dumps([o.model_dump() for o in outcomes]) + "\n")
         sys.stdout.flush()
         return
-    sys.stderr.write("usage: python -m kansoku.lab_rpc server CONF | client CONF PLAN.json\n")
+    sys.stderr.write("usage: python -m kansoku.lab.rpc server CONF | client CONF PLAN.json\n")
     sys.exit(2)
 
 

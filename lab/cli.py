@@ -3,7 +3,7 @@
 Why: kansoku's tracer is only as good as the logs it was tried on. The lab starts real
 keystone, placement, glance, nova-api, nova-conductor, nova-scheduler, nova-compute (fake
 driver) and an RPC pair on nova's oslo.messaging over a real RabbitMQ,
-drives traffic through them (`lab_traffic`) and leaves real oslo.log files that
+drives traffic through them (`lab.traffic`) and leaves real oslo.log files that
 `kansoku index` and `kansoku trace` read. Everything it starts is recorded by PID in
 `<dir>/lab.json`, so `down` stops exactly that and nothing else.
 
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
-    from kansoku.lab_services import LabState
+    from kansoku.lab.services import LabState
+
     from kansoku.process import ManagedProcess
 
 DEFAULT_DIR = Path("kansoku-lab")
@@ -43,7 +44,9 @@ def lab_up(root: Path, transport_url: str | None = None) -> LabState:
     `transport_url` reuses a running RabbitMQ (the tests share one per session); without it
     the lab starts its own from the Debian package.
     """
-    from kansoku import lab_rpc, lab_services
+    from kansoku.lab import rpc as lab_rpc
+    from kansoku.lab import services as lab_services
+
     from kansoku.errors import KansokuError
     from kansoku.process import ManagedProcess, free_port
     from kansoku.servers import _epmd_pids, start_rabbitmq
@@ -120,7 +123,7 @@ def lab_up(root: Path, transport_url: str | None = None) -> LabState:
             )
         rpc_server = ManagedProcess(
             "rpc-server",
-            [sys.executable, "-m", "kansoku.lab_rpc", "server", str(rpc_dir / "rpc-server.conf")],
+            [sys.executable, "-m", "kansoku.lab.rpc", "server", str(rpc_dir / "rpc-server.conf")],
             rpc_dir,
         ).start()
         launch(rpc_server, None, paths.log("rpc-server"))
@@ -160,7 +163,8 @@ def _read(path: Path) -> str:
 
 def lab_down(root: Path) -> list[str]:
     """Stop every process `lab up` recorded in `root`, by PID; returns the names stopped."""
-    from kansoku import lab_services
+    from kansoku.lab import services as lab_services
+
     from kansoku.process import stop_pid
 
     paths = lab_services.LabPaths(root.resolve())
@@ -192,7 +196,7 @@ def _stop_daemon(pid: int) -> None:
 
 def lab_status(root: Path) -> list[tuple[str, int, bool, str]]:
     """(name, pid, running, url-or-log) for each recorded process."""
-    from kansoku import lab_services
+    from kansoku.lab import services as lab_services
 
     state = lab_services.read_state(lab_services.LabPaths(root.resolve()))
     return [
@@ -217,7 +221,7 @@ def register(app: typer.Typer) -> None:
     @lab.command("traffic")
     def traffic(directory: Path = dir_opt) -> None:
         """Drive the recorded scenarios; write <dir>/traffic.json."""
-        from kansoku.lab_traffic import run_traffic
+        from kansoku.lab.traffic import run_traffic
 
         report = run_traffic(directory)
         for item in report.requests:
