@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 COMMAND_MODULES = (
     "kansoku.tracing.cli",  # index, trace, trace stats, ship
     "kansoku.lab.cli",  # lab up|traffic|status|down
-    "kansoku.health.cli",  # check, collect serve
+    "kansoku.health.cli",  # check
+    "kansoku.collectors.cli",  # collect serve
     "kansoku.addon_bundles.cli",  # bundle ..., rules check|test
     "kansoku.alerts.cli",  # heal serve|history|pause|resume
     "kansoku.demo",  # demo

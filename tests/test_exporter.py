@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kansoku.health.serve import CollectService
+from kansoku.collectors.serve import CollectService
 from kansoku.health.simfleet import SimFleetThread, cluster_id, fleet_inventory
 from prometheus_client import generate_latest
 

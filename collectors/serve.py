@@ -18,15 +18,14 @@ from kansoku.collectors.apimetrics import ApiMetrics, service_from_path
 from kansoku.collectors.backups import EtcdBackupCollector
 from kansoku.collectors.exporter import CheckCollector, OpenStackCollector, build_registry, serve_metrics
 from kansoku.collectors.openstack import OpenStackState, Poller, PollError, build_pollers
-from kansoku.collectors.sources import SourceCache
 from kansoku.collectors.tail import LogTailer
+from kansoku.health.model import CheckResult, CheckStatus
+from kansoku.health.runner import Monitor
 
 from kansoku.errors import ConfigError
 from kansoku.inventory import Inventory, load_inventory
+from kansoku.inventory_sources import SourceCache
 from kansoku.models import CheckState
-
-from .model import CheckResult, CheckStatus
-from .runner import Monitor
 
 log = logging.getLogger("kansoku.collect")
 
