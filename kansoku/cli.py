@@ -24,8 +24,8 @@ COMMAND_MODULES = (
     "kansoku.lab.cli",  # lab up|traffic|status|down
     "kansoku.health.cli",  # check
     "kansoku.collectors.cli",  # collect serve
-    "kansoku.addon_bundles.cli",  # bundle ..., rules check|test
-    "kansoku.alerts.cli",  # heal serve|history|pause|resume
+    "kansoku.addon_bundles.cli",  # bundle ...
+    "kansoku.alerts.cli",  # heal serve|history|pause|resume, rules check|test
     "kansoku.demo",  # demo
 )
 

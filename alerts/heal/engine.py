@@ -118,6 +118,8 @@ def bundle_hooks(
     """
     if not loaded.config.bundle_hooks:
         return {}
+    # imported on use: the bundle catalog (rule tooling, dashboards) costs ~150 ms at start
+    # and only heal.yaml files with bundle_hooks need it (tests/test_layering.py keeps it one-way)
     from kansoku.addon_bundles.ops import catalog, heal_hooks
 
     from kansoku.errors import KansokuError
