@@ -52,8 +52,9 @@ def _targets(grafana: str, rules_dir: Path, state_dir: Path, reload: bool) -> An
 @bundle_app.command("list")
 def list_cmd(bundles: BundleDirs = None) -> None:
     """Every bundle version with its Kubernetes range and contents."""
-    from kansoku.addon_bundles.ops import catalog
     from rich.table import Table
+
+    from kansoku.addon_bundles.ops import catalog
 
     table = Table(
         "bundle", "kubernetes", "depends on", "dashboards", "rules", "hooks", box=None, padding=(0, 1)
@@ -71,6 +72,7 @@ def list_cmd(bundles: BundleDirs = None) -> None:
 def show_cmd(key: str, bundles: BundleDirs = None) -> None:
     """One bundle's manifest, alerts and heal hooks."""
     import yaml
+
     from kansoku.addon_bundles.ops import catalog
 
     b = catalog(bundles).get(key)
@@ -148,7 +150,6 @@ def install_cmd(
 ) -> None:
     """Install the matching bundle into the cluster's Grafana folder and rule store (idempotent)."""
     from kansoku.addon_bundles.ops import catalog, find_cluster, install, install_fleet, load_clusters
-
     from kansoku.errors import KansokuError
 
     targets = _targets(grafana, rules_dir, state_dir, reload)
@@ -205,7 +206,6 @@ def upgrade_cmd(
 ) -> None:
     """Move the fleet to a bundle version in partitions; stop on a firing kansoku alert (exit 1)."""
     from kansoku.addon_bundles.ops import catalog, load_clusters, upgrade
-
     from kansoku.errors import KansokuError
 
     try:

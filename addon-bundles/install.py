@@ -25,7 +25,6 @@ from kansoku.addon_bundles.rulestore import RuleStore
 from kansoku.alerts.rules.promtool import check_rules
 from kansoku.dashboards.provision import provision
 from kansoku.dashboards.sinks import GrafanaSink
-
 from kansoku.errors import ConfigError, FieldProblem, KansokuError
 from kansoku.models import Cluster
 

@@ -18,7 +18,6 @@ from kansoku.alerts.rules.render import to_plain, to_prometheus_rule
 from kansoku.dashboards.context import DashboardContext
 from kansoku.dashboards.defs import DASHBOARDS
 from kansoku.dashboards.schema import validate_dashboard
-
 from kansoku.errors import ConfigError, FieldProblem
 from kansoku.models import Cluster, HealHook
 

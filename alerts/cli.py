@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
 from kansoku.addon_bundles.cli import BundleDirs
 
 CONFIG_OPT = typer.Option(
@@ -56,9 +57,10 @@ def rules_check_cmd(
 @rules_app.command("test")
 def rules_test_cmd(bundles: BundleDirs = None) -> None:
     """promtool check + test on every rule file and unit test of every bundle; print coverage."""
+    from rich.table import Table
+
     from kansoku.addon_bundles.ops import catalog
     from kansoku.alerts.rules.check import run_rule_tests
-    from rich.table import Table
 
     cat = catalog(bundles)
     rule_paths = sorted({p for b in cat.bundles.values() for p in b.rule_paths})

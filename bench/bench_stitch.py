@@ -85,6 +85,8 @@ def main() -> None:
     size_mb = None if args.quick else 200
     data, store, truth = corpus(size_mb)
 
+    from rich.console import Console
+
     from kansoku.tracing.isolate import isolate
     from kansoku.tracing.outputs.html_page import render_html
     from kansoku.tracing.outputs.json_doc import render_json
@@ -92,8 +94,6 @@ def main() -> None:
     from kansoku.tracing.sources.index import IndexSource
     from kansoku.tracing.stats import collect, stats_table
     from kansoku.tracing.stitch import build_trace
-    from rich.console import Console
-
     from tests.test_stitch_scenarios import MemorySource
 
     files = sorted(str(p) for p in data.rglob("*") if p.is_file() and ".log" in p.name)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from kansoku.health.cli import InventoryOpt
 
 

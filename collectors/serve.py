@@ -19,10 +19,9 @@ from kansoku.collectors.backups import EtcdBackupCollector
 from kansoku.collectors.exporter import CheckCollector, OpenStackCollector, build_registry, serve_metrics
 from kansoku.collectors.openstack import OpenStackState, Poller, PollError, build_pollers
 from kansoku.collectors.tail import LogTailer
+from kansoku.errors import ConfigError
 from kansoku.health.model import CheckResult, CheckStatus
 from kansoku.health.runner import Monitor
-
-from kansoku.errors import ConfigError
 from kansoku.inventory import Inventory, load_inventory
 from kansoku.inventory_sources import SourceCache
 from kansoku.models import CheckState

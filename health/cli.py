@@ -21,9 +21,10 @@ def register(app: typer.Typer) -> None:
         all_rows: Annotated[bool, typer.Option("--all", help="show ok checks too")] = False,
     ) -> None:
         """One round of checks; exit 0 all ok, 1 any failing, 2 any unknown."""
+        from rich.console import Console
+
         from kansoku.health.runner import run_check
         from kansoku.health.table import exit_code, render, to_json
-        from rich.console import Console
 
         statuses = run_check(inventory, clusters or [])
         if as_json:

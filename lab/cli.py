@@ -22,7 +22,6 @@ import typer
 
 if TYPE_CHECKING:
     from kansoku.lab.services import LabState
-
     from kansoku.process import ManagedProcess
 
 DEFAULT_DIR = Path("kansoku-lab")
@@ -44,10 +43,9 @@ def lab_up(root: Path, transport_url: str | None = None) -> LabState:
     `transport_url` reuses a running RabbitMQ (the tests share one per session); without it
     the lab starts its own from the Debian package.
     """
+    from kansoku.errors import KansokuError
     from kansoku.lab import rpc as lab_rpc
     from kansoku.lab import services as lab_services
-
-    from kansoku.errors import KansokuError
     from kansoku.process import ManagedProcess, free_port
     from kansoku.servers import _epmd_pids, start_rabbitmq
 
@@ -164,7 +162,6 @@ def _read(path: Path) -> str:
 def lab_down(root: Path) -> list[str]:
     """Stop every process `lab up` recorded in `root`, by PID; returns the names stopped."""
     from kansoku.lab import services as lab_services
-
     from kansoku.process import stop_pid
 
     paths = lab_services.LabPaths(root.resolve())

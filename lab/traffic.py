@@ -20,10 +20,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from kansoku.lab.services import ADMIN_PASSWORD, ADMIN_USER, LabPaths, LabState, read_state
 from pydantic import BaseModel, Field
 
 from kansoku.errors import KansokuError
+from kansoku.lab.services import ADMIN_PASSWORD, ADMIN_USER, LabPaths, LabState, read_state
 from kansoku.models import new_request_id
 
 REQUEST_ID_HEADER = "X-OpenStack-Request-ID"

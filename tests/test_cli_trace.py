@@ -11,6 +11,9 @@ from pathlib import Path
 import jsonschema
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
+from kansoku.cli import build_app
 from kansoku.tracing.index import build_index
 from kansoku.tracing.isolate import isolate
 from kansoku.tracing.model import LogLine
@@ -19,9 +22,6 @@ from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stats import fleet_stats
 from kansoku.tracing.stitch import build_trace
 from kansoku.tracing.trace_cmd import trace_main
-from typer.testing import CliRunner
-
-from kansoku.cli import build_app
 from tests.test_otlp import Receiver
 from tests.test_stitch_scenarios import ALL, Cloud, MemorySource, Scenario, api_messaging_timeout, rid
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from kansoku.tracing.files import DefaultRule, discover, is_log_name, service_name
 from kansoku.tracing.index import build_index
 from kansoku.tracing.sources.index import IndexSource

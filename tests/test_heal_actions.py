@@ -24,12 +24,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+
 from kansoku.alerts.heal.actions.etcd import EtcdRestore, EtcdSnapshot, latest_good
 from kansoku.alerts.heal.actions.kube import ReplaceNode, RestartAgent, ScaleOut, StorageAclSync
 from kansoku.alerts.heal.base import ActionContext, ActionFailed
 from kansoku.alerts.heal.config import HealConfig, config_from_model
 from kansoku.alerts.heal.serve import default_services
-
 from kansoku.models import REQUEST_ID_RE, Cluster, new_request_id
 from kansoku.process import ManagedProcess, free_port
 from kansoku.servers import ETCDCTL_BIN
@@ -628,6 +628,7 @@ def test_live_kubernetes_nodes_readable(tmp_path: Path) -> None:
     if not path:
         pytest.skip("opt-in: set KANSOKU_TEST_KUBECONFIG to a kubeconfig with a bearer token")
     import yaml
+
     from kansoku.alerts.heal.kube import KubeClient, internal_addresses
 
     kc = yaml.safe_load(Path(path).read_text())

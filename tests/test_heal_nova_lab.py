@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from kansoku.alerts.heal.base import ActionFailed
 from kansoku.alerts.heal.nova import connect, inspect_server
-
 from kansoku.models import new_request_id
 from kansoku.servers import RabbitMQ
 

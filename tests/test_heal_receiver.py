@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
+
 from kansoku.alerts.heal.app import create_app
 from kansoku.alerts.heal.config import load_heal_config
 from kansoku.alerts.heal.serve import Built, authenticator, build, history, set_paused
-
 from kansoku.errors import ConfigError
 from kansoku.models import REQUEST_ID_RE
 from kansoku.process import free_port
@@ -380,8 +380,9 @@ def test_journal_survives_reopen_and_is_wal(tmp_path: Path) -> None:
 def test_kansoku_collector_metrics_saying_a_region_is_down_pause_healing(tmp_path: Path) -> None:
     """The health area's exporter page (real exposition format from prometheus_client) read
     through HealthMetricsProbe and judged by kansoku.health.fleet."""
-    from kansoku.alerts.heal.health import HealthMetricsProbe
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    from kansoku.alerts.heal.health import HealthMetricsProbe
 
     registry = CollectorRegistry()
     gauge = Gauge("kansoku_check_state", "state", ["cluster", "region", "check", "state"], registry=registry)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from kansoku.tracing import index as ix
 from kansoku.tracing import routes
 from kansoku.tracing.parse import starts_record

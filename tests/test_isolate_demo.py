@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from kansoku.tracing.demo_gen import GroundTruth, generate
 from kansoku.tracing.index import build_index
 from kansoku.tracing.isolate import isolate

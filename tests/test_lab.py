@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from kansoku.lab import services as lab_services
-from kansoku.lab.cli import lab_down, lab_status, lab_up
-from kansoku.lab.services import LabPaths, LabState, ServiceRecord, write_state
 from typer.testing import CliRunner
 
 from kansoku.cli import build_app
 from kansoku.errors import KansokuError
+from kansoku.lab import services as lab_services
+from kansoku.lab.cli import lab_down, lab_status, lab_up
+from kansoku.lab.services import LabPaths, LabState, ServiceRecord, write_state
 
 
 def _state(root: Path, services: list[ServiceRecord]) -> LabState:

@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 
 import pytest
-from kansoku.lab.traffic import TrafficReport
 from typer.testing import CliRunner
 
 from kansoku.cli import build_app
+from kansoku.lab.traffic import TrafficReport
 
 DATA = Path(__file__).parent / "data" / "real-openstack"
 

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 import typer
-from kansoku.tracing import ship_cli
 
 from kansoku.config import store_dir
+from kansoku.tracing import ship_cli
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -37,9 +37,10 @@ def index_command(
     host: str | None = typer.Option(None, "--host", help="host name for files whose path does not name one"),
 ) -> None:
     """Index log files (incremental: a second run reads only new bytes)."""
+    from rich.console import Console
+
     from kansoku.tracing.files import make_rule
     from kansoku.tracing.index import build_index
-    from rich.console import Console
 
     console = Console(highlight=False)
     report = build_index(paths, store_dir(store), make_rule(rule, host))

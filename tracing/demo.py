@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from kansoku.errors import KansokuError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from kansoku.tracing.demo_gen import FaultRecord, GroundTruth
     from kansoku.tracing.model import LogSource, Verdict
-    from rich.console import Console
 
 #: The fault whose trace the demo draws in full: the classic "my VM create failed".
 SHOWCASE_KIND = "placement_conflict"

@@ -27,11 +27,11 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Bulk-load oslo.log files into Elasticsearch as kolla-ansible's Fluentd would index them."""
-        from kansoku.tracing.ship import ship
         from rich.console import Console
         from rich.markup import escape
 
         from kansoku.errors import KansokuError
+        from kansoku.tracing.ship import ship
 
         report = ship(paths, es, index=index, path_rule=path_rule, host=host)
         out = Console(highlight=False, soft_wrap=True)

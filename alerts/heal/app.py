@@ -16,6 +16,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+
 from kansoku.alerts.heal.auth import Authenticator
 from kansoku.alerts.heal.commit import GroupCommitter
 from kansoku.alerts.heal.engine import Engine
@@ -23,7 +25,6 @@ from kansoku.alerts.heal.journal import Journal
 from kansoku.alerts.heal.metrics import registry_for
 from kansoku.alerts.heal.model import WEBHOOK_VERSION, AMMessage
 from kansoku.alerts.heal.worker import Healer
-from pydantic import ValidationError
 
 
 def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authenticator) -> FastAPI:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kansoku.alerts.heal.model import Outcome
-
 from kansoku.errors import KansokuError
 from kansoku.models import Cluster
 

@@ -28,7 +28,6 @@ from kansoku.alerts.heal.base import Action, ActionContext, ActionFailed, Servic
 from kansoku.alerts.heal.config import HealConfig, LoadedConfig
 from kansoku.alerts.heal.journal import AlertRow, Journal
 from kansoku.alerts.heal.model import ActionState, Decision
-
 from kansoku.models import Cluster, HealHook, new_request_id
 
 
@@ -121,7 +120,6 @@ def bundle_hooks(
     # imported on use: the bundle catalog (rule tooling, dashboards) costs ~150 ms at start
     # and only heal.yaml files with bundle_hooks need it (tests/test_layering.py keeps it one-way)
     from kansoku.addon_bundles.ops import catalog, heal_hooks
-
     from kansoku.errors import KansokuError
 
     cat = catalog([loaded.path(d) for d in loaded.config.bundle_dirs] or None)

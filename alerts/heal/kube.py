@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from kansoku.alerts.heal.base import ActionFailed
-
 from kansoku.models import Cluster
 
 

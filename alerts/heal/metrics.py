@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from kansoku.alerts.heal.journal import Journal
-from kansoku.alerts.heal.model import RESULT_OF_STATE, SKIPPED
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
+
+from kansoku.alerts.heal.journal import Journal
+from kansoku.alerts.heal.model import RESULT_OF_STATE, SKIPPED
 
 
 class JournalCollector(Collector):

@@ -21,7 +21,6 @@ from kansoku.alerts.heal.engine import CheckProbe, DependencyProbe, Engine, Stor
 from kansoku.alerts.heal.journal import Journal
 from kansoku.alerts.heal.model import RESULT_OF_STATE, ActionState
 from kansoku.alerts.heal.worker import Healer
-
 from kansoku.errors import KansokuError
 from kansoku.models import Cluster
 
@@ -100,6 +99,7 @@ def serve(config: Path, host: str, port: int, dry_run: bool) -> None:
     import sys
 
     import uvicorn
+
     from kansoku.alerts.heal.app import create_app
 
     loaded = load_heal_config(config)

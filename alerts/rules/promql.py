@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import promql_parser
+
 from kansoku.alerts.rules.model import Rule, RuleFile
 
 CLUSTER = "cluster"

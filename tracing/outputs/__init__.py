@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from kansoku.tracing.model import LogSource, Trace, Verdict
 from rich.console import Console
 from rich.markup import escape
 
 from kansoku.errors import KansokuError
+from kansoku.tracing.model import LogSource, Trace, Verdict
 
 
 class TraceOutput(Protocol):

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
+from kansoku.errors import KansokuError
 from kansoku.tracing.isolate import exception_message
 from kansoku.tracing.model import Link, Span, SpanKey, Trace, Verdict
-
-from kansoku.errors import KansokuError
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan

@@ -10,12 +10,13 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from kansoku.tracing.isolate import short_location
-from kansoku.tracing.model import Span, SpanKey, Trace, Verdict
-from kansoku.tracing.stitch import explain_link
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
+
+from kansoku.tracing.isolate import short_location
+from kansoku.tracing.model import Span, SpanKey, Trace, Verdict
+from kansoku.tracing.stitch import explain_link
 
 BAR_WIDTH = 40
 MAX_ERROR_LINES = 3  # per span

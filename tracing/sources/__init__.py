@@ -21,9 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
-from kansoku.tracing.model import LogSource
-
 from kansoku.errors import KansokuError
+from kansoku.tracing.model import LogSource
 
 DEFAULT_INDEX_PATTERN = "flog-*"
 _WINDOW_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")

@@ -33,10 +33,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from kansoku.errors import KansokuError
 from kansoku.tracing import es_shape
 from kansoku.tracing.model import LogLine, ParseProblem
-
-from kansoku.errors import KansokuError
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch

@@ -20,12 +20,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from kansoku.errors import KansokuError
 from kansoku.tracing.files import LogReadError, open_error, read_chunks
 from kansoku.tracing.index import _HEADER, MAGIC, FileEntry, Manifest, Store, codec
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import HEADER_RE, iter_raw_records, parse_record, starts_record, unparsed_line
-
-from kansoku.errors import KansokuError
 
 #: How far past a block's end to look for the end of its last record.
 _EXTEND_STEP = 64 * 1024
