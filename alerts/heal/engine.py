@@ -26,7 +26,7 @@ from typing import Protocol
 
 from kansoku.alerts.heal.base import Action, ActionContext, ActionFailed, Services
 from kansoku.alerts.heal.config import HealConfig, LoadedConfig
-from kansoku.alerts.heal.journal import AlertRow, Journal
+from kansoku.alerts.heal.journal import AlertRow, Journal, firing_clusters
 from kansoku.alerts.heal.model import ActionState, Decision
 from kansoku.models import Cluster, HealHook, new_request_id
 
@@ -55,13 +55,10 @@ class StormProbe:
         with self._lock:
             if time.monotonic() - self._at < 1.0:
                 return self._value
-            rows = self._db.execute(
-                "SELECT DISTINCT cluster FROM firing WHERE since >= ? AND cluster != '' LIMIT ?",
-                (time.time() - self.window, self.clusters),
-            ).fetchall()
+            rows = firing_clusters(self._db, time.time() - self.window, self.clusters)
             self._value = None
             if len(rows) >= self.clusters:
-                names = ", ".join(sorted(r[0] for r in rows)[:5])
+                names = ", ".join(sorted(rows)[:5])
                 self._value = (
                     f"{len(rows)} clusters alerting within {self.window:.0f}s ({names}, ...): "
                     "a shared dependency is likely down"
@@ -166,13 +163,7 @@ class Engine:
         self._needed: dict[int, list[str]] = {}
         # planned times of the last hour's actions, for the fleet budget: loaded once, then
         # kept here (the engine is the only writer of actions) so the budget costs O(1)
-        self._planned: deque[float] = deque(
-            r[0]
-            for r in journal.query(
-                "SELECT planned_at FROM actions WHERE dry_run = ? AND planned_at >= ? ORDER BY planned_at",
-                (self.dry_run, time.time() - 3600),
-            )
-        )
+        self._planned: deque[float] = deque(journal.planned_times(time.time() - 3600, self.dry_run))
         self.last_batch_full = False
 
     # -- used by the receiver, before journaling -------------------------------------------
@@ -248,10 +239,7 @@ class Engine:
                         break
             for alert in alerts:
                 decision, hook_action, reason, action_id = self._decide(db, alert)
-                db.execute(
-                    "UPDATE alerts SET decision=?, hook_action=?, reason=?, decided_at=? WHERE id=?",
-                    (decision.value, hook_action, reason, time.time(), alert.id),
-                )
+                self.journal.record_decision(db, alert.id, decision.value, hook_action, reason)
                 if action_id is not None and decision is Decision.ACT:
                     to_run.append(action_id)
             self._batch = None
@@ -261,11 +249,8 @@ class Engine:
         self, db: sqlite3.Connection, alert: AlertRow
     ) -> tuple[Decision, str | None, str, int | None]:
         if alert.status == "resolved":
-            cur = db.execute(
-                "UPDATE actions SET state=?, finished_at=? WHERE fingerprint=? AND state=?",
-                (ActionState.HEALED.value, time.time(), alert.fingerprint, ActionState.VERIFYING.value),
-            )
-            return Decision.RESOLVED, None, f"alert resolved; {cur.rowcount} action(s) verified healed", None
+            healed = self.journal.mark_healed(db, alert.fingerprint)
+            return Decision.RESOLVED, None, f"alert resolved; {healed} action(s) verified healed", None
         hook = self.hook_for(alert.labels)
         if hook is None:
             why = (
@@ -287,7 +272,7 @@ class Engine:
         """Apply the rails and, if they allow, insert the action row (pending or dry-run)."""
         now = time.time()
         key = f"{alert.fingerprint}|{action_name}|{alert.starts_at}"
-        if db.execute("SELECT 1 FROM actions WHERE idem_key=?", (key,)).fetchone():
+        if self.journal.has_action(db, key):
             return Decision.DUPLICATE, action_name, f"already handled: {key}", None
         batch = self._batch if self._batch is not None else self._fresh_batch(db)
         if batch.paused is not None:
@@ -308,9 +293,7 @@ class Engine:
             return Decision.BUDGET, action_name, why, None
         if alert.cluster:
             limit, how = self._max_unhealthy(alert.cluster)
-            unhealthy = db.execute(
-                "SELECT count(DISTINCT target) FROM firing WHERE cluster=?", (alert.cluster,)
-            ).fetchone()[0]
+            unhealthy = self.journal.unhealthy_targets(db, alert.cluster)
             if limit is None or unhealthy > limit:
                 why = (
                     how
@@ -322,11 +305,9 @@ class Engine:
                 )
                 return Decision.MAX_UNHEALTHY, action_name, why, None
         if escalated_from is None and self.safety.cooldown_seconds > 0:
-            recent = db.execute(
-                "SELECT id, planned_at FROM actions WHERE cluster=? AND target=? AND planned_at>=? AND dry_run=?"
-                " ORDER BY id DESC LIMIT 1",
-                (alert.cluster, alert.target, now - self.safety.cooldown_seconds, self.dry_run),
-            ).fetchone()
+            recent = self.journal.last_action_on(
+                db, alert.cluster, alert.target, now - self.safety.cooldown_seconds, self.dry_run
+            )
             if recent:
                 return (
                     Decision.COOLDOWN,
@@ -343,29 +324,20 @@ class Engine:
         except ActionFailed as exc:
             return Decision.INVALID, action_name, str(exc), None
         state = ActionState.DRY_RUN if self.dry_run else ActionState.PENDING
-        cur = db.execute(
-            "INSERT INTO actions(idem_key, alert_id, fingerprint, action, cluster, region, target, params,"
-            " request_id, state, dry_run, plan, planned_at, escalated_from, timeout)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                key,
-                alert.id,
-                alert.fingerprint,
-                action_name,
-                alert.cluster,
-                alert.region,
-                alert.target,
-                json.dumps(params, sort_keys=True),
-                request_id,
-                state.value,
-                self.dry_run,
-                json.dumps(steps),
-                now,
-                escalated_from,
-                timeout,
-            ),
+        action_id = self.journal.insert_action(
+            db,
+            key,
+            alert,
+            action_name,
+            json.dumps(params, sort_keys=True),
+            request_id,
+            state,
+            self.dry_run,
+            json.dumps(steps),
+            now,
+            escalated_from,
+            timeout,
         )
-        action_id = int(cur.lastrowid or 0)
         batch.used += 1
         self._planned.append(now)
         if self.dry_run:

@@ -334,6 +334,90 @@ class Journal:
         rows = db.execute("SELECT * FROM alerts WHERE decided_at IS NULL ORDER BY id LIMIT ?", (limit,))
         return [_alert(r) for r in rows]
 
+    def record_decision(
+        self, db: sqlite3.Connection, alert_id: int, decision: str, hook_action: str | None, reason: str
+    ) -> None:
+        db.execute(
+            "UPDATE alerts SET decision=?, hook_action=?, reason=?, decided_at=? WHERE id=?",
+            (decision, hook_action, reason, time.time(), alert_id),
+        )
+
+    def mark_healed(self, db: sqlite3.Connection, fingerprint: str) -> int:
+        """The alert resolved: its verifying actions are healed; how many."""
+        cur = db.execute(
+            "UPDATE actions SET state=?, finished_at=? WHERE fingerprint=? AND state=?",
+            (ActionState.HEALED.value, time.time(), fingerprint, ActionState.VERIFYING.value),
+        )
+        return cur.rowcount
+
+    def has_action(self, db: sqlite3.Connection, idem_key: str) -> bool:
+        return db.execute("SELECT 1 FROM actions WHERE idem_key=?", (idem_key,)).fetchone() is not None
+
+    def unhealthy_targets(self, db: sqlite3.Connection, cluster: str) -> int:
+        """Distinct targets of the cluster with a firing alert."""
+        sql = "SELECT count(DISTINCT target) FROM firing WHERE cluster=?"
+        return int(db.execute(sql, (cluster,)).fetchone()[0])
+
+    def last_action_on(
+        self, db: sqlite3.Connection, cluster: str, target: str, since: float, dry_run: bool
+    ) -> sqlite3.Row | None:
+        """The newest action on the target planned since `since` (its id and planned_at)."""
+        row: sqlite3.Row | None = db.execute(
+            "SELECT id, planned_at FROM actions WHERE cluster=? AND target=? AND planned_at>=? AND dry_run=?"
+            " ORDER BY id DESC LIMIT 1",
+            (cluster, target, since, dry_run),
+        ).fetchone()
+        return row
+
+    def insert_action(
+        self,
+        db: sqlite3.Connection,
+        idem_key: str,
+        alert: AlertRow,
+        action: str,
+        params: str,
+        request_id: str,
+        state: ActionState,
+        dry_run: bool,
+        plan: str,
+        planned_at: float,
+        escalated_from: int | None,
+        timeout: float,
+    ) -> int:
+        """A new action row for `alert` (params and plan as JSON text); its id."""
+        cur = db.execute(
+            "INSERT INTO actions(idem_key, alert_id, fingerprint, action, cluster, region, target, params,"
+            " request_id, state, dry_run, plan, planned_at, escalated_from, timeout)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                idem_key,
+                alert.id,
+                alert.fingerprint,
+                action,
+                alert.cluster,
+                alert.region,
+                alert.target,
+                params,
+                request_id,
+                state.value,
+                dry_run,
+                plan,
+                planned_at,
+                escalated_from,
+                timeout,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def planned_times(self, since: float, dry_run: bool) -> list[float]:
+        """When each action (dry-run or not) since `since` was planned, oldest first."""
+        sql = "SELECT planned_at FROM actions WHERE dry_run = ? AND planned_at >= ? ORDER BY planned_at"
+        return [r[0] for r in self.query(sql, (dry_run, since))]
+
+    def verify_deadline(self, action_id: int) -> float | None:
+        value: float | None = self.query("SELECT verify_deadline FROM actions WHERE id=?", (action_id,))[0][0]
+        return value
+
     def alert(self, alert_id: int) -> AlertRow:
         return _alert(self.query("SELECT * FROM alerts WHERE id=?", (alert_id,))[0])
 
@@ -407,3 +491,56 @@ class Journal:
 
     def events(self) -> list[sqlite3.Row]:
         return self.query("SELECT * FROM events ORDER BY id")
+
+    # -- reports: metrics, `heal history`, the demo -----------------------------------------
+
+    def action_counts(self, by_cluster: bool) -> list[sqlite3.Row]:
+        """Count of real (not dry-run) actions by action and state, also by cluster and region."""
+        if by_cluster:
+            return self.query(
+                "SELECT cluster, region, action, state, count(*) AS n FROM actions WHERE dry_run=0"
+                " GROUP BY cluster, region, action, state"
+            )
+        return self.query(
+            "SELECT action, state, count(*) AS n FROM actions WHERE dry_run=0 GROUP BY action, state"
+        )
+
+    def skipped_counts(self, decisions: list[str]) -> list[sqlite3.Row]:
+        """Alerts with a hook that got one of `decisions`, by cluster, region and hook action."""
+        skipped = ",".join(f"'{d}'" for d in decisions)
+        return self.query(
+            "SELECT cluster, region, hook_action, count(*) AS n FROM alerts"
+            f" WHERE decision IN ({skipped}) AND hook_action IS NOT NULL GROUP BY cluster, region, hook_action"
+        )
+
+    def planned_count(self, since: float, dry_run: bool) -> int:
+        sql = "SELECT count(*) FROM actions WHERE planned_at >= ? AND dry_run = ?"
+        return int(self.query(sql, (since, dry_run))[0][0])
+
+    def delivery_counts(self) -> list[sqlite3.Row]:
+        """Webhook deliveries by the HTTP status they were answered with."""
+        return self.query("SELECT http_status, count(*) AS n FROM deliveries GROUP BY http_status")
+
+    def recent_alerts(self, limit: int) -> list[sqlite3.Row]:
+        """The newest `limit` alert rows, newest first."""
+        return self.query("SELECT * FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
+
+    def last_alert_id(self) -> int:
+        return int(self.query("SELECT max(id) FROM alerts")[0][0] or 0)
+
+    def alerts_after(self, alert_id: int) -> list[sqlite3.Row]:
+        return self.query("SELECT * FROM alerts WHERE id > ? ORDER BY id", (alert_id,))
+
+    def plan_of(self, alert_id: int) -> list[str] | None:
+        """The steps planned for the alert's action, or None when no action was planned."""
+        rows = self.query("SELECT plan FROM actions WHERE alert_id=?", (alert_id,))
+        return list(json.loads(rows[0][0])) if rows else None
+
+
+def firing_clusters(db: sqlite3.Connection, since: float, limit: int) -> list[str]:
+    """Up to `limit` distinct clusters with an alert firing since `since` (on the caller's
+    connection: the storm probe reads on its own while a decision transaction holds the lock)."""
+    rows = db.execute(
+        "SELECT DISTINCT cluster FROM firing WHERE since >= ? AND cluster != '' LIMIT ?", (since, limit)
+    ).fetchall()
+    return [r[0] for r in rows]

@@ -31,19 +31,12 @@ class JournalCollector(Collector):
             labels=["cluster", "region", "action", "result"],
         )
         counts: dict[tuple[str, str, str, str], int] = {}
-        for row in self.journal.query(
-            "SELECT cluster, region, action, state, count(*) AS n FROM actions WHERE dry_run=0"
-            " GROUP BY cluster, region, action, state"
-        ):
+        for row in self.journal.action_counts(by_cluster=True):
             result = RESULT_OF_STATE.get(row["state"])
             if result is not None:
                 key = (row["cluster"], row["region"], row["action"], result)
                 counts[key] = counts.get(key, 0) + int(row["n"])
-        skipped = ",".join(f"'{d.value}'" for d in SKIPPED)
-        for row in self.journal.query(
-            "SELECT cluster, region, hook_action, count(*) AS n FROM alerts"
-            f" WHERE decision IN ({skipped}) AND hook_action IS NOT NULL GROUP BY cluster, region, hook_action"
-        ):
+        for row in self.journal.skipped_counts([d.value for d in SKIPPED]):
             key = (row["cluster"], row["region"], row["hook_action"], "skipped")
             counts[key] = counts.get(key, 0) + int(row["n"])
         for (cluster, region, action, result), n in sorted(counts.items()):
@@ -56,10 +49,7 @@ class JournalCollector(Collector):
         paused.add_metric(["fleet", "all"], 1 if self.journal.paused_reason() else 0)
         yield paused
 
-        used = self.journal.query(
-            "SELECT count(*) FROM actions WHERE planned_at >= ? AND dry_run = ?",
-            (time.time() - 3600, self.dry_run),
-        )[0][0]
+        used = self.journal.planned_count(time.time() - 3600, self.dry_run)
         budget = GaugeMetricFamily(
             "kansoku_heal_budget_remaining",
             "Remediations left in the fleet budget for the current hour",
@@ -71,9 +61,7 @@ class JournalCollector(Collector):
         hooks = CounterMetricFamily(
             "kansoku_heal_webhooks", "Webhook requests by HTTP status", labels=["cluster", "region", "code"]
         )
-        for row in self.journal.query(
-            "SELECT http_status, count(*) AS n FROM deliveries GROUP BY http_status"
-        ):
+        for row in self.journal.delivery_counts():
             hooks.add_metric(["fleet", "all", str(row["http_status"])], int(row["n"]))
         yield hooks
 

@@ -139,9 +139,7 @@ def set_paused(config: Path, paused: bool, who: str) -> str:
 def history(journal: Journal, limit: int = 50) -> dict[str, Any]:
     """Recent actions, success rates per action, pause state and events (for `heal history`)."""
     rates: dict[str, dict[str, int]] = {}
-    for row in journal.query(
-        "SELECT action, state, count(*) AS n FROM actions WHERE dry_run=0 GROUP BY action, state"
-    ):
+    for row in journal.action_counts(by_cluster=False):
         entry = rates.setdefault(row["action"], {"success": 0, "failed": 0, "skipped": 0, "open": 0})
         entry[RESULT_OF_STATE.get(row["state"], "open")] += int(row["n"])
     per_action = {
@@ -180,7 +178,7 @@ def history(journal: Journal, limit: int = 50) -> dict[str, Any]:
             "reason": r["reason"],
             "received_at": _iso(r["received_at"]),
         }
-        for r in journal.query("SELECT * FROM alerts ORDER BY id DESC LIMIT ?", (limit,))
+        for r in journal.recent_alerts(limit)
     ][::-1]
     events = [{"ts": _iso(e["ts"]), "kind": e["kind"], "message": e["message"]} for e in journal.events()]
     return {

@@ -192,7 +192,7 @@ class Healer:
         now = time.time()
         escalations: list[int] = []
         for row in self.journal.actions(ActionState.VERIFYING):
-            deadline = self.journal.query("SELECT verify_deadline FROM actions WHERE id=?", (row.id,))[0][0]
+            deadline = self.journal.verify_deadline(row.id)
             if deadline is None or deadline > now:
                 continue
             if not self.journal.set_state(
