@@ -135,3 +135,64 @@ def test_the_rule_files_room_sits_below_the_bundles_and_heal_above() -> None:
     assert violations("kansoku.addon_bundles.render", "from kansoku.alerts.rules.model import R\n") == []
     assert violations("kansoku.addon_bundles.render", "from kansoku.alerts.heal.base import A\n") != []
     assert violations("kansoku.alerts.heal.engine", "from kansoku.addon_bundles.ops import c\n") == []
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the product modules it names in an import (a package's `from . import x`
+    and `from kansoku.area import module` resolve to the module)."""
+    modules = product_modules()
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        edges = set()
+        for _, target in imported_modules(module, path.read_text(), path.name == "__init__.py"):
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != module:
+                edges.add(target)
+        graph[module] = edges
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_two_modules_import_each_other_even_through_a_function() -> None:
+    """An import moved into a function still is an edge: a cycle hidden that way is reported."""
+    assert cycles(import_graph()) == []
+
+
+def test_a_cycle_through_a_function_import_is_found() -> None:
+    graph = {"a.sinks": {"a.grafana_sink"}, "a.grafana_sink": {"a.sinks"}, "a.other": {"a.sinks"}}
+    assert cycles(graph) == [["a.grafana_sink", "a.sinks"]]
