@@ -8,20 +8,17 @@ and under `TYPE_CHECKING` count too: an import moved into a function still is a 
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-#: folder -> the package it is installed as
+#: folder -> the package it is installed as (pyproject's package-dir: a new area is checked too)
 FOLDERS = {
-    "kansoku": "kansoku",
-    "tracing": "kansoku.tracing",
-    "lab": "kansoku.lab",
-    "health": "kansoku.health",
-    "collectors": "kansoku.collectors",
-    "dashboards": "kansoku.dashboards",
-    "alerts": "kansoku.alerts",
-    "addon-bundles": "kansoku.addon_bundles",
+    folder: package
+    for package, folder in tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-dir"
+    ].items()
 }
 
 #: room (package prefix) -> rank; a module belongs to the longest prefix that names it.
@@ -35,10 +32,11 @@ RANKS = {
     "kansoku.alerts.rules": 4,
     "kansoku.addon_bundles": 5,
     "kansoku.alerts": 6,  # heal, the alerts CLI (heal, rules) and demo
+    "kansoku.web": 7,  # the web UI shows every area
     # the entry points put every area's commands and demos together
-    "kansoku.cli": 7,
-    "kansoku.demo": 7,
-    "kansoku.__main__": 8,  # python -m kansoku: runs kansoku.cli
+    "kansoku.cli": 8,
+    "kansoku.demo": 8,
+    "kansoku.__main__": 9,  # python -m kansoku: runs kansoku.cli
 }
 
 
@@ -47,8 +45,9 @@ def room_of(module: str) -> str:
     for room in RANKS:
         if (module == room or module.startswith(room + ".")) and len(room) > len(best):
             best = room
-    if not best:
-        raise AssertionError(f"{module} belongs to no room: add it to RANKS")
+    area = ".".join(module.split(".")[:2])
+    if not best or (best == "kansoku" and area != module and area in FOLDERS.values()):
+        raise AssertionError(f"{module} belongs to no room: give its area a rank in RANKS")
     return best
 
 
@@ -107,6 +106,18 @@ def test_every_product_module_has_a_room() -> None:
     assert "kansoku.alerts.heal.engine" in modules and "kansoku.lab.cli" in modules
     for module in modules:
         room_of(module)
+
+
+def test_an_area_without_a_rank_is_an_error_not_the_core() -> None:
+    FOLDERS["newarea"] = "kansoku.newarea"
+    try:
+        room_of("kansoku.newarea.app")
+    except AssertionError as exc:
+        assert "kansoku.newarea.app belongs to no room" in str(exc)
+    else:
+        raise AssertionError("an unranked area was taken for the core")
+    finally:
+        del FOLDERS["newarea"]
 
 
 def test_an_upward_import_is_reported_even_inside_a_function() -> None:
