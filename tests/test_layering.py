@@ -8,6 +8,7 @@ and under `TYPE_CHECKING` count too: an import moved into a function still is a 
 from __future__ import annotations
 
 import ast
+import re
 import tomllib
 from pathlib import Path
 
@@ -207,3 +208,42 @@ def test_no_two_modules_import_each_other_even_through_a_function() -> None:
 def test_a_cycle_through_a_function_import_is_found() -> None:
     graph = {"a.sinks": {"a.grafana_sink"}, "a.grafana_sink": {"a.sinks"}, "a.other": {"a.sinks"}}
     assert cycles(graph) == [["a.grafana_sink", "a.sinks"]]
+
+
+JOURNAL_TABLES = ("deliveries", "alerts", "actions", "firing", "events", "settings")
+#: SQL as this code base writes it (keywords in capitals), so prose in docstrings does not match
+SQL = re.compile(r"\b(?:SELECT\b.*?\bFROM|INSERT\s+INTO|DELETE\s+FROM|REPLACE\s+INTO|UPDATE)\s+(\w+)", re.S)
+
+
+def journal_sql_outside_the_journal(module: str, source: str) -> list[str]:
+    """String constants (f-strings included) in `source` that run SQL on a journal table."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        texts = []
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            texts = [node.value]
+        elif isinstance(node, ast.JoinedStr):
+            texts = [v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+        for text in texts:
+            for table in SQL.findall(text):
+                if table.lower() in JOURNAL_TABLES:
+                    found.append(f"{module}:{node.lineno}: SQL on {table}")
+    return found
+
+
+def test_only_the_heal_journal_speaks_sql_on_its_tables() -> None:
+    found = []
+    for module, path in product_modules().items():
+        if module != "kansoku.alerts.heal.journal":
+            found += journal_sql_outside_the_journal(module, path.read_text())
+    assert found == []
+
+
+def test_sql_in_another_module_is_found() -> None:
+    source = 'def f(db):\n    return db.execute("SELECT planned_at FROM actions WHERE dry_run = ?", (1,))\n'
+    assert journal_sql_outside_the_journal("kansoku.alerts.heal.engine", source) == [
+        "kansoku.alerts.heal.engine:2: SQL on actions"
+    ]
+    assert (
+        journal_sql_outside_the_journal("m", 'x = "select the alerts from the table, update alerts"\n') == []
+    )
