@@ -27,9 +27,9 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kansoku.health.simfleet import fleet_inventory, start_process  # noqa: E402
 from machine import cpu_model  # noqa: E402
 
+from kansoku.health.simfleet import fleet_inventory, start_process  # noqa: E402
 from kansoku.process import free_port  # noqa: E402
 
 TIMEOUT = 2.0
@@ -40,7 +40,7 @@ import asyncio, json, resource, sys, time
 from pathlib import Path
 from prometheus_client import generate_latest
 from kansoku.collectors.shard import Shard
-from kansoku.health.serve import CollectService
+from kansoku.collectors.serve import CollectService
 shard = Shard.parse(sys.argv[2]) if sys.argv[2] != "-" else None
 svc = CollectService(Path(sys.argv[1]), shard)
 asyncio.run(svc.round())

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from kansoku.collectors.exporter import serve_metrics
 from kansoku.collectors.federation import (
     federation_rules,
@@ -26,11 +27,10 @@ from kansoku.collectors.federation import (
     shard_prometheus_config,
     write_federation,
 )
+from kansoku.collectors.serve import CollectService
 from kansoku.collectors.shard import Shard, owner
-from kansoku.health.serve import CollectService
-from kansoku.health.simfleet import SimFleetThread, cluster_id, fleet_inventory
-
 from kansoku.errors import KansokuError
+from kansoku.health.simfleet import SimFleetThread, cluster_id, fleet_inventory
 from kansoku.process import ManagedProcess, free_port
 from kansoku.servers import start_prometheus
 
