@@ -200,3 +200,87 @@ def test_explain_says_why(stores: dict[str, Path]) -> None:
     )
     assert "RPC caller: got a remote error or timeout back (neutron/l3-agent.log:220)" in out
     assert "first failing span (causal order) with no failing descendant" in out
+
+
+# (4) reschedules and periodic tasks: scenarios built from the real lab run in
+# tests/data/real-openstack-create (nova 34), one line inserted each, as said per test.
+CREATE = DATA / "real-openstack-create"
+NO_VALID_HOST = "req-05ee3c57-9160-4839-a124-cbbb5e5e8889"  # server-create-no-valid-host
+ACTIVE_CREATE = "req-243a0e03-408b-4cec-b21c-0bb312852173"  # server-create, went ACTIVE
+_CTX = (
+    "[req-05ee3c57-9160-4839-a124-cbbb5e5e8889 req-146d8168-fbd4-4486-8ce5-f1fdd519eba7 "
+    "b66b2208e0dc4bb28f07c5f745b3da79 d65c5de44970465399828a238787c0f9 - - default default]"
+)
+#: nova's `_log_compute_error` text (`Error from last host: %(last_host)s (node %(last_node)s):
+#: %(exc)s`, exc = the compute's `traceback.format_exception` list), with this run's ids.
+_LAST_HOST = (
+    "2026-11-23 18:06:53.240 22041 ERROR nova.scheduler.utils " + _CTX + " [instance: "
+    "66269e35-9c42-4e12-a9c3-c8ca4ebdea27] Error from last host: cmp-7 (node cmp-7.example): "
+    "['Traceback (most recent call last):\\n', '  File \"/usr/lib/python3/dist-packages/nova/compute/"
+    "manager.py\", line 2615, in _build_and_run_instance\\n    raise exception.RescheduledException(\\n', "
+    '"nova.exception.RescheduledException: Build of instance 66269e35-9c42-4e12-a9c3-c8ca4ebdea27 was '
+    're-scheduled: internal error: qemu unexpectedly closed the monitor\\n"]'
+)
+
+
+def _tree_with(tmp_path: Path, file: str, after_line: int, new: str) -> Path:
+    """A copy of the real create run with `new` inserted after line `after_line` of `file`."""
+    tree = tmp_path / "logs"
+    tree.mkdir()
+    for src in CREATE.glob("*.log"):
+        lines = src.read_text(encoding="utf-8").split("\n")
+        if src.name == file:
+            lines.insert(after_line, new)
+        (tree / src.name).write_text("\n".join(lines), encoding="utf-8")
+    return tree
+
+
+@pytest.mark.parametrize(
+    ("file", "after"),
+    [
+        ("nova-conductor.log", 50),  # Pike and later: the conductor builds, and logs it
+        ("nova-scheduler.log", 110),  # Havana: no conductor build path, the scheduler logs it
+    ],
+)
+def test_error_from_last_host_is_the_root_cause(tmp_path: Path, file: str, after: int) -> None:
+    """Changed from the real run: one line inserted (`_LAST_HOST`, conductor's context and pid;
+    in the scheduler file its pid stays the conductor's), as a rescheduled build logs it."""
+    tree = _tree_with(tmp_path, file, after, _LAST_HOST)
+    store = tmp_path / "store"
+    build_index([tree], store, DefaultRule("lab"))
+    from kansoku.tracing.isolate import isolate
+    from kansoku.tracing.stitch import build_trace
+
+    verdict = isolate(build_trace(IndexSource(store), NO_VALID_HOST))
+    root = verdict.root_cause
+    assert root is not None
+    assert (root.span.service, root.span.host) == ("nova-compute", "cmp-7")
+    assert root.exception == "nova.exception.RescheduledException"
+    assert "qemu unexpectedly closed the monitor" in root.message
+    assert "NoValidHost" in verdict.explanation.split("propagated:", 1)[1]
+    assert any("Error from last host" not in r and "cmp-7" in r for r in verdict.reasons)
+
+
+def test_periodic_task_with_a_stale_context_is_no_evidence(tmp_path: Path) -> None:
+    """Kilo-era nova ran periodic tasks under the thread's last context, so a task's error
+    carried the ids of the last request. Changed from the real run: one ERROR line inserted
+    in nova-compute.log after the create's last line, with the create's context and
+    oslo.service's periodic-task logger and message."""
+    ctx = _CTX.replace("req-05ee3c57-9160-4839-a124-cbbb5e5e8889", ACTIVE_CREATE).replace(
+        "req-146d8168-fbd4-4486-8ce5-f1fdd519eba7", "req-420c8157-70d0-46b7-a6f7-a152322edab0"
+    )
+    line = (
+        "2026-11-23 18:06:59.001 22003 ERROR oslo_service.periodic_task " + ctx + " Error during "
+        "ComputeManager._sync_power_states: oslo_messaging.exceptions.MessagingTimeout: Timed out "
+        "waiting for a reply to message ID 4fa3"
+    )
+    tree = _tree_with(tmp_path, "nova-compute.log", 178, line)
+    store = tmp_path / "store"
+    build_index([tree], store, DefaultRule("lab"))
+    from kansoku.tracing.isolate import isolate
+    from kansoku.tracing.stitch import build_trace
+
+    trace = build_trace(IndexSource(store), ACTIVE_CREATE)
+    assert any("Error during ComputeManager._sync_power_states" in ln.message for ln in trace.lines())
+    verdict = isolate(trace)
+    assert verdict.root_cause is None, verdict.explanation
