@@ -35,8 +35,45 @@ class RequestResult:
 
 
 def load_truth(corpus: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((corpus / "truth.json").read_text(encoding="utf-8"))
-    return data
+    """`truth.json`, or the lab's `traffic.json` (kansoku lab traffic records each request's
+    ids, expected outcome, failing service and exception) in the same shape."""
+    truth = corpus / "truth.json"
+    if truth.exists():
+        data: dict[str, Any] = json.loads(truth.read_text(encoding="utf-8"))
+        return data
+    traffic = json.loads((corpus / "traffic.json").read_text(encoding="utf-8"))
+    requests = []
+    for rec in traffic["requests"]:
+        rid = rec.get("sent_global_request_id") or rec.get("local_request_id")
+        ids = [i for i in (rec.get("sent_global_request_id"), rec.get("local_request_id")) if i]
+        if not rid or not rec.get("services"):
+            continue  # logged under no id at all (nova's refused token, odd case 5): nothing to trace
+        failed = rec.get("failing_service") is not None
+        requests.append(
+            {
+                "id": rid,
+                "what": rec.get("description", ""),
+                "status": "failed" if failed else "ok",
+                "service": rec.get("failing_service"),
+                "exception": rec.get("exception"),
+                "lines": _lines_with(corpus, ids),
+            }
+        )
+    return {"corpus": corpus.name, "requests": requests}
+
+
+def _lines_with(corpus: Path, ids: list[str]) -> dict[str, list[list[int]]]:
+    """Physical lines of the records holding any of `ids` (the lab's own ground truth names
+    ids, not lines): what a trace from the first id must find at least."""
+    from kansoku.tracing.parse import iter_raw_records
+
+    out: dict[str, list[list[int]]] = {}
+    for path in sorted(corpus.glob("*.log")):
+        with path.open("rb") as fh:
+            for line_no, _, raw in iter_raw_records(fh):
+                if any(i in raw for i in ids):
+                    out.setdefault(path.name, []).append([line_no, line_no + raw.count("\n")])
+    return out
 
 
 def _expected_lines(corpus: Path, spec: dict[str, list[list[int]]]) -> set[tuple[str, int]]:
@@ -67,12 +104,12 @@ def verdict_text(verdict: Verdict) -> str:
 def check_request(corpus: Path, source: LogSource, req: dict[str, Any], nearby: Any = None) -> RequestResult:
     trace = build_trace(source, req["id"])
     verdict = isolate(trace, nearby)
-    expected = "ok" if req["status"] == "ok" else f"{req['service']}/{req['exception']}"
+    expected = "ok" if req["status"] == "ok" else f"{req['service']}/{req['exception'] or '*'}"
     got = verdict_text(verdict)
-    right = got == expected
+    right = got == expected or (expected.endswith("/*") and got.split("/", 1)[0] == req["service"])
     if right and req["status"] != "ok":
         root = verdict.root_cause
-        right = root is not None and root.span.host == req["host"]
+        right = root is not None and root.span.host == req.get("host", root.span.host)
         if "weak_origin" in req:
             right = right and any(w.span.service == req["weak_origin"] for w in verdict.weak_origin)
     want = _expected_lines(corpus, req["lines"])

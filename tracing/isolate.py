@@ -237,7 +237,9 @@ def _blame_callee(trace: Trace, root: _Signal) -> tuple[ErrorInfo | None, str]:
         message = f"did not answer {root.span.service}'s RPC in time ({exc}); last logged: {last_msg}"
     else:
         message = f"raised {exc or 'an error'} back to {root.span.service}; last logged: {last_msg}"
-    info = ErrorInfo(span=callee.key, line=last, exception=None, message=message)
+    # A remote error is the callee's exception, re-raised at the caller: name it on the callee
+    raised_exc = root.line.exception if exc not in TIMEOUT_EXCEPTIONS else None
+    info = ErrorInfo(span=callee.key, line=last, exception=raised_exc, message=message)
     return info, ""
 
 
