@@ -139,7 +139,9 @@ def test_rdo_file_names(path: str, want: tuple[str, str]) -> None:
 def test_verdict_and_recall_match_the_truth(stores: dict[str, Path], corpus: str, request_id: str) -> None:
     req = next(r for r in load_truth(DATA / corpus)["requests"] if r["id"] == request_id)
     source = IndexSource(stores[corpus])
-    result = check_request(DATA / corpus, source, req, NearbyErrors(source.manifest.files))
+    result = check_request(
+        DATA / corpus, source, req, NearbyErrors(source.manifest.files, source.store.block_table)
+    )
     assert result.verdict_ok, (result.expected, result.got)
     assert result.recall >= 0.98, (result.lines_found, result.lines_expected)
 

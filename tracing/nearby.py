@@ -12,7 +12,7 @@ verdict marks it weak.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,6 +46,7 @@ _PORT_RE = re.compile(r"https?://[^\s/:'\"]+:(\d{2,5})")
 
 
 class _Entry(Protocol):
+    id: int
     path: str
     service: str
     host: str
@@ -68,8 +69,11 @@ def named_projects(text: str) -> list[str]:
 class NearbyErrors:
     """Time-window search over the files of an index store (`IndexSource.manifest.files`)."""
 
-    def __init__(self, entries: Iterable[_Entry]) -> None:
+    def __init__(
+        self, entries: Iterable[_Entry], block_table: Callable[[int], Sequence[int]] | None = None
+    ) -> None:
         self.entries = [e for e in entries if e.state == "live"]
+        self.block_table = block_table  # [offset0, line0, offset1, line1, ...] per file id
 
     def near(self, project: str, ts: float, window: float = WINDOW) -> list[NearbyError]:
         """ERROR/CRITICAL records of `project`'s services within `window` s of `ts`, nearest first."""
@@ -77,25 +81,62 @@ class NearbyErrors:
         for entry in self.entries:
             if canonical_service(entry.service).split("-", 1)[0] != project:
                 continue
-            out.extend(_scan(entry, ts, window))
+            table = self.block_table(entry.id) if self.block_table is not None else ()
+            out.extend(_scan(entry, ts, window, table))
         out.sort(key=lambda e: (abs(e.delta), e.line.file, e.line.line_no))
         return out
 
 
-def _scan(entry: _Entry, ts: float, window: float) -> list[NearbyError]:
+_HEAD_B = re.compile(rb"(?m)^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?) +\d+ +[A-Z]+ ")
+
+
+def _time_at(path: str, offset: int) -> float | None:
+    """The time of the first oslo.log header at or after byte `offset` of a plain file."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            data = fh.read(16384)
+    except OSError:
+        return None
+    m = _HEAD_B.search(data)
+    if m is None:
+        return None
+    hm = HEADER_RE.match(m.group(0).decode("ascii", "replace") + "x")
+    return _header_ts(hm) if hm is not None else None
+
+
+def _start(path: str, table: Sequence[int], ts: float) -> tuple[int, int]:
+    """(offset, line number) of the last indexed block that starts before `ts`: bisection on
+    the blocks' first header times (oslo.log files are written in time order), so a 1 GB
+    file costs ~13 small reads, not a scan."""
+    lo, hi = 0, len(table) // 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        when = _time_at(path, table[2 * mid])
+        if when is None or when >= ts:
+            hi = mid
+        else:
+            lo = mid
+    return (table[2 * lo], table[2 * lo + 1]) if table else (0, 1)
+
+
+def _scan(entry: _Entry, ts: float, window: float, table: Sequence[int]) -> list[NearbyError]:
     found: list[NearbyError] = []
     read = 0
+    start, first_line = 0, 1
+    if table and not entry.path.endswith(".gz"):  # .gz: read from the start, bounded
+        start, first_line = _start(entry.path, table, ts - window)
 
     def chunks() -> Iterable[bytes]:
         nonlocal read
-        for data in read_chunks(entry.path):
+        for data in read_chunks(entry.path, start):
             read += len(data)
             yield from data.splitlines(keepends=True)
             if read > MAX_BYTES:
                 return
 
     try:
-        for line_no, offset, raw in iter_raw_records(chunks()):
+        for line_no, offset, raw in iter_raw_records(chunks(), first_line, start):
             m = HEADER_RE.match(raw[:200].partition("\n")[0])
             if m is None:
                 continue

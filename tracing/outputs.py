@@ -128,7 +128,7 @@ def run_trace(
     if manifest is not None:
         from kansoku.tracing.nearby import NearbyErrors
 
-        nearby = NearbyErrors(manifest.files)
+        nearby = NearbyErrors(manifest.files, source.store.block_table)  # type: ignore[attr-defined]
     verdict = isolate(trace, nearby)
     wanted: list[tuple[str, str | None]] = [("json", None) if as_json else ("terminal", None)]
     if html is not None:
