@@ -286,3 +286,23 @@ def test_periodic_task_with_a_stale_context_is_no_evidence(tmp_path: Path) -> No
     assert any("Error during ComputeManager._sync_power_states" in ln.message for ln in trace.lines())
     verdict = isolate(trace)
     assert verdict.root_cause is None, verdict.explanation
+
+
+def test_an_id_quoted_in_a_trace_line_finds_the_whole_record(tmp_path: Path) -> None:
+    """Built from rdo-juno's nova-api.log; changed: its last TRACE line ends with
+    ` (Request-ID: req-9d527390-...)`, as neutronclient's and novaclient's errors quote the
+    callee's id. A lookup by that id returns the ERROR record with all its TRACE lines."""
+    src = (DATA / "rdo-juno/hp-ms-01-c29/var/log/nova/nova-api.log").read_text(encoding="utf-8")
+    callee = "req-9d527390-6a7e-41cf-9244-e1e053f4befb"
+    lines = src.split("\n")
+    assert lines[72].endswith("BadStatusLine(\"''\",))") and " TRACE " in lines[72]
+    lines[72] += f" (Request-ID: {callee})"
+    tree = tmp_path / "h" / "var" / "log" / "nova"
+    tree.mkdir(parents=True)
+    (tree / "nova-api.log").write_text("\n".join(lines), encoding="utf-8")
+    store = tmp_path / "store"
+    build_index([tmp_path / "h"], store, DefaultRule("lab"))
+    found = list(IndexSource(store).lines_for([callee]))
+    record = next(ln for ln in found if ln.level == "ERROR")
+    assert (record.line_no, record.n_lines) == (15, 60)
+    assert callee in record.extra_ids

@@ -25,7 +25,7 @@ def span_role(span: Span) -> str:
     served = next((ln for ln in span.lines if ln.access is not None and ln.local_id == span.request_id), None)
     if served is not None and served.access is not None:
         return f"served {served.access.method} {served.access.route} over HTTP ({short_location(served)})"
-    return "no role of its own in its lines: placed by the link below"
+    return "no role of its own in its lines: placed by its link"
 
 
 def _quote(line: LogLine) -> str:
