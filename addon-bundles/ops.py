@@ -23,7 +23,6 @@ from kansoku.addon_bundles.rollout import RolloutReport, open_alert_source, upgr
 from kansoku.addon_bundles.rulestore import DirectoryRuleStore
 from kansoku.dashboards.provision import Drift, ProvisionResult, drift, provision
 from kansoku.dashboards.sinks import GrafanaSink, open_sink
-
 from kansoku.errors import KansokuError
 from kansoku.models import Cluster, HealHook
 

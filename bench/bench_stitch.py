@@ -85,15 +85,15 @@ def main() -> None:
     size_mb = None if args.quick else 200
     data, store, truth = corpus(size_mb)
 
-    from kansoku.tracing.isolate import isolate
-    from kansoku.tracing.render_html import render_html
-    from kansoku.tracing.render_json import render_json
-    from kansoku.tracing.render_terminal import render_terminal
-    from kansoku.tracing.source_index import IndexSource
-    from kansoku.tracing.stats import collect, stats_table
-    from kansoku.tracing.stitch import build_trace
     from rich.console import Console
 
+    from kansoku.tracing.isolate import isolate
+    from kansoku.tracing.outputs.html_page import render_html
+    from kansoku.tracing.outputs.json_doc import render_json
+    from kansoku.tracing.outputs.terminal import render_terminal
+    from kansoku.tracing.sources.index import IndexSource
+    from kansoku.tracing.stats import collect, stats_table
+    from kansoku.tracing.stitch import build_trace
     from tests.test_stitch_scenarios import MemorySource
 
     files = sorted(str(p) for p in data.rglob("*") if p.is_file() and ".log" in p.name)

@@ -164,7 +164,7 @@ def main() -> None:
     )
 
     # --- lookup of one id vs grep -rF
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
 
     big_id = truth["big_request"]["request_id"]
     # one id whose lines are in rotated .gz files, one in live plain files

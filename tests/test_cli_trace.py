@@ -11,17 +11,17 @@ from pathlib import Path
 import jsonschema
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
+from kansoku.cli import build_app
 from kansoku.tracing.index import build_index
 from kansoku.tracing.isolate import isolate
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import iter_records
-from kansoku.tracing.source_index import IndexSource
+from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stats import fleet_stats
 from kansoku.tracing.stitch import build_trace
 from kansoku.tracing.trace_cmd import trace_main
-from typer.testing import CliRunner
-
-from kansoku.cli import build_app
 from tests.test_otlp import Receiver
 from tests.test_stitch_scenarios import ALL, Cloud, MemorySource, Scenario, api_messaging_timeout, rid
 
@@ -242,7 +242,7 @@ def test_trace_import_stays_light() -> None:
     """The trace path must not import pandas, OpenTelemetry or pydantic (start-up time)."""
     code = (
         "import sys; from kansoku.tracing.trace_cmd import trace_command; "
-        "import kansoku.tracing.outputs, kansoku.tracing.render_terminal, kansoku.tracing.source_index; "
+        "import kansoku.tracing.outputs, kansoku.tracing.outputs.terminal, kansoku.tracing.sources.index; "
         "bad = [m for m in ('pandas', 'opentelemetry', 'pydantic', 'httpx') if m in sys.modules]; print(bad)"
     )
     out = subprocess.run(

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from kansoku.collectors.notifications import NotificationListener, parse_envelope
 from kansoku.collectors.openstack import (
     ComputeServices,
@@ -23,7 +24,6 @@ from kansoku.collectors.openstack import (
     build_pollers,
     parse_queues,
 )
-
 from kansoku.inventory import OpenStackSettings
 from kansoku.servers import RabbitMQ
 

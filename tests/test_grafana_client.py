@@ -18,12 +18,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+
 from kansoku.addon_bundles.catalog import load_catalog
 from kansoku.addon_bundles.render import render_cluster
 from kansoku.dashboards.grafana_sink import GrafanaClientSink
 from kansoku.dashboards.provision import drift, provision
 from kansoku.dashboards.sinks import VersionConflict
-
 from kansoku.models import Cluster
 
 DATA = Path(__file__).resolve().parent / "data" / "grafana"

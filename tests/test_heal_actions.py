@@ -24,12 +24,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from kansoku.alerts.heal_act_etcd import EtcdRestore, EtcdSnapshot, latest_good
-from kansoku.alerts.heal_act_kube import ReplaceNode, RestartAgent, ScaleOut, StorageAclSync
-from kansoku.alerts.heal_base import ActionContext, ActionFailed
-from kansoku.alerts.heal_config import HealConfig, config_from_model
-from kansoku.alerts.heal_serve import default_services
 
+from kansoku.alerts.heal.actions.etcd import EtcdRestore, EtcdSnapshot, latest_good
+from kansoku.alerts.heal.actions.kube import ReplaceNode, RestartAgent, ScaleOut, StorageAclSync
+from kansoku.alerts.heal.base import ActionContext, ActionFailed
+from kansoku.alerts.heal.config import HealConfig, config_from_model
+from kansoku.alerts.heal.serve import default_services
 from kansoku.models import REQUEST_ID_RE, Cluster, new_request_id
 from kansoku.process import ManagedProcess, free_port
 from kansoku.servers import ETCDCTL_BIN
@@ -615,7 +615,7 @@ def test_live_replace_node_iaas_check(tmp_path: Path) -> None:
     server = os.environ.get("KANSOKU_TEST_SERVER")
     if not cloud_name or not server:
         pytest.skip("opt-in: set KANSOKU_TEST_CLOUD (clouds.yaml name) and KANSOKU_TEST_SERVER")
-    from kansoku.alerts.heal_nova import connect, inspect_server
+    from kansoku.alerts.heal.nova import connect, inspect_server
 
     view = inspect_server(connect(new_request_id(), cloud_name, {}), server, allow_volumes=True)
     assert view.server_id and view.status
@@ -628,7 +628,8 @@ def test_live_kubernetes_nodes_readable(tmp_path: Path) -> None:
     if not path:
         pytest.skip("opt-in: set KANSOKU_TEST_KUBECONFIG to a kubeconfig with a bearer token")
     import yaml
-    from kansoku.alerts.heal_kube import KubeClient, internal_addresses
+
+    from kansoku.alerts.heal.kube import KubeClient, internal_addresses
 
     kc = yaml.safe_load(Path(path).read_text())
     token = kc["users"][0]["user"]["token"]

@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
-from kansoku.alerts.heal_app import create_app
-from kansoku.alerts.heal_config import load_heal_config
-from kansoku.alerts.heal_serve import Built, authenticator, build, history, set_paused
 
+from kansoku.alerts.heal.app import create_app
+from kansoku.alerts.heal.config import load_heal_config
+from kansoku.alerts.heal.serve import Built, authenticator, build, history, set_paused
 from kansoku.errors import ConfigError
 from kansoku.models import REQUEST_ID_RE
 from kansoku.process import free_port
@@ -367,7 +367,7 @@ def test_config_errors_name_file_line_and_field(tmp_path: Path) -> None:
 
 
 def test_journal_survives_reopen_and_is_wal(tmp_path: Path) -> None:
-    from kansoku.alerts.heal_journal import Journal
+    from kansoku.alerts.heal.journal import Journal
 
     j = Journal(tmp_path / "j.sqlite")
     j.pause("because")
@@ -380,8 +380,9 @@ def test_journal_survives_reopen_and_is_wal(tmp_path: Path) -> None:
 def test_kansoku_collector_metrics_saying_a_region_is_down_pause_healing(tmp_path: Path) -> None:
     """The health area's exporter page (real exposition format from prometheus_client) read
     through HealthMetricsProbe and judged by kansoku.health.fleet."""
-    from kansoku.alerts.heal_health import HealthMetricsProbe
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    from kansoku.alerts.heal.health import HealthMetricsProbe
 
     registry = CollectorRegistry()
     gauge = Gauge("kansoku_check_state", "state", ["cluster", "region", "check", "state"], registry=registry)
@@ -415,7 +416,7 @@ def test_kansoku_collector_metrics_saying_a_region_is_down_pause_healing(tmp_pat
 def test_bundle_heal_hooks_apply_per_cluster(tmp_path: Path) -> None:
     """Hooks shipped in the real kansoku-core bundle manifest (addon-bundles), chosen by the
     cluster's Kubernetes version, decide an alert when heal.yaml has no hook for it."""
-    from kansoku.alerts.heal_journal import Journal
+    from kansoku.alerts.heal.journal import Journal
 
     (tmp_path / "heal.yaml").write_text(
         "journal: j.sqlite\nbundle_hooks: true\ndry_run: true\n"
@@ -430,7 +431,7 @@ def test_bundle_heal_hooks_apply_per_cluster(tmp_path: Path) -> None:
             alert("ManagementAgentDisconnected", cluster="c1", region="r1"),
             alert("KubeletDown", cluster="c1", region="r1", node="c1-node-5"),
         )
-        from kansoku.alerts.heal_model import AMMessage
+        from kansoku.alerts.heal.model import AMMessage
 
         assert built.engine.missing_labels(body["alerts"][0]["labels"]) == []
         journal.ingest(AMMessage.model_validate(body), "sha", "test", 1)

@@ -17,10 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 from kansoku.health.fleet import CLUSTER_FAULT, MANAGEMENT_FAULT, fault_domain
 from kansoku.health.model import CheckStatus
 from kansoku.health.runner import Monitor, check_once
-
 from kansoku.inventory import HealthSettings, Inventory
 from kansoku.models import CheckState, Cluster, Credentials
 from kansoku.process import free_port
@@ -295,8 +295,9 @@ def test_token_and_kubeconfig_send_bearer(tmp_path: Path) -> None:
 
 
 def test_table_shows_request_id_and_trace_command(api: str) -> None:
-    from kansoku.health.table import render
     from rich.console import Console
+
+    from kansoku.health.table import render
 
     console = Console(record=True, width=240)
     render(asyncio.run(check_once(_inv(Cluster(id="lb", api_url=f"{api}/lb")))), console)
@@ -335,8 +336,9 @@ def test_table_has_one_row_per_cluster_check_and_names_failing_nodes(api: str) -
     kubelet_ready row for the cluster, naming the failing node, and no per-node rows."""
     import json
 
-    from kansoku.health.table import render, to_json
     from rich.console import Console
+
+    from kansoku.health.table import render, to_json
 
     statuses = asyncio.run(check_once(_inv(Cluster(id="sick", api_url=f"{api}/sick")), subjects=True))
     assert sum(1 for s in statuses if s.subject is not None) == 4

@@ -10,9 +10,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from kansoku.collectors.sources import SourceCache, clusters_from_magnum, clusters_from_rancher_doc
 
 from kansoku.inventory import Inventory, MagnumSource, RancherSource
+from kansoku.inventory_sources import SourceCache, clusters_from_magnum, clusters_from_rancher_doc
 from kansoku.models import Cluster
 
 RANCHER = Path(__file__).parent / "data" / "rancher" / "v3-clusters.json"

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from kansoku.tracing.isolate import isolate
 from kansoku.tracing.stitch import build_trace
-
 from tests.test_stitch_scenarios import (
     Cloud,
     Scenario,
@@ -205,7 +204,6 @@ def test_devstack_journald_lines_give_the_same_verdict_as_oslo_lines(tmp_path: P
     wrap oslo.log in a prefix: parsed like oslo lines, placement's 409 is the root cause and
     the conductor's NoValidHost only propagates it (as in the demo's placement conflict)."""
     from kansoku.tracing.parse import iter_records
-
     from tests.test_stitch_scenarios import MemorySource
 
     a, p = rid(), rid()

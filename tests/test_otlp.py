@@ -10,9 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from kansoku.tracing.isolate import isolate
-from kansoku.tracing.otlp import endpoint_url, export_otlp, span_id_for
-from kansoku.tracing.stitch import build_trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -21,6 +18,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from kansoku.errors import KansokuError
 from kansoku.process import free_port
+from kansoku.tracing.isolate import isolate
+from kansoku.tracing.outputs.otlp import endpoint_url, export_otlp, span_id_for
+from kansoku.tracing.stitch import build_trace
 from tests.test_stitch_scenarios import Cloud, boot_novalidhost
 
 
