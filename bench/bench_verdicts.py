@@ -43,7 +43,7 @@ def main() -> int:
     from kansoku.tracing.files import DefaultRule
     from kansoku.tracing.index import build_index
     from kansoku.tracing.nearby import NearbyErrors
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
 
     rows = []
     misses: list[str] = []

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from kansoku.tracing.evaluate import check_request, load_truth
 from kansoku.tracing.files import DefaultRule, discover
 from kansoku.tracing.index import build_index
 from kansoku.tracing.model import LogLine, ParseProblem
 from kansoku.tracing.nearby import NearbyErrors
 from kansoku.tracing.parse import iter_records
-from kansoku.tracing.source_index import IndexSource
+from kansoku.tracing.sources.index import IndexSource
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
