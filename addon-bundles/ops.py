@@ -157,7 +157,7 @@ def upgrade(
 
 
 def heal_hooks(catalog: Catalog, cluster: Cluster) -> list[HealHook]:
-    """The heal hooks the cluster's bundle chain enables (for the healer, issue 7)."""
+    """The heal hooks the cluster's bundle chain enables (read by the healer, kansoku.alerts.heal.engine)."""
     return [hook for b in catalog.closure(catalog.select(cluster)) for hook in b.manifest.heal_hooks]
 
 

@@ -40,7 +40,7 @@ from kansoku.tracing.model import LogLine  # noqa: E402
 from kansoku.tracing.parse import iter_records, parse_record  # noqa: E402
 from kansoku.tracing.ship import ShipReport, _lines, actions, ship  # noqa: E402
 from kansoku.tracing.sources.es import ElasticsearchSource  # noqa: E402
-from tests.test_es_loopback import make_oslo_tree, serve_fake_es  # noqa: E402
+from tests.support.es import make_oslo_tree, serve_fake_es  # noqa: E402
 
 
 def best(fn: Callable[[], object], repeat: int = 3) -> float:

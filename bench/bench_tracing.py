@@ -212,7 +212,7 @@ def main() -> None:
             )
         )
 
-    # --- trace assembly and the whole command (H2's stitch and CLI)
+    # --- trace assembly and the whole command (stitch and CLI)
     try:
         from kansoku.tracing.stitch import build_trace
 

@@ -424,13 +424,6 @@ def run_traffic(root: Path) -> TrafficReport:
     return report
 
 
-def read_traffic(root: Path) -> TrafficReport:
-    path = LabPaths(root.resolve()).traffic
-    if not path.exists():
-        raise KansokuError(f"no traffic recorded in {root}: run `kansoku lab traffic --dir {root}`")
-    return TrafficReport.model_validate_json(path.read_text())
-
-
 def _compute_scenarios(client: _Client, state: LabState) -> list[TrafficRecord]:
     """Real nova RPC: nova-api calls nova-compute; once it raises, once it is stuck (SIGSTOP)."""
     nova = state.nova_url

@@ -22,8 +22,8 @@ from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stats import fleet_stats
 from kansoku.tracing.stitch import build_trace
 from kansoku.tracing.trace_cmd import trace_main
-from tests.test_otlp import Receiver
-from tests.test_stitch_scenarios import ALL, Cloud, MemorySource, Scenario, api_messaging_timeout, rid
+from tests.support.otlp import Receiver
+from tests.support.scenarios import ALL, Cloud, MemorySource, Scenario, api_messaging_timeout, rid
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((REPO / "docs" / "trace-json-schema.json").read_text())
@@ -154,7 +154,7 @@ def test_json_output_validates(indexed, capsys: pytest.CaptureFixture[str]) -> N
 def test_html_and_otlp_outputs(indexed, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, store, sc = indexed
     receiver = Receiver()
-    receiver.thread.start()
+    receiver.server.start()
     try:
         page = tmp_path / "t.html"
         code = trace_main(
@@ -169,8 +169,7 @@ def test_html_and_otlp_outputs(indexed, tmp_path: Path, capsys: pytest.CaptureFi
             ]
         )
     finally:
-        receiver.server.shutdown()
-        receiver.server.server_close()
+        receiver.server.stop()
     out = capsys.readouterr().out
     assert code == 0
     assert f"wrote {page} (4 spans)" in out

@@ -13,7 +13,7 @@ from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import iter_records
 from kansoku.tracing.sources import open_source
 from kansoku.tracing.sources.es import ElasticsearchSource, TimeWindow
-from tests.test_es_loopback import (
+from tests.support.es import (
     GLOBAL_ID,
     INSTANCE,
     PLACEMENT_CALLEE_ID,

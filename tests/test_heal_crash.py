@@ -22,7 +22,7 @@ import httpx
 
 from kansoku.alerts.heal.journal import Journal
 from kansoku.process import ManagedProcess, free_port, http_ok
-from tests.test_heal_support import AUTH, TOKEN, alert, message, wait_for
+from tests.support.heal import AUTH, TOKEN, alert, message, wait_for
 
 CONFIG = """
 journal: journal.sqlite

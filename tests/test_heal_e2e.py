@@ -28,7 +28,7 @@ from kansoku.servers import (
     start_prometheus,
 )
 from tests.conftest import require
-from tests.test_heal_support import TOKEN, uvicorn_thread, wait_for
+from tests.support.heal import TOKEN, uvicorn_thread, wait_for
 
 RULES = """
 groups:

@@ -1,5 +1,5 @@
 """replace_node's IaaS pre-check against the real nova-api of `kansoku lab` (keystone +
-placement + nova-api 34 on loopback, H4's lab): the same openstacksdk calls, authenticated
+placement + nova-api 34 on loopback): the same openstacksdk calls, authenticated
 by real keystone, carrying the action's request id, which nova-api logs as its global id.
 
 The lab cannot boot servers (no glance), so the check answers "no server named ..." from

@@ -9,10 +9,9 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +24,8 @@ from kansoku.alerts.heal.serve import Built, authenticator, build, history, set_
 from kansoku.errors import ConfigError
 from kansoku.models import REQUEST_ID_RE
 from kansoku.process import free_port
-from tests.test_heal_support import AUTH, TOKEN, alert, message, uvicorn_thread, wait_for
+from tests.support.heal import AUTH, TOKEN, alert, message, uvicorn_thread, wait_for
+from tests.support.loopback import LoopbackServer
 
 CONFIG = """
 journal: journal.sqlite
@@ -322,13 +322,8 @@ class _Sink(BaseHTTPRequestHandler):
 
 @contextmanager
 def sink() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Sink)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hook"
-    finally:
-        server.shutdown()
+    with LoopbackServer(_Sink, threaded=False) as server:
+        yield f"{server.url}/hook"
 
 
 def test_not_healed_by_deadline_escalates_to_the_next_action(heal: Callable[..., Heal]) -> None:
@@ -401,16 +396,12 @@ def test_kansoku_collector_metrics_saying_a_region_is_down_pause_healing(tmp_pat
         def log_message(self, *args: Any) -> None:
             return
 
-    server = HTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        probe = HealthMetricsProbe(f"http://127.0.0.1:{server.server_port}/metrics", {})
+    with LoopbackServer(Page, threaded=False) as server:
+        probe = HealthMetricsProbe(f"{server.url}/metrics", {})
         reason = probe.shared_dependency_down()
         assert reason is not None and "region fra: 3 of 4 clusters" in reason
         dead = HealthMetricsProbe(f"http://127.0.0.1:{free_port()}/metrics", {})
         assert dead.shared_dependency_down() is None
-    finally:
-        server.shutdown()
 
 
 def test_bundle_heal_hooks_apply_per_cluster(tmp_path: Path) -> None:

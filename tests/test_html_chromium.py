@@ -13,7 +13,7 @@ from kansoku.tracing.isolate import isolate
 from kansoku.tracing.outputs.html_page import render_html
 from kansoku.tracing.stitch import build_trace
 from tests.conftest import require
-from tests.test_stitch_scenarios import Cloud, boot_novalidhost
+from tests.support.scenarios import Cloud, boot_novalidhost
 
 CHROMIUM = "chromium"
 FLAGS = [

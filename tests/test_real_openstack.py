@@ -374,7 +374,7 @@ def test_successful_requests_have_no_root_cause(lab: Lab, source) -> None:  # ty
         assert verdict.root_cause is None, (name, verdict.explanation)
 
 
-# --- a server create across the five nova-side services (issue 4) ---------------------------
+# --- a server create across the five nova-side services -------------------------------------
 
 #: Where a booted server's request shows: nova-api reads the image from glance and counts usage
 #: in placement; conductor -> scheduler (claims in placement) -> compute (fake driver).

@@ -15,7 +15,7 @@ from kansoku.tracing.outputs.html_page import render_html
 from kansoku.tracing.outputs.json_doc import SCHEMA_ID, render_json, trace_document
 from kansoku.tracing.outputs.terminal import render_terminal, waterfall_bar
 from kansoku.tracing.stitch import build_trace
-from tests.test_stitch_scenarios import ALL, Cloud, boot_novalidhost, rid
+from tests.support.scenarios import ALL, Cloud, boot_novalidhost, rid
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "trace-json-schema.json").read_text())
 

@@ -16,7 +16,7 @@ from kansoku.process import free_port
 from kansoku.tracing.ship import doc_id, ship
 from kansoku.tracing.ship_cli import register
 from kansoku.tracing.sources.es import ElasticsearchSource
-from tests.test_es_loopback import (
+from tests.support.es import (
     GLOBAL_ID,
     FakeES,
 )

@@ -109,13 +109,3 @@ class Outcome:
     detail: str
     refused: bool = False
     data: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class AcceptResult:
-    """Per-alert answer of the receiver, returned in the 200 body."""
-
-    fingerprint: str
-    alertname: str
-    status: str
-    note: str

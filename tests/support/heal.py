@@ -18,7 +18,7 @@ from typing import Any
 
 from kansoku.process import free_port, http_ok
 
-SAMPLE = Path(__file__).resolve().parent / "data" / "alertmanager-webhook-v4.json"
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "alertmanager-webhook-v4.json"
 TOKEN = "s3cret-heal-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

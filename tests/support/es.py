@@ -25,17 +25,16 @@ import copy
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
+from tests.support.loopback import LoopbackServer
 
-DATA = Path(__file__).parent / "data" / "elasticsearch"
+DATA = Path(__file__).parent.parent / "data" / "elasticsearch"
 
 GLOBAL_ID = "req-11111111-2222-4333-8444-555555555555"
 PLACEMENT_CALLEE_ID = "req-aaaaaaaa-2222-4333-8444-555555555555"
@@ -308,16 +307,9 @@ def _handler(state: FakeES) -> type[BaseHTTPRequestHandler]:
 def serve_fake_es() -> Iterator[FakeES]:
     """Start the loopback server on a free port; stopped (and its thread joined) on exit."""
     state = FakeES()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with LoopbackServer(_handler(state)) as server:
+        state.url = server.url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 # -- real oslo.log output ------------------------------------------------------------------
@@ -373,35 +365,3 @@ def make_oslo_tree(root: Path) -> Path:
     write_oslo_log(root / "ctl1" / "nova" / "nova-api.log", "nova")
     write_oslo_log(root / "ctl1" / "placement" / "placement-api.log", "placement")
     return root
-
-
-# -- tests of the server itself: it must answer as the documented bodies say ----------------
-
-
-@pytest.fixture
-def fake_es() -> Iterator[FakeES]:
-    with serve_fake_es() as state:
-        yield state
-
-
-def test_fixture_bodies_have_documented_shape() -> None:
-    assert body("info-8.12.1.json")["version"]["number"] == "8.12.1"
-    assert body("open-pit.json")["id"].startswith("46ToAw")
-    page = body("search-pit-page.json")
-    assert "pit_id" in page and page["hits"]["hits"][0]["sort"] == [4098435132000, "FaslK3QBySSL_rrj9zM5"]
-    assert body("close-pit.json") == {"succeeded": True, "num_freed": 3}
-    assert body("bulk-conflict-item.json")["create"]["status"] == 409
-    assert body("error-index-not-found.json")["error"]["type"] == "index_not_found_exception"
-    assert body("error-401.json")["status"] == 401
-
-
-def test_loopback_rejects_foreign_compat_major_like_es8(fake_es: FakeES) -> None:
-    import httpx
-
-    r = httpx.get(
-        fake_es.url + "/", headers={"accept": "application/vnd.elasticsearch+json; compatible-with=9"}
-    )
-    assert r.status_code == 400
-    assert "must be either version 8 or 7, but found 9" in r.json()["error"]["reason"]
-    ok = httpx.get(fake_es.url + "/", headers={"accept": "application/json"})
-    assert ok.status_code == 200 and ok.headers["x-elastic-product"] == "Elasticsearch"

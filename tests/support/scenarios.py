@@ -6,7 +6,7 @@ user_domain project_domain]`, `None` when no caller id, exception-prefixed trace
 the call pattern real OpenStack has: nova-api's request id carried over RPC to conductor,
 scheduler and compute; callers' ids as `global_request_id` in placement/neutron/glance/cinder;
 keystoneauth's "GET call to placement for ... used request id req-..." lines on the caller.
-The other tracing tests import these scenarios; the tests here check that the text is
+The tracing tests import these scenarios; tests/test_scenario_logs.py checks that the text is
 really parsed as oslo.log (no parse problems) so the scenarios cannot drift from the format.
 """
 
@@ -629,24 +629,3 @@ ALL = {
     "image_not_found": image_not_found,
     "volume_attach_timeout": volume_attach_timeout,
 }
-
-
-def test_scenarios_are_real_oslo_log(tmp_path: Path) -> None:
-    """Every record parses as oslo.log text: ids, levels, tracebacks and access lines come out."""
-    cloud = Cloud(tmp_path)
-    for build in ALL.values():
-        build(cloud)
-    lines, problems = cloud.parse()
-    assert problems == []
-    assert all(ln.fmt == "text" for ln in lines)
-    exceptions = {ln.exception for ln in lines if ln.exception}
-    assert "nova.exception.NoValidHost" in exceptions
-    assert "oslo_messaging.exceptions.MessagingTimeout" in exceptions
-    tb = next(ln for ln in lines if ln.exception == "nova.exception.PortBindingFailed")
-    assert tb.n_lines > 3 and tb.local_id and tb.instance
-    statuses = sorted({ln.access.status for ln in lines if ln.access})
-    assert statuses == [200, 202, 204, 400, 401, 404, 409, 500]
-    callee = [ln for ln in lines if "used request id" in ln.message]
-    assert callee and all(len(ln.extra_ids) == 1 for ln in callee)
-    placement = [ln for ln in lines if ln.service == "placement-api"]
-    assert placement and all(ln.global_id and ln.global_id != ln.local_id for ln in placement)
