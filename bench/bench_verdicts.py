@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
 #: corpus -> the OpenStack generation it is from (docs/tracing.md, release matrix)
 CORPORA = {
+    "havana-gate": "Havana (2013 gate), `[req-X user tenant]`, rpc.amqp, TRACE",
     "rdo-juno": "Juno (RDO), TRACE tracebacks, `<host>/var/log/<project>/`",
     "rdo-liberty": "Liberty (RDO/OSP 7), oslo_messaging.rpc.dispatcher, TRACE",
     "real-openstack": "2025.x (nova 34, oslo.log 8.3), global ids, placement JSON",

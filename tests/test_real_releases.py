@@ -26,7 +26,7 @@ from kansoku.tracing.sources.index import IndexSource
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 KANSOKU = str(REPO / ".venv" / "bin" / "kansoku")
-CORPORA = ["rdo-juno", "rdo-liberty"]
+CORPORA = ["havana-gate", "rdo-juno", "rdo-liberty"]
 
 
 def _records(path: Path) -> list[LogLine]:
@@ -77,6 +77,20 @@ def test_python2_bare_exception_name_is_the_exception() -> None:
     recs = _records(DATA / "rdo-liberty/controller1/var/log/neutron/server.log")
     handling = [r for r in recs if r.message.startswith("Exception during message handling")]
     assert [r.exception for r in handling] == ["BdbQuit", "BdbQuit"]
+
+
+def test_havana_exception_is_the_first_line_after_the_frames() -> None:
+    """`ProcessExecutionError: ...` is followed by `Command:`, `Stdout:`, `Stderr:` lines and
+    `DBError: ...` by PostgreSQL's `DETAIL:`: they continue the message, they are no exceptions."""
+    got = {}
+    for path in sorted((DATA / "havana-gate").rglob("*.txt")):
+        (rec,) = _records(path)
+        got[path.parent.parent.name] = (rec.level, rec.exception, rec.n_lines)
+    assert got == {
+        "0f0aead": ("ERROR", "ProcessExecutionError", 30),
+        "4cb89d1": ("ERROR", "OperationalError", 52),
+        "ba1064f": ("ERROR", "DBError", 20),
+    }
 
 
 # (2) continuation lines that begin with `[` (iptables-save output in a DEBUG message)

@@ -214,23 +214,22 @@ def _access_ts(text: str) -> float | None:
 def exception_type(lines: Iterable[str]) -> str | None:
     """The exception a traceback ended with, oslo.messaging's `_Remote` classes unwrapped.
 
-    `lines` are the traceback's text lines (without the log prefix). The last non-indented
-    line after a `Traceback (most recent call last):` that looks like `Name: message` wins,
+    `lines` are the traceback's text lines (without the log prefix). After a `Traceback
+    (most recent call last):` the frames are indented; the first line that is not is the
+    exception (`Name: message`, or a bare `Name` as Python 2 writes an exception without a
+    message). Lines after it continue its message (`Command: ...`, `Stderr: ...` of a
+    ProcessExecutionError, PostgreSQL's `DETAIL: ...`) until the next `Traceback` header,
     so a chained exception reports the one finally raised.
     """
     found: str | None = None
-    in_tb = False
-    bare: str | None = None  # a bare `BdbQuit` line: the exception if nothing follows it
+    in_tb = False  # inside a traceback's frames, the exception line not seen yet
     for line in lines:
         if line.startswith("Traceback (most recent call last):"):
             in_tb = True
-            bare = None
             continue
         if not in_tb or not line.strip() or line[0] in " \t":
             continue
-        bare = None
-        if line.startswith(("During handling of the above exception", "The above exception was")):
-            continue
+        in_tb = False  # this is the exception line; what follows is its message
         m = _EXC_LINE_RE.match(line.rstrip())
         if m is None:
             continue
@@ -238,16 +237,11 @@ def exception_type(lines: Iterable[str]) -> str | None:
         last = name.rsplit(".", 1)[-1]
         if not (last[:1].isupper() or _EXC_NAME_HINT.search(last)):
             continue
-        if m.group(2) is None and "." not in name and not _EXC_NAME_HINT.search(last):
-            # Python 2 writes an exception without a message as its bare name (`BdbQuit`):
-            # that is the exception when it is the traceback's last line.
-            bare = name
-            continue
         found = _unremote(name)
         remote = _REMOTE_ERR_RE.search(m.group(2) or "")
         if remote is not None:
             found = _unremote(remote.group(1))
-    return bare or found
+    return found
 
 
 def _unremote(name: str) -> str:
