@@ -45,6 +45,31 @@ PROJECTS = frozenset(
     }
 )  # fmt: skip
 _GENERIC_DIRS = frozenset({"log", "logs", "var", "tmp", "", ".", "/"})
+#: Directories of software that is not an OpenStack service: their files keep their names.
+_NOT_OPENSTACK = frozenset(
+    {"apache2", "httpd", "nginx", "openvswitch", "rabbitmq", "libvirt", "haproxy", "mysql"}
+)
+#: RDO/packstack file names that are not `<project>-<file>` (nova's placement API before
+#: placement left nova; devstack and kolla call it `placement-api`).
+_PACKAGED_NAMES = {("nova", "nova-placement-api"): "placement-api"}
+
+
+def packaged_service(project: str, name: str) -> str:
+    """The service a file in `<project>/` is from: RDO and packstack write
+    `/var/log/cinder/api.log`, `/var/log/neutron/server.log`, `openvswitch-agent.log`, so
+    the bare file name would put cinder's and glance's API (or neutron's server and some
+    other `server`) into one service. `cinder/api.log` -> `cinder-api`; names that already
+    start with the project (`nova-api`, `neutron-server`, `keystone`) are kept."""
+    if project not in PROJECTS or project in _NOT_OPENSTACK:
+        return name
+    known = _PACKAGED_NAMES.get((project, name))
+    if known is not None:
+        return known
+    if name == project or name.startswith((f"{project}-", f"{project}_")):
+        return name
+    return f"{project}-{name}"
+
+
 _SKIP_DIRS = frozenset({".kansoku", ".git", "__pycache__"})
 
 
@@ -95,7 +120,10 @@ class DefaultRule:
     """`/var/log/<project>/<service>.log` (host: this machine or `--host`),
     `<host>/<project>/<service>.log` (when the middle directory is a known project or the
     service's prefix), otherwise `<host>/<service>.log`; kolla-ansible's
-    `[<host>/]kolla/<project>/<service>.log`; devstack CI's `<node>/logs/screen-<svc>.txt`.
+    `[<host>/]kolla/<project>/<service>.log`; devstack CI's `<node>/logs/screen-<svc>.txt`;
+    sosreport / Ansible fetch / os-log-merger bundles `<host>/var/log/<project>/<file>.log`
+    (the host is the component before `var`, never this machine). RDO/packstack file
+    names are qualified by their project (`neutron/server.log` -> `neutron-server`).
 
     A file written through journald names its host on every line
     (`Nov 23 10:15:02.123456 np0038123456 devstack@n-api.service[85011]: ...`): that host is
@@ -114,12 +142,14 @@ class DefaultRule:
         parent = parts[-1]
         project = service.split("-", 1)[0].split("_", 1)[0]
         if parent in PROJECTS or parent == project:
+            service = packaged_service(parent, service)
             up = len(parts) - 2
             if up >= 0 and parts[up] in ("kolla", "logs"):  # kolla's and a CI job's <node>/logs/
                 up -= 1
             host = parts[up] if up >= 0 else ""
             if up >= 1 and parts[up - 1] == "var" and host == "log":
-                host = ""
+                # `<host>/var/log/<project>/`: a collected bundle names its host before `var`
+                host = parts[up - 2] if up >= 2 else ""
         elif parent == "logs" and _SCREEN_NAME_RE.match(path.name) and len(parts) >= 2:
             host = parts[-2]
         else:
@@ -150,6 +180,8 @@ class PatternRule:
             if field.startswith("{") and field.endswith("}"):
                 values[field[1:-1]] = part
         values["service"] = service_name(parts[-1])
+        if "project" in values:
+            values["service"] = packaged_service(values["project"], values["service"])
         return values["service"], values.get("host") or self.default_host
 
 

@@ -14,9 +14,14 @@ import re
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 from kansoku.tracing.model import ErrorInfo, LogLine, Span, SpanKey, Trace, Verdict
+from kansoku.tracing.rpc_evidence import is_periodic_task, is_rpc_callee_line, last_host_error
 from kansoku.tracing.stitch import canonical_service, is_error_line
+
+if TYPE_CHECKING:
+    from kansoku.tracing.nearby import NearbyErrors
 
 #: Short hints for client errors that are the whole story (no traceback anywhere).
 STATUS_HINTS: dict[int, str] = {
@@ -213,8 +218,13 @@ def _blame_callee(trace: Trace, root: _Signal) -> tuple[ErrorInfo | None, str]:
             return None, f"{who} never logged this request: it is down, stuck or not consuming its queue"
         return None, ""
     callee = max(children, key=lambda s: s.end)
-    telling = [ln for ln in callee.lines if ln.level in ("WARNING", "ERROR", "CRITICAL")]
-    last = telling[-1] if telling else callee.lines[-1]
+    own = [ln for ln in callee.lines if not is_periodic_task(ln)] or callee.lines
+    raised = [ln for ln in own if ln.exception and is_rpc_callee_line(ln)]
+    if raised and exc not in TIMEOUT_EXCEPTIONS:
+        # oslo.messaging's server logged what it sent back: that is the callee's own error
+        return _describe(_Signal(callee, raised[0], False)), ""
+    telling = [ln for ln in own if ln.level in ("WARNING", "ERROR", "CRITICAL")]
+    last = telling[-1] if telling else own[-1]
     last_msg = last.message.split("\n", 1)[0].strip()
     gave_up = root.line.ts
     if exc in TIMEOUT_EXCEPTIONS and not telling and gave_up is not None and callee.end > gave_up:
@@ -227,7 +237,9 @@ def _blame_callee(trace: Trace, root: _Signal) -> tuple[ErrorInfo | None, str]:
         message = f"did not answer {root.span.service}'s RPC in time ({exc}); last logged: {last_msg}"
     else:
         message = f"raised {exc or 'an error'} back to {root.span.service}; last logged: {last_msg}"
-    info = ErrorInfo(span=callee.key, line=last, exception=None, message=message)
+    # A remote error is the callee's exception, re-raised at the caller: name it on the callee
+    raised_exc = root.line.exception if exc not in TIMEOUT_EXCEPTIONS else None
+    info = ErrorInfo(span=callee.key, line=last, exception=raised_exc, message=message)
     return info, ""
 
 
@@ -249,8 +261,65 @@ def _clip(text: str, width: int = 240) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def isolate(trace: Trace) -> Verdict:
-    """The verdict for a trace: root cause, the errors that only echo it, and the rest."""
+def _rescheduled(signals: list[_Signal], root: ErrorInfo) -> tuple[ErrorInfo, str] | None:
+    """nova-conductor's (Havana: nova-scheduler's) `Error from last host: H (node N): [...]`
+    names the compute build that failed; a later NoValidHost only says no host was left."""
+    for sig in signals:
+        found = last_host_error(sig.line)
+        if found is None or root.span.host == found.host:
+            continue
+        key = SpanKey("nova-compute", found.host, sig.span.request_id)
+        info = ErrorInfo(span=key, line=sig.line, exception=found.exception, message=found.message)
+        reason = (
+            f"{sig.span.service} logged the failed build of the previous attempt at "
+            f"{short_location(sig.line)}: compute host {found.host} (node {found.node}) is the root cause"
+        )
+        return info, reason
+    return None
+
+
+def _off_path_origin(
+    trace: Trace, root: ErrorInfo, nearby: NearbyErrors | None
+) -> tuple[list[ErrorInfo], str]:
+    """The root-cause error names another service that logged nothing failing under the
+    request's ids: look for that service's errors near the time (weak)."""
+    from kansoku.tracing.nearby import named_projects
+
+    own = canonical_service(root.span.service).split("-", 1)[0]
+    text = f"{root.exception or ''} {root.message}"
+    failing_projects = {canonical_service(s.service).split("-", 1)[0] for s in trace.spans if s.errors}
+    for project in named_projects(text):
+        if project == own or project in failing_projects:
+            continue
+        hits = nearby.near(project, root.line.ts) if nearby is not None and root.line.ts is not None else []
+        if not hits:
+            return [], f"origin not in this request's logs: {project} logged no error under its ids"
+        first = hits[0]
+        ln = first.line
+        info = ErrorInfo(span=SpanKey(ln.service, ln.host, ln.local_id or "-"), line=ln,
+                         exception=ln.exception, message=exception_message(ln))  # fmt: skip
+        when = _clock(ln.ts)
+        note = (
+            f"origin not in this request's logs; nearest errors in {ln.service} at {when} "
+            f"({short_location(ln)}), {first.delta:+.1f} s from the failure (weak: time only)"
+        )
+        return [info], note
+    return [], ""
+
+
+def _clock(ts: float | None) -> str:
+    import time
+
+    if ts is None:
+        return "?"
+    return time.strftime("%H:%M:%S", time.gmtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+
+
+def isolate(trace: Trace, nearby: NearbyErrors | None = None) -> Verdict:
+    """The verdict for a trace: root cause, the errors that only echo it, and the rest.
+
+    `nearby` (the index's time-window search) lets a verdict whose error names another
+    service point at that service's errors when it logged none under the request's ids."""
     signals = _signals(trace)
     if not signals:
         n_lines = sum(len(s.lines) for s in trace.spans)
@@ -271,11 +340,30 @@ def isolate(trace: Trace) -> Verdict:
     root_sig = _best_line(per_span[root_key])
     root_parent = by_key[root_key].parent
     root = _describe(root_sig, by_key.get(root_parent) if root_parent else None)
+    reasons = [
+        f"{root.span.service}@{root.span.host} is the first failing span (causal order) with no failing "
+        f"descendant; its {'traceback' if root.exception else 'error'} at {short_location(root.line)}"
+    ]
     callee, note = _blame_callee(trace, root_sig)
     propagated: list[ErrorInfo] = []
     if callee is not None:
         propagated.append(root)
+        reasons.append(
+            f"{root.span.service} got a remote error or timeout back; blamed the RPC callee "
+            f"{callee.span.service}@{callee.span.host} ({short_location(callee.line)})"
+        )
         root = callee
+    resched = _rescheduled(signals, root)
+    if resched is not None:
+        propagated.append(root)
+        root, why = resched
+        reasons.append(why)
+    weak: list[ErrorInfo] = []
+    if callee is None and resched is None:
+        weak, origin_note = _off_path_origin(trace, root, nearby)
+        if origin_note:
+            note = f"{note}; {origin_note}" if note else origin_note
+            reasons.append(origin_note)
     path = _ancestors(trace, root_sig.span.key)
     propagated.extend(_describe(_best_line(per_span[k])) for k in path if k in per_span)
     on_path = {root.span, root_sig.span.key, *path}
@@ -291,4 +379,4 @@ def isolate(trace: Trace) -> Verdict:
         text += "; propagated: " + ", ".join(_fmt_short(p) for p in propagated)
     if others:
         text += "; also failed: " + ", ".join(_fmt_short(o) for o in others)
-    return Verdict(root, propagated, text, others)
+    return Verdict(root, propagated, text, others, reasons, weak)

@@ -158,6 +158,10 @@ class Verdict:
     propagated: list[ErrorInfo]
     explanation: str
     others: list[ErrorInfo] = field(default_factory=list)  # errors off the root cause's call path
+    #: Why the root cause was chosen, one reason per item with its evidence (file:line).
+    reasons: list[str] = field(default_factory=list)
+    #: Errors of another service found by time only (the origin logged no id): weak evidence.
+    weak_origin: list[ErrorInfo] = field(default_factory=list)
 
 
 class LogSource(Protocol):

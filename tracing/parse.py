@@ -214,28 +214,28 @@ def _access_ts(text: str) -> float | None:
 def exception_type(lines: Iterable[str]) -> str | None:
     """The exception a traceback ended with, oslo.messaging's `_Remote` classes unwrapped.
 
-    `lines` are the traceback's text lines (without the log prefix). The last non-indented
-    line after a `Traceback (most recent call last):` that looks like `Name: message` wins,
+    `lines` are the traceback's text lines (without the log prefix). After a `Traceback
+    (most recent call last):` the frames are indented; the first line that is not is the
+    exception (`Name: message`, or a bare `Name` as Python 2 writes an exception without a
+    message). Lines after it continue its message (`Command: ...`, `Stderr: ...` of a
+    ProcessExecutionError, PostgreSQL's `DETAIL: ...`) until the next `Traceback` header,
     so a chained exception reports the one finally raised.
     """
     found: str | None = None
-    in_tb = False
+    in_tb = False  # inside a traceback's frames, the exception line not seen yet
     for line in lines:
         if line.startswith("Traceback (most recent call last):"):
             in_tb = True
             continue
-        if not in_tb or not line or line[0] in " \t":
+        if not in_tb or not line.strip() or line[0] in " \t":
             continue
-        if line.startswith(("During handling of the above exception", "The above exception was")):
-            continue
+        in_tb = False  # this is the exception line; what follows is its message
         m = _EXC_LINE_RE.match(line.rstrip())
         if m is None:
             continue
         name = m.group(1)
         last = name.rsplit(".", 1)[-1]
         if not (last[:1].isupper() or _EXC_NAME_HINT.search(last)):
-            continue
-        if m.group(2) is None and "." not in name and not _EXC_NAME_HINT.search(last):
             continue
         found = _unremote(name)
         remote = _REMOTE_ERR_RE.search(m.group(2) or "")
@@ -762,23 +762,63 @@ def starts_record(line: str) -> bool:
 
     A header line continues the previous record when it is an exception-prefix line (no
     `[...]` context after the logger name) of the same process and logger: that is how
-    ContextFormatter writes each line of a traceback.
+    ContextFormatter writes each line of a traceback. A line beginning with `{` starts a
+    record only when it looks like a whole JSON object with a `message` (a pretty-printed
+    dict or an HTTP body inside a DEBUG message also begins with `{`).
     """
     if line[:3] in _MONTHS or (line[10:11] == "T" and _JOURNAL_RE.match(line) is not None):
         return journal_starts_record(line)
-    return bool(_START_RE.match(line)) or line.startswith("{") or parse_access(line) is not None
+    return bool(_START_RE.match(line)) or json_record_start(line) or parse_access(line) is not None
 
 
-def _continues(prev_first: str, line: str) -> bool:
-    """Is `line` (which has a header) an exception-prefix line of the record `prev_first`?"""
+def json_record_start(line: str) -> bool:
+    """Cheap test: could this line be a whole oslo.log JSON record (one object, a message)?"""
+    return line.startswith("{") and line.rstrip().endswith("}") and '"message"' in line
+
+
+def is_json_record(line: str) -> bool:
+    """Does the line parse as a complete oslo.log JSONFormatter record? Used when a `{` line
+    follows a text record: it continues that record (a dict in a DEBUG message) unless it is
+    a record of its own."""
+    if not json_record_start(line):
+        return False
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and "message" in obj and ("levelname" in obj or "context" in obj)
+
+
+#: Exception-prefix levels: `ERROR` (Mitaka and later) and `TRACE` (before: oslo-incubator's
+#: log.py wrote every traceback line as `<time> <pid> TRACE <logger> <text>`).
+_PREFIX_LEVELS = frozenset({"ERROR", "TRACE"})
+
+
+def is_exception_prefix(line: str) -> bool:
+    """A traceback line written with logging_exception_prefix: a header whose level is ERROR
+    (no `[...]` context after the logger) or TRACE (with or without a context)."""
     m = HEADER_RE.match(line)
     if m is None:
         return False
+    level = m.group("level")
+    if level == "TRACE":
+        return True
     rest = m.group("rest") or ""
-    if m.group("level") != "ERROR" or (rest.startswith("[") and not rest.startswith("[instance: ")):
+    return level == "ERROR" and (not rest.startswith("[") or rest.startswith("[instance: "))
+
+
+def _continues(prev_first: str, line: str) -> bool:
+    """Is `line` (which has a header) an exception-prefix line of the record `prev_first`?
+
+    Same process and logger: several workers of one service write one file, and their
+    tracebacks interleave (neutron-server's four API workers dying at once), so a TRACE line
+    of another pid starts a record of its own rather than joining the open one.
+    """
+    if not is_exception_prefix(line):
         return False
+    m = HEADER_RE.match(line)
     pm = HEADER_RE.match(prev_first)
-    if pm is None:
+    if m is None or pm is None:
         return False
     return pm.group("pid") == m.group("pid") and pm.group("logger") == m.group("logger")
 
@@ -807,8 +847,16 @@ def iter_raw_records(
             size = len(item.encode("utf-8", "replace"))
         text = text.rstrip("\r\n")
         is_start = starts_record(text)
-        if buf and buf_header and is_start and " ERROR " in text[:80] and _continues(buf[0], text):
+        if (
+            buf
+            and buf_header
+            and is_start
+            and (" ERROR " in text[:80] or " TRACE " in text[:80])
+            and _continues(buf[0], text)
+        ):
             is_start = False
+        elif buf and buf_header and is_start and text[:1] == "{" and not is_json_record(text):
+            is_start = False  # a dict or HTTP body inside a text record's message
         elif (
             not is_start
             and buf

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from kansoku.tracing.model import Link, LinkKind, LogLine, LogSource, Span, SpanKey, Strength, Trace
+from kansoku.tracing.rpc_evidence import is_periodic_task, is_rpc_callee_line, is_rpc_caller_line
 
 # kansoku.models has the same patterns but imports pydantic (~150 ms): `kansoku trace` must start fast.
 REQUEST_ID_RE = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -90,7 +91,7 @@ NOT_REQUEST_FAILURES: tuple[tuple[str, str], ...] = (("stevedore.extension", "Co
 
 
 def _known_noise(line: LogLine) -> bool:
-    return any(
+    return is_periodic_task(line) or any(
         line.logger == logger and line.message.startswith(prefix) for logger, prefix in NOT_REQUEST_FAILURES
     )
 
@@ -329,9 +330,31 @@ class _Linker:
             callers = [
                 s for s in spans if not set(RPC_UPSTREAM.get(canonical_service(s.service), ())) & services
             ]
-            pool = served or callers or spans
+            # The lines say who served an RPC call: the side logging oslo.messaging's
+            # "Exception during message handling" is the callee, the side logging the
+            # RemoteError it got back is the caller, whatever their times say.
+            rpc_callees = {id(s) for s in spans if any(is_rpc_callee_line(ln) for ln in s.lines)}
+            rpc_callers = [
+                s for s in spans if id(s) not in rpc_callees and any(is_rpc_caller_line(ln) for ln in s.lines)
+            ]
+            callers = [s for s in callers if id(s) not in rpc_callees] or callers
+            pool = served or rpc_callers or callers or spans
             self._origin[rid] = min(pool, key=lambda s: (s.start, service_rank(s.service), s.service, s.host))
         return self._origin[rid]
+
+    def origin_reason(self, rid: str) -> str:
+        """Why `origin(rid)` was chosen, for `kansoku trace --explain`."""
+        span = self.origin(rid)
+        if any(ln.access is not None and ln.local_id == rid for ln in span.lines):
+            return f"{span.service} served {rid} over HTTP (an access line under it)"
+        if any(is_rpc_caller_line(ln) for ln in span.lines):
+            return f"{span.service} logged the remote error / timeout of its RPC call: the caller"
+        others = [s for s in self.by_rid[rid] if s is not span]
+        if any(is_rpc_callee_line(ln) for s in others for ln in s.lines):
+            return (
+                f"{span.service} is not the side logging oslo.messaging's 'Exception during message handling'"
+            )
+        return f"{span.service} logged {rid} first"
 
     def proposals(self, span: Span) -> Iterator[_Proposal]:
         """Candidate parents, strongest evidence first; lazily, as the first usually wins."""

@@ -40,6 +40,11 @@ def trace_parser() -> argparse.ArgumentParser:
         "--otlp", metavar="URL", help="export spans to an OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318"
     )
     p.add_argument("--instance", action="store_true", help="also follow instance UUIDs (weak links)")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="say why each span is a caller or callee and why the root cause was chosen (evidence lines)",
+    )
     p.add_argument("--store", metavar="DIR", type=Path, help=_STORE_HELP)
     p.add_argument(
         "--source",
@@ -69,6 +74,7 @@ def trace_command(argv: list[str]) -> int:
         html=args.html,
         otlp=args.otlp,
         include_instance=args.instance,
+        explain=args.explain,
     )
 
 

@@ -106,8 +106,12 @@ def run_trace(
     include_instance: bool = False,
     console: Console | None = None,
     open_source: Callable[[str], LogSource] | None = None,
+    explain: bool = False,
 ) -> int:
-    """Open the source, trace `query`, isolate the fault, run the outputs asked for; the exit code."""
+    """Open the source, trace `query`, isolate the fault, run the outputs asked for; the exit code.
+
+    `explain` prints why each span is a caller or callee and why the root cause was chosen
+    (on stderr with --json, whose document always carries `verdict.reasons`)."""
     from kansoku.tracing.isolate import isolate
 
     if isinstance(source, str):
@@ -119,7 +123,13 @@ def run_trace(
     console = console or Console(highlight=False, soft_wrap=True)
     _check_targets(html, otlp)
     trace = find_trace(source, query, include_instance)
-    verdict = isolate(trace)
+    manifest = getattr(source, "manifest", None)  # the index store can search by time; ES cannot yet
+    nearby = None
+    if manifest is not None:
+        from kansoku.tracing.nearby import NearbyErrors
+
+        nearby = NearbyErrors(manifest.files, source.store.block_table)  # type: ignore[attr-defined]
+    verdict = isolate(trace, nearby)
     wanted: list[tuple[str, str | None]] = [("json", None) if as_json else ("terminal", None)]
     if html is not None:
         wanted.append(("html", str(html)))
@@ -129,4 +139,9 @@ def run_trace(
     side = Console(stderr=True, highlight=False) if as_json else console
     for name, target in wanted:
         OUTPUTS[name](trace, verdict, console if name in ("terminal", "json") else side, target)
+    if explain:
+        from kansoku.tracing.explain import explain_lines
+
+        for text in explain_lines(trace, verdict):
+            side.print(escape(text), highlight=False, soft_wrap=True)
     return 0

@@ -132,6 +132,18 @@ def trace_document(trace: Trace, verdict: Verdict) -> dict[str, Any]:
             "root_cause": _error_dict(verdict.root_cause, spans, line_index) if verdict.root_cause else None,
             "propagated": [_error_dict(e, spans, line_index) for e in verdict.propagated],
             "others": [_error_dict(e, spans, line_index) for e in verdict.others],
+            "reasons": list(verdict.reasons),
+            "weak_origin": [
+                {
+                    "service": e.span.service,
+                    "host": e.span.host,
+                    "file": e.line.file,
+                    "line": e.line.line_no,
+                    "exception": e.exception,
+                    "message": e.message,
+                }
+                for e in verdict.weak_origin
+            ],
         },
         "spans": span_out,
         "links": [_link_dict(link, spans) for link in trace.links],

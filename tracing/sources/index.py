@@ -24,7 +24,14 @@ from kansoku.errors import KansokuError
 from kansoku.tracing.files import LogReadError, open_error, read_chunks
 from kansoku.tracing.index import _HEADER, MAGIC, FileEntry, Manifest, Store, codec
 from kansoku.tracing.model import LogLine
-from kansoku.tracing.parse import HEADER_RE, iter_raw_records, parse_record, starts_record, unparsed_line
+from kansoku.tracing.parse import (
+    is_exception_prefix,
+    iter_raw_records,
+    json_record_start,
+    parse_record,
+    starts_record,
+    unparsed_line,
+)
 
 #: How far past a block's end to look for the end of its last record.
 _EXTEND_STEP = 64 * 1024
@@ -210,7 +217,7 @@ _LEVEL_B = re.compile(
 )
 #: A header whose level is not ERROR: surely a record start (one match for the common case).
 _NOT_ERROR_B = re.compile(
-    rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +(?!ERROR )[A-Z]+ "
+    rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +(?!ERROR |TRACE )[A-Z]+ "
 )
 
 
@@ -224,17 +231,17 @@ def _definite_start(data: bytes, start: int) -> bool:
     `=> generated`.
     """
     first = data[start : start + 1]
-    if first == b"{":
-        return True
     nl = data.find(b"\n", start)
     stop = nl if nl != -1 else len(data)
+    if first == b"{":  # a JSON record, or a dict continuing a text record's message
+        return json_record_start(data[start:stop].decode("utf-8", "replace").rstrip("\r"))
     # A journald line (`Nov 23 ...`, or ISO `...T...` + host) is left to the parser below.
     if not (first.isupper() or data[start + 10 : start + 11] == b"T"):
         if _NOT_ERROR_B.match(data, start, stop):
             return True
         if _START_B.match(data, start):
             m = _LEVEL_B.match(data, start, stop)
-            if m is None or m.group(1) != b"ERROR":
+            if m is None or m.group(1) not in (b"ERROR", b"TRACE"):
                 return True
         elif data.find(b'"', start, stop) == -1 and data.find(b"=> generated", start, stop) == -1:
             return False
@@ -277,12 +284,8 @@ def _first_line_is_record_start(data: bytes) -> bool:
 
 
 def _is_exception_prefix(line: str) -> bool:
-    """A traceback line written with logging_exception_prefix: header, ERROR, no `[...]` context."""
-    m = HEADER_RE.match(line)
-    if m is None or m.group("level") != "ERROR":
-        return False
-    rest = m.group("rest") or ""
-    return not rest.startswith("[") or rest.startswith("[instance: ")
+    """A traceback line written with logging_exception_prefix (ERROR, or TRACE before Mitaka)."""
+    return is_exception_prefix(line)
 
 
 def _record_end(read: Callable[[int, int], bytes], end: int) -> bytes:
