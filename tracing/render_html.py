@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from html import escape
-from pathlib import Path
 
 from kansoku.tracing.model import Trace, Verdict
 from kansoku.tracing.render_json import trace_document
 
-TEMPLATE = Path(__file__).with_name("trace_page.html")
+from kansoku.resources import package_path
+
+#: Shipped as package data of kansoku.tracing (see setup.py).
+TEMPLATE = package_path("kansoku.tracing", "trace_page.html")
 
 
 def render_html(trace: Trace, verdict: Verdict) -> str:
