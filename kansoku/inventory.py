@@ -18,6 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kansoku.configpaths import inventory_relative_to
 from kansoku.errors import ConfigError, FieldProblem
 from kansoku.models import Cluster
 from kansoku.yamlfile import line_of, read_yaml, validate
@@ -215,7 +216,7 @@ def load_inventory(path: Path | str) -> Inventory:
     """Read and validate an inventory file; any mistake rejects the whole file.
 
     Raises `ConfigError` listing every problem as file:line:field (duplicate cluster ids and
-    checks naming unknown clusters included).
+    checks naming unknown clusters included). Relative paths in it are relative to the file.
     """
     path = Path(path)
     data, node = read_yaml(path)
@@ -242,4 +243,4 @@ def load_inventory(path: Path | str) -> Inventory:
                 )
     if problems:
         raise ConfigError(problems)
-    return inventory
+    return inventory_relative_to(inventory, path.resolve().parent)
