@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import getpass
 from pathlib import Path
+from typing import Annotated
 
 import typer
+
+from kansoku.options import DEFAULT_BIND, bind_option
 
 CONFIG_OPT = typer.Option(
     Path("heal.yaml"), "--config", "-c", help="heal configuration (see examples/heal.yaml)"
@@ -21,11 +24,14 @@ def register(app: typer.Typer) -> None:
     @heal.command("serve")
     def serve_cmd(
         config: Path = CONFIG_OPT,
-        host: str = typer.Option("127.0.0.1", help="listen address"),
+        host: Annotated[str, bind_option()] = DEFAULT_BIND,
         port: int = typer.Option(9095, help="listen port"),
         dry_run: bool = typer.Option(False, "--dry-run", help="decide and journal, never act"),
     ) -> None:
-        """Receive Alertmanager webhooks on POST /alertmanager and heal (token: $KANSOKU_HEAL_TOKEN)."""
+        """Receive Alertmanager webhooks on POST /alertmanager and heal (token: $KANSOKU_HEAL_TOKEN).
+
+        Example: kansoku heal serve --config examples/heal.yaml --dry-run
+        """
         from kansoku.alerts.heal_serve import serve
 
         typer.echo(
@@ -40,7 +46,10 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
         limit: int = typer.Option(30, help="how many recent actions and decisions"),
     ) -> None:
-        """Recent decisions and actions, success rate per action, pause state."""
+        """Recent decisions and actions, success rate per action, pause state.
+
+        Example: kansoku heal history --config examples/heal.yaml --limit 10
+        """
         from kansoku.alerts.heal_serve import history_json
 
         text = history_json(config, limit)
@@ -53,14 +62,20 @@ def register(app: typer.Typer) -> None:
 
     @heal.command("pause")
     def pause_cmd(config: Path = CONFIG_OPT) -> None:
-        """Stop all healing now (persisted; the running server obeys at its next decision)."""
+        """Stop all healing now (persisted; the running server obeys at its next decision).
+
+        Example: kansoku heal pause --config /etc/kansoku/heal.yaml
+        """
         from kansoku.alerts.heal_serve import set_paused
 
         typer.echo(set_paused(config, True, getpass.getuser()))
 
     @heal.command("resume")
     def resume_cmd(config: Path = CONFIG_OPT) -> None:
-        """Resume healing (also after the fleet budget or a shared-dependency pause)."""
+        """Resume healing (also after the fleet budget or a shared-dependency pause).
+
+        Example: kansoku heal resume --config /etc/kansoku/heal.yaml
+        """
         from kansoku.alerts.heal_serve import set_paused
 
         typer.echo(set_paused(config, False, getpass.getuser()))

@@ -7,20 +7,23 @@ from typing import Annotated
 
 import typer
 
-InventoryOpt = Annotated[
-    Path, typer.Option("--inventory", "-i", envvar="KANSOKU_INVENTORY", help="fleet inventory YAML file")
-]
+from kansoku.options import DEFAULT_BIND, DEFAULT_INVENTORY, bind_option, inventory_option
+
+InventoryOpt = Annotated[Path, inventory_option()]
 
 
 def register(app: typer.Typer) -> None:
     @app.command("check")
     def check(
         clusters: Annotated[list[str] | None, typer.Argument(help="cluster ids (default: all)")] = None,
-        inventory: InventoryOpt = Path("inventory.yaml"),
+        inventory: InventoryOpt = DEFAULT_INVENTORY,
         as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
         all_rows: Annotated[bool, typer.Option("--all", help="show ok checks too")] = False,
     ) -> None:
-        """One round of checks; exit 0 all ok, 1 any failing, 2 any unknown."""
+        """One round of checks; exit 0 all ok, 1 any failing, 2 any unknown.
+
+        Example: kansoku check --inventory examples/inventory.yaml prod-fra-001
+        """
         from kansoku.health.runner import run_check
         from kansoku.health.table import exit_code, render, to_json
         from rich.console import Console
@@ -37,11 +40,14 @@ def register(app: typer.Typer) -> None:
 
     @collect.command("serve")
     def serve(
-        inventory: InventoryOpt = Path("inventory.yaml"),
+        inventory: InventoryOpt = DEFAULT_INVENTORY,
         port: Annotated[int, typer.Option("--port", help="exporter port on /metrics")] = 9478,
-        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+        host: Annotated[str, bind_option()] = DEFAULT_BIND,
     ) -> None:
-        """Run the check loop and the collectors; expose everything on /metrics."""
+        """Run the check loop and the collectors; expose everything on /metrics.
+
+        Example: kansoku collect serve --inventory examples/inventory.yaml --port 9478
+        """
         from kansoku.health.serve import serve_forever
 
         serve_forever(inventory, host, port)

@@ -206,7 +206,10 @@ def register(app: typer.Typer) -> None:
 
     @lab.command("up")
     def up(directory: Path = dir_opt) -> None:
-        """Start keystone, placement, glance, nova (api, conductor, scheduler, compute), RabbitMQ, RPC pair."""
+        """Start keystone, placement, glance, nova (api, conductor, scheduler, compute), RabbitMQ, RPC pair.
+
+        Example: kansoku lab up --dir kansoku-lab
+        """
         state = lab_up(directory)
         typer.echo(f"lab up in {state.root}")
         for s in state.services:
@@ -216,7 +219,10 @@ def register(app: typer.Typer) -> None:
 
     @lab.command("traffic")
     def traffic(directory: Path = dir_opt) -> None:
-        """Drive the recorded scenarios; write <dir>/traffic.json."""
+        """Drive the recorded scenarios; write <dir>/traffic.json.
+
+        Example: kansoku lab traffic --dir kansoku-lab
+        """
         from kansoku.lab_traffic import run_traffic
 
         report = run_traffic(directory)
@@ -227,13 +233,19 @@ def register(app: typer.Typer) -> None:
 
     @lab.command("status")
     def status(directory: Path = dir_opt) -> None:
-        """Show the lab's processes and whether each still runs."""
+        """Show the lab's processes and whether each still runs.
+
+        Example: kansoku lab status --dir kansoku-lab
+        """
         for name, pid, running, where in lab_status(directory):
             typer.echo(f"  {name:<14} pid {pid:<7} {'running' if running else 'STOPPED':<8} {where}")
 
     @lab.command("down")
     def down(directory: Path = dir_opt) -> None:
-        """Stop every process the lab started (by recorded PID)."""
+        """Stop every process the lab started (by recorded PID).
+
+        Example: kansoku lab down --dir kansoku-lab
+        """
         stopped = lab_down(directory)
         typer.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
 

@@ -56,6 +56,7 @@ from typing import IO, Any, Protocol
 from kansoku.tracing.files import LogFile, LogReadError, PathRule, discover, fingerprint, read_chunks
 from kansoku.tracing.parse import journal_time, parse_access
 
+from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
 
 FORMAT_VERSION = 1
@@ -1162,7 +1163,7 @@ class _Lock:
 
 def build_index(
     paths: Iterable[str | Path],
-    store: str | Path = ".kansoku",
+    store: str | Path = DEFAULT_STORE,
     path_rule: PathRule | None = None,
 ) -> IndexReport:
     """Index (incrementally) every log file under `paths` into `store`; see the module doc."""

@@ -25,6 +25,7 @@ from kansoku.tracing.index import _HEADER, MAGIC, FileEntry, Manifest, Store, co
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import HEADER_RE, iter_raw_records, parse_record, starts_record, unparsed_line
 
+from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
 
 #: How far past a block's end to look for the end of its last record.
@@ -400,7 +401,7 @@ class _GzBlocks:
 class IndexSource:
     """`LogSource` over a store built by `build_index`; cheap to create (reads the manifest)."""
 
-    def __init__(self, store: str | Path = ".kansoku") -> None:
+    def __init__(self, store: str | Path = DEFAULT_STORE) -> None:
         self.store = Store(store)
         if not self.store.exists():
             raise KansokuError(
