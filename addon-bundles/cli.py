@@ -116,7 +116,15 @@ def render_cmd(
     """
     from kansoku.addon_bundles.ops import catalog, load_clusters, render_fleet_to
 
-    rendered = render_fleet_to(catalog(bundles), load_clusters(inventory), out)
+    from kansoku.progress import progress_bar
+
+    with progress_bar("rendering bundles", unit="steps") as update:
+        rendered = render_fleet_to(
+            catalog(bundles),
+            load_clusters(inventory),
+            out,
+            lambda done, total: update(completed=done, total=total, detail="render + write per cluster"),
+        )
     for r in rendered:
         _console().print(f"{r.cluster_id}: {r.key} -> {out / r.cluster_id} ({r.pushed_bytes()} bytes)")
 

@@ -35,15 +35,27 @@ def register(app: typer.Typer) -> None:
         from rich.markup import escape
 
         from kansoku.errors import KansokuError
+        from kansoku.progress import progress_bar
         from kansoku.tracing.ship import ship
 
-        report = ship(
-            paths,
-            es,
-            index=index,
-            path_rule=deprecated(rule, path_rule, "--path-rule", "--rule"),
-            host=deprecated(log_host, host, "--host", "--log-host"),
-        )
+        with progress_bar("shipping", unit="bytes", rate_field="records") as update:
+
+            def on_file(files_done: int, files_total: int, done: int, total: int, records: int) -> None:
+                update(
+                    total=total,
+                    completed=done,
+                    detail=f"{files_done}/{files_total} files",
+                    rate=f"{records:,}",
+                )
+
+            report = ship(
+                paths,
+                es,
+                index=index,
+                path_rule=deprecated(rule, path_rule, "--path-rule", "--rule"),
+                host=deprecated(log_host, host, "--host", "--log-host"),
+                progress=on_file,
+            )
         out = Console(highlight=False, soft_wrap=True)
         out.print(
             f"shipped {report.records} records from {report.files} files in {report.elapsed:.1f}s: "

@@ -14,6 +14,7 @@ the path the entry point can take without building the typer app.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -39,13 +40,26 @@ def index_command(
     Example: kansoku index /var/log/nova /var/log/neutron --store /srv/kansoku
     """
     from kansoku.tracing.files import make_rule
-    from kansoku.tracing.index import build_index
+    from kansoku.tracing.index import IndexProgress, build_index
     from rich.console import Console
 
+    from kansoku.progress import progress_bar
+
     console = Console(highlight=False)
-    report = build_index(
-        paths, store_dir(store), make_rule(rule, deprecated(log_host, host, "--host", "--log-host"))
-    )
+    path_rule = make_rule(rule, deprecated(log_host, host, "--host", "--log-host"))
+    with progress_bar("indexing", unit="bytes", rate_field="lines/s") as update:
+        t0 = time.perf_counter()
+
+        def on_file(p: IndexProgress) -> None:
+            rate = p.lines / max(time.perf_counter() - t0, 1e-6)
+            update(
+                total=p.bytes_total,
+                completed=p.bytes_done,
+                detail=f"{p.files_done}/{p.files_total} files",
+                rate=f"{rate:,.0f}",
+            )
+
+        report = build_index(paths, store_dir(store), path_rule, progress=on_file)
     console.print(report.summary(), soft_wrap=True)
     if report.problems_count:
         shown = report.problems[:MAX_PROBLEMS_SHOWN]
