@@ -1,7 +1,7 @@
-"""`kansoku bundle list|show|render|diff|install|upgrade|uninstall` and `kansoku rules check|test`.
+"""`kansoku bundle list|show|render|diff|install|upgrade|uninstall`.
 
-Thin: each command calls one function of `kansoku.addon_bundles.ops` or
-`kansoku.alerts.rules_check` and prints its result. Only typer and stdlib at module level.
+Thin: each command calls one function of `kansoku.addon_bundles.ops` and prints its result.
+Only typer and stdlib at module level.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ from kansoku.options import DEFAULT_INVENTORY, inventory_option, store_option
 
 bundle_app = typer.Typer(
     help="Add-on bundles: dashboards and alert rules per Kubernetes version.", no_args_is_help=True
-)
-rules_app = typer.Typer(
-    help="Alert rules: multi-cluster label check and promtool unit tests.", no_args_is_help=True
 )
 
 Inventory = Annotated[Path, inventory_option()]
@@ -74,8 +71,9 @@ def list_cmd(bundles: BundleDirs = None) -> None:
 
     Example: kansoku bundle list --bundles addon-bundles/bundles --bundles examples/bundle
     """
-    from kansoku.addon_bundles.ops import catalog
     from rich.table import Table
+
+    from kansoku.addon_bundles.ops import catalog
 
     table = Table(
         "bundle", "kubernetes", "depends on", "dashboards", "rules", "hooks", box=None, padding=(0, 1)
@@ -96,6 +94,7 @@ def show_cmd(key: str, bundles: BundleDirs = None) -> None:
     Example: kansoku bundle show kansoku-k8s-2.1.0
     """
     import yaml
+
     from kansoku.addon_bundles.ops import catalog
 
     b = catalog(bundles).get(key)
@@ -115,7 +114,6 @@ def render_cmd(
     Example: kansoku bundle render -i inventory.yaml -o out/
     """
     from kansoku.addon_bundles.ops import catalog, load_clusters, render_fleet_to
-
     from kansoku.progress import progress_bar
 
     with progress_bar("rendering bundles", unit="steps") as update:
@@ -192,7 +190,6 @@ def install_cmd(
     Example: kansoku bundle install prod-fra-001 -i inventory.yaml --grafana https://grafana:3000 --reload
     """
     from kansoku.addon_bundles.ops import catalog, find_cluster, install, install_fleet, load_clusters
-
     from kansoku.errors import KansokuError
 
     targets = _targets(grafana, rules_dir, state_dir, reload, store)
@@ -258,7 +255,6 @@ def upgrade_cmd(
     Example: kansoku bundle upgrade --to kansoku-k8s-2.1.0 --alerts alertmanager+http://am:9093 --steps 0.1,1.0
     """
     from kansoku.addon_bundles.ops import catalog, load_clusters, upgrade
-
     from kansoku.errors import KansokuError
 
     try:
@@ -285,71 +281,5 @@ def upgrade_cmd(
     raise typer.Exit(0 if report.completed else 1)
 
 
-@rules_app.command("check")
-def rules_check_cmd(
-    files: Annotated[list[Path], typer.Argument(help="rule files or PrometheusRule manifests")],
-    policy: Annotated[
-        bool,
-        typer.Option("--policy", help="also require severity, summary, runbook_url, a known heal_action"),
-    ] = False,
-) -> None:
-    """Multi-cluster label check and `promtool check rules`; exit 1 on any finding.
-
-    Example: kansoku rules check --policy alerts/rule-files/kansoku.rules.yaml
-    """
-    from kansoku.alerts.rules_check import check_files
-
-    report = check_files(files, policy=policy)
-    console = _console()
-    for finding in report.findings:
-        console.print(str(finding), markup=False)
-    for name, count in report.skipped.items():
-        console.print(
-            f"{name}: {count} document(s) that are not PrometheusRule objects skipped", markup=False
-        )
-    for result in report.promtool:
-        if not result.ok:
-            console.print(f"{result.target}: promtool check rules failed:\n{result.output}", markup=False)
-    console.print(f"{len(files)} file(s), {len(report.findings)} finding(s)")
-    raise typer.Exit(0 if report.ok else 1)
-
-
-@rules_app.command("test")
-def rules_test_cmd(bundles: BundleDirs = None) -> None:
-    """promtool check + test on every rule file and unit test of every bundle; print coverage.
-
-    Example: kansoku rules test --bundles addon-bundles/bundles --bundles examples/bundle
-    """
-    from kansoku.addon_bundles.ops import catalog
-    from kansoku.alerts.rules_check import run_rule_tests
-    from rich.table import Table
-
-    cat = catalog(bundles)
-    rule_paths = sorted({p for b in cat.bundles.values() for p in b.rule_paths})
-    test_paths = sorted({p for b in cat.bundles.values() for p in b.test_paths})
-    report = run_rule_tests(rule_paths, test_paths)
-    console = _console()
-    for result in report.check.promtool + report.tests:
-        console.print(
-            f"{'ok  ' if result.ok else 'FAIL'} promtool {result.command} {result.target}", markup=False
-        )
-        if not result.ok:
-            console.print(result.output, markup=False)
-    for finding in report.check.findings:
-        console.print(str(finding), markup=False)
-    table = Table("alert", "fires", "stays silent")
-    for alert in report.alerts:
-        table.add_row(
-            alert,
-            str(len(report.coverage.fires.get(alert, []))),
-            str(len(report.coverage.silent.get(alert, []))),
-        )
-    console.print(table)
-    covered = len(report.alerts) - len(report.missing)
-    console.print(f"coverage: {covered}/{len(report.alerts)} alerts have a firing and a silent test")
-    raise typer.Exit(0 if report.ok else 1)
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(bundle_app, name="bundle")
-    app.add_typer(rules_app, name="rules")

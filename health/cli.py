@@ -1,4 +1,4 @@
-"""`kansoku check` and `kansoku collect serve`: thin wrappers over library functions."""
+"""`kansoku check`: a thin wrapper over `kansoku.health.runner.run_check`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kansoku.options import DEFAULT_BIND, DEFAULT_INVENTORY, bind_option, inventory_option
+from kansoku.options import DEFAULT_INVENTORY, inventory_option
 
 InventoryOpt = Annotated[Path, inventory_option()]
 
@@ -27,10 +27,11 @@ def register(app: typer.Typer) -> None:
 
         Example: kansoku check --inventory examples/inventory.yaml prod-fra-001
         """
+        from rich.console import Console
+
         from kansoku.health.runner import run_check
         from kansoku.health.summary import render_summary
         from kansoku.health.table import exit_code, render, to_json
-        from rich.console import Console
 
         statuses = run_check(inventory, clusters or [])
         if as_json:
@@ -39,20 +40,3 @@ def register(app: typer.Typer) -> None:
             show = render if wide else render_summary
             show(statuses, Console(), all_rows=all_rows or bool(clusters))
         raise typer.Exit(exit_code(statuses))
-
-    collect = typer.Typer(help="collect fleet and OpenStack metrics", no_args_is_help=True)
-    app.add_typer(collect, name="collect")
-
-    @collect.command("serve")
-    def serve(
-        inventory: InventoryOpt = DEFAULT_INVENTORY,
-        port: Annotated[int, typer.Option("--port", help="exporter port on /metrics")] = 9478,
-        host: Annotated[str, bind_option()] = DEFAULT_BIND,
-    ) -> None:
-        """Run the check loop and the collectors; expose everything on /metrics.
-
-        Example: kansoku collect serve --inventory examples/inventory.yaml --port 9478
-        """
-        from kansoku.health.serve import serve_forever
-
-        serve_forever(inventory, host, port)

@@ -25,4 +25,6 @@ def package_path(package: str, *parts: str) -> Path:
             f"{package}: installed as {type(target).__name__}, not as files; "
             "install kansoku unpacked (pip install kansoku) to use its shipped data"
         )
+    if not target.exists():  # a packaging mistake: say so at import, not at first use
+        raise KansokuError(f"{target}: shipped data of {package} is missing from this installation")
     return target

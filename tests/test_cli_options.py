@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 import typer
-from kansoku.tracing.index import Store
-from kansoku.tracing.trace_cmd import trace_parser
 
 from kansoku.cli import build_app, main
 from kansoku.options import INVENTORY_ENV, STORE_ENV, STORE_HELP
+from kansoku.tracing.index import Store
+from kansoku.tracing.trace_cmd import trace_parser
 
 #: Parameter name -> (flags shown in --help, environment variable).
 SHARED = {

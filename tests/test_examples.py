@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from kansoku.alerts.heal_config import load_heal_config
 
+from kansoku.alerts.heal.config import load_heal_config
 from kansoku.inventory import load_inventory
 from kansoku.process import free_port
 

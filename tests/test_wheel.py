@@ -152,6 +152,21 @@ def test_wheel_runs_the_first_commands_from_an_empty_directory(clean_venv: Path,
     ).stdout.splitlines()
     assert all(line.startswith(str(clean_venv)) for line in where[:2]), where
     assert where[2] == kansoku.__version__
+    # Every module imports from the wheel: shipped data (templates, rule folders) is found
+    # at import time by kansoku.resources, which fails when a file did not ship.
+    imported = _run(
+        [
+            str(bin_ / "python"),
+            "-c",
+            "import pkgutil, importlib, kansoku;"
+            "names = [m.name for m in pkgutil.walk_packages(kansoku.__path__, 'kansoku.')"
+            " if not m.name.endswith('__main__')];"
+            "[importlib.import_module(n) for n in names]; print(len(names))",
+        ],
+        empty,
+        env,
+    ).stdout
+    assert int(imported) > 100
 
     assert (
         _run([str(bin_ / "kansoku"), "--version"], empty, env).stdout.strip()

@@ -1,4 +1,4 @@
-"""`kansoku index PATH...`, `kansoku trace ID`, `kansoku trace stats`: thin shells over the library.
+"""`kansoku index PATH...`, `kansoku trace ID`, `kansoku trace stats`, `kansoku ship`: thin shells over the library.
 
 Only typer and the standard library are imported here: `kansoku trace ID` must print its
 answer within 300 ms of process start, so the parser, index, pandas and OpenTelemetry are
@@ -22,6 +22,7 @@ import typer
 
 from kansoku.config import store_dir
 from kansoku.options import deprecated, hidden_option, log_host_option, rule_option, store_option
+from kansoku.tracing import ship_cli
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -39,11 +40,11 @@ def index_command(
 
     Example: kansoku index /var/log/nova /var/log/neutron --store /srv/kansoku
     """
-    from kansoku.tracing.files import make_rule
-    from kansoku.tracing.index import IndexProgress, build_index
     from rich.console import Console
 
     from kansoku.progress import progress_bar
+    from kansoku.tracing.files import make_rule
+    from kansoku.tracing.index import IndexProgress, build_index
 
     console = Console(highlight=False)
     path_rule = make_rule(rule, deprecated(log_host, host, "--host", "--log-host"))
@@ -91,3 +92,4 @@ def register(app: typer.Typer) -> None:
         add_help_option=False,
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     )(_trace_entry)
+    ship_cli.register(app)
