@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
 
 #: Rotation suffixes logrotate writes (numbered or dated, optionally compressed).
@@ -45,7 +46,7 @@ PROJECTS = frozenset(
     }
 )  # fmt: skip
 _GENERIC_DIRS = frozenset({"log", "logs", "var", "tmp", "", ".", "/"})
-_SKIP_DIRS = frozenset({".kansoku", ".git", "__pycache__"})
+_SKIP_DIRS = frozenset({DEFAULT_STORE.name, ".git", "__pycache__"})
 
 
 class LogReadError(KansokuError):
