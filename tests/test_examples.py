@@ -4,8 +4,8 @@
 The commands are read from the README itself (indented lines starting with `kansoku ` that
 name `examples/`), so a README edit is tested as soon as it is made. Optional parts in
 brackets are left out; servers get a free port instead of the documented one, are asked one
-GET (`/healthz`, `/metrics`) and stopped by PID. Each command runs in a copy of examples/
-(state written next to the config stays in the temporary directory) inside a network
+GET (`/healthz`, `/metrics`) and stopped by PID. The commands run in README order in one copy
+of examples/ (state written next to the config stays in the temporary directory) inside a network
 namespace where only loopback exists (tests/loopback_only.py), so the example fleet's
 10.20.x API servers are unreachable at once instead of being contacted.
 """
@@ -53,12 +53,16 @@ def test_readme_has_example_commands() -> None:
         assert expected in names, f"README lost its {expected!r} example"
 
 
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    """A directory laid out like the checkout: a copy of examples/ and the shipped bundles."""
-    shutil.copytree(REPO / "examples", tmp_path / "examples")
-    (tmp_path / "addon-bundles").symlink_to(REPO / "addon-bundles")
-    return tmp_path
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory laid out like the checkout: a copy of examples/ and the shipped bundles.
+
+    One for all the commands, which run in README order: `heal history` reads the journal
+    that `heal serve` created, as for a user following the README."""
+    root = tmp_path_factory.mktemp("readme")
+    shutil.copytree(REPO / "examples", root / "examples")
+    (root / "addon-bundles").symlink_to(REPO / "addon-bundles")
+    return root
 
 
 def _namespaced(args: list[str]) -> list[str]:
@@ -121,9 +125,10 @@ def test_inventory_paths_follow_the_file_not_the_working_directory(tmp_path: Pat
     assert inv.sources[0].token_file == str(base / "rancher.token")  # type: ignore[union-attr]
 
 
-def test_heal_example_needs_nothing_outside_examples(workdir: Path) -> None:
-    loaded = load_heal_config(workdir / "examples" / "heal.yaml")
-    examples = (workdir / "examples").resolve()
+def test_heal_example_needs_nothing_outside_examples(tmp_path: Path) -> None:
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    loaded = load_heal_config(tmp_path / "examples" / "heal.yaml")
+    examples = (tmp_path / "examples").resolve()
     assert loaded.path(loaded.config.journal).is_relative_to(examples)
     assert loaded.path(loaded.config.inventory or "").is_relative_to(examples)
     assert list(loaded.clusters())[:2] == ["prod-fra-001", "dev-fra-017"]
