@@ -6,7 +6,7 @@ name `examples/`), so a README edit is tested as soon as it is made. Optional pa
 brackets are left out; servers get a free port instead of the documented one, are asked one
 GET (`/healthz`, `/metrics`) and stopped by PID. The commands run in README order in one copy
 of examples/ (state written next to the config stays in the temporary directory) inside a network
-namespace where only loopback exists (tests/loopback_only.py), so the example fleet's
+namespace where only loopback exists (tests/support/netns.py), so the example fleet's
 10.20.x API servers are unreachable at once instead of being contacted.
 """
 
@@ -27,7 +27,7 @@ from kansoku.inventory import load_inventory
 from kansoku.process import free_port
 
 REPO = Path(__file__).resolve().parent.parent
-HELPER = Path(__file__).resolve().parent / "loopback_only.py"
+HELPER = Path(__file__).resolve().parent / "support" / "netns.py"
 #: Where each server answers once it is up.
 READY_PATH = {"heal": "/healthz", "collect": "/metrics"}
 

@@ -1,12 +1,12 @@
-"""Run a command where only 127.0.0.1 exists: `unshare -rn python tests/loopback_only.py ...`.
+"""Run a command where only 127.0.0.1 exists: `unshare -rn python tests/support/netns.py ...`.
 
 Why: the README's example commands name the example fleet (10.20.x API servers, a Rancher
 at rancher.example). Their tests must run them exactly as written without sending a packet
 off the machine; in a fresh network namespace every non-loopback address is unreachable at
 once (ENETUNREACH), which is also what a laptop away from the fleet sees, only faster.
 
-    loopback_only.py run ARGV...                    # exit with the command's code
-    loopback_only.py serve PORT PATH ARGV...        # start, GET http://127.0.0.1:PORT/PATH, stop
+    netns.py run ARGV...                    # exit with the command's code
+    netns.py serve PORT PATH ARGV...        # start, GET http://127.0.0.1:PORT/PATH, stop
 
 `serve` prints the status line, then the body; the server is stopped by its PID.
 """
