@@ -97,3 +97,12 @@ def test_bundle_render_counts_clusters_on_a_terminal(tmp_path: Path) -> None:
     )
     assert piped.returncode == 0 and piped.stderr == ""
     assert [line.split(":")[0] for line in piped.stdout.splitlines()] == ["c0", "c1", "c2"]
+
+
+def test_ship_shows_files_and_records_on_a_terminal(fake_es, oslo_tree: Path, tmp_path: Path) -> None:
+    """`kansoku ship` into the loopback Elasticsearch (tests/support/es.py) in a terminal."""
+    argv = [sys.executable, "-m", "kansoku", "ship", str(oslo_tree), "--es", fake_es.url]
+    code, out = run_in_pty(argv, tmp_path)
+    assert code == 0, out
+    assert "shipping" in out and BAR.search(out) and " records" in out, out
+    assert "shipped " in out  # the summary after the bar
