@@ -31,6 +31,7 @@ __all__ = [
     "STORE_HELP",
     "bind_option",
     "deprecated",
+    "hidden_option",
     "inventory_option",
     "log_host_option",
     "rule_option",
