@@ -4,9 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test system-deps lint typecheck pytest bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
+	PY=$(PY) .ci/system-deps python
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,lab]'
@@ -17,8 +18,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/kansoku demo
 
-## The whole suite: lint, type check, tests (real servers included).
-test: $(STAMP) lint typecheck pytest
+## The whole suite: lint, type check, tests (real servers included). On a fresh Debian
+## machine system-deps installs the real components first (as root; otherwise it prints the
+## one apt-get command to run and stops).
+test: system-deps $(STAMP) lint typecheck pytest
+
+## Debian packages the tests start (prometheus, alertmanager, rabbitmq, etcd, chromium, ...):
+## only binaries are looked up when everything is there.
+system-deps:
+	PY=$(PY) .ci/system-deps test
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -30,16 +38,17 @@ TYPECHECK := .typecheck
 typecheck: $(STAMP)
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/kansoku
 	for f in kansoku/*.py kansoku/py.typed; do ln -s "$$PWD/$$f" $(TYPECHECK)/kansoku/; done
-	for d in tracing collectors health dashboards alerts lab; do ln -s "$$PWD/$$d" $(TYPECHECK)/kansoku/$$d; done
-	ln -s "$$PWD/addon-bundles" $(TYPECHECK)/kansoku/addon_bundles
+	for d in */__init__.py; do d=$${d%/__init__.py}; case $$d in kansoku|tests|bench) continue;; esac; \
+		ln -s "$$PWD/$$d" $(TYPECHECK)/kansoku/$$(echo $$d | tr - _); done
 	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p kansoku
 
-pytest: $(STAMP)
+pytest: system-deps $(STAMP)
 	$(BIN)/pytest -q
 
 ## Benchmarks (not tests): writes bench/RESULTS.md.
 bench: $(STAMP)
+	PY=$(PY) .ci/system-deps bench
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .kansoku build *.egg-info
+	rm -rf $(VENV) .kansoku build dist *.egg-info

@@ -23,9 +23,11 @@ from kansoku.alerts.rules.promtool import RULE_FILES_DIR, RULE_TESTS_DIR
 from kansoku.dashboards.defs import DASHBOARDS
 from kansoku.errors import ConfigError, FieldProblem, KansokuError
 from kansoku.models import Cluster
+from kansoku.resources import package_path
 from kansoku.yamlfile import line_of, load_model, read_yaml
 
-BUNDLES_DIR = Path(__file__).resolve().parent / "bundles"
+#: The shipped bundles: package data of kansoku.addon_bundles (see setup.py).
+BUNDLES_DIR = package_path("kansoku.addon_bundles", "bundles")
 #: The bundle family chosen for a cluster unless told otherwise.
 DEFAULT_BUNDLE = "kansoku-k8s"
 

@@ -11,30 +11,37 @@ from typing import Annotated, Any
 
 import typer
 
+from kansoku.config import store_dir
+from kansoku.options import DEFAULT_INVENTORY, inventory_option, store_option
+
 bundle_app = typer.Typer(
     help="Add-on bundles: dashboards and alert rules per Kubernetes version.", no_args_is_help=True
 )
 
-Inventory = Annotated[Path, typer.Option("--inventory", "-i", help="fleet inventory YAML")]
+Inventory = Annotated[Path, inventory_option()]
+Store = Annotated[Path | None, store_option()]
 Grafana = Annotated[
-    str,
+    str | None,
     typer.Option(
-        "--grafana", help="file:///DIR (directory sink) or http(s)://HOST:3000 (token: KANSOKU_GRAFANA_TOKEN)"
+        "--grafana",
+        help="file:///DIR (directory sink) or http(s)://HOST:3000 (token: KANSOKU_GRAFANA_TOKEN); "
+        "default: file://STORE/grafana",
     ),
 ]
-RulesDir = Annotated[Path, typer.Option("--rules-dir", help="rule store: DIR/<cluster>/*.rules.yaml")]
-StateDir = Annotated[Path, typer.Option("--state-dir", help="what was installed, per cluster")]
+RulesDir = Annotated[
+    Path | None,
+    typer.Option("--rules-dir", help="rule store: DIR/<cluster>/*.rules.yaml; default STORE/rules"),
+]
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="what was installed, per cluster; default STORE/bundle-state"),
+]
 Reload = Annotated[
     bool, typer.Option("--reload/--no-reload", help="POST /-/reload to the cluster's Prometheus")
 ]
 BundleDirs = Annotated[
     list[Path] | None, typer.Option("--bundles", help="bundle directories (default: shipped)")
 ]
-
-DEFAULT_INVENTORY = Path("inventory.yaml")
-DEFAULT_GRAFANA = "file://" + str(Path(".kansoku/grafana").resolve())
-DEFAULT_RULES = Path(".kansoku/rules")
-DEFAULT_STATE = Path(".kansoku/bundle-state")
 
 
 def _console() -> Any:
@@ -43,15 +50,27 @@ def _console() -> Any:
     return Console(highlight=False, soft_wrap=True)
 
 
-def _targets(grafana: str, rules_dir: Path, state_dir: Path, reload: bool) -> Any:
+def _targets(
+    grafana: str | None, rules_dir: Path | None, state_dir: Path | None, reload: bool, store: Path | None
+) -> Any:
+    """Where install/diff/upgrade write; each default is a folder of the state directory."""
     from kansoku.addon_bundles.ops import Targets
 
-    return Targets(grafana, rules_dir, state_dir, reload)
+    root = store_dir(store)
+    return Targets(
+        grafana or "file://" + str((root / "grafana").resolve()),
+        rules_dir or root / "rules",
+        state_dir or root / "bundle-state",
+        reload,
+    )
 
 
 @bundle_app.command("list")
 def list_cmd(bundles: BundleDirs = None) -> None:
-    """Every bundle version with its Kubernetes range and contents."""
+    """Every bundle version with its Kubernetes range and contents.
+
+    Example: kansoku bundle list --bundles addon-bundles/bundles --bundles examples/bundle
+    """
     from rich.table import Table
 
     from kansoku.addon_bundles.ops import catalog
@@ -70,7 +89,10 @@ def list_cmd(bundles: BundleDirs = None) -> None:
 
 @bundle_app.command("show")
 def show_cmd(key: str, bundles: BundleDirs = None) -> None:
-    """One bundle's manifest, alerts and heal hooks."""
+    """One bundle's manifest, alerts and heal hooks.
+
+    Example: kansoku bundle show kansoku-k8s-2.1.0
+    """
     import yaml
 
     from kansoku.addon_bundles.ops import catalog
@@ -87,10 +109,20 @@ def render_cmd(
     out: Annotated[Path, typer.Option("--out", "-o")] = Path("bundles-out"),
     bundles: BundleDirs = None,
 ) -> None:
-    """Render each inventory cluster's bundle (dashboards, rule files, PrometheusRule, manifests)."""
-    from kansoku.addon_bundles.ops import catalog, load_clusters, render_fleet_to
+    """Render each inventory cluster's bundle (dashboards, rule files, PrometheusRule, manifests).
 
-    rendered = render_fleet_to(catalog(bundles), load_clusters(inventory), out)
+    Example: kansoku bundle render -i inventory.yaml -o out/
+    """
+    from kansoku.addon_bundles.ops import catalog, load_clusters, render_fleet_to
+    from kansoku.progress import progress_bar
+
+    with progress_bar("rendering bundles", unit="steps") as update:
+        rendered = render_fleet_to(
+            catalog(bundles),
+            load_clusters(inventory),
+            out,
+            lambda done, total: update(completed=done, total=total, detail="render + write per cluster"),
+        )
     for r in rendered:
         _console().print(f"{r.cluster_id}: {r.key} -> {out / r.cluster_id} ({r.pushed_bytes()} bytes)")
 
@@ -100,18 +132,22 @@ def diff_cmd(
     cluster: str,
     inventory: Inventory = DEFAULT_INVENTORY,
     to: Annotated[str | None, typer.Option("--to", help="bundle key, default: chosen by version")] = None,
-    grafana: Grafana = DEFAULT_GRAFANA,
-    rules_dir: RulesDir = DEFAULT_RULES,
-    state_dir: StateDir = DEFAULT_STATE,
+    grafana: Grafana = None,
+    rules_dir: RulesDir = None,
+    state_dir: StateDir = None,
+    store: Store = None,
     bundles: BundleDirs = None,
 ) -> None:
-    """What install would change, and drift between Grafana and the bundle. Exit 1 when not clean."""
+    """What install would change, and drift between Grafana and the bundle. Exit 1 when not clean.
+
+    Example: kansoku bundle diff prod-fra-001 -i inventory.yaml --grafana https://grafana:3000
+    """
     from kansoku.addon_bundles.ops import catalog, diff, find_cluster, load_clusters
 
     report = diff(
         catalog(bundles),
         find_cluster(load_clusters(inventory), cluster),
-        _targets(grafana, rules_dir, state_dir, False),
+        _targets(grafana, rules_dir, state_dir, False, store),
         to,
     )
     console = _console()
@@ -142,17 +178,21 @@ def install_cmd(
     ] = None,
     datasource: Annotated[str, typer.Option("--datasource", help="with --fleet")] = "prometheus-fleet",
     openstack_cloud: Annotated[str, typer.Option("--openstack-cloud", help="with --fleet")] = "openstack",
-    grafana: Grafana = DEFAULT_GRAFANA,
-    rules_dir: RulesDir = DEFAULT_RULES,
-    state_dir: StateDir = DEFAULT_STATE,
+    grafana: Grafana = None,
+    rules_dir: RulesDir = None,
+    state_dir: StateDir = None,
+    store: Store = None,
     reload: Reload = False,
     bundles: BundleDirs = None,
 ) -> None:
-    """Install the matching bundle into the cluster's Grafana folder and rule store (idempotent)."""
+    """Install the matching bundle into the cluster's Grafana folder and rule store (idempotent).
+
+    Example: kansoku bundle install prod-fra-001 -i inventory.yaml --grafana https://grafana:3000 --reload
+    """
     from kansoku.addon_bundles.ops import catalog, find_cluster, install, install_fleet, load_clusters
     from kansoku.errors import KansokuError
 
-    targets = _targets(grafana, rules_dir, state_dir, reload)
+    targets = _targets(grafana, rules_dir, state_dir, reload, store)
     if fleet is not None:
         prov = install_fleet(catalog(bundles), targets, fleet, datasource, openstack_cloud)
         _console().print(
@@ -173,16 +213,21 @@ def install_cmd(
 def uninstall_cmd(
     cluster: str,
     inventory: Inventory = DEFAULT_INVENTORY,
-    grafana: Grafana = DEFAULT_GRAFANA,
-    rules_dir: RulesDir = DEFAULT_RULES,
-    state_dir: StateDir = DEFAULT_STATE,
+    grafana: Grafana = None,
+    rules_dir: RulesDir = None,
+    state_dir: StateDir = None,
+    store: Store = None,
     reload: Reload = False,
 ) -> None:
-    """Remove exactly what `install` recorded for the cluster."""
+    """Remove exactly what `install` recorded for the cluster.
+
+    Example: kansoku bundle uninstall prod-fra-001 -i inventory.yaml
+    """
     from kansoku.addon_bundles.ops import find_cluster, load_clusters, uninstall
 
     removed = uninstall(
-        find_cluster(load_clusters(inventory), cluster), _targets(grafana, rules_dir, state_dir, reload)
+        find_cluster(load_clusters(inventory), cluster),
+        _targets(grafana, rules_dir, state_dir, reload, store),
     )
     _console().print(
         f"{cluster}: removed {len(removed)} item(s)" if removed else f"{cluster}: nothing installed"
@@ -198,13 +243,17 @@ def upgrade_cmd(
     inventory: Inventory = DEFAULT_INVENTORY,
     steps: Annotated[str, typer.Option("--steps", help="cumulative fractions per partition")] = "0.1,1.0",
     soak: Annotated[float, typer.Option("--soak", help="seconds to wait before checking alerts")] = 0.0,
-    grafana: Grafana = DEFAULT_GRAFANA,
-    rules_dir: RulesDir = DEFAULT_RULES,
-    state_dir: StateDir = DEFAULT_STATE,
+    grafana: Grafana = None,
+    rules_dir: RulesDir = None,
+    state_dir: StateDir = None,
+    store: Store = None,
     reload: Reload = False,
     bundles: BundleDirs = None,
 ) -> None:
-    """Move the fleet to a bundle version in partitions; stop on a firing kansoku alert (exit 1)."""
+    """Move the fleet to a bundle version in partitions; stop on a firing kansoku alert (exit 1).
+
+    Example: kansoku bundle upgrade --to kansoku-k8s-2.1.0 --alerts alertmanager+http://am:9093 --steps 0.1,1.0
+    """
     from kansoku.addon_bundles.ops import catalog, load_clusters, upgrade
     from kansoku.errors import KansokuError
 
@@ -216,7 +265,7 @@ def upgrade_cmd(
         catalog(bundles),
         load_clusters(inventory),
         to,
-        _targets(grafana, rules_dir, state_dir, reload),
+        _targets(grafana, rules_dir, state_dir, reload, store),
         alerts,
         fractions,
         soak,

@@ -7,6 +7,7 @@ Why one module: each CLI command is one call here, which the tests call too; tar
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,11 +58,25 @@ def find_cluster(clusters: list[Cluster], cluster_id: str) -> Cluster:
     raise KansokuError(f"cluster {cluster_id!r} is not in the inventory")
 
 
-def render_fleet_to(catalog: Catalog, clusters: list[Cluster], outdir: Path) -> list[RenderedBundle]:
-    """Render every cluster's bundle into `outdir/<cluster>/`; all validated before writing."""
-    rendered = [render_cluster(catalog, c) for c in clusters]
-    for r in rendered:
+def render_fleet_to(
+    catalog: Catalog,
+    clusters: list[Cluster],
+    outdir: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[RenderedBundle]:
+    """Render every cluster's bundle into `outdir/<cluster>/`; all validated before writing.
+
+    `progress(done, total)` counts rendered then written clusters (2 steps per cluster)."""
+    total = 2 * len(clusters)
+    rendered = []
+    for c in clusters:
+        rendered.append(render_cluster(catalog, c))
+        if progress is not None:
+            progress(len(rendered), total)
+    for n, r in enumerate(rendered, len(rendered) + 1):
         write_rendered(r, outdir)
+        if progress is not None:
+            progress(n, total)
     return rendered
 
 

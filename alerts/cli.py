@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from kansoku.addon_bundles.cli import BundleDirs
+from kansoku.options import DEFAULT_BIND, bind_option
 
 CONFIG_OPT = typer.Option(
     Path("heal.yaml"), "--config", "-c", help="heal configuration (see examples/heal.yaml)"
@@ -37,7 +38,10 @@ def rules_check_cmd(
         typer.Option("--policy", help="also require severity, summary, runbook_url, a known heal_action"),
     ] = False,
 ) -> None:
-    """Multi-cluster label check and `promtool check rules`; exit 1 on any finding."""
+    """Multi-cluster label check and `promtool check rules`; exit 1 on any finding.
+
+    Example: kansoku rules check --policy alerts/rule-files/kansoku.rules.yaml
+    """
     from kansoku.alerts.rules.check import check_files
 
     report = check_files(files, policy=policy)
@@ -57,7 +61,10 @@ def rules_check_cmd(
 
 @rules_app.command("test")
 def rules_test_cmd(bundles: BundleDirs = None) -> None:
-    """promtool check + test on every rule file and unit test of every bundle; print coverage."""
+    """promtool check + test on every rule file and unit test of every bundle; print coverage.
+
+    Example: kansoku rules test --bundles addon-bundles/bundles --bundles examples/bundle
+    """
     from rich.table import Table
 
     from kansoku.addon_bundles.ops import catalog
@@ -99,11 +106,14 @@ def register(app: typer.Typer) -> None:
     @heal.command("serve")
     def serve_cmd(
         config: Path = CONFIG_OPT,
-        host: str = typer.Option("127.0.0.1", help="listen address"),
+        host: Annotated[str, bind_option()] = DEFAULT_BIND,
         port: int = typer.Option(9095, help="listen port"),
         dry_run: bool = typer.Option(False, "--dry-run", help="decide and journal, never act"),
     ) -> None:
-        """Receive Alertmanager webhooks on POST /alertmanager and heal (token: $KANSOKU_HEAL_TOKEN)."""
+        """Receive Alertmanager webhooks on POST /alertmanager and heal (token: $KANSOKU_HEAL_TOKEN).
+
+        Example: kansoku heal serve --config examples/heal.yaml --dry-run
+        """
         from kansoku.alerts.heal.serve import serve
 
         typer.echo(
@@ -118,7 +128,10 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="machine-readable output"),
         limit: int = typer.Option(30, help="how many recent actions and decisions"),
     ) -> None:
-        """Recent decisions and actions, success rate per action, pause state."""
+        """Recent decisions and actions, success rate per action, pause state.
+
+        Example: kansoku heal history --config examples/heal.yaml --limit 10
+        """
         from kansoku.alerts.heal.serve import history_json
 
         text = history_json(config, limit)
@@ -131,14 +144,20 @@ def register(app: typer.Typer) -> None:
 
     @heal.command("pause")
     def pause_cmd(config: Path = CONFIG_OPT) -> None:
-        """Stop all healing now (persisted; the running server obeys at its next decision)."""
+        """Stop all healing now (persisted; the running server obeys at its next decision).
+
+        Example: kansoku heal pause --config /etc/kansoku/heal.yaml
+        """
         from kansoku.alerts.heal.serve import set_paused
 
         typer.echo(set_paused(config, True, getpass.getuser()))
 
     @heal.command("resume")
     def resume_cmd(config: Path = CONFIG_OPT) -> None:
-        """Resume healing (also after the fleet budget or a shared-dependency pause)."""
+        """Resume healing (also after the fleet budget or a shared-dependency pause).
+
+        Example: kansoku heal resume --config /etc/kansoku/heal.yaml
+        """
         from kansoku.alerts.heal.serve import set_paused
 
         typer.echo(set_paused(config, False, getpass.getuser()))

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from kansoku.health.cli import InventoryOpt
+from kansoku.options import DEFAULT_BIND, DEFAULT_INVENTORY, bind_option, inventory_option
 
 
 def register(app: typer.Typer) -> None:
@@ -20,9 +20,9 @@ def register(app: typer.Typer) -> None:
 
     @collect.command("serve")
     def serve(
-        inventory: InventoryOpt = Path("inventory.yaml"),
+        inventory: Annotated[Path, inventory_option()] = DEFAULT_INVENTORY,
         port: Annotated[int, typer.Option("--port", help="exporter port on /metrics")] = 9478,
-        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+        host: Annotated[str, bind_option()] = DEFAULT_BIND,
         shard: Annotated[
             str | None,
             typer.Option(
@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the check loop and the collectors; expose everything on /metrics.
 
-        Example: kansoku collect serve -i inventory.yaml --port 9478 --shard 0/3
+        Example: kansoku collect serve --inventory examples/inventory.yaml --port 9478 --shard 0/2
         """
         from kansoku.collectors.serve import serve_forever
         from kansoku.collectors.shard import Shard

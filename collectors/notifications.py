@@ -10,6 +10,7 @@ event type ending in `.error` (e.g. `compute.instance.create.error`, sent at ERR
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,11 +100,28 @@ class NotificationListener:
         self._listener = oslo_messaging.get_notification_listener(
             self._transport, targets, [_Endpoint(state)], executor="threading", pool=pool
         )
+        self._started = threading.Event()
 
     def start(self) -> None:
-        self._listener.start()
+        """Connect and consume in a background thread: oslo.messaging's `start` retries the
+        broker connection forever, and a RabbitMQ that is down must not keep the exporter
+        from serving every other metric (its connection errors are logged meanwhile)."""
+
+        def run() -> None:
+            self._listener.start()
+            self._started.set()
+
+        threading.Thread(target=run, name="kansoku-notifications", daemon=True).start()
+
+    def wait_started(self, timeout: float) -> bool:
+        """True once connected and consuming (the pool queue exists), False after `timeout`."""
+        return self._started.wait(timeout)
 
     def stop(self) -> None:
+        """Stop consuming; a listener still waiting for its first connection is left to exit
+        with the process (oslo.messaging's `stop` would wait for that connection)."""
+        if not self._started.is_set():
+            return
         self._listener.stop()
         self._listener.wait()
         self._transport.cleanup()

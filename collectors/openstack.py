@@ -97,19 +97,31 @@ class RabbitMQQueues:
 
     def __init__(self, settings: OpenStackSettings, timeout: float = 5.0) -> None:
         self.url = (settings.rabbitmq_url or "").rstrip("/")
-        password = "guest"
-        if settings.rabbitmq_password_file:
-            password = Path(settings.rabbitmq_password_file).read_text().strip()
-        token = base64.b64encode(f"{settings.rabbitmq_user}:{password}".encode()).decode()
-        self.headers = {"Authorization": f"Basic {token}"}
+        self.user = settings.rabbitmq_user
+        self.password_file = settings.rabbitmq_password_file
         self.timeout = timeout
+
+    def _headers(self) -> dict[str, str]:
+        """Basic auth, the password read at each poll: an unreadable (or rotated) file is this
+        poller's error, not a crash of the exporter that serves every other metric."""
+        password = "guest"
+        if self.password_file:
+            try:
+                password = Path(self.password_file).read_text().strip()
+            except OSError as exc:
+                raise PollError(
+                    f"openstack.rabbitmq_password_file: cannot read {self.password_file}: {exc.strerror}"
+                ) from None
+        token = base64.b64encode(f"{self.user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
 
     def poll(self, state: OpenStackState) -> str:
         import httpx
 
         url = f"{self.url}/api/queues"
+        headers = self._headers()
         try:
-            resp = httpx.get(url, headers=self.headers, timeout=self.timeout, trust_env=False)
+            resp = httpx.get(url, headers=headers, timeout=self.timeout, trust_env=False)
         except httpx.HTTPError as exc:
             raise PollError(f"RabbitMQ management API {self.url}: {exc or type(exc).__name__}") from None
         if resp.status_code in (401, 403):

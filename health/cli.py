@@ -7,28 +7,36 @@ from typing import Annotated
 
 import typer
 
-InventoryOpt = Annotated[
-    Path, typer.Option("--inventory", "-i", envvar="KANSOKU_INVENTORY", help="fleet inventory YAML file")
-]
+from kansoku.options import DEFAULT_INVENTORY, inventory_option
+
+InventoryOpt = Annotated[Path, inventory_option()]
 
 
 def register(app: typer.Typer) -> None:
     @app.command("check")
     def check(
         clusters: Annotated[list[str] | None, typer.Argument(help="cluster ids (default: all)")] = None,
-        inventory: InventoryOpt = Path("inventory.yaml"),
+        inventory: InventoryOpt = DEFAULT_INVENTORY,
         as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-        all_rows: Annotated[bool, typer.Option("--all", help="show ok checks too")] = False,
+        all_rows: Annotated[
+            bool, typer.Option("--all", help="show healthy clusters (or checks) too")
+        ] = False,
+        wide: Annotated[bool, typer.Option("--wide", help="one row per check with its reason")] = False,
     ) -> None:
-        """One round of checks; exit 0 all ok, 1 any failing, 2 any unknown."""
+        """One round of checks, one line per cluster; exit 0 all ok, 1 any failing, 2 any unknown.
+
+        Example: kansoku check --inventory examples/inventory.yaml prod-fra-001
+        """
         from rich.console import Console
 
         from kansoku.health.runner import run_check
+        from kansoku.health.summary import render_summary
         from kansoku.health.table import exit_code, render, to_json
 
         statuses = run_check(inventory, clusters or [])
         if as_json:
             typer.echo(to_json(statuses))
         else:
-            render(statuses, Console(), all_rows=all_rows or bool(clusters))
+            show = render if wide else render_summary
+            show(statuses, Console(), all_rows=all_rows or bool(clusters))
         raise typer.Exit(exit_code(statuses))

@@ -27,7 +27,7 @@ from .fleet import (
 from .model import cluster_level
 from .runner import check_once
 from .simfleet import fleet_inventory, start_process, write_inventory
-from .table import render
+from .summary import render_summary
 
 #: What each simulated scenario must be read as.
 EXPECTED = {
@@ -59,7 +59,7 @@ def run_demo(console: Console, workdir: Path, clusters: int = 70) -> None:
         elapsed = time.perf_counter() - t0
     finally:
         sim.stop()
-    render(statuses, console, title=f"fleet health ({len(statuses)} checks in {elapsed:.2f}s)")
+    render_summary(statuses, console, title=f"fleet health ({len(statuses)} checks in {elapsed:.2f}s)")
     shared = fleet_shared_dependency_down(statuses)
     console.print(f"shared dependency down: {shared or 'no (faults are independent)'}")
     scenario = {c.id: c.labels["scenario"] for c in inventory.clusters}

@@ -82,9 +82,17 @@ def render(
                 escape(s.reason),
                 *([f"[cyan]{s.request_id}[/]" if s.request_id else ""] if with_rid else []),
             )
-    n_ok = sum(1 for items in clusters.values() if fault_domain(items) is None)
     if table.row_count:
         console.print(table)
+    print_footer(statuses, console)
+
+
+def print_footer(statuses: Sequence[CheckStatus], console: Console) -> None:
+    """Totals, a shared outage if any, and the `kansoku trace` command for a failing request id
+    (shared by this table and the one-line-per-cluster summary)."""
+    statuses = cluster_level(statuses)
+    clusters = by_cluster(statuses)
+    n_ok = sum(1 for items in clusters.values() if fault_domain(items) is None)
     counts = {st: sum(1 for s in statuses if s.state is st) for st in CheckState}
     console.print(
         f"{len(clusters)} clusters, {n_ok} fully healthy; checks: [green]{counts[CheckState.OK]} ok[/], "

@@ -40,9 +40,27 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", "-V", is_eager=True, help="print the version (kansoku.__version__) and exit"
+        ),
+    ) -> None:
+        """Request tracing, fleet health and careful self-healing for OpenStack + Kubernetes."""
+        if version:
+            typer.echo(_version_line())
+            raise typer.Exit(0)
+
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)
     return app
+
+
+def _version_line() -> str:
+    from kansoku import __version__
+
+    return f"kansoku {__version__}"
 
 
 def _print_error(exc: KansokuError) -> None:
@@ -55,6 +73,9 @@ def _print_error(exc: KansokuError) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors print one clear message and exit non-zero, never a traceback."""
     args = sys.argv[1:] if argv is None else argv
+    if args in (["--version"], ["-V"]):  # no typer app to build for a version string
+        print(_version_line())
+        return
     if args[:1] == ["trace"]:
         from kansoku.tracing.trace_cmd import trace_main
 

@@ -61,5 +61,8 @@ def register(app: typer.Typer) -> None:
             [], "--only", help="run only these sections: tracing, health, addon_bundles, alerts"
         ),
     ) -> None:
-        """Run the whole product on embedded demo data: no servers to set up, exit 1 if a check fails."""
+        """Run the whole product on embedded demo data: no servers to set up, exit 1 if a check fails.
+
+        Example: kansoku demo --workdir demo-out --only tracing
+        """
         raise typer.Exit(run(workdir, only or None))

@@ -18,6 +18,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kansoku.configpaths import credentials_relative_to, relative_to
 from kansoku.errors import ConfigError, FieldProblem
 from kansoku.models import Cluster
 from kansoku.yamlfile import line_of, read_yaml, validate
@@ -215,7 +216,7 @@ def load_inventory(path: Path | str) -> Inventory:
     """Read and validate an inventory file; any mistake rejects the whole file.
 
     Raises `ConfigError` listing every problem as file:line:field (duplicate cluster ids and
-    checks naming unknown clusters included).
+    checks naming unknown clusters included). Relative paths in it are relative to the file.
     """
     path = Path(path)
     data, node = read_yaml(path)
@@ -242,4 +243,35 @@ def load_inventory(path: Path | str) -> Inventory:
                 )
     if problems:
         raise ConfigError(problems)
-    return inventory
+    return inventory_relative_to(inventory, path.resolve().parent)
+
+
+def inventory_relative_to(inventory: Inventory, base: Path) -> Inventory:
+    """A copy of `inventory` whose file and folder fields are absolute, relative ones taken
+    from `base` (the inventory file's folder)."""
+    clusters = [
+        c.model_copy(update={"credentials": credentials_relative_to(c.credentials, base)})
+        for c in inventory.clusters
+    ]
+    sources = [
+        s.model_copy(
+            update={"token_file": relative_to(s.token_file, base), "ca_file": relative_to(s.ca_file, base)}
+        )
+        if s.type == "rancher"
+        else s
+        for s in inventory.sources
+    ]
+    os_ = inventory.openstack
+    openstack = os_.model_copy(
+        update={
+            "rabbitmq_password_file": relative_to(os_.rabbitmq_password_file, base),
+            "transport_url_file": relative_to(os_.transport_url_file, base),
+            "logs": [log.model_copy(update={"path": relative_to(log.path, base)}) for log in os_.logs],
+        }
+    )
+    settings = inventory.settings.model_copy(
+        update={"etcd_backup_dir": relative_to(inventory.settings.etcd_backup_dir, base)}
+    )
+    return inventory.model_copy(
+        update={"clusters": clusters, "sources": sources, "openstack": openstack, "settings": settings}
+    )

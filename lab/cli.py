@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,12 +38,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def lab_up(root: Path, transport_url: str | None = None) -> LabState:
+def lab_up(
+    root: Path, transport_url: str | None = None, step: Callable[[str], None] | None = None
+) -> LabState:
     """Start the lab in `root`; on any failure stop what was started and say which part failed.
 
     `transport_url` reuses a running RabbitMQ (the tests share one per session); without it
-    the lab starts its own from the Debian package.
+    the lab starts its own from the Debian package. `step(text)` is told each phase (the CLI
+    shows it next to a spinner: `lab up` takes about 90 s).
     """
+    say = step or (lambda _text: None)
     from kansoku.errors import KansokuError
     from kansoku.lab import rpc as lab_rpc
     from kansoku.lab import services as lab_services
@@ -66,6 +71,9 @@ def lab_up(root: Path, transport_url: str | None = None) -> LabState:
         ks_port, pl_port, nova_port, gl_port = free_port(), free_port(), free_port(), free_port()
         ks_url, pl_url = f"http://127.0.0.1:{ks_port}", f"http://127.0.0.1:{pl_port}"
         nova_url, gl_url = f"http://127.0.0.1:{nova_port}", f"http://127.0.0.1:{gl_port}"
+        say(
+            "configuring keystone, placement, glance, nova" + ("" if transport_url else "; starting RabbitMQ")
+        )
         with ThreadPoolExecutor(max_workers=5) as pool:
             rabbit_f: Future[Any] | None = None
             if transport_url is None:
@@ -95,24 +103,29 @@ def lab_up(root: Path, transport_url: str | None = None) -> LabState:
             started.append(proc)
             records.append(lab_services.ServiceRecord(name=proc.name, pid=proc.pid, url=url, log=str(log)))
 
+        say("starting keystone")
         keystone = lab_services.start_wsgi(paths, "keystone", ks_dir, ks_port)
         launch(keystone, ks_url, paths.log("keystone"))
         lab_services.register_catalog(ks_url, pl_url, nova_url, gl_url)
+        say("starting placement and glance")
         placement = lab_services.start_wsgi(paths, "placement", pl_dir, pl_port)
         launch(placement, pl_url, paths.log("placement"))
         glance = lab_services.start_wsgi(paths, "glance", gl_dir, gl_port)
         launch(glance, gl_url, paths.log("glance"))
         # conductor, scheduler and compute start while nova-api imports: compute waits for
         # conductor; compute reports its fake host to placement as it starts.
+        say("starting nova-api, conductor, scheduler, compute")
         nova_rpc = [lab_services.start_nova_service(paths, name) for name in lab_services.NOVA_RPC_SERVICES]
         for proc in nova_rpc:
             launch(proc, None, paths.log(proc.name))
         nova_api = lab_services.start_wsgi(paths, "nova-api", nova_dir, nova_port)
         launch(nova_api, nova_url, paths.log("nova-api"))
+        say("waiting for nova services to report")
         for proc in nova_rpc:
             lab_services.wait_nova_service(paths, proc)
         lab_services.discover_hosts(paths)
 
+        say("starting the RPC pair")
         rpc_dir = paths.service("rpc")
         rpc_dir.mkdir(parents=True, exist_ok=True)
         for side, use_json in (("server", False), ("client", True)):
@@ -207,8 +220,14 @@ def register(app: typer.Typer) -> None:
 
     @lab.command("up")
     def up(directory: Path = dir_opt) -> None:
-        """Start keystone, placement, glance, nova (api, conductor, scheduler, compute), RabbitMQ, RPC pair."""
-        state = lab_up(directory)
+        """Start keystone, placement, glance, nova (api, conductor, scheduler, compute), RabbitMQ, RPC pair.
+
+        Example: kansoku lab up --dir kansoku-lab
+        """
+        from kansoku.progress import status_line
+
+        with status_line("lab up") as step:
+            state = lab_up(directory, step=step)
         typer.echo(f"lab up in {state.root}")
         for s in state.services:
             if s.pid:
@@ -217,7 +236,10 @@ def register(app: typer.Typer) -> None:
 
     @lab.command("traffic")
     def traffic(directory: Path = dir_opt) -> None:
-        """Drive the recorded scenarios; write <dir>/traffic.json."""
+        """Drive the recorded scenarios; write <dir>/traffic.json.
+
+        Example: kansoku lab traffic --dir kansoku-lab
+        """
         from kansoku.lab.traffic import run_traffic
 
         report = run_traffic(directory)
@@ -228,13 +250,19 @@ def register(app: typer.Typer) -> None:
 
     @lab.command("status")
     def status(directory: Path = dir_opt) -> None:
-        """Show the lab's processes and whether each still runs."""
+        """Show the lab's processes and whether each still runs.
+
+        Example: kansoku lab status --dir kansoku-lab
+        """
         for name, pid, running, where in lab_status(directory):
             typer.echo(f"  {name:<14} pid {pid:<7} {'running' if running else 'STOPPED':<8} {where}")
 
     @lab.command("down")
     def down(directory: Path = dir_opt) -> None:
-        """Stop every process the lab started (by recorded PID)."""
+        """Stop every process the lab started (by recorded PID).
+
+        Example: kansoku lab down --dir kansoku-lab
+        """
         stopped = lab_down(directory)
         typer.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
 

@@ -174,6 +174,7 @@ def test_real_rabbitmq_queues_and_notifications(rabbitmq: RabbitMQ) -> None:
     state = OpenStackState("cloud-fra", "fra")
     listener = NotificationListener(state, transport_url, ["notifications"], pool="kansoku-test")
     listener.start()
+    assert listener.wait_started(30), "the notification listener did not connect to RabbitMQ"
     conf = cfg.ConfigOpts()
     conf([], project="test")
     transport = oslo_messaging.get_notification_transport(conf, url=transport_url)

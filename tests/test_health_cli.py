@@ -25,13 +25,13 @@ def fleet_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield path
 
 
-def kansoku(*args: str) -> subprocess.CompletedProcess[str]:
+def kansoku(*args: str, columns: int = 200) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kansoku", *args],
         capture_output=True,
         text=True,
         timeout=120,
-        env={"COLUMNS": "200", "PATH": ""},
+        env={"COLUMNS": str(columns), "PATH": ""},
     )
 
 
@@ -39,14 +39,39 @@ def test_check_healthy_cluster_exits_0(fleet_file: Path) -> None:
     out = kansoku("check", cluster_id(1), "--inventory", str(fleet_file))
     assert out.returncode == 0, out.stdout + out.stderr
     assert "1 clusters, 1 fully healthy" in out.stdout
-    assert "apiserver_mgmt_readyz" in out.stdout  # named clusters show every check
+    assert "all 8 checks ok" in out.stdout  # a named cluster gets its row even when healthy
+    wide = kansoku("check", cluster_id(1), "--inventory", str(fleet_file), "--wide")
+    assert "apiserver_mgmt_readyz" in wide.stdout  # --wide: every check of named clusters
 
 
 def test_check_failing_exits_1_and_names_fault(fleet_file: Path) -> None:
     out = kansoku("check", cluster_id(10), "--inventory", str(fleet_file))
     assert out.returncode == 1, out.stdout + out.stderr
     assert "management plane fault" in out.stdout
-    assert "cluster agent disconnected" in out.stdout
+    assert "agent_connected: agent 127.0.0.1:" in out.stdout  # the first failing check and why
+    assert "+1: apiserver_mgmt_readyz" in out.stdout
+    wide = kansoku("check", cluster_id(10), "--inventory", str(fleet_file), "--wide")
+    assert wide.returncode == 1
+    assert "cluster agent disconnected" in wide.stdout
+
+
+def test_check_table_fits_80_columns_one_line_per_cluster(fleet_file: Path) -> None:
+    """At 80 columns every faulty cluster is one line (the per-check table folded every cell
+    into one-word lines there); healthy clusters are only counted."""
+    out = kansoku("check", "--inventory", str(fleet_file), columns=80)
+    assert out.returncode == 1, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, out.stdout
+    faulty = [cluster_id(i) for i in range(0, 50, 10)]
+    for cid in faulty:
+        rows = [line for line in lines if cid in line]
+        assert len(rows) == 1, out.stdout
+        assert "failing" in rows[0] or "unknown" in rows[0]
+    assert cluster_id(1) not in out.stdout
+    assert "50 clusters, 45 fully healthy" in out.stdout
+    row10 = next(line for line in lines if cluster_id(10) in line)
+    assert "mgmt plane" in row10 and "agent_connected" in row10
+    assert len(lines) <= 15, out.stdout  # title, header, 5 rows, totals: no folded cells
 
 
 def test_check_unknown_exits_2(fleet_file: Path) -> None:

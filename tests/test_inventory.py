@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 def test_example_inventory_loads() -> None:
     inv = load_inventory(REPO / "examples" / "inventory.yaml")
     assert [c.id for c in inv.clusters] == ["prod-fra-001", "dev-fra-017"]
-    assert inv.clusters[0].credentials.token_file == "/etc/kansoku/tokens/prod-fra-001"
+    # relative to the inventory file, not to the working directory
+    assert inv.clusters[0].credentials.token_file == str(REPO / "examples/secrets/tokens/prod-fra-001")
     assert inv.checks[0].for_s == 600.0
     assert inv.settings.timeout_s == 2.0
     assert inv.openstack.cloud == "openstack"

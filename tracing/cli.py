@@ -14,36 +14,53 @@ the path the entry point can take without building the typer app.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from kansoku.config import store_dir
+from kansoku.options import deprecated, hidden_option, log_host_option, rule_option, store_option
 from kansoku.tracing import ship_cli
 
 MAX_PROBLEMS_SHOWN = 20
-
-_STORE_HELP = "index store directory (default ./.kansoku, or $KANSOKU_STORE)"
 
 
 def index_command(
     paths: list[Path] = typer.Argument(
         ..., help="log files or directories (rotated .1 and .gz files included)"
     ),
-    store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
-    rule: str | None = typer.Option(
-        None, "--rule", help="how service/host come from a path: a regex with (?P<service>) and (?P<host>)"
-    ),
-    host: str | None = typer.Option(None, "--host", help="host name for files whose path does not name one"),
+    store: Annotated[Path | None, store_option()] = None,
+    rule: Annotated[str | None, rule_option()] = None,
+    log_host: Annotated[str | None, log_host_option()] = None,
+    host: Annotated[str | None, hidden_option("--host")] = None,
 ) -> None:
-    """Index log files (incremental: a second run reads only new bytes)."""
+    """Index log files (incremental: a second run reads only new bytes).
+
+    Example: kansoku index /var/log/nova /var/log/neutron --store /srv/kansoku
+    """
     from rich.console import Console
 
+    from kansoku.progress import progress_bar
     from kansoku.tracing.files import make_rule
-    from kansoku.tracing.index import build_index
+    from kansoku.tracing.index import IndexProgress, build_index
 
     console = Console(highlight=False)
-    report = build_index(paths, store_dir(store), make_rule(rule, host))
+    path_rule = make_rule(rule, deprecated(log_host, host, "--host", "--log-host"))
+    with progress_bar("indexing", unit="bytes", rate_field="lines/s") as update:
+        t0 = time.perf_counter()
+
+        def on_file(p: IndexProgress) -> None:
+            rate = p.lines / max(time.perf_counter() - t0, 1e-6)
+            update(
+                total=p.bytes_total,
+                completed=p.bytes_done,
+                detail=f"{p.files_done}/{p.files_total} files",
+                rate=f"{rate:,.0f}",
+            )
+
+        report = build_index(paths, store_dir(store), path_rule, progress=on_file)
     console.print(report.summary(), soft_wrap=True)
     if report.problems_count:
         shown = report.problems[:MAX_PROBLEMS_SHOWN]
@@ -71,7 +88,7 @@ def register(app: typer.Typer) -> None:
     app.command("index")(index_command)
     app.command(
         "trace",
-        help="Trace one request across services and hosts and name the failing service (`trace stats`: fleet table). Options: kansoku trace --help.",
+        help="Trace one request across services and hosts and name the failing service (`trace stats`: fleet table). Options: kansoku trace --help. Example: kansoku trace req-6f1c...",
         add_help_option=False,
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     )(_trace_entry)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def prepare(workdir: Path, *, seed: int | None = None, scale: int = 1) -> DemoCl
     from kansoku.tracing.sources.index import IndexSource
 
     cloud = workdir / "cloud"
-    store = workdir / ".kansoku"
+    store = workdir / DEFAULT_STORE
     truth = generate(cloud, seed=DEFAULT_SEED if seed is None else seed, scale=scale)
     shutil.rmtree(store, ignore_errors=True)
     # the host directories only: ground-truth.json next to them is not a log
@@ -145,7 +146,7 @@ def run_demo(console: Console, workdir: Path) -> None:
         f"{truth.total_bytes / 1e6:.1f} MB, text + JSON, rotated and gzipped) in {workdir / 'cloud'}; "
         f"generated and indexed in {t1 - t0:.1f} s"
     )
-    console.print(f"$ kansoku index --store {workdir / '.kansoku'} {workdir / 'cloud'}/*/")
+    console.print(f"$ kansoku index --store {workdir / DEFAULT_STORE} {workdir / 'cloud'}/*/")
     console.print(demo.index_summary, soft_wrap=True)
     showcase = next(f for f in truth.faults if f.kind == SHOWCASE_KIND)
     console.print(
@@ -164,7 +165,7 @@ def run_demo(console: Console, workdir: Path) -> None:
     for c in checks:
         table.add_row("[green]✓[/]" if c.ok else "[red]✗[/]", c.kind, c.expected, c.got)
     console.print(table)
-    console.print(f"\nTrace any of them: kansoku trace --store {workdir / '.kansoku'} ID")
+    console.print(f"\nTrace any of them: kansoku trace --store {workdir / DEFAULT_STORE} ID")
     for c in checks:
         console.print(f"  {c.kind:<22} {c.request_id}")
     bad = [c for c in checks if not c.ok]

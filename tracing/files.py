@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
 
 #: Rotation suffixes logrotate writes (numbered or dated, optionally compressed).
@@ -70,7 +71,7 @@ def packaged_service(project: str, name: str) -> str:
     return f"{project}-{name}"
 
 
-_SKIP_DIRS = frozenset({".kansoku", ".git", "__pycache__"})
+_SKIP_DIRS = frozenset({DEFAULT_STORE.name, ".git", "__pycache__"})
 
 
 class LogReadError(KansokuError):

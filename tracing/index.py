@@ -48,11 +48,12 @@ import sys
 import time
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
 from kansoku.tracing.files import LogFile, LogReadError, PathRule, discover, fingerprint, read_chunks
 from kansoku.tracing.parse import journal_time, parse_access
@@ -1159,12 +1160,26 @@ class _Lock:
             self.fh.close()
 
 
+@dataclass(frozen=True)
+class IndexProgress:
+    """Where a `build_index` run is, after each file: for a progress bar (files, bytes, lines)."""
+
+    files_done: int
+    files_total: int
+    bytes_done: int  # on-disk bytes of the files done (compressed size for .gz)
+    bytes_total: int
+    lines: int  # lines indexed so far in this run
+
+
 def build_index(
     paths: Iterable[str | Path],
-    store: str | Path = ".kansoku",
+    store: str | Path = DEFAULT_STORE,
     path_rule: PathRule | None = None,
+    progress: Callable[[IndexProgress], None] | None = None,
 ) -> IndexReport:
-    """Index (incrementally) every log file under `paths` into `store`; see the module doc."""
+    """Index (incrementally) every log file under `paths` into `store`; see the module doc.
+
+    `progress`, if given, is called after each file (the CLI draws a bar with it)."""
     t0 = time.perf_counter()
     st = Store(store)
     try:
@@ -1183,7 +1198,12 @@ def build_index(
         postings = _Postings(st, manifest)
         rec = _Reconciler(manifest, report)
         seen: set[str] = set()
-        for lf in files:
+        sizes = _sizes(files) if progress is not None else {}
+        total, done = sum(sizes.values()), 0
+        for n, lf in enumerate(files, 1):
+            if progress is not None and n > 1:
+                progress(IndexProgress(n - 1, len(files), done, total, report.lines))
+            done += sizes.get(lf.path, 0)
             seen.add(lf.path)
             try:
                 entry = rec.entry_for(lf)
@@ -1207,6 +1227,8 @@ def build_index(
             entry.disk_size, entry.mtime = fst.st_size, fst.st_mtime
             if entry.offset > before:
                 report.files_indexed += 1
+        if progress is not None:
+            progress(IndexProgress(len(files), len(files), total, total, report.lines))
         rec.finish(seen)
         for entry in manifest.files:
             if entry.state == "live" and entry.compressed and entry.gz_blocks < entry.blocks:
@@ -1217,6 +1239,17 @@ def build_index(
         st.save(manifest)
     report.elapsed = time.perf_counter() - t0
     return report
+
+
+def _sizes(files: Iterable[LogFile]) -> dict[str, int]:
+    """On-disk size per file (0 when it cannot be read now: the loop reports that)."""
+    out = {}
+    for lf in files:
+        try:
+            out[lf.path] = os.stat(lf.path).st_size
+        except OSError:
+            out[lf.path] = 0
+    return out
 
 
 def iter_entries(store: str | Path) -> Iterator[FileEntry]:

@@ -16,6 +16,7 @@ reason; nothing is dropped silently.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from kansoku.tracing import es_shape
 
 DEFAULT_PREFIX = "flog"
 MAX_REPORTED_ERRORS = 20
+#: `(files_done, files_total, bytes_done, bytes_total, records)`, for a progress bar.
+ShipProgress = Callable[[int, int, int, int, int], None]
 
 
 @dataclass(slots=True)
@@ -99,8 +102,12 @@ def actions(
     index: str | None = None,
     path_rule: str | None = None,
     host: str | None = None,
+    progress: ShipProgress | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Bulk `create` actions for every record of every log file under `paths`."""
+    """Bulk `create` actions for every record of every log file under `paths`.
+
+    `progress(files_done, files_total, bytes_done, bytes_total, records)` is called before
+    each file and after the last (on-disk bytes; the CLI draws a bar with it)."""
     from kansoku.tracing.files import LogReadError, discover, make_rule, read_chunks
     from kansoku.tracing.model import LogLine
     from kansoku.tracing.parse import iter_records
@@ -109,7 +116,10 @@ def actions(
     files, problems = discover(paths, make_rule(path_rule, host))
     report.problems.extend(problems)
     now = time.time()
-    for lf in files:
+    sizes = [_size(lf.path) for lf in files] if progress is not None else []
+    for n, lf in enumerate(files):
+        if progress is not None:
+            progress(n, len(files), sum(sizes[:n]), sum(sizes), report.records)
         report.files += 1
         try:
             for rec in iter_records(_lines(read_chunks(lf.path)), lf.path, lf.service, lf.host):
@@ -130,6 +140,15 @@ def actions(
                 yield {"_op_type": "create", "_index": target, "_id": _id, "_source": doc}
         except LogReadError as exc:
             report.problems.append(str(exc))
+    if progress is not None:
+        progress(len(files), len(files), sum(sizes), sum(sizes), report.records)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def ship(
@@ -140,6 +159,7 @@ def ship(
     path_rule: str | None = None,
     host: str | None = None,
     chunk_size: int = 500,
+    progress: ShipProgress | None = None,
 ) -> ShipReport:
     """Load `paths` into Elasticsearch at `es_url`; returns counts and the first errors."""
     from elasticsearch.helpers import streaming_bulk
@@ -150,7 +170,7 @@ def ship(
     report = ShipReport()
     client, _ = connect(es_url)
     origins: dict[str, _Origin] = {}
-    stream = actions(paths, report, origins, index=index, path_rule=path_rule, host=host)
+    stream = actions(paths, report, origins, index=index, path_rule=path_rule, host=host, progress=progress)
     with es_errors(es_url, "bulk"):
         for ok, item in streaming_bulk(
             client,

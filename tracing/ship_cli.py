@@ -7,8 +7,11 @@ Only typer and stdlib at module level so `kansoku --help` stays fast.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
+
+from kansoku.options import deprecated, hidden_option, log_host_option, rule_option
 
 
 def register(app: typer.Typer) -> None:
@@ -19,21 +22,40 @@ def register(app: typer.Typer) -> None:
         index: str | None = typer.Option(
             None, "--index", help="index name; '%' makes it a strftime pattern; default flog-YYYY.MM.DD"
         ),
-        path_rule: str | None = typer.Option(
-            None, "--path-rule", help="how paths name service and host, e.g. '{host}/{project}/{service}'"
-        ),
-        host: str | None = typer.Option(
-            None, "--host", help="host name for files whose path does not say it"
-        ),
+        rule: Annotated[str | None, rule_option()] = None,
+        log_host: Annotated[str | None, log_host_option()] = None,
+        path_rule: Annotated[str | None, hidden_option("--path-rule")] = None,
+        host: Annotated[str | None, hidden_option("--host")] = None,
     ) -> None:
-        """Bulk-load oslo.log files into Elasticsearch as kolla-ansible's Fluentd would index them."""
+        """Bulk-load oslo.log files into Elasticsearch as kolla-ansible's Fluentd would index them.
+
+        Example: kansoku ship /var/log/kolla --es http://127.0.0.1:9200 --rule '{host}/{project}/{service}'
+        """
         from rich.console import Console
         from rich.markup import escape
 
         from kansoku.errors import KansokuError
+        from kansoku.progress import progress_bar
         from kansoku.tracing.ship import ship
 
-        report = ship(paths, es, index=index, path_rule=path_rule, host=host)
+        with progress_bar("shipping", unit="bytes", rate_field="records") as update:
+
+            def on_file(files_done: int, files_total: int, done: int, total: int, records: int) -> None:
+                update(
+                    total=total,
+                    completed=done,
+                    detail=f"{files_done}/{files_total} files",
+                    rate=f"{records:,}",
+                )
+
+            report = ship(
+                paths,
+                es,
+                index=index,
+                path_rule=deprecated(rule, path_rule, "--path-rule", "--rule"),
+                host=deprecated(log_host, host, "--host", "--log-host"),
+                progress=on_file,
+            )
         out = Console(highlight=False, soft_wrap=True)
         out.print(
             f"shipped {report.records} records from {report.files} files in {report.elapsed:.1f}s: "

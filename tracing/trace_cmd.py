@@ -14,19 +14,28 @@ import sys
 from pathlib import Path
 
 from kansoku.config import store_dir
-
-_STORE_HELP = "index store directory (default ./.kansoku, or $KANSOKU_STORE)"
-
+from kansoku.options import STORE_HELP
 
 TRACE_HELP = (
     "Trace one request across services and hosts and name the failing service (`trace stats`: fleet table)."
 )
 
+TRACE_EXAMPLES = """examples:
+  kansoku trace req-6f1c...                       verdict + waterfall; exit 1 if unknown
+  kansoku trace req-6f1c... --json | jq .
+  kansoku trace <instance-uuid> --instance --store /srv/kansoku
+  kansoku trace stats --csv stats.csv"""
+
 
 def trace_parser() -> argparse.ArgumentParser:
     """`kansoku trace` options, parsed by argparse: typer coerces every non-flag option through
     pydantic, whose import alone costs ~150 ms of the 300 ms `kansoku trace ID` may take."""
-    p = argparse.ArgumentParser(prog="kansoku trace", description=TRACE_HELP)
+    p = argparse.ArgumentParser(
+        prog="kansoku trace",
+        description=TRACE_HELP,
+        epilog=TRACE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("id", metavar="ID", help="a req-... id (local or global), an instance UUID, or `stats`")
     out = p.add_argument_group("outputs (the terminal waterfall unless --json)")
     out.add_argument(
@@ -45,7 +54,7 @@ def trace_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="say why each span is a caller or callee and why the root cause was chosen (evidence lines)",
     )
-    p.add_argument("--store", metavar="DIR", type=Path, help=_STORE_HELP)
+    p.add_argument("--store", metavar="DIR", type=Path, help=STORE_HELP)
     p.add_argument(
         "--source",
         metavar="URL",

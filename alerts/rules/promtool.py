@@ -17,9 +17,11 @@ from pathlib import Path
 import yaml
 
 from kansoku.errors import KansokuError
+from kansoku.resources import package_path
 from kansoku.servers import PROMTOOL_BIN, require_binary
 
-ALERTS_DIR = Path(__file__).resolve().parent.parent
+#: Shipped as package data of kansoku.alerts (see setup.py), found by importlib.resources.
+ALERTS_DIR = package_path("kansoku.alerts")
 RULE_FILES_DIR = ALERTS_DIR / "rule-files"
 RULE_TESTS_DIR = ALERTS_DIR / "rule-tests"
 

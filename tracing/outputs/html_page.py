@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from html import escape
-from pathlib import Path
 
+from kansoku.resources import package_path
 from kansoku.tracing.model import Trace, Verdict
 from kansoku.tracing.outputs.json_doc import trace_document
 
-TEMPLATE = Path(__file__).with_name("trace_page.html")
+#: Shipped as package data of kansoku.tracing.outputs (see setup.py).
+TEMPLATE = package_path("kansoku.tracing.outputs", "trace_page.html")
 
 
 def render_html(trace: Trace, verdict: Verdict) -> str:

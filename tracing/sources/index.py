@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
 from kansoku.tracing.files import LogReadError, open_error, read_chunks
 from kansoku.tracing.index import _HEADER, MAGIC, FileEntry, Manifest, Store, codec
@@ -402,7 +403,7 @@ class _GzBlocks:
 class IndexSource:
     """`LogSource` over a store built by `build_index`; cheap to create (reads the manifest)."""
 
-    def __init__(self, store: str | Path = ".kansoku") -> None:
+    def __init__(self, store: str | Path = DEFAULT_STORE) -> None:
         self.store = Store(store)
         if not self.store.exists():
             raise KansokuError(
