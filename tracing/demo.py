@@ -57,6 +57,10 @@ def verdict_matches(fault: FaultRecord, verdict: Verdict) -> bool:
     rc = verdict.root_cause
     if rc is None or rc.span.service != fault.root_service or rc.span.host != fault.root_host:
         return False
+    if fault.earlier_request_id and (
+        verdict.chain is None or verdict.chain.earlier_id != fault.earlier_request_id
+    ):
+        return False
     if fault.exception is not None:
         return _short(rc.exception) == _short(fault.exception)
     if fault.status is not None:
@@ -79,10 +83,12 @@ def _got(verdict: Verdict) -> str:
 
 def check_fault(source: LogSource, fault: FaultRecord) -> tuple[FaultCheck, Verdict]:
     """Trace the id the user would report and compare kansoku's verdict with the ground truth."""
+    from kansoku.tracing.chain import follow_chain
     from kansoku.tracing.isolate import isolate
     from kansoku.tracing.stitch import build_trace
 
-    verdict = isolate(build_trace(source, fault.request_id))
+    trace = build_trace(source, fault.request_id)
+    _, verdict = follow_chain(source, trace, isolate(trace))
     check = FaultCheck(
         kind=fault.kind,
         request_id=fault.request_id,
@@ -176,11 +182,12 @@ def run_demo(console: Console, workdir: Path) -> None:
 
 def _render_trace(console: Console, source: LogSource, request_id: str) -> None:
     """The waterfall and verdict exactly as ``kansoku trace ID`` prints them."""
+    from kansoku.tracing.chain import follow_chain
     from kansoku.tracing.isolate import isolate
     from kansoku.tracing.stitch import build_trace
 
     trace = build_trace(source, request_id)
-    verdict = isolate(trace)
+    trace, verdict = follow_chain(source, trace, isolate(trace))
     try:
         from kansoku.tracing.render_terminal import render
     except ImportError:  # the renderer lands separately; until then the verdict alone

@@ -179,6 +179,9 @@ class FaultRecord:
     files: list[str] = field(default_factory=list)  # files with lines of this request
     time: str = ""
     note: str = ""
+    # two-step faults: the earlier request that broke the resource, and the resource's UUID
+    earlier_request_id: str = ""
+    resource: str = ""
 
 
 @dataclass

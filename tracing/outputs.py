@@ -119,7 +119,9 @@ def run_trace(
     console = console or Console(highlight=False, soft_wrap=True)
     _check_targets(html, otlp)
     trace = find_trace(source, query, include_instance)
-    verdict = isolate(trace)
+    from kansoku.tracing.chain import follow_chain
+
+    trace, verdict = follow_chain(source, trace, isolate(trace))
     wanted: list[tuple[str, str | None]] = [("json", None) if as_json else ("terminal", None)]
     if html is not None:
         wanted.append(("html", str(html)))
