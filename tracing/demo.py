@@ -102,7 +102,7 @@ def check_fault(source: LogSource, fault: FaultRecord) -> tuple[FaultCheck, Verd
 
 def check_all(source: LogSource, truth: GroundTruth) -> list[FaultCheck]:
     """Every injected fault, checked; the order of the ground truth (the order in time)."""
-    return [check_fault(source, f)[0] for f in truth.faults]
+    return [check_fault(source, f)[0] for f in [*truth.faults, *truth.chain_faults]]
 
 
 @dataclass(frozen=True)

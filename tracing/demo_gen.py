@@ -209,6 +209,9 @@ class GroundTruth:
     requests: int
     faults: list[FaultRecord]
     big_request: BigRequest | None
+    # two-step faults (tracing.demo_chains): the reported request was refused for a resource
+    # an earlier request broke; `earlier_request_id` names that request
+    chain_faults: list[FaultRecord] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -218,8 +221,11 @@ class GroundTruth:
         """Read a ``ground-truth.json`` written by `generate`."""
         data = json.loads(path.read_text())
         faults = [FaultRecord(**f) for f in data.pop("faults")]
+        chains = [FaultRecord(**f) for f in data.pop("chain_faults", [])]
         big = data.pop("big_request")
-        return GroundTruth(**data, faults=faults, big_request=BigRequest(**big) if big else None)
+        return GroundTruth(
+            **data, faults=faults, big_request=BigRequest(**big) if big else None, chain_faults=chains
+        )
 
 
 class Tracker:
@@ -2149,6 +2155,7 @@ def generate(
     json_services: frozenset[str] = DEFAULT_JSON_SERVICES,
     legacy_services: frozenset[str] = DEFAULT_LEGACY_SERVICES,
     big_request: bool = True,
+    chains: bool = True,
 ) -> GroundTruth:
     """Write the demo cloud's log tree and ``ground-truth.json`` into `out_dir`.
 
@@ -2173,6 +2180,10 @@ def generate(
         int(n_requests * f): k for f, k in zip((0.86, 0.2, 0.55, 0.7, 0.93, 0.4), FAULT_KINDS, strict=True)
     }
     big_at = int(n_requests * 0.5) if big_request else -1
+    from kansoku.tracing.demo_chains import CHAIN_KINDS, inject_chain
+
+    chain_at = {int(n_requests * f): k for k, f in CHAIN_KINDS.items()} if chains else {}
+    chain_faults: list[FaultRecord] = []
     faults: list[FaultRecord] = []
     trackers: list[tuple[FaultRecord, Tracker]] = []
     big: tuple[Tracker, dict[str, Any]] | None = None
@@ -2202,6 +2213,12 @@ def generate(
             big = (tr, info)
         else:
             cloud.bg_request(t)
+        chain_kind = chain_at.get(i)
+        if chain_kind is not None:
+            # in addition to the request at i, from its own random stream: the rest stays as it was
+            rec, tracker = inject_chain(cloud, chain_kind, t, seed, Tracker)
+            chain_faults.append(rec)
+            trackers.append((rec, tracker))
         i += 1
         if i % BATCH == 0:
             cloud.periodic(last_flush_t, t)
@@ -2236,6 +2253,7 @@ def generate(
         requests=i,
         faults=faults,
         big_request=big_rec,
+        chain_faults=chain_faults,
     )
     (out / "ground-truth.json").write_text(gt.to_json())
     return gt
