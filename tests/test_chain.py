@@ -313,3 +313,33 @@ def test_trace_json_carries_the_chain(tmp_path: Path, capsys: pytest.CaptureFixt
     rc = doc["verdict"]["root_cause"]
     assert (rc["service"], rc["host"], rc["request_id"]) == ("nova-compute", "cmp-3", build.ids["build"])
     assert {s["request_id"] for s in doc["spans"]} >= {build.ids["build"], reboot.ids["reboot"]}
+
+
+def test_the_writer_of_the_data_it_crashed_on_is_a_suspect(tmp_path: Path) -> None:
+    """nova-compute crashed in nova/virt/block_device.py: nova-api wrote the block-device mapping."""
+    c = Cloud(tmp_path)
+    build = build_fails_in_compute(c)
+    reboot = reboot_refused(c, build.instance, 60.0)
+    source = _index(c, tmp_path)
+    for query in (build.ids["build"], reboot.ids["reboot"]):  # the build alone, and through the chain
+        trace = build_trace(source, query)
+        _, v = follow_chain(source, trace, isolate(trace))
+        assert v.root_cause is not None and v.root_cause.span.service == "nova-compute"
+        assert [(s.service, s.host, s.request_id, s.data) for s in v.suspects] == [
+            ("nova-api", "ctl-1", build.ids["build"], "block-device mapping")
+        ]
+        crash_line = build.where["crash"].rsplit(":", 1)[1]
+        # the innermost line naming the data: the code line of the block_device.py frame (`bdm.`)
+        assert v.suspects[0].evidence == f"cmp-3/nova-compute.log:{int(crash_line) + 5}"
+        assert "it crashed on the block-device mapping nova-api wrote" in v.explanation
+        assert "suspect nova-api on ctl-1" in v.explanation
+
+
+def test_no_suspect_for_a_crash_on_its_own_data_or_a_non_data_error(tmp_path: Path) -> None:
+    c = Cloud(tmp_path)
+    vol = str(uuid.uuid4())
+    create = volume_create_fails(c, vol)  # ProcessExecutionError: not a crash on data
+    source = _index(c, tmp_path)
+    trace = build_trace(source, create.ids["create"])
+    _, v = follow_chain(source, trace, isolate(trace))
+    assert v.root_cause is not None and v.suspects == []

@@ -53,6 +53,12 @@ def test_refused_request_is_traced_to_the_request_that_broke(
     assert fault.evidence in verdict.root_cause.line.raw
     assert f"earlier request {fault.earlier_request_id}" in verdict.explanation
     assert f"this request {fault.request_id} was refused" in verdict.explanation
+    if fault.root_service == "nova-compute":  # crashed on the block-device mapping nova-api wrote
+        assert [(s.service, s.request_id) for s in verdict.suspects] == [
+            ("nova-api", fault.earlier_request_id)
+        ]
+    else:
+        assert verdict.suspects == []
 
 
 def test_a_chain_to_the_wrong_earlier_request_is_a_mismatch(demo: tuple[GroundTruth, LogSource]) -> None:
@@ -70,6 +76,7 @@ def test_single_request_faults_are_not_chained(demo: tuple[GroundTruth, LogSourc
     for fault in truth.faults:
         _, verdict = check_fault(source, fault)
         assert verdict.chain is None, (fault.kind, verdict.explanation)
+        assert verdict.suspects == [], (fault.kind, verdict.explanation)
 
 
 def _lines(root: Path) -> dict[str, list[str]]:

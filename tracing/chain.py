@@ -39,6 +39,7 @@ from kansoku.tracing.model import (
 )
 from kansoku.tracing.resources import Refusal, leaves_broken, refusal, resource_refs
 from kansoku.tracing.stitch import build_trace, is_error_line
+from kansoku.tracing.suspects import with_suspects
 
 #: Exceptions that end a build after an earlier failure (reschedules exhausted): the earlier
 #: failure on the same instance is the cause, not the scheduler that found no other host.
@@ -60,7 +61,16 @@ def follow_chain(
 
     Returns the inputs unchanged when the failure is not about a resource's state or the
     resource's history shows no earlier failure: single-request verdicts stay as they were.
+    The verdict then lists the writer of the data the root cause crashed on, if any
+    (`suspects.with_suspects`).
     """
+    trace, verdict = _follow(source, trace, verdict, builder)
+    return trace, with_suspects(trace, verdict)
+
+
+def _follow(
+    source: LogSource, trace: Trace, verdict: Verdict, builder: TraceBuilder
+) -> tuple[Trace, Verdict]:
     verdict = prefer_first_failure(trace, verdict)
     if verdict.root_cause is None or not trace.spans:
         return trace, verdict
