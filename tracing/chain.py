@@ -40,6 +40,7 @@ from kansoku.tracing.model import (
 from kansoku.tracing.resources import Refusal, leaves_broken, refusal, resource_refs
 from kansoku.tracing.stitch import build_trace, is_error_line
 from kansoku.tracing.suspects import with_suspects
+from kansoku.tracing.worker import join_same_worker
 
 #: Exceptions that end a build after an earlier failure (reschedules exhausted): the earlier
 #: failure on the same instance is the cause, not the scheduler that found no other host.
@@ -71,6 +72,16 @@ def follow_chain(
 def _follow(
     source: LogSource, trace: Trace, verdict: Verdict, builder: TraceBuilder
 ) -> tuple[Trace, Verdict]:
+    joined = join_same_worker(source, trace, builder)
+    if joined is not None:
+        # the request went on under a new id in the same worker: judge the joined trace
+        trace = joined
+        link = next(ln for ln in trace.links if ln.kind is LinkKind.SAME_WORKER)
+        verdict = isolate(trace)
+        verdict.explanation += (
+            f"; {trace.query} continued as {link.target.request_id} in the same {link.source.service} "
+            f"worker (weak same_worker link at {link.evidence})"
+        )
     verdict = prefer_first_failure(trace, verdict)
     if verdict.root_cause is None or not trace.spans:
         return trace, verdict
