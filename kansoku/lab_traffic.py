@@ -53,6 +53,9 @@ class TrafficRecord(BaseModel):
         default_factory=list, description="earlier attempts of this create that stayed in BUILD"
     )
     expected_final_state: str | None = None
+    caused_by: str | None = Field(
+        None, description="the earlier record whose failure this one only shows (a two-step failure)"
+    )
 
 
 class TrafficReport(BaseModel):
@@ -505,11 +508,10 @@ CREATE_ATTEMPTS = 3
 OVERSIZED_RAM_MB = 2_000_000
 
 
-def _server_create_scenarios(client: _Client, state: LabState) -> list[TrafficRecord]:
-    """POST /servers twice: a small flavor boots ACTIVE, an oversized one ends in NoValidHost.
+def image_and_flavors(client: _Client, state: LabState, rams: dict[str, int]) -> tuple[str, dict[str, str]]:
+    """A tiny raw image in glance and one flavor per name (RAM in MB), made without a global id.
 
-    Setup (the image in glance, two flavors) runs without a global id, so the only lines
-    under each create's global id are the create's own.
+    Setup runs without a global id, so the only lines under a create's global id are its own.
     """
     if not state.glance_url:
         raise KansokuError(
@@ -532,7 +534,7 @@ def _server_create_scenarios(client: _Client, state: LabState) -> list[TrafficRe
     if status != 204:
         raise KansokuError(f"glance refused the lab image data: {status} {payload}")
     flavors: dict[str, str] = {}
-    for name, ram in (("lab.tiny", 64), ("lab.huge", OVERSIZED_RAM_MB)):
+    for name, ram in rams.items():
         status, _, payload = client.call(
             f"{nova}/v2.1/flavors",
             "POST",
@@ -541,6 +543,17 @@ def _server_create_scenarios(client: _Client, state: LabState) -> list[TrafficRe
         if status != 200 or not isinstance(payload, dict):
             raise KansokuError(f"nova-api refused flavor {name}: {status} {payload}")
         flavors[name] = str(payload["flavor"]["id"])
+    return str(image["id"]), flavors
+
+
+def _server_create_scenarios(client: _Client, state: LabState) -> list[TrafficRecord]:
+    """POST /servers twice: a small flavor boots ACTIVE, an oversized one ends in NoValidHost.
+
+    Setup (the image in glance, two flavors) runs without a global id, so the only lines
+    under each create's global id are the create's own.
+    """
+    image_id, flavors = image_and_flavors(client, state, {"lab.tiny": 64, "lab.huge": OVERSIZED_RAM_MB})
+    nova = state.nova_url
     hdr = {"X-OpenStack-Nova-API-Version": CREATE_MICROVERSION}
     out: list[TrafficRecord] = []
     plan = (
@@ -551,7 +564,7 @@ def _server_create_scenarios(client: _Client, state: LabState) -> list[TrafficRe
         body = {
             "server": {
                 "name": name,
-                "imageRef": image["id"],
+                "imageRef": image_id,
                 "flavorRef": flavors[flavor],
                 "networks": "none",
             }

@@ -46,7 +46,9 @@ from kansoku.tracing.worker import join_same_worker
 #: failure on the same instance is the cause, not the scheduler that found no other host.
 RESCHEDULE_ENDS = frozenset({"NoValidHost", "MaxRetriesExceeded"})
 #: A resource's history is read up to this many lines (a VM that lived for months logs more).
-MAX_HISTORY_LINES = 20_000
+MAX_HISTORY_LINES = 5_000
+#: Resource kinds a failure that merely touched them is checked against.
+TOUCHED_KINDS = frozenset({"instance", "volume", "port"})
 
 TraceBuilder = Callable[[LogSource, str], Trace]
 
@@ -120,8 +122,9 @@ def _triggers(trace: Trace, verdict: Verdict) -> list[tuple[str, list[ResourceRe
         short_exception(p.exception) in RESCHEDULE_ENDS for p in verdict.propagated
     ):
         out.append(("no_valid_host", [r for r in named if r.kind == "instance"], None))
-    root_span = next((s for s in strong if s.key == rc.span), None)
-    touched = resource_refs(rc.line) or (_named([root_span]) if root_span is not None else [])
+    # Touched: only what the failing line itself names, and only resources a request owns
+    # (a network or an image is shared by thousands of requests: a long history, no owner).
+    touched = [r for r in resource_refs(rc.line) if r.kind in TOUCHED_KINDS]
     out.append(("touched", touched, None))
     return out
 
