@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 
 import pytest
-
-from kansoku.lab_traffic import TrafficReport
 from kansoku.tracing.index import build_index
 from kansoku.tracing.model import LinkKind, Strength
 from kansoku.tracing.trace_cmd import trace_main
+
+from kansoku.lab_traffic import TrafficReport
 
 DATA = Path(__file__).resolve().parent / "data" / "real-openstack-two-step"
 
