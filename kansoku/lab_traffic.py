@@ -155,8 +155,8 @@ def _running(pid: int) -> bool:
     return True
 
 
-def run_traffic(root: Path) -> TrafficReport:
-    """Drive every scenario against the lab in `root` and write `traffic.json`."""
+def running_lab(root: Path) -> tuple[LabPaths, LabState]:
+    """The lab in `root`, or a KansokuError naming the processes that stopped."""
     paths = LabPaths(root.resolve())
     state = read_state(paths)
     stopped = [s.name for s in state.services if s.pid and not _running(s.pid)]
@@ -165,6 +165,12 @@ def run_traffic(root: Path) -> TrafficReport:
             f"the lab in {paths.root} is not running ({', '.join(stopped)} stopped): "
             f"`kansoku lab down --dir {root}` then `kansoku lab up --dir {root}`"
         )
+    return paths, state
+
+
+def run_traffic(root: Path) -> TrafficReport:
+    """Drive every scenario against the lab in `root` and write `traffic.json`."""
+    paths, state = running_lab(root)
     client = _Client(state)
     ks, pl, nova = state.auth_url, state.placement_url, state.nova_url
     records: list[TrafficRecord] = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kansoku.errors import KansokuError
-from kansoku.lab_services import LabPaths, read_state
+from kansoku.lab_services import LabPaths
 from kansoku.lab_traffic import (
     CREATE_MICROVERSION,
     TrafficRecord,
@@ -22,6 +22,7 @@ from kansoku.lab_traffic import (
     _Client,
     _wait_server,
     image_and_flavors,
+    running_lab,
 )
 from kansoku.models import new_request_id
 
@@ -34,8 +35,7 @@ def two_step_path(root: Path) -> Path:
 
 def run_two_step(root: Path) -> TrafficReport:
     """Boot a server that nova-compute fails to build, then reboot it; write the report."""
-    paths = LabPaths(root.resolve())
-    state = read_state(paths)
+    paths, state = running_lab(root)
     client = _Client(state)
     nova = state.nova_url
     image_id, flavors = image_and_flavors(client, state, {"lab.tiny": 64})
