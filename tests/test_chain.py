@@ -343,3 +343,21 @@ def test_no_suspect_for_a_crash_on_its_own_data_or_a_non_data_error(tmp_path: Pa
     trace = build_trace(source, create.ids["create"])
     _, v = follow_chain(source, trace, isolate(trace))
     assert v.root_cause is not None and v.suspects == []
+
+
+def test_chain_also_with_instance_following(tmp_path: Path) -> None:
+    """--instance brings the build in as a weak span: the chain still names it as the breaker."""
+    c = Cloud(tmp_path)
+    build = build_fails_in_compute(c)
+    reboot = reboot_refused(c, build.instance, 60.0)
+    # nova's compute API logs the lookup with the instance prefix (compute/api.py get())
+    c.log(
+        "ctl-1", "nova-api", 60.01, "DEBUG", "nova.compute.api", "Fetching instance by UUID",
+        req=reboot.ids["reboot"], instance=build.instance,
+    )  # fmt: skip
+    source = _index(c, tmp_path)
+    trace = build_trace(source, reboot.ids["reboot"], include_instance=True)
+    assert any(s.weak and s.request_id == build.ids["build"] for s in trace.spans)
+    _, v = follow_chain(source, trace, isolate(trace))
+    assert v.chain is not None and v.chain.earlier_id == build.ids["build"]
+    assert v.root_cause is not None and v.root_cause.span.service == "nova-compute"

@@ -161,10 +161,12 @@ def _breaker(
             history.append(line)
         if len(history) >= MAX_HISTORY_LINES:
             break
+    # the reported request's own ids; requests joined only weakly (--instance) may be the breaker
+    own = trace.ids - {s.request_id for s in trace.spans if s.weak}
     by_request: dict[str, list[LogLine]] = defaultdict(list)
     for line in history:
         rid = _request_of(line)
-        if rid is None or rid in trace.ids or line.ts is None or line.ts > before:
+        if rid is None or rid in own or line.ts is None or line.ts > before:
             continue
         by_request[rid].append(line)
     # A request's callee lines (placement, cinder) carry its id as their global id: one group.
