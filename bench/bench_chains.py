@@ -71,14 +71,14 @@ def _judge(source, fault, tally: Tally) -> None:  # type: ignore[no-untyped-def]
 
 
 def demo_runs(seeds: list[int], single: Tally, two_step: Tally) -> None:
-    from kansoku.tracing.demo_gen import generate
+    from kansoku.tracing.demo_chains import generate_cloud
     from kansoku.tracing.index import build_index
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
 
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
-            truth = generate(root / "cloud", seed=seed, big_request=False)
+            truth = generate_cloud(root / "cloud", seed=seed, big_request=False)
             build_index([root / "cloud" / h for h in truth.hosts], root / "store")
             source = IndexSource(root / "store")
             for fault in truth.faults:
@@ -93,7 +93,7 @@ def saved_lab_run(two_step: Tally) -> bool:
         return False
     from kansoku.tracing.demo_gen import FaultRecord
     from kansoku.tracing.index import build_index
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
 
     report = json.loads((SAVED / "traffic-two-step.json").read_text())
     recs = {r["name"]: r for r in report["requests"]}

@@ -4,7 +4,7 @@ The user reports the request they saw fail (a reboot refused with 409, an attach
 with 400); the fault is in an earlier request on the same resource (a build that broke in
 nova-compute, a volume create that broke in cinder-volume). The two share only the
 resource's UUID. These scenarios are written as real oslo.log lines (the format of
-tests/test_stitch_scenarios.py) with upstream message texts.
+tests/support/scenarios.py) with upstream message texts.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+
 from kansoku.tracing.chain import follow_chain, prefer_first_failure
 from kansoku.tracing.index import build_index
 from kansoku.tracing.isolate import isolate
 from kansoku.tracing.model import LinkKind, Strength
 from kansoku.tracing.resources import refusal, resource_refs
-from kansoku.tracing.source_index import IndexSource
+from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stitch import build_trace
 from kansoku.tracing.trace_cmd import trace_main
-
+from tests.support.scenarios import Cloud, Scenario, rid, traceback
 from tests.test_render import SCHEMA
-from tests.test_stitch_scenarios import Cloud, Scenario, rid, traceback
 
 NOVA_TB = [
     ("nova/compute/manager.py", 2640, "_build_and_run_instance", "self.driver.spawn(context, instance,"),

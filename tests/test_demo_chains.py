@@ -12,8 +12,9 @@ import gzip
 from pathlib import Path
 
 import pytest
+
 from kansoku.tracing.demo import check_fault, prepare, verdict_matches
-from kansoku.tracing.demo_chains import CHAIN_KINDS
+from kansoku.tracing.demo_chains import CHAIN_KINDS, generate_cloud
 from kansoku.tracing.demo_gen import GroundTruth, generate
 from kansoku.tracing.isolate import isolate
 from kansoku.tracing.model import LinkKind, LogSource
@@ -90,8 +91,8 @@ def _lines(root: Path) -> dict[str, list[str]]:
 
 def test_two_step_faults_leave_the_rest_of_the_cloud_unchanged(tmp_path: Path) -> None:
     """They draw from their own random stream: every line of the cloud without them is still there."""
-    without = generate(tmp_path / "a", chains=False, big_request=False)
-    with_ = generate(tmp_path / "b", big_request=False)
+    without = generate(tmp_path / "a", big_request=False)
+    with_ = generate_cloud(tmp_path / "b", big_request=False)
     assert without.chain_faults == [] and len(with_.chain_faults) == len(CHAIN_KINDS)
     assert [f.request_id for f in without.faults] == [f.request_id for f in with_.faults]
     a, b = _lines(tmp_path / "a"), _lines(tmp_path / "b")

@@ -11,11 +11,11 @@ import json
 from pathlib import Path
 
 import pytest
+
+from kansoku.lab.traffic import TrafficReport
 from kansoku.tracing.index import build_index
 from kansoku.tracing.model import LinkKind, Strength
 from kansoku.tracing.trace_cmd import trace_main
-
-from kansoku.lab_traffic import TrafficReport
 
 DATA = Path(__file__).resolve().parent / "data" / "real-openstack-two-step"
 
@@ -43,7 +43,7 @@ def test_from_the_refused_reboot_the_verdict_names_nova_compute_and_the_create(
 ) -> None:
     from kansoku.tracing.chain import follow_chain
     from kansoku.tracing.isolate import isolate
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
     from kansoku.tracing.stitch import build_trace
 
     build, reboot = report.by_name("server-create-build-abort"), report.by_name("server-reboot-refused")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from kansoku.lab import lab_down, lab_up
-from kansoku.lab_services import LabPaths
-from kansoku.lab_traffic import TrafficReport
-from kansoku.lab_two_step import ABORT_DRIVER, run_two_step
+from kansoku.lab.cli import lab_down, lab_up
+from kansoku.lab.services import LabPaths
+from kansoku.lab.traffic import TrafficReport
+from kansoku.lab.two_step import ABORT_DRIVER, run_two_step
 from kansoku.servers import RabbitMQ
 
 pytestmark = pytest.mark.real
@@ -63,7 +63,7 @@ def test_from_the_refused_reboot_the_verdict_names_nova_compute_and_the_build(
     from kansoku.tracing.index import build_index
     from kansoku.tracing.isolate import isolate
     from kansoku.tracing.model import LinkKind
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
     from kansoku.tracing.stitch import build_trace
 
     paths, report = two_step

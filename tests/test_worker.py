@@ -13,11 +13,10 @@ from kansoku.tracing.chain import follow_chain
 from kansoku.tracing.index import build_index
 from kansoku.tracing.isolate import isolate
 from kansoku.tracing.model import LinkKind, Strength
-from kansoku.tracing.source_index import IndexSource
+from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stitch import build_trace
 from kansoku.tracing.worker import empty_context
-
-from tests.test_stitch_scenarios import USER, Cloud, rid, traceback
+from tests.support.scenarios import USER, Cloud, rid, traceback
 
 
 def _empty(c: Cloud, host: str, service: str, req: str) -> None:

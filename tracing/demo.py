@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from kansoku.errors import KansokuError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from kansoku.tracing.demo_gen import FaultRecord, GroundTruth
     from kansoku.tracing.model import LogSource, Verdict
-    from rich.console import Console
 
 #: The fault whose trace the demo draws in full: the classic "my VM create failed".
 SHOWCASE_KIND = "placement_conflict"
@@ -122,13 +123,14 @@ def prepare(workdir: Path, *, seed: int | None = None, scale: int = 1) -> DemoCl
     """
     import shutil
 
-    from kansoku.tracing.demo_gen import DEFAULT_SEED, generate
+    from kansoku.tracing.demo_chains import generate_cloud
+    from kansoku.tracing.demo_gen import DEFAULT_SEED
     from kansoku.tracing.index import build_index
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
 
     cloud = workdir / "cloud"
     store = workdir / ".kansoku"
-    truth = generate(cloud, seed=DEFAULT_SEED if seed is None else seed, scale=scale)
+    truth = generate_cloud(cloud, seed=DEFAULT_SEED if seed is None else seed, scale=scale)
     shutil.rmtree(store, ignore_errors=True)
     # the host directories only: ground-truth.json next to them is not a log
     report = build_index([cloud / host for host in truth.hosts], store)
@@ -189,7 +191,7 @@ def _render_trace(console: Console, source: LogSource, request_id: str) -> None:
     trace = build_trace(source, request_id)
     trace, verdict = follow_chain(source, trace, isolate(trace))
     try:
-        from kansoku.tracing.render_terminal import render
+        from kansoku.tracing.outputs.terminal import render
     except ImportError:  # the renderer lands separately; until then the verdict alone
         console.print(verdict.explanation, soft_wrap=True)
         return

@@ -15,14 +15,25 @@ them leaves every other request of the demo cloud byte for byte as before.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
-from kansoku.tracing.demo_gen import S_CINDER_SCHED, S_COMPUTE, S_KSA, S_NOVA_WSGI, S_SCHED, _s
-
-if TYPE_CHECKING:
-    from kansoku.tracing.demo_gen import Cloud, Ctx, FaultRecord, Tracker
+from kansoku.tracing.demo_gen import (
+    S_CINDER_SCHED,
+    S_COMPUTE,
+    S_KSA,
+    S_NOVA_WSGI,
+    S_SCHED,
+    Cloud,
+    Ctx,
+    FaultRecord,
+    GroundTruth,
+    Injector,
+    Tracker,
+    _s,
+    generate,
+)
 
 PY = "/usr/lib/python3/dist-packages"
 S_API = _s("_provision_instances", "nova/compute/api.py", 1120)
@@ -337,17 +348,14 @@ def attach_refused(cloud: Cloud, t: float, ctx: Ctx, vol: str) -> dict[str, Any]
     return {"api": api, "evidence": "status must be available to reserve"}
 
 
-def inject_chain(
-    cloud: Cloud, kind: str, t: float, seed: int, tracker_of: Callable[[str], Tracker]
-) -> tuple[FaultRecord, Tracker]:
+def inject_chain(cloud: Cloud, kind: str, t: float, seed: int) -> tuple[FaultRecord, Tracker]:
     """Write both steps of a two-step fault of `kind` and return the ground truth for the later one."""
-    from kansoku.tracing.demo_gen import Ctx, FaultRecord
 
     saved = cloud.rng
     cloud.rng = random.Random(f"{seed}-{kind}")
     try:
         first = cloud.ctx_user()
-        tracker = tracker_of(cloud.req())
+        tracker = Tracker(cloud.req())
         i = cloud.rng.randrange(len(cloud.users))
         later = Ctx(
             tracker.request_id, None, cloud.users[i], cloud.projects[i % len(cloud.projects)], False, tracker
@@ -390,3 +398,12 @@ def inject_chain(
         resource=resource,
     )
     return rec, tracker
+
+
+#: kind -> (fraction of the traffic, injector): what `generate_cloud` adds to the demo cloud.
+CHAINS: dict[str, tuple[float, Injector]] = {kind: (f, inject_chain) for kind, f in CHAIN_KINDS.items()}
+
+
+def generate_cloud(out_dir: Path | str, **kwargs: Any) -> GroundTruth:
+    """The demo cloud with its two-step faults (`demo_gen.generate` arguments otherwise)."""
+    return generate(out_dir, extra=CHAINS, **kwargs)

@@ -37,7 +37,7 @@ import json
 import random
 import shutil
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
@@ -2155,13 +2155,16 @@ def generate(
     json_services: frozenset[str] = DEFAULT_JSON_SERVICES,
     legacy_services: frozenset[str] = DEFAULT_LEGACY_SERVICES,
     big_request: bool = True,
-    chains: bool = True,
+    extra: Mapping[str, tuple[float, Injector]] | None = None,
 ) -> GroundTruth:
     """Write the demo cloud's log tree and ``ground-truth.json`` into `out_dir`.
 
     `scale` multiplies hosts (4 compute hosts per unit) and traffic (3,000 requests per unit);
     `target_bytes`, when given, keeps generating traffic until about that many bytes are
-    written (the 1 GB benchmark corpus). The same arguments always give the same bytes.
+    written (the 1 GB benchmark corpus). `extra`: more faults, kind -> (fraction of the
+    traffic, injector), written in addition to the traffic into `chain_faults` (the demo's
+    two-step faults: `tracing.demo_chains.generate_cloud`). The same arguments always give
+    the same bytes.
     """
     out = Path(out_dir)
     if scale < 1:
@@ -2180,9 +2183,7 @@ def generate(
         int(n_requests * f): k for f, k in zip((0.86, 0.2, 0.55, 0.7, 0.93, 0.4), FAULT_KINDS, strict=True)
     }
     big_at = int(n_requests * 0.5) if big_request else -1
-    from kansoku.tracing.demo_chains import CHAIN_KINDS, inject_chain
-
-    chain_at = {int(n_requests * f): k for k, f in CHAIN_KINDS.items()} if chains else {}
+    chain_at = {int(n_requests * f): (k, inject) for k, (f, inject) in (extra or {}).items()}
     chain_faults: list[FaultRecord] = []
     faults: list[FaultRecord] = []
     trackers: list[tuple[FaultRecord, Tracker]] = []
@@ -2213,10 +2214,10 @@ def generate(
             big = (tr, info)
         else:
             cloud.bg_request(t)
-        chain_kind = chain_at.get(i)
-        if chain_kind is not None:
-            # in addition to the request at i, from its own random stream: the rest stays as it was
-            rec, tracker = inject_chain(cloud, chain_kind, t, seed, Tracker)
+        extra_at = chain_at.get(i)
+        if extra_at is not None:
+            # in addition to the request at i (the injector draws from its own random stream)
+            rec, tracker = extra_at[1](cloud, extra_at[0], t, seed)
             chain_faults.append(rec)
             trackers.append((rec, tracker))
         i += 1
@@ -2257,6 +2258,10 @@ def generate(
     )
     (out / "ground-truth.json").write_text(gt.to_json())
     return gt
+
+
+#: An extra fault: (cloud, kind, time, seed) -> its ground truth and the tracker of its reported id.
+Injector = Callable[["Cloud", str, float, int], tuple[FaultRecord, Tracker]]
 
 
 def _inject(cloud: Cloud, kind: str, t: float) -> tuple[FaultRecord, Tracker]:
