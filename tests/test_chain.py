@@ -361,3 +361,17 @@ def test_chain_also_with_instance_following(tmp_path: Path) -> None:
     _, v = follow_chain(source, trace, isolate(trace))
     assert v.chain is not None and v.chain.earlier_id == build.ids["build"]
     assert v.root_cause is not None and v.root_cause.span.service == "nova-compute"
+
+
+def test_otlp_exports_the_chained_trace_as_the_reported_request(tmp_path: Path) -> None:
+    """The earlier request's spans come first, but the trace id is the refused request's."""
+    from kansoku.tracing.outputs.otlp import root_request_id
+
+    c = Cloud(tmp_path)
+    build = build_fails_in_compute(c)
+    reboot = reboot_refused(c, build.instance, 60.0)
+    source = _index(c, tmp_path)
+    trace = build_trace(source, reboot.ids["reboot"])
+    chained, v = follow_chain(source, trace, isolate(trace))
+    assert v.chain is not None and chained.spans[0].request_id == build.ids["build"]
+    assert root_request_id(chained) == reboot.ids["reboot"] == root_request_id(trace)
