@@ -375,3 +375,41 @@ def test_otlp_exports_the_chained_trace_as_the_reported_request(tmp_path: Path) 
     chained, v = follow_chain(source, trace, isolate(trace))
     assert v.chain is not None and chained.spans[0].request_id == build.ids["build"]
     assert root_request_id(chained) == reboot.ids["reboot"] == root_request_id(trace)
+
+
+def test_novalidhost_on_an_instance_an_earlier_request_broke(tmp_path: Path) -> None:
+    """A later evacuate of the broken instance ends in NoValidHost: the build's failure is the cause."""
+    c = Cloud(tmp_path)
+    build = build_fails_in_compute(c)
+    e, inst = rid(), build.instance
+    c.log(
+        "ctl-1",
+        "nova-api",
+        90.0,
+        "DEBUG",
+        "nova.api.openstack.wsgi",
+        "Action: 'action', calling method",
+        req=e,
+    )
+    c.access("ctl-1", "nova-api", 90.1, "POST", f"/v2.1/servers/{inst}/action", 200, req=e, duration=0.1)
+    c.log(
+        "ctl-1",
+        "nova-conductor",
+        90.5,
+        "ERROR",
+        "nova.conductor.manager",
+        "Failed to schedule instances",
+        req=e,
+        instance=inst,
+        tb=traceback(
+            [("nova/scheduler/rpcapi.py", 160, "select_destinations", "return cctxt.call(")],
+            "nova.exception_Remote.NoValidHost_Remote: No valid host was found. There are not enough hosts available.",
+        ),
+    )
+    source = _index(c, tmp_path)
+    trace = build_trace(source, e)
+    _, v = follow_chain(source, trace, isolate(trace))
+    assert v.chain is not None and v.chain.trigger == "no_valid_host"
+    assert v.chain.earlier_id == build.ids["build"]
+    assert v.root_cause is not None and v.root_cause.span.service == "nova-compute"
+    assert f"this request {e} failed: " in v.explanation
