@@ -413,3 +413,55 @@ def test_novalidhost_on_an_instance_an_earlier_request_broke(tmp_path: Path) -> 
     assert v.chain.earlier_id == build.ids["build"]
     assert v.root_cause is not None and v.root_cause.span.service == "nova-compute"
     assert f"this request {e} failed: " in v.explanation
+
+
+def _delete_crashes(c: Cloud, inst: str, t: float) -> str:
+    d = rid()
+    c.access("ctl-1", "nova-api", t + 0.05, "DELETE", f"/v2.1/servers/{inst}", 204, req=d, duration=0.05)
+    c.log(
+        "cmp-3",
+        "nova-compute",
+        t + 0.4,
+        "ERROR",
+        "nova.compute.manager",
+        "Failed to terminate instance",
+        req=d,
+        instance=inst,
+        tb=traceback(
+            [("nova/compute/manager.py", 3260, "_shutdown_instance", "bdms = context.bdms['root']")],
+            "KeyError: 'root'",
+        ),
+    )
+    return d
+
+
+def test_a_failure_on_an_instance_an_earlier_request_left_broken_is_chained_weakly(tmp_path: Path) -> None:
+    c = Cloud(tmp_path)
+    build = build_fails_in_compute(c)
+    d = _delete_crashes(c, build.instance, 120.0)
+    source = _index(c, tmp_path)
+    trace = build_trace(source, d)
+    _, v = follow_chain(source, trace, isolate(trace))
+    assert v.chain is not None and v.chain.trigger == "touched"
+    assert v.chain.earlier_id == build.ids["build"]
+    assert v.chain.link.strength is Strength.WEAK  # no refusal names the state: a weaker link
+    assert f"this request {d} failed: " in v.explanation
+
+
+def test_a_failure_on_an_instance_whose_earlier_failure_left_no_error_state_is_not_chained(
+    tmp_path: Path,
+) -> None:
+    c = Cloud(tmp_path)
+    inst, earlier = str(uuid.uuid4()), rid()
+    # an earlier request failed on the instance, but nothing says it left the instance broken
+    c.log(
+        "ctl-1", "nova-api", 0.0, "ERROR", "nova.api.openstack.wsgi", "Unexpected exception in API method",
+        req=earlier, instance=inst, tb=traceback([("nova/api/openstack/compute/servers.py", 1, "show", "x")], "KeyError: 'x'"),
+    )  # fmt: skip
+    d = _delete_crashes(c, inst, 60.0)
+    source = _index(c, tmp_path)
+    trace = build_trace(source, d)
+    alone = isolate(trace)
+    _, v = follow_chain(source, trace, alone)
+    assert v.chain is None and v.root_cause is alone.root_cause
+    assert v.explanation.startswith(alone.explanation)  # (plus the suspect: it crashed on `bdms`)
