@@ -26,8 +26,10 @@ def _empty(c: Cloud, host: str, service: str, req: str) -> None:
         lines[i] = text.replace(f"[None {req} {USER}]", f"[None {req} - - - - - -]")
 
 
-def switched(c: Cloud, answered_in_other_pid: bool = False, x_answers: bool = False) -> dict[str, str]:
-    x, y, z = rid(), rid(), rid()
+def switched(
+    c: Cloud, answered_in_other_pid: bool = False, x_answers: bool = False, periodic_first: bool = False
+) -> dict[str, str]:
+    x, y, z, p = rid(), rid(), rid(), rid()
     where: dict[str, str] = {}
     c.pids["ctl-1/nova-api"] = 4242
     where["x_line"] = c.log(
@@ -45,6 +47,9 @@ def switched(c: Cloud, answered_in_other_pid: bool = False, x_answers: bool = Fa
     c.pids["ctl-1/nova-api"] = 4243
     c.log("ctl-1", "nova-api", 0.01, "INFO", "nova.api.openstack.wsgi", "GET /v2.1/servers/detail", req=z)
     c.pids["ctl-1/nova-api"] = 4242
+    if periodic_first:  # an admin-context task of the same worker, empty context, no access line
+        c.log("ctl-1", "nova-api", 0.1, "DEBUG", "oslo_service.periodic_task", "Running periodic task", req=p)
+        _empty(c, "ctl-1", "nova-api", p)
     where["y_error"] = c.log(
         "ctl-1",
         "nova-api",
@@ -120,3 +125,12 @@ def test_empty_context_means_no_user_and_no_caller(tmp_path: Path) -> None:
     lines, _ = c.parse()
     by_req = {ln.local_id: ln for ln in lines}
     assert empty_context(by_req[ids["y"]]) and not empty_context(by_req[ids["x"]])
+
+
+def test_an_empty_context_record_that_never_answers_is_passed_over(tmp_path: Path) -> None:
+    c = Cloud(tmp_path)
+    ids = switched(c, periodic_first=True)
+    _, trace, v = _verdict(c, tmp_path, ids["x"])
+    assert v.root_cause is not None and v.root_cause.span.request_id == ids["y"]
+    link = next(ln for ln in trace.links if ln.kind is LinkKind.SAME_WORKER)
+    assert link.target.request_id == ids["y"]

@@ -60,18 +60,19 @@ def records_after(line: LogLine) -> Iterator[LogLine]:
             yield item
 
 
-def _successor(last: LogLine, known: set[str]) -> LogLine | None:
-    """The first empty-context record of the same pid after `last`, with a new request id."""
-    seen = 0
+def _successors(last: LogLine, known: set[str]) -> Iterator[LogLine]:
+    """Empty-context records of the same pid after `last`, each with a new request id, in order,
+    until the request itself logs again or the window ends."""
+    seen, ids = 0, set(known)
     for rec in records_after(last):
         if rec.pid != last.pid:
             continue
         seen += 1
         if seen > MAX_AHEAD_RECORDS or rec.local_id == last.local_id:
-            return None
-        if empty_context(rec) and rec.local_id not in known:
-            return rec
-    return None
+            return
+        if empty_context(rec) and rec.local_id not in ids:
+            ids.add(rec.local_id or "")
+            yield rec
 
 
 def join_same_worker(
@@ -89,9 +90,11 @@ def join_same_worker(
         key = (ln.file, ln.pid)
         if key not in last_per_file or ln.line_no > last_per_file[key][1].line_no:
             last_per_file[key] = (span, ln)
-    for span, last in last_per_file.values():
-        nxt = _successor(last, trace.ids)
-        if nxt is None or nxt.local_id is None:
+    candidates = (
+        (span, last, nxt) for span, last in last_per_file.values() for nxt in _successors(last, trace.ids)
+    )
+    for span, last, nxt in candidates:
+        if nxt.local_id is None:
             continue
         cont = builder(source, nxt.local_id)
         answer = next(
@@ -104,7 +107,7 @@ def join_same_worker(
             None,
         )
         if answer is None:
-            continue  # the new id never answered in that worker: not this request's continuation
+            continue  # the new id never answered in that worker (a periodic task?): try the next one
         head = next(
             (s for s in cont.spans if any(ln is nxt or ln.location == nxt.location for ln in s.lines)), None
         )
