@@ -70,8 +70,8 @@ def _judge(source, fault, tally: Tally) -> None:  # type: ignore[no-untyped-def]
         tally.misses.append(f"{fault.kind}: {chained.explanation[:160]}")
 
 
-def demo_runs(seeds: list[int], single: Tally, two_step: Tally) -> None:
-    from kansoku.tracing.demo_chains import generate_cloud
+def demo_runs(seeds: list[int], single: Tally, two_step: Tally, switch: Tally) -> None:
+    from kansoku.tracing.demo_chains import SWITCH_KIND, generate_cloud
     from kansoku.tracing.index import build_index
     from kansoku.tracing.sources.index import IndexSource
 
@@ -84,7 +84,7 @@ def demo_runs(seeds: list[int], single: Tally, two_step: Tally) -> None:
             for fault in truth.faults:
                 _judge(source, fault, single)
             for fault in truth.chain_faults:
-                _judge(source, fault, two_step)
+                _judge(source, fault, switch if fault.kind == SWITCH_KIND else two_step)
 
 
 def saved_lab_run(two_step: Tally) -> bool:
@@ -128,20 +128,24 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 seeds instead of 8")
     args = parser.parse_args()
     seeds = [20261120 + i for i in range(2 if args.quick else 8)]
-    single, two_step, real = Tally(), Tally(), Tally()
+    single, two_step, switch, real = Tally(), Tally(), Tally(), Tally()
     t0 = time.perf_counter()
-    demo_runs(seeds, single, two_step)
+    demo_runs(seeds, single, two_step, switch)
     has_real = saved_lab_run(real)
     wall = time.perf_counter() - t0
-    rows = [("single-request faults (demo)", single), ("two-step faults (demo)", two_step)]
+    rows = [
+        ("single-request faults (demo)", single),
+        ("two-step faults (demo)", two_step),
+        ("request id switched mid-request (demo)", switch),
+    ]
     if has_real:
         rows.append(("two-step, real nova lab (saved run)", real))
     lines = [
         "## Causal chains: verdict accuracy on two-step failures (bench/bench_chains.py)",
         "",
         f"Machine: {os.cpu_count()} CPUs (`nproc`), {cpu_model()}; Python {platform.python_version()}. "
-        f"Data: the demo cloud (about 25,000 lines, 117 files each) for {len(seeds)} seeds, six "
-        "single-request and three two-step faults per seed"
+        f"Data: the demo cloud (about 26,000 lines, 117 files each) for {len(seeds)} seeds, six "
+        "single-request faults, three two-step faults and one request id switched mid-request per seed"
         + (", plus the saved real lab run tests/data/real-openstack-two-step" if has_real else "")
         + f"; {wall:.0f} s in all. A verdict is right when service, host and exception/status of the "
         "ground truth match and, for two-step faults, the chain names the earlier request.",
@@ -153,10 +157,11 @@ def main() -> None:
         lines.append(
             f"| {name} | {t.cases} | {_pct(t.naive, t.cases)} | {_pct(t.before, t.cases)} | {_pct(t.after, t.cases)} |"
         )
-    allc = single.cases + two_step.cases
+    demo = (single, two_step, switch)
+    allc = sum(t.cases for t in demo)
     lines += [
-        f"| all demo faults | {allc} | {_pct(single.naive + two_step.naive, allc)} | "
-        f"{_pct(single.before + two_step.before, allc)} | {_pct(single.after + two_step.after, allc)} |",
+        f"| all demo faults | {allc} | {_pct(sum(t.naive for t in demo), allc)} | "
+        f"{_pct(sum(t.before for t in demo), allc)} | {_pct(sum(t.after for t in demo), allc)} |",
         "",
         "| cost of the chain step (CPU) | stitch + isolate (baseline) | chain step | ratio |",
         "|---|---|---|---|",
@@ -167,7 +172,7 @@ def main() -> None:
                 f"| {name}, per trace | {1000 * t.base_s / t.cases:.1f} ms | {1000 * t.chain_s / t.cases:.1f} ms | "
                 f"{t.chain_s / t.base_s:.2f}x |"
             )
-    misses = single.misses + two_step.misses + real.misses
+    misses = single.misses + two_step.misses + switch.misses + real.misses
     lines += [
         "",
         "Misses with chains: " + ("; ".join(misses) if misses else "none."),

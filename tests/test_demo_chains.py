@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kansoku.tracing.demo import check_fault, prepare, verdict_matches
-from kansoku.tracing.demo_chains import CHAIN_KINDS, generate_cloud
+from kansoku.tracing.demo_chains import CHAIN_KINDS, CHAINS, SWITCH_KIND, generate_cloud
 from kansoku.tracing.demo_gen import GroundTruth, generate
 from kansoku.tracing.isolate import isolate
 from kansoku.tracing.model import LinkKind, LogSource
@@ -30,8 +30,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[GroundTruth, LogSour
 
 def test_ground_truth_lists_every_two_step_fault(demo: tuple[GroundTruth, LogSource]) -> None:
     truth, _ = demo
-    assert sorted(f.kind for f in truth.chain_faults) == sorted(CHAIN_KINDS)
-    for fault in truth.chain_faults:
+    assert sorted(f.kind for f in truth.chain_faults) == sorted(CHAINS)
+    for fault in (f for f in truth.chain_faults if f.kind in CHAIN_KINDS):
         assert fault.earlier_request_id and fault.earlier_request_id != fault.request_id
         assert fault.resource and fault.resource in fault.note
 
@@ -93,10 +93,23 @@ def test_two_step_faults_leave_the_rest_of_the_cloud_unchanged(tmp_path: Path) -
     """They draw from their own random stream: every line of the cloud without them is still there."""
     without = generate(tmp_path / "a", big_request=False)
     with_ = generate_cloud(tmp_path / "b", big_request=False)
-    assert without.chain_faults == [] and len(with_.chain_faults) == len(CHAIN_KINDS)
+    assert without.chain_faults == [] and len(with_.chain_faults) == len(CHAINS)
     assert [f.request_id for f in without.faults] == [f.request_id for f in with_.faults]
     a, b = _lines(tmp_path / "a"), _lines(tmp_path / "b")
     assert a.keys() == b.keys()
     for key, lines in a.items():
         assert set(lines) <= set(b[key]), key
     assert sum(map(len, b.values())) > sum(map(len, a.values()))
+
+
+def test_request_id_switch_joins_the_rest_of_the_request(demo: tuple[GroundTruth, LogSource]) -> None:
+    """nova-api logged one line under the user's id, then the error and the 500 under a new one."""
+    truth, source = demo
+    fault = next(f for f in truth.chain_faults if f.kind == SWITCH_KIND)
+    alone = isolate(build_trace(source, fault.request_id))
+    assert alone.root_cause is None  # before: "nothing failed"
+    check, verdict = check_fault(source, fault)
+    assert check.ok, verdict.explanation
+    assert verdict.root_cause is not None and verdict.root_cause.span.request_id != fault.request_id
+    assert verdict.chain is None
+    assert f"{fault.request_id} continued as {verdict.root_cause.span.request_id}" in verdict.explanation

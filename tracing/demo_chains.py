@@ -400,8 +400,98 @@ def inject_chain(cloud: Cloud, kind: str, t: float, seed: int) -> tuple[FaultRec
     return rec, tracker
 
 
+#: nova-api losing the request context mid-request (issue 18: 7 % of the misses).
+SWITCH_KIND = "api_request_id_switch"
+
+
+def request_id_switch(cloud: Cloud, t: float, ctx: Ctx) -> dict[str, Any]:
+    """nova-api logs the create under the user's id, then the ERROR, its traceback and the 500
+    under a new id with an empty context (`[None req-Y - - - - - -]`), in the same process."""
+    api = cloud.pick(cloud.controllers)
+    _nova_action(
+        cloud,
+        api,
+        t,
+        ctx,
+        ("create", "ServersController.create", "nova.api.openstack.compute.servers"),
+        f'{{"server": {{"name": "web-2", "imageRef": "{cloud.images[1]}", "networks": "auto"}}}}',
+    )
+    lost = Ctx(cloud.req(), None, None, None)
+    final = "KeyError: 'flavorRef'"
+    tb = [
+        "Traceback (most recent call last):",
+        f'  File "{PY}/nova/api/openstack/wsgi.py", line 658, in wrapped',
+        "    return f(*args, **kwargs)",
+        f'  File "{PY}/nova/api/openstack/compute/servers.py", line 780, in create',
+        "    flavor_id = self._flavor_id_from_req_data(body)",
+        f'  File "{PY}/nova/api/openstack/compute/servers.py", line 1105, in _flavor_id_from_req_data',
+        "    flavor_ref = data['server']['flavorRef']",
+        final,
+    ]
+    cloud.emit(
+        api,
+        "nova-api",
+        t + 0.12,
+        "ERROR",
+        "nova.api.openstack.wsgi",
+        lost,
+        "Unexpected exception in API method",
+        summary=final,
+        tb=tb,
+    )
+    cloud.emit(
+        api,
+        "nova-api",
+        t + 0.125,
+        "INFO",
+        "nova.api.openstack.wsgi",
+        lost,
+        "HTTP exception thrown: Unexpected API Error. Please report this at http://bugs.launchpad.net/nova/ "
+        "and attach the Nova API log if possible. <class 'KeyError'>",
+    )
+    cloud.access(
+        api, "nova-api", t + 0.13, lost, "10.30.0.15", "POST", "/v2.1/servers", 500, 217, 0.13, "2.79"
+    )
+    return {"root": ("nova-api", api), "lost": lost.request_id}
+
+
+def inject_switch(cloud: Cloud, kind: str, t: float, seed: int) -> tuple[FaultRecord, Tracker]:
+    """The request-id switch, with the user's id as the reported one (its own random stream)."""
+    saved = cloud.rng
+    cloud.rng = random.Random(f"{seed}-{kind}")
+    try:
+        tracker = Tracker(cloud.req())
+        i = cloud.rng.randrange(len(cloud.users))
+        ctx = Ctx(
+            tracker.request_id, None, cloud.users[i], cloud.projects[i % len(cloud.projects)], False, tracker
+        )
+        info = request_id_switch(cloud, t, ctx)
+    finally:
+        cloud.rng = saved
+    service, host = info["root"]
+    rec = FaultRecord(
+        kind=kind,
+        request_id=ctx.request_id,
+        root_service=service,
+        root_host=host,
+        exception="KeyError",
+        status=None,
+        evidence="Unexpected exception in API method",
+        propagated=[],
+        time=datetime.fromtimestamp(t, UTC).isoformat(),
+        note=(
+            f"nova-api logged one line under {ctx.request_id}; the ERROR, its traceback and the 500 followed "
+            f"in the same process under {info['lost']} with an empty context"
+        ),
+    )
+    return rec, tracker
+
+
 #: kind -> (fraction of the traffic, injector): what `generate_cloud` adds to the demo cloud.
-CHAINS: dict[str, tuple[float, Injector]] = {kind: (f, inject_chain) for kind, f in CHAIN_KINDS.items()}
+CHAINS: dict[str, tuple[float, Injector]] = {
+    **{kind: (f, inject_chain) for kind, f in CHAIN_KINDS.items()},
+    SWITCH_KIND: (0.75, inject_switch),
+}
 
 
 def generate_cloud(out_dir: Path | str, **kwargs: Any) -> GroundTruth:
