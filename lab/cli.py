@@ -39,13 +39,18 @@ def _alive(pid: int) -> bool:
 
 
 def lab_up(
-    root: Path, transport_url: str | None = None, step: Callable[[str], None] | None = None
+    root: Path,
+    transport_url: str | None = None,
+    step: Callable[[str], None] | None = None,
+    compute_driver: str | None = None,
 ) -> LabState:
     """Start the lab in `root`; on any failure stop what was started and say which part failed.
 
     `transport_url` reuses a running RabbitMQ (the tests share one per session); without it
     the lab starts its own from the Debian package. `step(text)` is told each phase (the CLI
-    shows it next to a spinner: `lab up` takes about 90 s).
+    shows it next to a spinner: `lab up` takes about 90 s). `compute_driver` picks nova's fake
+    driver (`lab_services.DEFAULT_COMPUTE_DRIVER` unless given; `fake.FakeBuildAbortDriver`
+    fails every build in nova-compute).
     """
     say = step or (lambda _text: None)
     from kansoku.errors import KansokuError
@@ -115,7 +120,10 @@ def lab_up(
         # conductor, scheduler and compute start while nova-api imports: compute waits for
         # conductor; compute reports its fake host to placement as it starts.
         say("starting nova-api, conductor, scheduler, compute")
-        nova_rpc = [lab_services.start_nova_service(paths, name) for name in lab_services.NOVA_RPC_SERVICES]
+        driver = compute_driver or lab_services.DEFAULT_COMPUTE_DRIVER
+        nova_rpc = [
+            lab_services.start_nova_service(paths, name, driver) for name in lab_services.NOVA_RPC_SERVICES
+        ]
         for proc in nova_rpc:
             launch(proc, None, paths.log(proc.name))
         nova_api = lab_services.start_wsgi(paths, "nova-api", nova_dir, nova_port)
@@ -219,7 +227,14 @@ def register(app: typer.Typer) -> None:
     dir_opt = typer.Option(DEFAULT_DIR, "--dir", help="lab directory (configs, databases, logs, PIDs)")
 
     @lab.command("up")
-    def up(directory: Path = dir_opt) -> None:
+    def up(
+        directory: Path = dir_opt,
+        compute_driver: str | None = typer.Option(
+            None,
+            "--compute-driver",
+            help="nova fake driver, e.g. fake.FakeBuildAbortDriver (every build fails)",
+        ),
+    ) -> None:
         """Start keystone, placement, glance, nova (api, conductor, scheduler, compute), RabbitMQ, RPC pair.
 
         Example: kansoku lab up --dir kansoku-lab
@@ -227,7 +242,7 @@ def register(app: typer.Typer) -> None:
         from kansoku.progress import status_line
 
         with status_line("lab up") as step:
-            state = lab_up(directory, step=step)
+            state = lab_up(directory, step=step, compute_driver=compute_driver)
         typer.echo(f"lab up in {state.root}")
         for s in state.services:
             if s.pid:
@@ -247,6 +262,20 @@ def register(app: typer.Typer) -> None:
             sent = item.sent_global_request_id or "-"
             typer.echo(f"  {item.name:<28} {item.status!s:<8} global {sent}  local {item.local_request_id}")
         typer.echo(f"wrote {Path(directory) / 'traffic.json'}")
+
+    @lab.command("two-step")
+    def two_step(directory: Path = dir_opt) -> None:
+        """On a lab up with --compute-driver fake.FakeBuildAbortDriver: a build that fails in
+        nova-compute, then a reboot refused with 409; write <dir>/traffic-two-step.json.
+
+        Example: kansoku lab two-step --dir kansoku-lab
+        """
+        from kansoku.lab.two_step import run_two_step, two_step_path
+
+        for item in run_two_step(directory).requests:
+            sent = item.sent_global_request_id or "-"
+            typer.echo(f"  {item.name:<28} {item.status!s:<8} global {sent}  local {item.local_request_id}")
+        typer.echo(f"wrote {two_step_path(directory)}")
 
     @lab.command("status")
     def status(directory: Path = dir_opt) -> None:

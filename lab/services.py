@@ -301,7 +301,13 @@ NOVA_RPC_SERVICES: dict[str, str] = {
 }
 
 
-def nova_service_conf_text(paths: LabPaths, name: str) -> str:
+#: nova's fake drivers the lab can run nova-compute with: the default boots everything;
+#: `fake.FakeBuildAbortDriver` (nova/virt/fake.py) fails every spawn with BuildAbortException,
+#: so a build ends in ERROR without a reschedule (issue 18's two-step failures).
+DEFAULT_COMPUTE_DRIVER = "fake.FakeDriver"
+
+
+def nova_service_conf_text(paths: LabPaths, name: str, compute_driver: str = DEFAULT_COMPUTE_DRIVER) -> str:
     """The per-service overrides read after nova.conf: own log file; compute: fake driver.
 
     nova-compute gets no database connection, as in a real deployment: it must reach the
@@ -310,7 +316,7 @@ def nova_service_conf_text(paths: LabPaths, name: str) -> str:
     default: dict[str, object] = {"log_file": paths.log(name)}
     sections: dict[str, dict[str, object]] = {"DEFAULT": default}
     if name == "nova-compute":
-        default["compute_driver"] = "fake.FakeDriver"
+        default["compute_driver"] = compute_driver
         default["instances_path"] = paths.service("nova") / "instances"
         # the periodic cache heal asks neutron (not in the lab) about every instance: off
         default["heal_instance_info_cache_interval"] = -1
@@ -321,11 +327,13 @@ def nova_service_conf_text(paths: LabPaths, name: str) -> str:
     return _ini(sections)
 
 
-def start_nova_service(paths: LabPaths, name: str) -> ManagedProcess:
+def start_nova_service(
+    paths: LabPaths, name: str, compute_driver: str = DEFAULT_COMPUTE_DRIVER
+) -> ManagedProcess:
     """Start nova-conductor, nova-scheduler or nova-compute from nova's console script (no wait)."""
     base = paths.service("nova")
     conf = base / f"{name}.conf"
-    conf.write_text(nova_service_conf_text(paths, name))
+    conf.write_text(nova_service_conf_text(paths, name, compute_driver))
     proc = ManagedProcess(
         name,
         [_venv_bin(name), "--config-file", str(base / "nova.conf"), "--config-file", str(conf)],

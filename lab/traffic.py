@@ -53,6 +53,9 @@ class TrafficRecord(BaseModel):
         default_factory=list, description="earlier attempts of this create that stayed in BUILD"
     )
     expected_final_state: str | None = None
+    caused_by: str | None = Field(
+        None, description="the earlier record whose failure this one only shows (a two-step failure)"
+    )
 
 
 class TrafficReport(BaseModel):
@@ -152,8 +155,8 @@ def _running(pid: int) -> bool:
     return True
 
 
-def run_traffic(root: Path) -> TrafficReport:
-    """Drive every scenario against the lab in `root` and write `traffic.json`."""
+def running_lab(root: Path) -> tuple[LabPaths, LabState]:
+    """The lab in `root`, or a KansokuError naming the processes that stopped."""
     paths = LabPaths(root.resolve())
     state = read_state(paths)
     stopped = [s.name for s in state.services if s.pid and not _running(s.pid)]
@@ -162,6 +165,12 @@ def run_traffic(root: Path) -> TrafficReport:
             f"the lab in {paths.root} is not running ({', '.join(stopped)} stopped): "
             f"`kansoku lab down --dir {root}` then `kansoku lab up --dir {root}`"
         )
+    return paths, state
+
+
+def run_traffic(root: Path) -> TrafficReport:
+    """Drive every scenario against the lab in `root` and write `traffic.json`."""
+    paths, state = running_lab(root)
     client = _Client(state)
     ks, pl, nova = state.auth_url, state.placement_url, state.nova_url
     records: list[TrafficRecord] = []
@@ -498,11 +507,10 @@ CREATE_ATTEMPTS = 3
 OVERSIZED_RAM_MB = 2_000_000
 
 
-def _server_create_scenarios(client: _Client, state: LabState) -> list[TrafficRecord]:
-    """POST /servers twice: a small flavor boots ACTIVE, an oversized one ends in NoValidHost.
+def image_and_flavors(client: _Client, state: LabState, rams: dict[str, int]) -> tuple[str, dict[str, str]]:
+    """A tiny raw image in glance and one flavor per name (RAM in MB), made without a global id.
 
-    Setup (the image in glance, two flavors) runs without a global id, so the only lines
-    under each create's global id are the create's own.
+    Setup runs without a global id, so the only lines under a create's global id are its own.
     """
     if not state.glance_url:
         raise KansokuError(
@@ -525,7 +533,7 @@ def _server_create_scenarios(client: _Client, state: LabState) -> list[TrafficRe
     if status != 204:
         raise KansokuError(f"glance refused the lab image data: {status} {payload}")
     flavors: dict[str, str] = {}
-    for name, ram in (("lab.tiny", 64), ("lab.huge", OVERSIZED_RAM_MB)):
+    for name, ram in rams.items():
         status, _, payload = client.call(
             f"{nova}/v2.1/flavors",
             "POST",
@@ -534,6 +542,17 @@ def _server_create_scenarios(client: _Client, state: LabState) -> list[TrafficRe
         if status != 200 or not isinstance(payload, dict):
             raise KansokuError(f"nova-api refused flavor {name}: {status} {payload}")
         flavors[name] = str(payload["flavor"]["id"])
+    return str(image["id"]), flavors
+
+
+def _server_create_scenarios(client: _Client, state: LabState) -> list[TrafficRecord]:
+    """POST /servers twice: a small flavor boots ACTIVE, an oversized one ends in NoValidHost.
+
+    Setup (the image in glance, two flavors) runs without a global id, so the only lines
+    under each create's global id are the create's own.
+    """
+    image_id, flavors = image_and_flavors(client, state, {"lab.tiny": 64, "lab.huge": OVERSIZED_RAM_MB})
+    nova = state.nova_url
     hdr = {"X-OpenStack-Nova-API-Version": CREATE_MICROVERSION}
     out: list[TrafficRecord] = []
     plan = (
@@ -544,7 +563,7 @@ def _server_create_scenarios(client: _Client, state: LabState) -> list[TrafficRe
         body = {
             "server": {
                 "name": name,
-                "imageRef": image["id"],
+                "imageRef": image_id,
                 "flavorRef": flavors[flavor],
                 "networks": "none",
             }

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from kansoku.tracing.demo import check_fault, prepare, verdict_matches
+from kansoku.tracing.demo_chains import CHAINS
 from kansoku.tracing.demo_gen import FAULT_KINDS, GroundTruth
 from kansoku.tracing.model import LogSource
 
@@ -98,9 +99,10 @@ def test_kansoku_demo_cli_tracing_section(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert "request tracing" in out and "all 6 fault kinds traced to their root cause" in out
+    n = len(FAULT_KINDS) + len(CHAINS)
+    assert "request tracing" in out and f"all {n} fault kinds traced to their root cause" in out
     assert "root cause: placement-api on" in out
-    for kind in FAULT_KINDS:
+    for kind in (*FAULT_KINDS, *CHAINS):  # the two-step faults are in the table too
         assert kind in out
     assert "Traceback" not in proc.stderr
     assert (tmp_path / "out" / "cloud" / "ground-truth.json").exists()

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from kansoku.models import REQUEST_ID_RE
+from kansoku.tracing.demo_chains import generate_cloud
 from kansoku.tracing.demo_gen import FAULT_KINDS, GroundTruth, generate
 
 SEED = 4242
@@ -43,7 +44,7 @@ DEBUG_SUFFIX_RE = re.compile(r" (?P<func>\w+) (?P<path>/\S+\.py):(?P<lineno>\d+)
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, GroundTruth]:
     out = tmp_path_factory.mktemp("cloud")
-    return out, generate(out, seed=SEED)
+    return out, generate_cloud(out, seed=SEED)  # with the two-step faults: their lines are checked too
 
 
 def _open_text(path: Path) -> Iterator[str]:
@@ -65,10 +66,10 @@ def _digest(root: Path) -> dict[str, str]:
 
 def test_same_seed_same_bytes_other_seed_other_bytes(cloud: tuple[Path, GroundTruth], tmp_path: Path) -> None:
     root, truth = cloud
-    again = generate(tmp_path / "again", seed=SEED)
+    again = generate_cloud(tmp_path / "again", seed=SEED)
     assert _digest(tmp_path / "again") == _digest(root)
     assert again.to_json() == truth.to_json()
-    other = generate(tmp_path / "other", seed=SEED + 1)
+    other = generate_cloud(tmp_path / "other", seed=SEED + 1)
     assert other.faults[0].request_id != truth.faults[0].request_id
     assert _digest(tmp_path / "other") != _digest(root)
 

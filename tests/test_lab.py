@@ -150,3 +150,24 @@ def test_traffic_against_a_stopped_lab_says_which_part_stopped(tmp_path: Path) -
     write_state(LabPaths(tmp_path), _state(tmp_path, [ServiceRecord(name="nova-api", pid=gone.pid)]))
     with pytest.raises(KansokuError, match=r"not running \(nova-api stopped\).*kansoku lab up"):
         run_traffic(tmp_path)
+
+
+def test_two_step_against_a_stopped_lab_says_which_part_stopped(tmp_path: Path) -> None:
+    from kansoku.lab.two_step import run_two_step
+
+    gone = _sleeper()
+    os.killpg(gone.pid, 9)
+    gone.wait()
+    write_state(LabPaths(tmp_path), _state(tmp_path, [ServiceRecord(name="nova-compute", pid=gone.pid)]))
+    with pytest.raises(KansokuError, match=r"not running \(nova-compute stopped\)"):
+        run_two_step(tmp_path)
+
+
+def test_compute_driver_is_the_fake_driver_unless_asked(tmp_path: Path) -> None:
+    paths = LabPaths(tmp_path)
+    assert "compute_driver = fake.FakeDriver" in lab_services.nova_service_conf_text(paths, "nova-compute")
+    text = lab_services.nova_service_conf_text(paths, "nova-compute", "fake.FakeBuildAbortDriver")
+    assert "compute_driver = fake.FakeBuildAbortDriver" in text
+    assert "compute_driver =" not in lab_services.nova_service_conf_text(
+        paths, "nova-api", "fake.FakeBuildAbortDriver"
+    )

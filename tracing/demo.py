@@ -59,6 +59,10 @@ def verdict_matches(fault: FaultRecord, verdict: Verdict) -> bool:
     rc = verdict.root_cause
     if rc is None or rc.span.service != fault.root_service or rc.span.host != fault.root_host:
         return False
+    if fault.earlier_request_id and (
+        verdict.chain is None or verdict.chain.earlier_id != fault.earlier_request_id
+    ):
+        return False
     if fault.exception is not None:
         return _short(rc.exception) == _short(fault.exception)
     if fault.status is not None:
@@ -81,10 +85,12 @@ def _got(verdict: Verdict) -> str:
 
 def check_fault(source: LogSource, fault: FaultRecord) -> tuple[FaultCheck, Verdict]:
     """Trace the id the user would report and compare kansoku's verdict with the ground truth."""
+    from kansoku.tracing.chain import follow_chain
     from kansoku.tracing.isolate import isolate
     from kansoku.tracing.stitch import build_trace
 
-    verdict = isolate(build_trace(source, fault.request_id))
+    trace = build_trace(source, fault.request_id)
+    _, verdict = follow_chain(source, trace, isolate(trace))
     check = FaultCheck(
         kind=fault.kind,
         request_id=fault.request_id,
@@ -98,7 +104,7 @@ def check_fault(source: LogSource, fault: FaultRecord) -> tuple[FaultCheck, Verd
 
 def check_all(source: LogSource, truth: GroundTruth) -> list[FaultCheck]:
     """Every injected fault, checked; the order of the ground truth (the order in time)."""
-    return [check_fault(source, f)[0] for f in truth.faults]
+    return [check_fault(source, f)[0] for f in [*truth.faults, *truth.chain_faults]]
 
 
 @dataclass(frozen=True)
@@ -118,13 +124,14 @@ def prepare(workdir: Path, *, seed: int | None = None, scale: int = 1) -> DemoCl
     """
     import shutil
 
-    from kansoku.tracing.demo_gen import DEFAULT_SEED, generate
+    from kansoku.tracing.demo_chains import generate_cloud
+    from kansoku.tracing.demo_gen import DEFAULT_SEED
     from kansoku.tracing.index import build_index
     from kansoku.tracing.sources.index import IndexSource
 
     cloud = workdir / "cloud"
     store = workdir / DEFAULT_STORE
-    truth = generate(cloud, seed=DEFAULT_SEED if seed is None else seed, scale=scale)
+    truth = generate_cloud(cloud, seed=DEFAULT_SEED if seed is None else seed, scale=scale)
     shutil.rmtree(store, ignore_errors=True)
     # the host directories only: ground-truth.json next to them is not a log
     report = build_index([cloud / host for host in truth.hosts], store)
@@ -178,11 +185,12 @@ def run_demo(console: Console, workdir: Path) -> None:
 
 def _render_trace(console: Console, source: LogSource, request_id: str) -> None:
     """The waterfall and verdict exactly as ``kansoku trace ID`` prints them."""
+    from kansoku.tracing.chain import follow_chain
     from kansoku.tracing.isolate import isolate
     from kansoku.tracing.stitch import build_trace
 
     trace = build_trace(source, request_id)
-    verdict = isolate(trace)
+    trace, verdict = follow_chain(source, trace, isolate(trace))
     try:
         from kansoku.tracing.outputs.terminal import render
     except ImportError:  # the renderer lands separately; until then the verdict alone

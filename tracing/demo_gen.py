@@ -37,7 +37,7 @@ import json
 import random
 import shutil
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii
@@ -179,6 +179,9 @@ class FaultRecord:
     files: list[str] = field(default_factory=list)  # files with lines of this request
     time: str = ""
     note: str = ""
+    # two-step faults: the earlier request that broke the resource, and the resource's UUID
+    earlier_request_id: str = ""
+    resource: str = ""
 
 
 @dataclass
@@ -206,6 +209,9 @@ class GroundTruth:
     requests: int
     faults: list[FaultRecord]
     big_request: BigRequest | None
+    # two-step faults (tracing.demo_chains): the reported request was refused for a resource
+    # an earlier request broke; `earlier_request_id` names that request
+    chain_faults: list[FaultRecord] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -215,8 +221,11 @@ class GroundTruth:
         """Read a ``ground-truth.json`` written by `generate`."""
         data = json.loads(path.read_text())
         faults = [FaultRecord(**f) for f in data.pop("faults")]
+        chains = [FaultRecord(**f) for f in data.pop("chain_faults", [])]
         big = data.pop("big_request")
-        return GroundTruth(**data, faults=faults, big_request=BigRequest(**big) if big else None)
+        return GroundTruth(
+            **data, faults=faults, big_request=BigRequest(**big) if big else None, chain_faults=chains
+        )
 
 
 class Tracker:
@@ -2146,12 +2155,16 @@ def generate(
     json_services: frozenset[str] = DEFAULT_JSON_SERVICES,
     legacy_services: frozenset[str] = DEFAULT_LEGACY_SERVICES,
     big_request: bool = True,
+    extra: Mapping[str, tuple[float, Injector]] | None = None,
 ) -> GroundTruth:
     """Write the demo cloud's log tree and ``ground-truth.json`` into `out_dir`.
 
     `scale` multiplies hosts (4 compute hosts per unit) and traffic (3,000 requests per unit);
     `target_bytes`, when given, keeps generating traffic until about that many bytes are
-    written (the 1 GB benchmark corpus). The same arguments always give the same bytes.
+    written (the 1 GB benchmark corpus). `extra`: more faults, kind -> (fraction of the
+    traffic, injector), written in addition to the traffic into `chain_faults` (the demo's
+    two-step faults: `tracing.demo_chains.generate_cloud`). The same arguments always give
+    the same bytes.
     """
     out = Path(out_dir)
     if scale < 1:
@@ -2170,6 +2183,8 @@ def generate(
         int(n_requests * f): k for f, k in zip((0.86, 0.2, 0.55, 0.7, 0.93, 0.4), FAULT_KINDS, strict=True)
     }
     big_at = int(n_requests * 0.5) if big_request else -1
+    chain_at = {int(n_requests * f): (k, inject) for k, (f, inject) in (extra or {}).items()}
+    chain_faults: list[FaultRecord] = []
     faults: list[FaultRecord] = []
     trackers: list[tuple[FaultRecord, Tracker]] = []
     big: tuple[Tracker, dict[str, Any]] | None = None
@@ -2199,6 +2214,12 @@ def generate(
             big = (tr, info)
         else:
             cloud.bg_request(t)
+        extra_at = chain_at.get(i)
+        if extra_at is not None:
+            # in addition to the request at i (the injector draws from its own random stream)
+            rec, tracker = extra_at[1](cloud, extra_at[0], t, seed)
+            chain_faults.append(rec)
+            trackers.append((rec, tracker))
         i += 1
         if i % BATCH == 0:
             cloud.periodic(last_flush_t, t)
@@ -2233,9 +2254,14 @@ def generate(
         requests=i,
         faults=faults,
         big_request=big_rec,
+        chain_faults=chain_faults,
     )
     (out / "ground-truth.json").write_text(gt.to_json())
     return gt
+
+
+#: An extra fault: (cloud, kind, time, seed) -> its ground truth and the tracker of its reported id.
+Injector = Callable[["Cloud", str, float, int], tuple[FaultRecord, Tracker]]
 
 
 def _inject(cloud: Cloud, kind: str, t: float) -> tuple[FaultRecord, Tracker]:

@@ -7,7 +7,7 @@ API for callers (H2's `kansoku index` / `kansoku trace`)::
     report.summary()          # "indexed 12 files, 3.2 MB new, 14,201 lines in 0.05 s"
     report.problems           # ["nova-api.log:17: not an oslo.log, JSON or access line: ...", ...]
 
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
     src = IndexSource(".kansoku")           # a kansoku.tracing.model.LogSource
     lines = list(src.lines_for(["req-6f1c..."]))
     src.describe()   # "12 files (indexed up to 2026-11-20 10:15:32 UTC)"

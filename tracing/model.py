@@ -70,6 +70,8 @@ class LinkKind(StrEnum):
     CALLEE_ID = "callee_id"  # the caller logged the callee's returned request id
     INSTANCE = "instance"  # same instance UUID: weak, only on request
     TIME = "time"  # only time ties them (keystone token checks): weakest
+    RESOURCE = "resource"  # an earlier request left a resource (instance, volume...) broken
+    SAME_WORKER = "same_worker"  # same process and pid, right after the request, empty context
 
 
 class Strength(StrEnum):
@@ -150,6 +152,48 @@ class ErrorInfo:
     status: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    """A cloud resource a log line names: kind (instance, volume, port, ...) and its UUID."""
+
+    kind: str
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True)
+class Suspect:
+    """A service that wrote the data the failing service crashed on (it ran fine itself)."""
+
+    service: str
+    data: str  # "block-device mapping"
+    evidence: str  # file:line of the traceback frame or message that names the data
+    reason: str
+    host: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(slots=True)
+class CausalChain:
+    """From the request the user saw fail back to the earlier request that broke a resource.
+
+    The two requests share no request id, only the resource's UUID: the link is a
+    `LinkKind.RESOURCE` link whose evidence is the reported request's refusal line, and
+    `history` lists the resource's lines that prove the earlier failure.
+    """
+
+    resource: ResourceRef
+    state: str | None  # what the refusal says the resource is in: "vm_state error", "status error"
+    trigger: str  # why we looked back: "refused", "touched", "no_valid_host"
+    reported_id: str
+    earlier_id: str  # the earlier request, as its trace's first span carries it
+    earlier_time: float | None
+    refusal: ErrorInfo | None  # the reported request's own failure
+    breaker: LogLine  # the earlier request's line that failed on the resource
+    link: Link
+    earlier: Verdict  # the earlier request's own verdict
+    history: list[str] = field(default_factory=list)  # file:line of the resource's lines we read
+
+
 @dataclass(slots=True)
 class Verdict:
     """The answer an operator wants: which service on which host failed first, and with what."""
@@ -162,6 +206,8 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
     #: Errors of another service found by time only (the origin logged no id): weak evidence.
     weak_origin: list[ErrorInfo] = field(default_factory=list)
+    chain: CausalChain | None = None  # the root cause is in an earlier request (tracing.chain)
+    suspects: list[Suspect] = field(default_factory=list)  # writers of the data it crashed on
 
 
 class LogSource(Protocol):

@@ -129,7 +129,9 @@ def run_trace(
         from kansoku.tracing.nearby import NearbyErrors
 
         nearby = NearbyErrors(manifest.files, source.store.block_table)  # type: ignore[attr-defined]
-    verdict = isolate(trace, nearby)
+    from kansoku.tracing.chain import follow_chain
+
+    trace, verdict = follow_chain(source, trace, isolate(trace, nearby))
     wanted: list[tuple[str, str | None]] = [("json", None) if as_json else ("terminal", None)]
     if html is not None:
         wanted.append(("html", str(html)))

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from kansoku.tracing.isolate import short_exception
-from kansoku.tracing.model import ErrorInfo, Link, LogLine, SpanKey, Trace, Verdict
+from kansoku.tracing.model import CausalChain, ErrorInfo, Link, LogLine, SpanKey, Suspect, Trace, Verdict
 from kansoku.tracing.stitch import explain_link
 
 SCHEMA_ID = "kansoku-trace/1"
@@ -86,6 +86,33 @@ def _link_dict(link: Link, spans: dict[SpanKey, str]) -> dict[str, Any]:
     }
 
 
+def _chain_dict(chain: CausalChain, spans: dict[SpanKey, str], lines: dict[int, int]) -> dict[str, Any]:
+    return {
+        "resource": {"kind": chain.resource.kind, "uuid": chain.resource.uuid},
+        "state": chain.state,
+        "trigger": chain.trigger,
+        "reported_request_id": chain.reported_id,
+        "earlier_request_id": chain.earlier_id,
+        "earlier_time": chain.earlier_time,
+        "earlier_summary": chain.earlier.explanation,
+        "refusal": _error_dict(chain.refusal, spans, lines) if chain.refusal is not None else None,
+        "breaker": {"line": lines.get(id(chain.breaker)), "location": chain.breaker.location},
+        "link": _link_dict(chain.link, spans),
+        "history": list(chain.history),
+    }
+
+
+def _suspect_dict(suspect: Suspect) -> dict[str, Any]:
+    return {
+        "service": suspect.service,
+        "host": suspect.host,
+        "request_id": suspect.request_id,
+        "data": suspect.data,
+        "evidence": suspect.evidence,
+        "reason": suspect.reason,
+    }
+
+
 def trace_document(trace: Trace, verdict: Verdict) -> dict[str, Any]:
     """The JSON-ready document (the same data the HTML page embeds)."""
     spans = _span_ids(trace)
@@ -144,6 +171,8 @@ def trace_document(trace: Trace, verdict: Verdict) -> dict[str, Any]:
                 }
                 for e in verdict.weak_origin
             ],
+            "chain": _chain_dict(verdict.chain, spans, line_index) if verdict.chain is not None else None,
+            "suspects": [_suspect_dict(s) for s in verdict.suspects],
         },
         "spans": span_out,
         "links": [_link_dict(link, spans) for link in trace.links],

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from kansoku.errors import KansokuError
 from kansoku.tracing.isolate import exception_message
-from kansoku.tracing.model import Link, Span, SpanKey, Trace, Verdict
+from kansoku.tracing.model import Link, LinkKind, Span, SpanKey, Trace, Verdict
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -48,6 +48,15 @@ def root_request_id(trace: Trace) -> str:
     """The id the whole request is known by: the root span's global id, else its own id."""
     strong = [s for s in trace.spans if not s.weak] or trace.spans
     root = next((s for s in strong if s.parent is None), strong[0])
+    # a causal chain (tracing.chain) puts the earlier request first: the trace is still the
+    # reported request's, the root above the span its `resource` link points at
+    refused = next((ln.target for ln in trace.links if ln.kind is LinkKind.RESOURCE), None)
+    by_key = {s.key: s for s in trace.spans}
+    seen: set[SpanKey] = set()
+    while refused in by_key and refused not in seen:
+        seen.add(refused)
+        root = by_key[refused]
+        refused = root.parent
     gid = next((ln.global_id for ln in root.lines if ln.global_id), None)
     return gid or root.request_id
 

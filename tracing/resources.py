@@ -1,0 +1,138 @@
+"""Which cloud resources a log line names, and whether a line refuses a request for a resource's state.
+
+A user's request often fails because an *earlier* request broke the resource it acts on: a
+build failed in nova-compute and left the instance in ERROR, and the user's reboot is then
+refused with 409. The two requests share no request id, only the resource's UUID, which
+OpenStack logs in many places: the `[instance: <uuid>]` prefix, URLs of access lines
+(`/v2.1/servers/<uuid>/action`, `/v3/<project>/volumes/<uuid>`), and messages
+(`Attaching volume <uuid>`, `Cannot 'reboot' instance <uuid> while it is in vm_state error`).
+The index already records every UUID of every line, so a resource's history is one lookup;
+this module only says which UUIDs are which resource and what a refusal looks like.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kansoku.tracing.model import LogLine, ResourceRef
+
+_U = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+
+#: URL path segments that name a resource (nova, cinder, neutron, glance APIs).
+_URL_RES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"/servers/" + _U), "instance"),
+    (re.compile(r"/os-volume_attachments/" + _U), "volume"),
+    (re.compile(r"/volumes/" + _U), "volume"),
+    (re.compile(r"/ports/" + _U), "port"),
+    (re.compile(r"/networks/" + _U), "network"),
+    (re.compile(r"/images/" + _U), "image"),
+    (re.compile(r"/os-server-groups/" + _U), "server_group"),
+)
+#: Message words before a UUID (upstream texts: "Attaching volume X", "Binding failed for
+#: port X", "Instance X could not be found", "volume-X" in iSCSI target names, ...).
+_MSG_RES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b[Ii]nstance(?:_uuid)?[ :='\"]{1,4}" + _U), "instance"),
+    (re.compile(r"\b(?:server|Server)[ :='\"]{1,4}" + _U), "instance"),
+    (re.compile(r"\b[Vv]olume(?:_id|Id)?[ :='\"-]{1,4}" + _U), "volume"),
+    (re.compile(r"\b[Pp]ort(?:_id)?[ :='\"]{1,4}" + _U), "port"),
+    (re.compile(r"\b[Nn]etwork(?:_id)?[ :='\"]{1,4}" + _U), "network"),
+    (re.compile(r"\b[Ii]mage(?:_id|Ref)?[ :='\"]{1,4}" + _U), "image"),
+    (re.compile(r"\b[Ss]erver [Gg]roup[ :='\"]{1,4}" + _U), "server_group"),
+)
+
+
+def resource_refs(line: LogLine) -> list[ResourceRef]:
+    """Every resource the line names, the `[instance: ...]` field first, without repeats."""
+    found: list[ResourceRef] = []
+
+    def add(kind: str, uuid: str) -> None:
+        ref = ResourceRef(kind, uuid)
+        if ref not in found:
+            found.append(ref)
+
+    if line.instance:
+        add("instance", line.instance)
+    if line.access is not None:
+        for pattern, kind in _URL_RES:
+            for m in pattern.finditer(line.access.path):
+                add(kind, m.group(1))
+    text = line.message.split("\n", 1)[0] if line.fmt != "unparsed" else line.raw.split("\n", 1)[0]
+    for pattern, kind in _MSG_RES:
+        for m in pattern.finditer(text):
+            add(kind, m.group(1))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A line that refuses a request because of a resource's state (a consequence, not a cause)."""
+
+    line: LogLine
+    resource: ResourceRef | None  # None when the text names no UUID (cinder's reserve check)
+    kind: str  # the resource kind the refusal is about
+    state: str  # "vm_state error", "status error"
+
+
+#: nova's InstanceInvalidState (`Cannot '%(action)s' instance %(uuid)s while it is in %(attr)s %(state)s`,
+#: and the older `Instance %(uuid)s in %(attr)s %(state)s. Cannot %(method)s while ...`).
+_NOVA_STATE_RE = re.compile(
+    r"Cannot '?\w+'? instance "
+    + _U
+    + r" while it is in (\w+) (\w+)|Instance "
+    + _U
+    + r" in (\w+) (\w+)\. Cannot"
+)
+#: cinder's reserve/attach checks (`Volume status must be available to reserve, but the status
+#: is error.`, `Volume <uuid> status must be available or downloading to reserve, but the
+#: current status is error.`, `Invalid volume: ... status is error`).
+_CINDER_STATE_RE = re.compile(
+    r"[Vv]olume(?: " + _U + r")? status must be [\w ,]+? to \w+, but the (?:current )?status is (\w+)"
+)
+#: neutron/glance/generic "... is in <state> state" refusals of a named resource.
+_GENERIC_STATE_RE = re.compile(
+    r"\b(instance|volume|port|image|network|snapshot) "
+    + _U
+    + r" (?:is )?in (?:an? )?(error|ERROR) (?:state|status)"
+)
+#: State-check exceptions (short names) whose lines are refusals even when reworded.
+STATE_EXCEPTIONS = frozenset({"InstanceInvalidState", "InvalidVolume", "InstanceNotReady", "InvalidInstance"})
+
+
+def refusal(line: LogLine) -> Refusal | None:
+    """The state refusal on `line`, if it is one."""
+    text = line.message if line.fmt != "unparsed" else line.raw
+    m = _NOVA_STATE_RE.search(text)
+    if m:
+        uuid = m.group(1) or m.group(4)
+        attr, state = (m.group(2), m.group(3)) if m.group(1) else (m.group(5), m.group(6))
+        return Refusal(line, ResourceRef("instance", uuid), "instance", f"{attr} {state}")
+    m = _CINDER_STATE_RE.search(text)
+    if m:
+        ref = ResourceRef("volume", m.group(1)) if m.group(1) else None
+        return Refusal(line, ref, "volume", f"status {m.group(2)}")
+    m = _GENERIC_STATE_RE.search(text)
+    if m:
+        kind = m.group(1).lower()
+        return Refusal(line, ResourceRef(kind, m.group(2)), kind, f"status {m.group(3).lower()}")
+    if line.exception and line.exception.rsplit(".", 1)[-1].replace("_Remote", "") in STATE_EXCEPTIONS:
+        refs = resource_refs(line)
+        kind = "volume" if "Volume" in line.exception else "instance"
+        ref = next((r for r in refs if r.kind == kind), None)
+        return Refusal(line, ref, kind, "invalid state")
+    return None
+
+
+#: Lines that say a request left a resource broken, even at WARNING (nova's conductor logs
+#: `Setting instance to ERROR state.` as a warning after NoValidHost; nova-compute logs
+#: `Build of instance X aborted: ...`; cinder marks a failed create `error`).
+_LEFT_BROKEN_RE = re.compile(
+    r"Setting instance to ERROR state|Build of instance \S+ aborted|Instance failed to spawn"
+    r"|Unexpected build failure|[Vv]olume \S+: create failed|status (?:to|=) '?error'?"
+    r"|set(?:ting)? (?:the )?(?:volume|instance) (?:status |state )?to '?error'?",
+)
+
+
+def leaves_broken(line: LogLine) -> bool:
+    """Does the line say the request left the resource in an error state?"""
+    return _LEFT_BROKEN_RE.search(line.message.split("\n", 1)[0]) is not None
