@@ -83,10 +83,12 @@ def trace_main(argv: list[str] | None = None) -> int:
     try:
         return trace_command(sys.argv[2:] if argv is None else argv)
     except KansokuError as exc:
+        from kansoku.tracing.safe_text import visible
         from rich.console import Console
         from rich.markup import escape
 
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        message = escape(visible(str(exc)))
+        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
         return exc.exit_code
     except BrokenPipeError:
         return 1
