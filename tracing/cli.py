@@ -26,35 +26,78 @@ _STORE_HELP = "index store directory (default ./.kansoku, or $KANSOKU_STORE)"
 
 
 def index_command(
-    paths: list[Path] = typer.Argument(
-        ..., help="log files or directories (rotated .1 and .gz files included)"
+    paths: list[Path] | None = typer.Argument(
+        None, help="log files or directories (rotated .1 and .gz files included)"
     ),
     store: Path | None = typer.Option(None, "--store", help=_STORE_HELP),
     rule: str | None = typer.Option(
         None, "--rule", help="how service/host come from a path: a regex with (?P<service>) and (?P<host>)"
     ),
     host: str | None = typer.Option(None, "--host", help="host name for files whose path does not name one"),
+    verify: bool = typer.Option(
+        False, "--verify", help="check every store file against its checksums; exit 1 naming the damaged ones"
+    ),
+    repair: bool = typer.Option(
+        False, "--repair", help="drop damaged store files and re-index the log files they covered"
+    ),
+    follow_links: bool = typer.Option(
+        False, "--follow-links", help="follow symbolic links that lead outside the given paths"
+    ),
 ) -> None:
     """Index log files (incremental: a second run reads only new bytes)."""
     from kansoku.tracing.files import make_rule
     from kansoku.tracing.index import build_index
+    from kansoku.tracing.safe_text import visible
     from rich.console import Console
 
+    from kansoku.errors import KansokuError
+
     console = Console(highlight=False)
-    report = build_index(paths, store_dir(store), make_rule(rule, host))
-    console.print(report.summary(), soft_wrap=True)
+    if verify:
+        _verify(console, store_dir(store))
+        return
+    if not paths and not repair:
+        raise KansokuError("give the log files or directories to index (or --verify / --repair)")
+    report = build_index(
+        paths or [], store_dir(store), make_rule(rule, host), repair=repair, follow_links=follow_links
+    )
+    console.print(visible(report.summary()), soft_wrap=True, markup=False)
+    for note in report.repaired:
+        console.print(f"  repaired: {visible(note)}", soft_wrap=True, markup=False)
     if report.problems_count:
         shown = report.problems[:MAX_PROBLEMS_SHOWN]
         console.print(f"[yellow]{report.problems_count} line(s) or file(s) could not be parsed or read[/]:")
         for problem in shown:
-            console.print(f"  {problem}", soft_wrap=True, markup=False)
+            console.print(f"  {visible(problem)}", soft_wrap=True, markup=False)
         if report.problems_count > len(shown):
             console.print(f"  … and {report.problems_count - len(shown)} more (they stay findable by id)")
     if report.files_seen == 0:
-        from kansoku.errors import KansokuError
-
-        where = ", ".join(str(p) for p in paths)
+        where = ", ".join(str(p) for p in paths or [])
         raise KansokuError(f"no log files found in {where}", exit_code=1)
+
+
+def _verify(console: object, store: Path) -> None:
+    """`kansoku index --verify`: every damaged store file, or that all checksums hold."""
+    from kansoku.tracing.safe_text import visible
+    from kansoku.tracing.store_check import verify_store
+    from rich.console import Console
+
+    from kansoku.errors import KansokuError
+
+    assert isinstance(console, Console)
+    if not (store / "manifest.json").is_file():
+        raise KansokuError(f"{store}: no index here; run `kansoku index PATH...` first (or give --store)")
+    damaged = verify_store(store)
+    if damaged:
+        for line in damaged:
+            console.print(visible(line), soft_wrap=True, markup=False)
+        raise KansokuError(
+            f"{len(damaged)} damaged file(s) in {store}; `kansoku index --repair [PATH...]` rebuilds what they held",
+            exit_code=1,
+        )
+    console.print(
+        f"{store}: every segment page, block table and .gz copy matches its checksum", soft_wrap=True
+    )
 
 
 def _trace_entry(ctx: typer.Context) -> None:

@@ -39,11 +39,9 @@ Design (measured in bench/bench_tracing.py, justified in docs/tracing-index.md):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import struct
 import sys
 import time
 import zlib
@@ -53,18 +51,19 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from kansoku.tracing.durable import StoreDamaged, fsync_dir, fsync_file, make_dir, open_append, write_new
 from kansoku.tracing.files import LogFile, LogReadError, PathRule, discover, fingerprint, read_chunks
 from kansoku.tracing.parse import journal_time, parse_access
+from kansoku.tracing.segment import SegmentMeta, SegmentReader, write_segment
 
 from kansoku.errors import KansokuError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: checksums (manifest, segment pages, block tables, .gz copies)
 BLOCK_SIZE = 128 * 1024
 READ_SIZE = 1 << 20
 FLUSH_POSTINGS = 2_000_000
 MAX_SEGMENTS = 8
 MAX_PROBLEMS_KEPT = 20
-MAGIC = b"KSKIDX01"
 
 
 class BlockCodec(Protocol):
@@ -133,8 +132,6 @@ def default_codec_name() -> str:
         return "zlib"
     return "zstd"
 
-
-_HEADER = struct.Struct("<8sQ")
 
 #: The last 17 characters of a UUID (`xxxx-xxxxxxxxxxxx`); starting the pattern with a
 #: literal `-` lets the regex engine skip to dashes (10x faster than a full UUID pattern),
@@ -215,6 +212,9 @@ class FileEntry:
     last_kind: str = ""  # kind of the last record seen: "text" or "other" (for problem checks)
     gz_blocks: int = 0  # blocks of a .gz file kept in the store's seekable copy
     gz_codec: str = "zlib"  # how those blocks are compressed (CODECS)
+    table_crc: int = 0  # crc32 of the committed block table (blocks x 16 bytes)
+    gz_size: int = 0  # committed bytes of the seekable copy
+    gz_off_crc: int = 0  # crc32 of its committed offsets (gz_blocks x 8 bytes)
 
 
 _ENTRY_DEFAULTS = {f.name: f.default for f in fields(FileEntry) if f.default is not MISSING}
@@ -246,6 +246,8 @@ class IndexReport:
     store: str = ""
     rotated: list[str] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)  # uncommitted leftovers dropped
+    repaired: list[str] = field(default_factory=list)  # damaged store files dropped (--repair)
 
     def summary(self) -> str:
         mb = self.new_bytes / 1e6
@@ -256,6 +258,10 @@ class IndexReport:
         )
         if self.problems_count:
             text += f"; {self.problems_count} problem(s)"
+        if self.recovered:
+            text += f"; recovered from an interrupted run ({len(self.recovered)} uncommitted file(s) dropped)"
+        if self.repaired:
+            text += f"; repaired {len(self.repaired)} damaged store file(s)"
         return text
 
 
@@ -266,15 +272,21 @@ class Manifest:
     next_file_id: int = 1
     next_segment: int = 1
     files: list[FileEntry] = field(default_factory=list)
-    segments: list[str] = field(default_factory=list)
+    segments: list[SegmentMeta] = field(default_factory=list)
     updated: float = 0.0
 
 
 class Store:
-    """The store directory: manifest, segments, block tables. Readers never take a lock."""
+    """The store directory: manifest, segments, block tables. Readers never take a lock.
+
+    `manifest.json` is the commit point: it is replaced (write-new, fsync, rename, fsync of
+    the directory) only after every file it names is durable, and it carries a CRC32 of
+    its own text as its last field, so an edit or a cut is caught, not believed.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self.dirty: set[Path] = set()  # appended since the last commit: fsynced before it
 
     @property
     def manifest_path(self) -> Path:
@@ -286,26 +298,45 @@ class Store:
     def load(self) -> Manifest:
         if not self.exists():
             return Manifest()
+        path = self.manifest_path
         try:
-            data = json.loads(self.manifest_path.read_text())
+            text = path.read_text()
+            data = json.loads(text)
         except (OSError, ValueError) as err:
+            raise StoreDamaged(path, f"unreadable index manifest ({err})") from None
+        if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION:
+            version = data.get("version") if isinstance(data, dict) else None
             raise KansokuError(
-                f"{self.manifest_path}: unreadable index manifest ({err}); delete the store and re-index"
-            ) from None
-        if data.get("version") != FORMAT_VERSION:
-            raise KansokuError(
-                f"{self.manifest_path}: index format {data.get('version')} (this kansoku reads "
-                f"{FORMAT_VERSION}); delete {self.root} and re-index"
+                f"{path}: index format {version} (this kansoku reads {FORMAT_VERSION}); "
+                f"run `kansoku index --repair PATH...` or delete {self.root} and re-index"
             )
+        at = text.rfind(_CRC_FIELD)
+        try:
+            crc = int(text[at + len(_CRC_FIELD) : -1]) if at != -1 and text.endswith("}") else None
+        except ValueError:
+            crc = None
+        if crc is None or zlib.crc32((text[:at] + "}").encode()) != crc:
+            raise StoreDamaged(path, "index manifest fails its checksum (edited or damaged)")
+        del data["crc32"]
         files = [_entry(f) for f in data.pop("files", [])]
-        return Manifest(files=files, **data)
+        segments = [SegmentMeta.from_json(row) for row in data.pop("segments", [])]
+        return Manifest(files=files, segments=segments, **data)
 
     def save(self, manifest: Manifest) -> None:
+        """Write the manifest durably (the commit point of a run)."""
         manifest.updated = time.time()
-        data = asdict(manifest)
-        tmp = self.manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, separators=(",", ":")))
-        os.replace(tmp, self.manifest_path)
+        body = json.dumps(asdict(manifest), separators=(",", ":"))
+        text = f"{body[:-1]}{_CRC_FIELD}{zlib.crc32(body.encode())}}}"
+        write_new(self.manifest_path, [text.encode()])
+
+    def sync(self) -> None:
+        """Make everything appended since the last commit durable (before the manifest)."""
+        for path in sorted(self.dirty):
+            fsync_file(path)
+        for sub in (self.root / "blocks", self.root / "gz", self.root):
+            if sub.is_dir():
+                fsync_dir(sub)
+        self.dirty.clear()
 
     def gz_paths(self, file_id: int) -> tuple[Path, Path]:
         """The seekable copy of a .gz file: independently compressed blocks + their offsets."""
@@ -314,17 +345,34 @@ class Store:
     def block_table_path(self, file_id: int) -> Path:
         return self.root / "blocks" / f"{file_id}.bin"
 
-    def block_table(self, file_id: int) -> array[int]:
-        """[offset0, line0, offset1, line1, ...] for the file's blocks."""
-        table: array[int] = array("Q")
-        with contextlib.suppress(FileNotFoundError):
-            table.frombytes(self.block_table_path(file_id).read_bytes())
-        if sys.byteorder != "little":
-            table.byteswap()
-        return table
-
     def segment_paths(self, manifest: Manifest) -> list[Path]:
-        return [self.root / name for name in manifest.segments]
+        return [self.root / s.name for s in manifest.segments]
+
+
+#: The manifest's last field: the CRC32 of the text before it (closed with `}`).
+_CRC_FIELD = ',"crc32":'
+
+
+def load_block_table(store: Store, entry: FileEntry) -> list[int]:
+    """[offset0, line0, offset1, line1, ...] of the entry's committed blocks, checked
+    against the manifest (length and CRC32): a damaged table would send reads elsewhere."""
+    path = store.block_table_path(entry.id)
+    want = 16 * entry.blocks
+    try:
+        raw = path.read_bytes() if want else b""
+    except FileNotFoundError:
+        raise StoreDamaged(path, f"block table of {entry.path} missing") from None
+    if len(raw) < want:
+        raise StoreDamaged(
+            path, f"block table of {entry.path} is {len(raw)} bytes, the manifest says {want} (cut short?)"
+        )
+    if zlib.crc32(memoryview(raw)[:want]) != entry.table_crc:
+        raise StoreDamaged(path, f"block table of {entry.path} fails its checksum (damaged)")
+    table: array[int] = array("Q")
+    table.frombytes(raw[:want])
+    if sys.byteorder != "little":
+        table.byteswap()
+    return list(table)
 
 
 # ----------------------------------------------------------------------------- building
@@ -368,8 +416,7 @@ class _Postings:
         )
         name = f"seg-{self.manifest.next_segment:06d}.idx"
         self.manifest.next_segment += 1
-        _write_segment(self.store.root / name, keys, posts)
-        self.manifest.segments.append(name)
+        self.manifest.segments.append(write_segment(self.store.root / name, keys, posts))
         self.parts = []
         self.posts = array("Q")
         self.counts = array("Q")
@@ -581,70 +628,46 @@ def _suspicious(buf: bytes, pos: int, end: int, nls: Any) -> list[int]:
     return found
 
 
-def _write_segment(path: Path, k: Any, p: Any) -> None:
-    """Sort (key, posting) numpy uint64 pairs, drop duplicates, write header + keys + postings."""
-    import numpy as np
+def _merge_segments(store: Store, manifest: Manifest) -> list[str]:
+    """Merge the smallest segments into one when there are too many (bounded by size).
 
-    order = np.lexsort((p, k))
-    k = k[order]
-    p = p[order]
-    if len(k) > 1:
-        keep = np.ones(len(k), dtype=bool)
-        keep[1:] = (k[1:] != k[:-1]) | (p[1:] != p[:-1])
-        k = k[keep]
-        p = p[keep]
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(_HEADER.pack(MAGIC, len(k)))
-        fh.write(k.astype("<u8").tobytes())
-        fh.write(p.astype("<u8").tobytes())
-    os.replace(tmp, path)
-
-
-def _read_segment_arrays(path: Path) -> tuple[array[int], array[int]]:
-    data = path.read_bytes()
-    magic, count = _HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise KansokuError(f"{path}: not a kansoku index segment; delete the store and re-index")
-    keys: array[int] = array("Q")
-    posts: array[int] = array("Q")
-    start = _HEADER.size
-    keys.frombytes(data[start : start + 8 * count])
-    posts.frombytes(data[start + 8 * count : start + 16 * count])
-    return keys, posts
-
-
-def _merge_segments(store: Store, manifest: Manifest) -> None:
-    """Merge the smallest segments into one when there are too many (bounded by size)."""
+    Returns the names of the segments merged away. They are deleted only after the
+    manifest that no longer names them is committed: until then the last committed
+    manifest still needs them (a failed commit here must not brick the store).
+    """
     if len(manifest.segments) <= MAX_SEGMENTS:
-        return
-    sizes = sorted((os.path.getsize(store.root / s), s) for s in manifest.segments)
-    chosen: list[str] = []
+        return []
+    metas = sorted(manifest.segments, key=lambda m: (m.size, m.name))
+    chosen: list[SegmentMeta] = []
     budget = 16 * FLUSH_POSTINGS * 16  # bytes of postings merged at once
     used = 0
-    for size, name in sizes:
-        if chosen and used + size > budget:
+    for meta in metas:
+        if chosen and used + meta.size > budget:
             break
-        chosen.append(name)
-        used += size
+        chosen.append(meta)
+        used += meta.size
     if len(chosen) < 2:
-        return
+        return []
     keys: array[int] = array("Q")
     posts: array[int] = array("Q")
-    for name in chosen:
-        k, p = _read_segment_arrays(store.root / name)
+    for meta in chosen:
+        reader = SegmentReader(store.root / meta.name, meta)
+        try:
+            k, p = reader.arrays()
+        finally:
+            reader.close()
         keys.extend(k)
         posts.extend(p)
     import numpy as np
 
     name = f"seg-{manifest.next_segment:06d}.idx"
     manifest.next_segment += 1
-    _write_segment(
+    merged = write_segment(
         store.root / name, np.frombuffer(keys, dtype=np.uint64), np.frombuffer(posts, dtype=np.uint64)
     )
-    manifest.segments = [s for s in manifest.segments if s not in chosen] + [name]
-    for old in chosen:
-        (store.root / old).unlink(missing_ok=True)
+    names = {m.name for m in chosen}
+    manifest.segments = [s for s in manifest.segments if s.name not in names] + [merged]
+    return sorted(names)
 
 
 def _uncompressed_size(path: str) -> int | None:
@@ -970,6 +993,14 @@ class _FileIndexer:
     def _judge(self, buf: bytes, line_start: int, end: int, kind: str) -> str:
         nxt = buf.find(b"\n", line_start, end)
         line = buf[line_start : nxt if nxt != -1 else end]
+        if line.startswith(b"\x00"):
+            # a crash left the file's tail unwritten (NULs) and the service appended after it:
+            # said once here, while parsing skips the NULs so the record keeps its level
+            rest = line.lstrip(b"\x00")
+            self._problem_at(
+                buf, line_start, f"{len(line) - len(rest)} NUL bytes before this line (cut short by a crash?)"
+            )
+            line = rest
         text = line.decode("utf-8", "replace").rstrip("\r")
         if not text.strip():
             return kind
@@ -1011,13 +1042,16 @@ class _FileIndexer:
         if not self.table:
             return
         path = self.store.block_table_path(self.entry.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent)
         table = self.table
         if sys.byteorder != "little":
             table = array("Q", table)
             table.byteswap()
-        with open(path, "ab") as fh:
-            fh.write(table.tobytes())
+        raw = table.tobytes()
+        with open_append(path) as fh:
+            fh.write(raw)
+        self.entry.table_crc = zlib.crc32(raw, self.entry.table_crc)
+        self.store.dirty.add(path)
         self.table = array("Q")
 
 
@@ -1032,17 +1066,20 @@ class _GzCacheWriter:
 
     def __init__(self, store: Store, entry: FileEntry) -> None:
         self.entry = entry
+        self.store = store
         data_path, off_path = store.gz_paths(entry.id)
-        data_path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(data_path.parent)
         if entry.gz_blocks == 0:
             data_path.unlink(missing_ok=True)
             off_path.unlink(missing_ok=True)
             entry.gz_codec = default_codec_name()
+            entry.gz_size = entry.gz_off_crc = 0
         self.codec = codec(entry.gz_codec)
-        self.data = open(data_path, "ab")  # noqa: SIM115 - closed by close()
+        self.data = open_append(data_path)
+        self.data_path = data_path
         self.off_path = off_path
         self.offsets: array[int] = array("Q")
-        self.pos = self.data.tell()
+        self.pos = entry.gz_size  # recovery cut the file back to this committed length
 
     def add(self, block: bytes) -> None:
         self.offsets.append(self.pos)
@@ -1057,13 +1094,17 @@ class _GzCacheWriter:
         if sys.byteorder != "little":
             offsets = array("Q", offsets)
             offsets.byteswap()
-        with open(self.off_path, "ab") as fh:
-            fh.write(offsets.tobytes())
+        raw = offsets.tobytes()
+        with open_append(self.off_path) as fh:
+            fh.write(raw)
+        self.entry.gz_off_crc = zlib.crc32(raw, self.entry.gz_off_crc)
+        self.entry.gz_size = self.pos
+        self.store.dirty.update((self.data_path, self.off_path))
 
 
 def _fill_gz_cache(store: Store, entry: FileEntry) -> None:
     """Write the seekable copy for blocks indexed before the file was compressed (`.1` -> `.2.gz`)."""
-    table = store.block_table(entry.id)
+    table = load_block_table(store, entry)
     n = len(table) // 2
     writer = _GzCacheWriter(store, entry)
     try:
@@ -1141,7 +1182,7 @@ class _Lock:
     def __enter__(self) -> _Lock:
         import fcntl
 
-        fh = open(self.path, "w")
+        fh = os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600), "w")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -1164,20 +1205,57 @@ def build_index(
     paths: Iterable[str | Path],
     store: str | Path = ".kansoku",
     path_rule: PathRule | None = None,
+    *,
+    repair: bool = False,
+    follow_links: bool = False,
 ) -> IndexReport:
-    """Index (incrementally) every log file under `paths` into `store`; see the module doc."""
+    """Index (incrementally) every log file under `paths` into `store`; see the module doc.
+
+    The run recovers the store to its last commit first, refuses a damaged one (naming the
+    file) unless `repair`, and commits once at the end (docs/tracing-index.md, "Crash
+    safety"). `repair` drops damaged store files and re-indexes the log files they covered.
+    """
+    from kansoku.tracing.store_check import check, drop_damaged, recover, wipe
+
     t0 = time.perf_counter()
     st = Store(store)
     try:
-        st.root.mkdir(parents=True, exist_ok=True)
+        make_dir(st.root)
     except OSError as err:
         raise KansokuError(f"{st.root}: cannot create the index store ({err.strerror})") from None
     if not os.access(st.root, os.W_OK):
         raise KansokuError(f"{st.root}: permission denied (index store not writable)")
     report = IndexReport(store=str(st.root))
+    obsolete: list[str] = []
     with _Lock(st.root):
-        manifest = st.load()
-        files, problems = discover(paths, path_rule)
+        try:
+            manifest = st.load()
+        except KansokuError as err:
+            if not repair:
+                raise
+            wipe(st)
+            manifest = Manifest()
+            report.repaired.append(str(err).split("; run `kansoku", 1)[0])
+        report.recovered = recover(st, manifest)
+        damages = check(st, manifest, deep=repair)
+        retired: list[FileEntry] = []
+        if damages:
+            if not repair:
+                more = f" ({len(damages) - 1} more damaged file(s): `kansoku index --verify` lists them)"
+                first = damages[0]
+                raise StoreDamaged(first.path, first.reason + (more if len(damages) > 1 else ""))
+            obsolete, retired = drop_damaged(manifest, damages)
+            report.repaired.extend(str(d) for d in damages)
+        paths = list(paths)
+        files, problems = discover(paths, path_rule, follow_links=follow_links)
+        if repair and not paths:  # `kansoku index --repair`: the files the store names
+            if not manifest.files:
+                raise KansokuError(
+                    f"{st.manifest_path}: the manifest was damaged, so the store no longer knows its log "
+                    "files; give them: `kansoku index --repair PATH...`"
+                )
+            files += _again([f for f in manifest.files if f.state == "live"], {f.path for f in files})
+        files += _again(retired, {f.path for f in files})
         report.problems.extend(problems)
         report.problems_count += len(problems)
         report.files_seen = len(files)
@@ -1214,10 +1292,29 @@ def build_index(
                 _fill_gz_cache(st, entry)
         postings.flush()
         report.postings = postings.total
-        _merge_segments(st, manifest)
+        obsolete += _merge_segments(st, manifest)
+        # the commit: data durable first, then the manifest that names it
+        st.sync()
         st.save(manifest)
+        for name in obsolete:  # only now unneeded: the committed manifest no longer names them
+            (st.root / name).unlink(missing_ok=True)
     report.elapsed = time.perf_counter() - t0
     return report
+
+
+def _again(retired: list[FileEntry], found: set[str]) -> list[LogFile]:
+    """The files of these entries, with the service and host they had, unless the paths of
+    this run already include them: files whose store data was damaged and dropped (indexed
+    again from the start), or every file of the store for `--repair` without paths."""
+    from kansoku.tracing.files import strip_rotation
+
+    out = []
+    for entry in retired:
+        if entry.path not in found and os.path.isfile(entry.path):
+            _, rotation = strip_rotation(os.path.basename(entry.path))
+            out.append(LogFile(entry.path, entry.service, entry.host, entry.compressed, rotation))
+            found.add(entry.path)
+    return out
 
 
 def iter_entries(store: str | Path) -> Iterator[FileEntry]:
