@@ -19,10 +19,10 @@ from pathlib import Path
 
 from kansoku.tracing.durable import StoreDamaged
 from kansoku.tracing.files import LogReadError, open_error, read_chunks
-from kansoku.tracing.index import FileEntry, Manifest, Store, load_block_table
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import HEADER_RE, iter_raw_records, parse_record, starts_record, unparsed_line
 from kansoku.tracing.segment import SegmentReader, lookup
+from kansoku.tracing.store import FileEntry, Manifest, Store, load_block_table
 from kansoku.tracing.store_check import decode_gz_block, load_gz_offsets
 
 from kansoku.errors import KansokuError

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kansoku.tracing.durable import FILE_MODE, StoreDamaged, truncate_to
-from kansoku.tracing.index import FileEntry, Manifest, Store, codec, load_block_table
 from kansoku.tracing.segment import SegmentReader
+from kansoku.tracing.store import FileEntry, Manifest, Store, codec, load_block_table
 
 from kansoku.errors import KansokuError
 
