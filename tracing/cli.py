@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from kansoku.config import store_dir
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -76,15 +80,13 @@ def index_command(
         raise KansokuError(f"no log files found in {where}", exit_code=1)
 
 
-def _verify(console: object, store: Path) -> None:
+def _verify(console: Console, store: Path) -> None:
     """`kansoku index --verify`: every damaged store file, or that all checksums hold."""
     from kansoku.tracing.safe_text import visible
     from kansoku.tracing.store_check import verify_store
-    from rich.console import Console
 
     from kansoku.errors import KansokuError
 
-    assert isinstance(console, Console)
     if not (store / "manifest.json").is_file():
         raise KansokuError(f"{store}: no index here; run `kansoku index PATH...` first (or give --store)")
     damaged = verify_store(store)

@@ -181,11 +181,16 @@ def decode_gz_block(entry: FileEntry, path: Path, b: int, comp: bytes, length: i
 def verify_store(store: str | Path) -> list[str]:
     """Every damaged file of the store as `path: reason` (read-only, no lock: `--verify`)."""
     st = Store(store)
-    try:
-        manifest = st.load()
-    except KansokuError as err:
-        return [str(err).split("; run `kansoku", 1)[0]]
-    return [str(d) for d in check(st, manifest, deep=True)]
+    for attempt in range(2):
+        try:
+            manifest = st.load()
+        except KansokuError as err:
+            return [str(err).split("; run `kansoku", 1)[0]]
+        damages = check(st, manifest, deep=True)
+        if attempt == 0 and any(d.reason == "index segment missing" for d in damages):
+            continue  # a writer committed a merge meanwhile: read its manifest once
+        break
+    return [str(d) for d in damages]
 
 
 def wipe(store: Store) -> None:
