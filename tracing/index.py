@@ -39,6 +39,7 @@ Design (measured in bench/bench_tracing.py, justified in docs/tracing-index.md):
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -46,7 +47,7 @@ import time
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -1021,6 +1022,7 @@ def build_index(
             manifest = Manifest()
             report.repaired.append(str(err).split("; run `kansoku", 1)[0])
         report.recovered = recover(st, manifest)
+        as_loaded = _state(manifest)
         damages = check(st, manifest, deep=repair)
         retired: list[FileEntry] = []
         if damages:
@@ -1084,13 +1086,22 @@ def build_index(
         postings.flush()
         report.postings = postings.total
         obsolete += _merge_segments(st, manifest)
-        # the commit: data durable first, then the manifest that names it
-        st.sync()
-        st.save(manifest)
+        if obsolete or _state(manifest) != as_loaded:
+            # the commit: data durable first, then the manifest that names it
+            st.sync()
+            st.save(manifest)
+        # else nothing changed (a re-run with nothing new): no commit, no fsync
         for name in obsolete:  # only now unneeded: the committed manifest no longer names them
             (st.root / name).unlink(missing_ok=True)
     report.elapsed = time.perf_counter() - t0
     return report
+
+
+def _state(manifest: Manifest) -> str:
+    """The manifest's content without its save time: did this run change anything?"""
+    data = asdict(manifest)
+    data.pop("updated")
+    return json.dumps(data, separators=(",", ":"))
 
 
 def _again(retired: list[FileEntry], found: set[str]) -> list[LogFile]:
