@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from kansoku.tracing.isolate import isolate
-from kansoku.tracing.source_index import IndexSource
+from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stitch import build_trace
 
 _REQ = re.compile(rb"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

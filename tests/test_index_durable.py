@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from kansoku.errors import KansokuError
 from kansoku.tracing import index as index_mod
 from kansoku.tracing.demo_gen import generate
 from kansoku.tracing.index import Store, build_index
-from kansoku.tracing.source_index import IndexSource
+from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.store_check import verify_store
-
-from kansoku.errors import KansokuError
 from tests.index_oracle import answers, differences, probe_ids
 
 KANSOKU = Path(sys.executable).parent / "kansoku"

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from kansoku.tracing.index import build_index
 from kansoku.tracing.isolate import isolate
-from kansoku.tracing.source_index import IndexSource
+from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stitch import build_trace
 
 DATA = Path(__file__).parent / "data" / "oslo"

@@ -1,4 +1,4 @@
-"""`kansoku index PATH...`, `kansoku trace ID`, `kansoku trace stats`: thin shells over the library.
+"""`kansoku index PATH...`, `kansoku trace ID`, `kansoku trace stats`, `kansoku ship`: thin shells over the library.
 
 Only typer and the standard library are imported here: `kansoku trace ID` must print its
 answer within 300 ms of process start, so the parser, index, pandas and OpenTelemetry are
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from kansoku.config import store_dir
+from kansoku.tracing import ship_cli
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -49,12 +50,12 @@ def index_command(
     ),
 ) -> None:
     """Index log files (incremental: a second run reads only new bytes)."""
-    from kansoku.tracing.files import make_rule
-    from kansoku.tracing.index import build_index
-    from kansoku.tracing.safe_text import visible
     from rich.console import Console
 
     from kansoku.errors import KansokuError
+    from kansoku.tracing.files import make_rule
+    from kansoku.tracing.index import build_index
+    from kansoku.tracing.safe_text import visible
 
     console = Console(highlight=False)
     if verify:
@@ -82,10 +83,9 @@ def index_command(
 
 def _verify(console: Console, store: Path) -> None:
     """`kansoku index --verify`: every damaged store file, or that all checksums hold."""
+    from kansoku.errors import KansokuError
     from kansoku.tracing.safe_text import visible
     from kansoku.tracing.store_check import verify_store
-
-    from kansoku.errors import KansokuError
 
     if not (store / "manifest.json").is_file():
         raise KansokuError(f"{store}: no index here; run `kansoku index PATH...` first (or give --store)")
@@ -118,3 +118,4 @@ def register(app: typer.Typer) -> None:
         add_help_option=False,
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     )(_trace_entry)
+    ship_cli.register(app)

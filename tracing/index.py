@@ -51,6 +51,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from kansoku.errors import KansokuError
 from kansoku.tracing.durable import StoreDamaged, make_dir, open_append
 from kansoku.tracing.files import LogFile, LogReadError, PathRule, discover, fingerprint, read_chunks
 from kansoku.tracing.parse import journal_time, parse_access
@@ -64,8 +65,6 @@ from kansoku.tracing.store import (  # Store, FileEntry and Manifest re-exported
 from kansoku.tracing.store import FileEntry as FileEntry
 from kansoku.tracing.store import Manifest as Manifest
 from kansoku.tracing.store import Store as Store
-
-from kansoku.errors import KansokuError
 
 READ_SIZE = 1 << 20
 FLUSH_POSTINGS = 2_000_000

@@ -31,9 +31,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kansoku.tracing.durable import StoreDamaged, write_new
-
 from kansoku.errors import KansokuError
+from kansoku.tracing.durable import StoreDamaged, write_new
 
 MAGIC = b"KSKIDX02"
 END_MAGIC = b"KSKEND02"

@@ -20,10 +20,9 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
+from kansoku.errors import KansokuError
 from kansoku.tracing.durable import StoreDamaged, fsync_dir, fsync_file, write_new
 from kansoku.tracing.segment import SegmentMeta
-
-from kansoku.errors import KansokuError
 
 FORMAT_VERSION = 2  # 2: checksums (manifest, segment pages, block tables, .gz copies)
 BLOCK_SIZE = 128 * 1024

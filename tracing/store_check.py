@@ -18,11 +18,10 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kansoku.errors import KansokuError
 from kansoku.tracing.durable import FILE_MODE, StoreDamaged, truncate_to
 from kansoku.tracing.segment import SegmentReader
 from kansoku.tracing.store import FileEntry, Manifest, Store, codec, load_block_table
-
-from kansoku.errors import KansokuError
 
 
 @dataclass

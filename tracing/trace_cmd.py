@@ -83,9 +83,10 @@ def trace_main(argv: list[str] | None = None) -> int:
     try:
         return trace_command(sys.argv[2:] if argv is None else argv)
     except KansokuError as exc:
-        from kansoku.tracing.safe_text import visible
         from rich.console import Console
         from rich.markup import escape
+
+        from kansoku.tracing.safe_text import visible
 
         message = escape(visible(str(exc)))
         Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)

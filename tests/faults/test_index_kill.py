@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 import pytest
+
 from kansoku.tracing.demo_gen import generate
 from kansoku.tracing.store_check import verify_store
-
 from tests.index_oracle import answers, differences, probe_ids
 
 KANSOKU = Path(sys.executable).parent / "kansoku"
