@@ -12,6 +12,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,3 +280,23 @@ def test_readers_survive_a_commit_that_merges_away_their_segments(
     assert some
     assert all(list(reader.lines_for([one])) for one in some)
     assert not (tmp_path / "st" / "seg-000001.idx").exists()
+
+
+def test_flipped_byte_inside_a_compressed_block_is_named(demo: Demo, tmp_path: Path) -> None:
+    # zstd frames carry no checksum unless asked: a flipped literal byte decodes to text of
+    # the same length, a wrong line that no length check sees
+    store = tmp_path / "st"
+    build_index([demo.logs], store)
+    manifest = Store(store).load()
+    entry = max((f for f in manifest.files if f.compressed), key=lambda f: f.blocks)
+    assert entry.gz_codec == "zstd" and entry.gz_blocks > 3
+    copy, offsets = Store(store).gz_paths(entry.id)
+    starts = [*array("Q", offsets.read_bytes()).tolist(), copy.stat().st_size]
+    original = copy.read_bytes()
+    for b in range(len(starts) - 1):
+        bad = bytearray(original)
+        bad[(starts[b] + starts[b + 1]) // 2] ^= 0x20  # in the middle of the block's frame
+        copy.write_bytes(bytes(bad))
+        damaged = verify_store(store)
+        assert [d.split(":", 1)[0] for d in damaged] == [str(copy)], (b, damaged)
+        assert f"block {b} " in damaged[0]
