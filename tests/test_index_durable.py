@@ -300,3 +300,19 @@ def test_flipped_byte_inside_a_compressed_block_is_named(demo: Demo, tmp_path: P
         damaged = verify_store(store)
         assert [d.split(":", 1)[0] for d in damaged] == [str(copy)], (b, damaged)
         assert f"block {b} " in damaged[0]
+
+
+def test_kansoku_trace_on_a_damaged_store_names_the_file(demo: Demo, tmp_path: Path) -> None:
+    store = tmp_path / "st"
+    build_index([demo.logs], store)
+    (seg,) = store.glob("seg-*.idx")
+    _damage(seg, truncate=seg.stat().st_size - 3)
+    out = subprocess.run(
+        [str(KANSOKU), "trace", demo.faults[0], "--store", str(store)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr and out.stdout == ""
+    assert f"{seg}: index segment is" in " ".join(out.stderr.split()) and "--repair" in out.stderr
