@@ -47,7 +47,7 @@ import time
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -61,6 +61,7 @@ from kansoku.tracing.store import (  # Store, FileEntry and Manifest re-exported
     codec,
     default_codec_name,
     load_block_table,
+    manifest_dict,
 )
 from kansoku.tracing.store import FileEntry as FileEntry
 from kansoku.tracing.store import Manifest as Manifest
@@ -1098,7 +1099,7 @@ def build_index(
 
 def _state(manifest: Manifest) -> str:
     """The manifest's content without its save time: did this run change anything?"""
-    data = asdict(manifest)
+    data = manifest_dict(manifest)
     data.pop("updated")
     return json.dumps(data, separators=(",", ":"))
 

@@ -16,7 +16,7 @@ import sys
 import time
 import zlib
 from array import array
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -201,7 +201,7 @@ class Store:
     def save(self, manifest: Manifest) -> None:
         """Write the manifest durably (the commit point of a run)."""
         manifest.updated = time.time()
-        body = json.dumps(asdict(manifest), separators=(",", ":"))
+        body = json.dumps(manifest_dict(manifest), separators=(",", ":"))
         text = f"{body[:-1]}{_CRC_FIELD}{zlib.crc32(body.encode())}}}"
         write_new(self.manifest_path, [text.encode()])
 
@@ -231,6 +231,15 @@ class Store:
 
     def segment_paths(self, manifest: Manifest) -> list[Path]:
         return [self.root / s.name for s in manifest.segments]
+
+
+def manifest_dict(manifest: Manifest) -> dict[str, Any]:
+    """The manifest as JSON-ready data (`dataclasses.asdict` deep-copies every row: ~20x slower
+    for a store of thousands of files, and a run serialises it to tell whether it changed)."""
+    data = dict(vars(manifest))
+    data["files"] = [vars(f) for f in manifest.files]
+    data["segments"] = [vars(s) for s in manifest.segments]
+    return data
 
 
 #: The manifest's last field: the CRC32 of the text before it (closed with `}`).
