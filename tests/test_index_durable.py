@@ -283,15 +283,15 @@ def test_readers_survive_a_commit_that_merges_away_their_segments(
 
 
 def test_flipped_byte_inside_a_compressed_block_is_named(demo: Demo, tmp_path: Path) -> None:
-    # zstd frames carry no checksum unless asked: a flipped literal byte decodes to text of
-    # the same length, a wrong line that no length check sees
+    # a zstd frame has no checksum unless asked: a flipped literal byte decodes to text of
+    # the same length, a wrong line no length check sees (each block's CRC32 catches it)
     store = tmp_path / "st"
     build_index([demo.logs], store)
     manifest = Store(store).load()
     entry = max((f for f in manifest.files if f.compressed), key=lambda f: f.blocks)
     assert entry.gz_codec == "zstd" and entry.gz_blocks > 3
     copy, offsets = Store(store).gz_paths(entry.id)
-    starts = [*array("Q", offsets.read_bytes()).tolist(), copy.stat().st_size]
+    starts = [*array("Q", offsets.read_bytes()).tolist()[0::2], copy.stat().st_size]
     original = copy.read_bytes()
     for b in range(len(starts) - 1):
         bad = bytearray(original)
@@ -316,3 +316,21 @@ def test_kansoku_trace_on_a_damaged_store_names_the_file(demo: Demo, tmp_path: P
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and out.stdout == ""
     assert f"{seg}: index segment is" in " ".join(out.stderr.split()) and "--repair" in out.stderr
+
+
+def test_repair_without_paths_uses_the_files_the_manifest_names(demo: Demo, tmp_path: Path) -> None:
+    store = tmp_path / "st"
+    build_index([demo.logs], store)
+    (seg,) = store.glob("seg-*.idx")
+    _damage(seg)
+    report = build_index([], store, repair=True)
+    assert report.repaired and report.files_seen == 117 and report.new_bytes > 14_000_000
+    _same_as_clean(store, demo)
+    # a damaged manifest names no files: the store is left as it is and the paths asked for
+    _damage(store / "manifest.json", truncate=50)
+    before = sorted(p.name for p in store.rglob("*"))
+    with pytest.raises(
+        KansokuError, match=r"manifest\.json: unreadable.*give them: `kansoku index --repair PATH"
+    ):
+        build_index([], store, repair=True)
+    assert sorted(p.name for p in store.rglob("*")) == before

@@ -867,8 +867,9 @@ class _GzCacheWriter:
         self.pos = entry.gz_size  # recovery cut the file back to this committed length
 
     def add(self, block: bytes) -> None:
-        self.offsets.append(self.pos)
         comp = self.codec.compress(block)
+        self.offsets.append(self.pos)
+        self.offsets.append(zlib.crc32(comp))  # checked before decompressing (~4 us a block)
         self.data.write(comp)
         self.pos += len(comp)
         self.entry.gz_blocks += 1
@@ -1012,12 +1013,18 @@ def build_index(
         raise KansokuError(f"{st.root}: permission denied (index store not writable)")
     report = IndexReport(store=str(st.root))
     obsolete: list[str] = []
+    paths = list(paths)
     with _Lock(st.root):
         try:
             manifest = st.load()
         except KansokuError as err:
             if not repair:
                 raise
+            if not paths:  # nothing says which logs to rebuild from: keep the store as it is
+                why = str(err).split("; run `kansoku", 1)[0]
+                raise KansokuError(
+                    f"{why}; the store no longer knows its log files, so give them: `kansoku index --repair PATH...`"
+                ) from None
             wipe(st)
             manifest = Manifest()
             report.repaired.append(str(err).split("; run `kansoku", 1)[0])
@@ -1032,14 +1039,8 @@ def build_index(
                 raise StoreDamaged(first.path, first.reason + (more if len(damages) > 1 else ""))
             obsolete, retired = drop_damaged(manifest, damages)
             report.repaired.extend(str(d) for d in damages)
-        paths = list(paths)
         files, problems = discover(paths, path_rule, follow_links=follow_links)
         if repair and not paths:  # `kansoku index --repair`: the files the store names
-            if not manifest.files:
-                raise KansokuError(
-                    f"{st.manifest_path}: the manifest was damaged, so the store no longer knows its log "
-                    "files; give them: `kansoku index --repair PATH...`"
-                )
             files += _again([f for f in manifest.files if f.state == "live"], {f.path for f in files})
         files += _again(retired, {f.path for f in files})
         report.problems.extend(problems)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def recover(store: Store, manifest: Manifest) -> list[str]:
     limits: dict[str, tuple[str, int]] = {
         ".bin": ("blocks", 16),
         ".z": ("gz_size", 1),
-        ".off": ("gz_blocks", 8),
+        ".off": ("gz_blocks", 16),
     }
     for sub in ("blocks", "gz"):
         for path in sorted((root / sub).glob("*")) if (root / sub).is_dir() else []:
@@ -123,7 +124,7 @@ def check(store: Store, manifest: Manifest, deep: bool = False) -> list[Damage]:
 
 def _check_gz(store: Store, entry: FileEntry, table: list[int], deep: bool) -> None:
     data_path, _ = store.gz_paths(entry.id)
-    offsets = load_gz_offsets(store, entry)
+    offsets, crcs = load_gz_offsets(store, entry)
     try:
         size = data_path.stat().st_size
     except FileNotFoundError:
@@ -140,32 +141,35 @@ def _check_gz(store: Store, entry: FileEntry, table: list[int], deep: bool) -> N
             end = offsets[b + 1] if b + 1 < entry.gz_blocks else entry.gz_size
             fh.seek(offsets[b])
             raw_end = table[2 * b + 2] if b + 1 < blocks else entry.offset
-            decode_gz_block(entry, data_path, b, fh.read(end - offsets[b]), raw_end - table[2 * b])
+            decode_gz_block(entry, data_path, b, fh.read(end - offsets[b]), raw_end - table[2 * b], crcs[b])
 
 
-def load_gz_offsets(store: Store, entry: FileEntry) -> list[int]:
-    """The committed offsets of a .gz file's seekable copy, checked against the manifest."""
-    from array import array
-
+def load_gz_offsets(store: Store, entry: FileEntry) -> tuple[list[int], list[int]]:
+    """(offsets, CRC32s) of the blocks of a .gz file's seekable copy, checked against the
+    manifest: the `.off` file holds (offset, crc32 of the compressed block) per block."""
     _, off_path = store.gz_paths(entry.id)
     try:
         raw = off_path.read_bytes()
     except FileNotFoundError:
         raise StoreDamaged(off_path, "offsets of the seekable .gz copy missing") from None
-    want = 8 * entry.gz_blocks
+    want = 16 * entry.gz_blocks
     if len(raw) < want:
         raise StoreDamaged(
             off_path, f"offsets file is {len(raw)} bytes, the manifest says {want} (cut short?)"
         )
     if zlib.crc32(raw[:want]) != entry.gz_off_crc:
         raise StoreDamaged(off_path, "offsets of the seekable .gz copy fail their checksum (damaged)")
-    offsets: array[int] = array("Q")
-    offsets.frombytes(raw[:want])
-    return list(offsets)
+    rows: array[int] = array("Q")
+    rows.frombytes(raw[:want])
+    return rows[0::2].tolist(), rows[1::2].tolist()
 
 
-def decode_gz_block(entry: FileEntry, path: Path, b: int, comp: bytes, length: int) -> bytes:
-    """One block of the seekable copy, decompressed and checked against the block table."""
+def decode_gz_block(entry: FileEntry, path: Path, b: int, comp: bytes, length: int, crc: int) -> bytes:
+    """One block of the seekable copy, checked (CRC32 of the compressed bytes: a flipped byte
+    in zstd literals would decode to a wrong line of the right length), decompressed and
+    checked against the block table."""
+    if zlib.crc32(comp) != crc:
+        raise StoreDamaged(path, f"block {b} of the seekable .gz copy fails its checksum (damaged)")
     try:
         data = codec(entry.gz_codec).decompress(comp)
     except KansokuError:

@@ -331,7 +331,7 @@ class _GzBlocks:
         self.table = table
         self.cache = cache
         self.data_path, _ = store.gz_paths(entry.id)
-        self.offsets = load_gz_offsets(store, entry)
+        self.offsets, self.crcs = load_gz_offsets(store, entry)
         try:
             size = self.data_path.stat().st_size
         except OSError:
@@ -353,7 +353,7 @@ class _GzBlocks:
                 comp = fh.read(end - start)
             n = len(self.table) // 2
             length = (self.table[2 * b + 2] if b + 1 < n else self.entry.offset) - self.table[2 * b]
-            data = decode_gz_block(self.entry, self.data_path, b, comp, length)
+            data = decode_gz_block(self.entry, self.data_path, b, comp, length, self.crcs[b])
             if len(self.cache) >= _GZ_CACHE_BLOCKS:
                 self.cache.pop(next(iter(self.cache)))
             self.cache[key] = data
