@@ -998,11 +998,10 @@ def build_index(
     """Index (incrementally) every log file under `paths` into `store`; see the module doc.
 
     The run recovers the store to its last commit first, refuses a damaged one (naming the
-    file) unless `repair`, and commits once at the end (docs/tracing-index.md, "Crash
-    safety"). `repair` drops damaged store files and re-indexes the log files they covered.
+    file) unless `repair`, commits after each segment flush and at the end
+    (docs/tracing-index.md, "Crash safety"). `repair` drops damaged store files and
+    re-indexes the log files they covered (without `paths`: every file the store names).
     """
-    from kansoku.tracing.store_check import check, drop_damaged, recover, wipe
-
     t0 = time.perf_counter()
     st = Store(store)
     try:
@@ -1012,33 +1011,9 @@ def build_index(
     if not os.access(st.root, os.W_OK):
         raise KansokuError(f"{st.root}: permission denied (index store not writable)")
     report = IndexReport(store=str(st.root))
-    obsolete: list[str] = []
     paths = list(paths)
     with _Lock(st.root):
-        try:
-            manifest = st.load()
-        except KansokuError as err:
-            if not repair:
-                raise
-            if not paths:  # nothing says which logs to rebuild from: keep the store as it is
-                why = str(err).split("; run `kansoku", 1)[0]
-                raise KansokuError(
-                    f"{why}; the store no longer knows its log files, so give them: `kansoku index --repair PATH...`"
-                ) from None
-            wipe(st)
-            manifest = Manifest()
-            report.repaired.append(str(err).split("; run `kansoku", 1)[0])
-        report.recovered = recover(st, manifest)
-        as_loaded = _state(manifest)
-        damages = check(st, manifest, deep=repair)
-        retired: list[FileEntry] = []
-        if damages:
-            if not repair:
-                more = f" ({len(damages) - 1} more damaged file(s): `kansoku index --verify` lists them)"
-                first = damages[0]
-                raise StoreDamaged(first.path, first.reason + (more if len(damages) > 1 else ""))
-            obsolete, retired = drop_damaged(manifest, damages)
-            report.repaired.extend(str(d) for d in damages)
+        manifest, as_loaded, obsolete, retired = _open_for_writing(st, report, bool(paths), repair)
         files, problems = discover(paths, path_rule, follow_links=follow_links)
         if repair and not paths:  # `kansoku index --repair`: the files the store names
             files += _again([f for f in manifest.files if f.state == "live"], {f.path for f in files})
@@ -1046,46 +1021,7 @@ def build_index(
         report.problems.extend(problems)
         report.problems_count += len(problems)
         report.files_seen = len(files)
-        postings = _Postings(st, manifest)
-        rec = _Reconciler(manifest, report)
-        seen: set[str] = set()
-        for lf in files:
-            seen.add(lf.path)
-            try:
-                entry = rec.entry_for(lf)
-                if entry is None:
-                    continue
-                fst = os.stat(lf.path)
-            except LogReadError as err:
-                report.problems.append(str(err))
-                report.problems_count += 1
-                continue
-            except OSError as err:
-                msg = (
-                    f"{lf.path}: {'permission denied' if isinstance(err, PermissionError) else err.strerror}"
-                )
-                report.problems.append(msg)
-                report.problems_count += 1
-                continue
-            before = entry.offset
-            indexer = _FileIndexer(st, entry, postings, report)
-            indexer.run(final=lf.compressed or bool(lf.rotation))
-            entry.disk_size, entry.mtime = fst.st_size, fst.st_mtime
-            if entry.offset > before:
-                report.files_indexed += 1
-            if postings.flushed:
-                # ~every FLUSH_POSTINGS postings, at a file boundary: commit the work so far,
-                # so a run killed late in a large corpus does not start over
-                postings.flush()
-                st.sync()
-                st.save(manifest)
-                postings.flushed = 0
-        rec.finish(seen)
-        for entry in manifest.files:
-            if entry.state == "live" and entry.compressed and entry.gz_blocks < entry.blocks:
-                _fill_gz_cache(st, entry)
-        postings.flush()
-        report.postings = postings.total
+        _index_files(st, manifest, files, report)
         obsolete += _merge_segments(st, manifest)
         if obsolete or _state(manifest) != as_loaded:
             # the commit: data durable first, then the manifest that names it
@@ -1096,6 +1032,86 @@ def build_index(
             (st.root / name).unlink(missing_ok=True)
     report.elapsed = time.perf_counter() - t0
     return report
+
+
+def _open_for_writing(
+    st: Store, report: IndexReport, have_paths: bool, repair: bool
+) -> tuple[Manifest, str, list[str], list[FileEntry]]:
+    """Load, recover and check the store (under the writer's lock).
+
+    Returns the manifest, its content as loaded (to tell whether the run changed anything),
+    the segments to delete after the commit and the entries retired by a repair.
+    """
+    from kansoku.tracing.store_check import check, drop_damaged, recover, wipe
+
+    try:
+        manifest = st.load()
+    except KansokuError as err:
+        if not repair:
+            raise
+        why = str(err).split("; run `kansoku", 1)[0]
+        if not have_paths:  # nothing says which logs to rebuild from: keep the store as it is
+            raise KansokuError(
+                f"{why}; the store no longer knows its log files, so give them: `kansoku index --repair PATH...`"
+            ) from None
+        wipe(st)
+        manifest = Manifest()
+        report.repaired.append(why)
+    report.recovered = recover(st, manifest)
+    as_loaded = _state(manifest)
+    damages = check(st, manifest, deep=repair)
+    if not damages:
+        return manifest, as_loaded, [], []
+    if not repair:
+        first = damages[0]
+        more = f" ({len(damages) - 1} more damaged file(s): `kansoku index --verify` lists them)"
+        raise StoreDamaged(first.path, first.reason + (more if len(damages) > 1 else ""))
+    obsolete, retired = drop_damaged(manifest, damages)
+    report.repaired.extend(str(d) for d in damages)
+    return manifest, as_loaded, obsolete, retired
+
+
+def _index_files(st: Store, manifest: Manifest, files: list[LogFile], report: IndexReport) -> None:
+    """Index each file's new bytes, committing after each segment flush; then retire files
+    that are gone and complete the seekable copies of newly compressed ones."""
+    postings = _Postings(st, manifest)
+    rec = _Reconciler(manifest, report)
+    seen: set[str] = set()
+    for lf in files:
+        seen.add(lf.path)
+        try:
+            entry = rec.entry_for(lf)
+            if entry is None:
+                continue
+            fst = os.stat(lf.path)
+        except LogReadError as err:
+            report.problems.append(str(err))
+            report.problems_count += 1
+            continue
+        except OSError as err:
+            msg = f"{lf.path}: {'permission denied' if isinstance(err, PermissionError) else err.strerror}"
+            report.problems.append(msg)
+            report.problems_count += 1
+            continue
+        before = entry.offset
+        indexer = _FileIndexer(st, entry, postings, report)
+        indexer.run(final=lf.compressed or bool(lf.rotation))
+        entry.disk_size, entry.mtime = fst.st_size, fst.st_mtime
+        if entry.offset > before:
+            report.files_indexed += 1
+        if postings.flushed:
+            # ~every FLUSH_POSTINGS postings, at a file boundary: commit the work so far,
+            # so a run killed late in a large corpus does not start over
+            postings.flush()
+            st.sync()
+            st.save(manifest)
+            postings.flushed = 0
+    rec.finish(seen)
+    for entry in manifest.files:
+        if entry.state == "live" and entry.compressed and entry.gz_blocks < entry.blocks:
+            _fill_gz_cache(st, entry)
+    postings.flush()
+    report.postings = postings.total
 
 
 def _state(manifest: Manifest) -> str:
