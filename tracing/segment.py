@@ -107,7 +107,8 @@ class SegmentReader:
             size = os.fstat(fd).st_size
             if size != meta.size:
                 raise StoreDamaged(
-                    path, f"index segment is {size} bytes, the manifest says {meta.size} (cut short?)"
+                    path,
+                    f"index segment is {size} bytes, the manifest says {meta.size} (cut short or overwritten)",
                 )
             self._mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
         finally:
