@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,17 +24,29 @@ from kansoku.config import store_dir
 from kansoku.options import deprecated, hidden_option, log_host_option, rule_option, store_option
 from kansoku.tracing import ship_cli
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 MAX_PROBLEMS_SHOWN = 20
 
 
 def index_command(
-    paths: list[Path] = typer.Argument(
-        ..., help="log files or directories (rotated .1 and .gz files included)"
+    paths: list[Path] | None = typer.Argument(
+        None, help="log files or directories (rotated .1 and .gz files included)"
     ),
     store: Annotated[Path | None, store_option()] = None,
     rule: Annotated[str | None, rule_option()] = None,
     log_host: Annotated[str | None, log_host_option()] = None,
     host: Annotated[str | None, hidden_option("--host")] = None,
+    verify: bool = typer.Option(
+        False, "--verify", help="check every store file against its checksums; exit 1 naming the damaged ones"
+    ),
+    repair: bool = typer.Option(
+        False, "--repair", help="drop damaged store files and re-index the log files they covered"
+    ),
+    follow_links: bool = typer.Option(
+        False, "--follow-links", help="follow symbolic links that lead outside the given paths"
+    ),
 ) -> None:
     """Index log files (incremental: a second run reads only new bytes).
 
@@ -42,11 +54,18 @@ def index_command(
     """
     from rich.console import Console
 
+    from kansoku.errors import KansokuError
     from kansoku.progress import progress_bar
     from kansoku.tracing.files import make_rule
     from kansoku.tracing.index import IndexProgress, build_index
+    from kansoku.tracing.safe_text import visible
 
     console = Console(highlight=False)
+    if verify:
+        _verify(console, store_dir(store))
+        return
+    if not paths and not repair:
+        raise KansokuError("give the log files or directories to index (or --verify / --repair)")
     path_rule = make_rule(rule, deprecated(log_host, host, "--host", "--log-host"))
     with progress_bar("indexing", unit="bytes", rate_field="lines/s") as update:
         t0 = time.perf_counter()
@@ -60,20 +79,48 @@ def index_command(
                 rate=f"{rate:,.0f}",
             )
 
-        report = build_index(paths, store_dir(store), path_rule, progress=on_file)
-    console.print(report.summary(), soft_wrap=True)
+        report = build_index(
+            paths or [],
+            store_dir(store),
+            path_rule,
+            progress=on_file,
+            repair=repair,
+            follow_links=follow_links,
+        )
+    console.print(visible(report.summary()), soft_wrap=True, markup=False)
+    for note in report.repaired:
+        console.print(f"  repaired: {visible(note)}", soft_wrap=True, markup=False)
     if report.problems_count:
         shown = report.problems[:MAX_PROBLEMS_SHOWN]
         console.print(f"[yellow]{report.problems_count} line(s) or file(s) could not be parsed or read[/]:")
         for problem in shown:
-            console.print(f"  {problem}", soft_wrap=True, markup=False)
+            console.print(f"  {visible(problem)}", soft_wrap=True, markup=False)
         if report.problems_count > len(shown):
             console.print(f"  … and {report.problems_count - len(shown)} more (they stay findable by id)")
     if report.files_seen == 0:
-        from kansoku.errors import KansokuError
-
-        where = ", ".join(str(p) for p in paths)
+        where = ", ".join(str(p) for p in paths or [])
         raise KansokuError(f"no log files found in {where}", exit_code=1)
+
+
+def _verify(console: Console, store: Path) -> None:
+    """`kansoku index --verify`: every damaged store file, or that all checksums hold."""
+    from kansoku.errors import KansokuError
+    from kansoku.tracing.safe_text import visible
+    from kansoku.tracing.store_check import verify_store
+
+    if not (store / "manifest.json").is_file():
+        raise KansokuError(f"{store}: no index here; run `kansoku index PATH...` first (or give --store)")
+    damaged = verify_store(store)
+    if damaged:
+        for line in damaged:
+            console.print(visible(line), soft_wrap=True, markup=False)
+        raise KansokuError(
+            f"{len(damaged)} damaged file(s) in {store}; `kansoku index --repair [PATH...]` rebuilds what they held",
+            exit_code=1,
+        )
+    console.print(
+        f"{store}: every segment page, block table and .gz copy matches its checksum", soft_wrap=True
+    )
 
 
 def _trace_entry(ctx: typer.Context) -> None:

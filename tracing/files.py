@@ -248,17 +248,24 @@ def journal_host(path: str) -> str | None:
     return None
 
 
-def discover(paths: Iterable[str | Path], rule: PathRule | None = None) -> tuple[list[LogFile], list[str]]:
+def discover(
+    paths: Iterable[str | Path], rule: PathRule | None = None, follow_links: bool = False
+) -> tuple[list[LogFile], list[str]]:
     """Every log file under `paths` (files are taken as given, directories walked).
 
     Returns the files (oldest rotation first within a stream, so lines come out in time
     order) and problems (unreadable directories, missing paths) as messages naming the path.
+    A symbolic link met in a walk is followed only when it stays inside the given paths
+    (unless `follow_links`): a log tree is often writable by the services that log, and a
+    link to `/etc/shadow` must not end up in the store. A path given explicitly is the
+    operator's choice and is followed.
     """
     rule = rule or DefaultRule()
+    given_paths = [Path(g) for g in paths]
+    roots = [os.path.realpath(g) for g in given_paths]
     found: list[LogFile] = []
     problems: list[str] = []
-    for given in paths:
-        p = Path(given)
+    for p in given_paths:
         try:
             st = p.stat()
         except FileNotFoundError:
@@ -268,22 +275,88 @@ def discover(paths: Iterable[str | Path], rule: PathRule | None = None) -> tuple
             problems.append(f"{p}: permission denied")
             continue
         if stat.S_ISDIR(st.st_mode):
-            for root, dirs, names in os.walk(p, onerror=lambda e: problems.append(_os_problem(e))):
-                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS)
-                for name in sorted(names):
-                    if is_log_name(name):
-                        full = Path(root) / name
-                        if full.is_file():
-                            _add(found, problems, full, rule)
+            _walk(p, rule, roots, follow_links, found, problems)
         elif stat.S_ISREG(st.st_mode):
             _add(found, problems, p, rule)
         else:
             problems.append(f"{p}: not a regular file")
     found.sort(key=_order_key)
-    unique: dict[str, LogFile] = {}
+    return _unique(found), problems
+
+
+def _inside(target: str, roots: list[str]) -> bool:
+    return any(target == r or target.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def _walk(
+    top: Path, rule: PathRule, roots: list[str], follow: bool, found: list[LogFile], problems: list[str]
+) -> None:
+    visited: set[tuple[int, int]] = set()
+    for root, dirs, names in os.walk(
+        top, followlinks=follow, onerror=lambda e: problems.append(_os_problem(e))
+    ):
+        if follow:  # a link loop would be walked forever: each real directory once
+            try:
+                st = os.stat(root)
+            except OSError:
+                dirs[:] = []
+                continue
+            if (st.st_dev, st.st_ino) in visited:
+                dirs[:] = []
+                continue
+            visited.add((st.st_dev, st.st_ino))
+        kept = []
+        for d in sorted(dirs):
+            if d in _SKIP_DIRS:
+                continue
+            sub = os.path.join(root, d)
+            if not follow and os.path.islink(sub):
+                target = os.path.realpath(sub)
+                if not _inside(target, roots):  # inside: walked through its real path anyway
+                    problems.append(_link_problem(sub, target))
+                continue
+            kept.append(d)
+        dirs[:] = kept
+        for name in sorted(names):
+            if not is_log_name(name):
+                continue
+            full = Path(root) / name
+            if not follow and full.is_symlink():
+                target = os.path.realpath(full)
+                if not _inside(target, roots):
+                    problems.append(_link_problem(str(full), target))
+                    continue
+            if full.is_file():
+                _add(found, problems, full, rule)
+
+
+def _link_problem(path: str, target: str) -> str:
+    return f"{path}: symbolic link to {target}, outside the given paths; not followed (--follow-links follows it)"
+
+
+def _unique(found: list[LogFile]) -> list[LogFile]:
+    """One entry per file: the same path twice, or one file reached through a link too (its
+    own path is kept; the index would otherwise take the second name for a rename)."""
+    by_path: dict[str, LogFile] = {}
     for f in found:
-        unique.setdefault(f.path, f)
-    return list(unique.values()), problems
+        by_path.setdefault(f.path, f)
+    by_inode: dict[tuple[int, int], LogFile] = {}
+    out: list[LogFile] = []
+    for f in by_path.values():
+        try:
+            st = os.stat(f.path)
+        except OSError:
+            out.append(f)  # reading it later names the problem
+            continue
+        key = (st.st_dev, st.st_ino)
+        other = by_inode.get(key)
+        if other is None:
+            by_inode[key] = f
+            out.append(f)
+        elif os.path.islink(other.path) and not os.path.islink(f.path):
+            out[out.index(other)] = f
+            by_inode[key] = f
+    return out
 
 
 def _add(found: list[LogFile], problems: list[str], path: Path, rule: PathRule) -> None:

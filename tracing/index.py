@@ -39,102 +39,40 @@ Design (measured in bench/bench_tracing.py, justified in docs/tracing-index.md):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import struct
 import sys
 import time
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
+from kansoku.tracing.durable import StoreDamaged, make_dir, open_append
 from kansoku.tracing.files import LogFile, LogReadError, PathRule, discover, fingerprint, read_chunks
 from kansoku.tracing.parse import journal_time, parse_access
+from kansoku.tracing.segment import SegmentMeta, SegmentReader, write_segment
+from kansoku.tracing.store import (  # Store, FileEntry and Manifest re-exported: the API of this module
+    BLOCK_SIZE,
+    codec,
+    default_codec_name,
+    load_block_table,
+    manifest_dict,
+)
+from kansoku.tracing.store import FileEntry as FileEntry
+from kansoku.tracing.store import Manifest as Manifest
+from kansoku.tracing.store import Store as Store
 
-FORMAT_VERSION = 1
-BLOCK_SIZE = 128 * 1024
 READ_SIZE = 1 << 20
 FLUSH_POSTINGS = 2_000_000
 MAX_SEGMENTS = 8
 MAX_PROBLEMS_KEPT = 20
-MAGIC = b"KSKIDX01"
 
-
-class BlockCodec(Protocol):
-    """Compresses the blocks of the seekable copy of a rotated .gz file."""
-
-    name: str
-
-    def compress(self, data: bytes) -> bytes: ...
-
-    def decompress(self, data: bytes) -> bytes: ...
-
-
-class ZlibCodec:
-    """stdlib fallback: level 1, ~160 MB/s to write on this machine."""
-
-    name = "zlib"
-
-    def compress(self, data: bytes) -> bytes:
-        return zlib.compress(data, 1)
-
-    def decompress(self, data: bytes) -> bytes:
-        return zlib.decompress(data)
-
-
-class ZstdCodec:
-    """zstd level 1: ~4x faster to write than zlib level 1 and 30 % smaller (bench: logs)."""
-
-    name = "zstd"
-
-    def __init__(self) -> None:
-        import zstandard
-
-        self._c = zstandard.ZstdCompressor(level=1)
-        self._d = zstandard.ZstdDecompressor()
-
-    def compress(self, data: bytes) -> bytes:
-        return bytes(self._c.compress(data))
-
-    def decompress(self, data: bytes) -> bytes:
-        return bytes(self._d.decompress(data))
-
-
-#: Codecs by the name stored per file in the manifest (a store written with one codec is
-#: read with the same one).
-CODECS: dict[str, type[ZlibCodec] | type[ZstdCodec]] = {"zlib": ZlibCodec, "zstd": ZstdCodec}
-_codec_cache: dict[str, BlockCodec] = {}
-
-
-def codec(name: str) -> BlockCodec:
-    found = _codec_cache.get(name)
-    if found is None:
-        try:
-            found = _codec_cache[name] = CODECS[name]()
-        except (KeyError, ImportError) as err:
-            raise KansokuError(
-                f"index block codec {name!r} is not available here ({err}); re-index"
-            ) from None
-    return found
-
-
-def default_codec_name() -> str:
-    """zstd when the zstandard package is installed, else zlib."""
-    try:
-        codec("zstd")
-    except KansokuError:
-        return "zlib"
-    return "zstd"
-
-
-_HEADER = struct.Struct("<8sQ")
 
 #: The last 17 characters of a UUID (`xxxx-xxxxxxxxxxxx`); starting the pattern with a
 #: literal `-` lets the regex engine skip to dashes (10x faster than a full UUID pattern),
@@ -191,47 +129,6 @@ def id_key(text: str | bytes) -> int | None:
 
 
 @dataclass
-class FileEntry:
-    """What the store knows about one indexed file (one manifest row)."""
-
-    id: int
-    path: str
-    service: str
-    host: str
-    compressed: bool
-    dev: int
-    ino: int
-    head: str  # hex of the first 64 uncompressed bytes
-    offset: int = 0  # uncompressed bytes indexed (always at a line boundary)
-    lines: int = 0
-    blocks: int = 0
-    first_ts: str | None = None
-    last_ts: str | None = None
-    problems_count: int = 0
-    problems: list[list[int | str]] = field(default_factory=list)  # [line, reason]
-    state: str = "live"  # live | gone (content no longer on disk)
-    disk_size: int = 0
-    mtime: float = 0.0
-    last_kind: str = ""  # kind of the last record seen: "text" or "other" (for problem checks)
-    gz_blocks: int = 0  # blocks of a .gz file kept in the store's seekable copy
-    gz_codec: str = "zlib"  # how those blocks are compressed (CODECS)
-
-
-_ENTRY_DEFAULTS = {f.name: f.default for f in fields(FileEntry) if f.default is not MISSING}
-
-
-def _entry(row: dict[str, Any]) -> FileEntry:
-    """A manifest row -> FileEntry without the dataclass __init__ (a lookup loads every row
-    of a large manifest; this is ~5x faster). Missing fields take their defaults."""
-    entry: FileEntry = object.__new__(FileEntry)
-    values = dict(_ENTRY_DEFAULTS)
-    values["problems"] = []
-    values.update(row)
-    entry.__dict__.update(values)
-    return entry
-
-
-@dataclass
 class IndexReport:
     """What one `build_index` run did."""
 
@@ -246,6 +143,8 @@ class IndexReport:
     store: str = ""
     rotated: list[str] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)  # uncommitted leftovers dropped
+    repaired: list[str] = field(default_factory=list)  # damaged store files dropped (--repair)
 
     def summary(self) -> str:
         mb = self.new_bytes / 1e6
@@ -256,78 +155,11 @@ class IndexReport:
         )
         if self.problems_count:
             text += f"; {self.problems_count} problem(s)"
+        if self.recovered:
+            text += f"; recovered from an interrupted run ({len(self.recovered)} uncommitted file(s) dropped)"
+        if self.repaired:
+            text += f"; repaired {len(self.repaired)} damaged store file(s)"
         return text
-
-
-@dataclass
-class Manifest:
-    version: int = FORMAT_VERSION
-    block_size: int = BLOCK_SIZE
-    next_file_id: int = 1
-    next_segment: int = 1
-    files: list[FileEntry] = field(default_factory=list)
-    segments: list[str] = field(default_factory=list)
-    updated: float = 0.0
-
-
-class Store:
-    """The store directory: manifest, segments, block tables. Readers never take a lock."""
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-
-    @property
-    def manifest_path(self) -> Path:
-        return self.root / "manifest.json"
-
-    def exists(self) -> bool:
-        return self.manifest_path.is_file()
-
-    def load(self) -> Manifest:
-        if not self.exists():
-            return Manifest()
-        try:
-            data = json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError) as err:
-            raise KansokuError(
-                f"{self.manifest_path}: unreadable index manifest ({err}); delete the store and re-index"
-            ) from None
-        if data.get("version") != FORMAT_VERSION:
-            raise KansokuError(
-                f"{self.manifest_path}: index format {data.get('version')} (this kansoku reads "
-                f"{FORMAT_VERSION}); delete {self.root} and re-index"
-            )
-        files = [_entry(f) for f in data.pop("files", [])]
-        return Manifest(files=files, **data)
-
-    def save(self, manifest: Manifest) -> None:
-        manifest.updated = time.time()
-        data = asdict(manifest)
-        tmp = self.manifest_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, separators=(",", ":")))
-        os.replace(tmp, self.manifest_path)
-
-    def gz_paths(self, file_id: int) -> tuple[Path, Path]:
-        """The seekable copy of a .gz file: independently compressed blocks + their offsets."""
-        return self.root / "gz" / f"{file_id}.z", self.root / "gz" / f"{file_id}.off"
-
-    def block_table_path(self, file_id: int) -> Path:
-        return self.root / "blocks" / f"{file_id}.bin"
-
-    def block_table(self, file_id: int) -> array[int]:
-        """[offset0, line0, offset1, line1, ...] for the file's blocks."""
-        table: array[int] = array("Q")
-        with contextlib.suppress(FileNotFoundError):
-            table.frombytes(self.block_table_path(file_id).read_bytes())
-        if sys.byteorder != "little":
-            table.byteswap()
-        return table
-
-    def segment_paths(self, manifest: Manifest) -> list[Path]:
-        return [self.root / name for name in manifest.segments]
-
-
-# ----------------------------------------------------------------------------- building
 
 
 class _Postings:
@@ -345,6 +177,7 @@ class _Postings:
         self.counts: array[int] = array("Q")
         self.pending = 0
         self.total = 0
+        self.flushed = 0  # segments written since the last commit
 
     def add(self, keys: Any, post: int) -> None:
         n = len(keys)
@@ -368,8 +201,8 @@ class _Postings:
         )
         name = f"seg-{self.manifest.next_segment:06d}.idx"
         self.manifest.next_segment += 1
-        _write_segment(self.store.root / name, keys, posts)
-        self.manifest.segments.append(name)
+        self.manifest.segments.append(write_segment(self.store.root / name, keys, posts))
+        self.flushed += 1
         self.parts = []
         self.posts = array("Q")
         self.counts = array("Q")
@@ -581,70 +414,46 @@ def _suspicious(buf: bytes, pos: int, end: int, nls: Any) -> list[int]:
     return found
 
 
-def _write_segment(path: Path, k: Any, p: Any) -> None:
-    """Sort (key, posting) numpy uint64 pairs, drop duplicates, write header + keys + postings."""
-    import numpy as np
+def _merge_segments(store: Store, manifest: Manifest) -> list[str]:
+    """Merge the smallest segments into one when there are too many (bounded by size).
 
-    order = np.lexsort((p, k))
-    k = k[order]
-    p = p[order]
-    if len(k) > 1:
-        keep = np.ones(len(k), dtype=bool)
-        keep[1:] = (k[1:] != k[:-1]) | (p[1:] != p[:-1])
-        k = k[keep]
-        p = p[keep]
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(_HEADER.pack(MAGIC, len(k)))
-        fh.write(k.astype("<u8").tobytes())
-        fh.write(p.astype("<u8").tobytes())
-    os.replace(tmp, path)
-
-
-def _read_segment_arrays(path: Path) -> tuple[array[int], array[int]]:
-    data = path.read_bytes()
-    magic, count = _HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise KansokuError(f"{path}: not a kansoku index segment; delete the store and re-index")
-    keys: array[int] = array("Q")
-    posts: array[int] = array("Q")
-    start = _HEADER.size
-    keys.frombytes(data[start : start + 8 * count])
-    posts.frombytes(data[start + 8 * count : start + 16 * count])
-    return keys, posts
-
-
-def _merge_segments(store: Store, manifest: Manifest) -> None:
-    """Merge the smallest segments into one when there are too many (bounded by size)."""
+    Returns the names of the segments merged away. They are deleted only after the
+    manifest that no longer names them is committed: until then the last committed
+    manifest still needs them (a failed commit here must not brick the store).
+    """
     if len(manifest.segments) <= MAX_SEGMENTS:
-        return
-    sizes = sorted((os.path.getsize(store.root / s), s) for s in manifest.segments)
-    chosen: list[str] = []
+        return []
+    metas = sorted(manifest.segments, key=lambda m: (m.size, m.name))
+    chosen: list[SegmentMeta] = []
     budget = 16 * FLUSH_POSTINGS * 16  # bytes of postings merged at once
     used = 0
-    for size, name in sizes:
-        if chosen and used + size > budget:
+    for meta in metas:
+        if chosen and used + meta.size > budget:
             break
-        chosen.append(name)
-        used += size
+        chosen.append(meta)
+        used += meta.size
     if len(chosen) < 2:
-        return
+        return []
     keys: array[int] = array("Q")
     posts: array[int] = array("Q")
-    for name in chosen:
-        k, p = _read_segment_arrays(store.root / name)
+    for meta in chosen:
+        reader = SegmentReader(store.root / meta.name, meta)
+        try:
+            k, p = reader.arrays()
+        finally:
+            reader.close()
         keys.extend(k)
         posts.extend(p)
     import numpy as np
 
     name = f"seg-{manifest.next_segment:06d}.idx"
     manifest.next_segment += 1
-    _write_segment(
+    merged = write_segment(
         store.root / name, np.frombuffer(keys, dtype=np.uint64), np.frombuffer(posts, dtype=np.uint64)
     )
-    manifest.segments = [s for s in manifest.segments if s not in chosen] + [name]
-    for old in chosen:
-        (store.root / old).unlink(missing_ok=True)
+    names = {m.name for m in chosen}
+    manifest.segments = [s for s in manifest.segments if s.name not in names] + [merged]
+    return sorted(names)
 
 
 def _uncompressed_size(path: str) -> int | None:
@@ -970,6 +779,14 @@ class _FileIndexer:
     def _judge(self, buf: bytes, line_start: int, end: int, kind: str) -> str:
         nxt = buf.find(b"\n", line_start, end)
         line = buf[line_start : nxt if nxt != -1 else end]
+        if line.startswith(b"\x00"):
+            # a crash left the file's tail unwritten (NULs) and the service appended after it:
+            # said once here, while parsing skips the NULs so the record keeps its level
+            rest = line.lstrip(b"\x00")
+            self._problem_at(
+                buf, line_start, f"{len(line) - len(rest)} NUL bytes before this line (cut short by a crash?)"
+            )
+            line = rest
         text = line.decode("utf-8", "replace").rstrip("\r")
         if not text.strip():
             return kind
@@ -1011,13 +828,16 @@ class _FileIndexer:
         if not self.table:
             return
         path = self.store.block_table_path(self.entry.id)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(path.parent)
         table = self.table
         if sys.byteorder != "little":
             table = array("Q", table)
             table.byteswap()
-        with open(path, "ab") as fh:
-            fh.write(table.tobytes())
+        raw = table.tobytes()
+        with open_append(path) as fh:
+            fh.write(raw)
+        self.entry.table_crc = zlib.crc32(raw, self.entry.table_crc)
+        self.store.dirty.add(path)
         self.table = array("Q")
 
 
@@ -1032,21 +852,25 @@ class _GzCacheWriter:
 
     def __init__(self, store: Store, entry: FileEntry) -> None:
         self.entry = entry
+        self.store = store
         data_path, off_path = store.gz_paths(entry.id)
-        data_path.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(data_path.parent)
         if entry.gz_blocks == 0:
             data_path.unlink(missing_ok=True)
             off_path.unlink(missing_ok=True)
             entry.gz_codec = default_codec_name()
+            entry.gz_size = entry.gz_off_crc = 0
         self.codec = codec(entry.gz_codec)
-        self.data = open(data_path, "ab")  # noqa: SIM115 - closed by close()
+        self.data = open_append(data_path)
+        self.data_path = data_path
         self.off_path = off_path
         self.offsets: array[int] = array("Q")
-        self.pos = self.data.tell()
+        self.pos = entry.gz_size  # recovery cut the file back to this committed length
 
     def add(self, block: bytes) -> None:
-        self.offsets.append(self.pos)
         comp = self.codec.compress(block)
+        self.offsets.append(self.pos)
+        self.offsets.append(zlib.crc32(comp))  # checked before decompressing (~4 us a block)
         self.data.write(comp)
         self.pos += len(comp)
         self.entry.gz_blocks += 1
@@ -1057,13 +881,17 @@ class _GzCacheWriter:
         if sys.byteorder != "little":
             offsets = array("Q", offsets)
             offsets.byteswap()
-        with open(self.off_path, "ab") as fh:
-            fh.write(offsets.tobytes())
+        raw = offsets.tobytes()
+        with open_append(self.off_path) as fh:
+            fh.write(raw)
+        self.entry.gz_off_crc = zlib.crc32(raw, self.entry.gz_off_crc)
+        self.entry.gz_size = self.pos
+        self.store.dirty.update((self.data_path, self.off_path))
 
 
 def _fill_gz_cache(store: Store, entry: FileEntry) -> None:
     """Write the seekable copy for blocks indexed before the file was compressed (`.1` -> `.2.gz`)."""
-    table = store.block_table(entry.id)
+    table = load_block_table(store, entry)
     n = len(table) // 2
     writer = _GzCacheWriter(store, entry)
     try:
@@ -1141,7 +969,7 @@ class _Lock:
     def __enter__(self) -> _Lock:
         import fcntl
 
-        fh = open(self.path, "w")
+        fh = os.fdopen(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600), "w")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -1176,67 +1004,46 @@ def build_index(
     store: str | Path = DEFAULT_STORE,
     path_rule: PathRule | None = None,
     progress: Callable[[IndexProgress], None] | None = None,
+    *,
+    repair: bool = False,
+    follow_links: bool = False,
 ) -> IndexReport:
     """Index (incrementally) every log file under `paths` into `store`; see the module doc.
 
-    `progress`, if given, is called after each file (the CLI draws a bar with it)."""
+    The run recovers the store to its last commit first, refuses a damaged one (naming the
+    file) unless `repair`, commits after each segment flush and at the end
+    (docs/tracing-index.md, "Crash safety"). `repair` drops damaged store files and
+    re-indexes the log files they covered (without `paths`: every file the store names).
+    `progress`, if given, is called after each file (the CLI draws a bar with it).
+    """
     t0 = time.perf_counter()
     st = Store(store)
     try:
-        st.root.mkdir(parents=True, exist_ok=True)
+        make_dir(st.root)
     except OSError as err:
         raise KansokuError(f"{st.root}: cannot create the index store ({err.strerror})") from None
     if not os.access(st.root, os.W_OK):
         raise KansokuError(f"{st.root}: permission denied (index store not writable)")
     report = IndexReport(store=str(st.root))
+    paths = list(paths)
     with _Lock(st.root):
-        manifest = st.load()
-        files, problems = discover(paths, path_rule)
+        manifest, as_loaded, obsolete, retired = _open_for_writing(st, report, bool(paths), repair)
+        files, problems = discover(paths, path_rule, follow_links=follow_links)
+        if repair and not paths:  # `kansoku index --repair`: the files the store names
+            files += _again([f for f in manifest.files if f.state == "live"], {f.path for f in files})
+        files += _again(retired, {f.path for f in files})
         report.problems.extend(problems)
         report.problems_count += len(problems)
         report.files_seen = len(files)
-        postings = _Postings(st, manifest)
-        rec = _Reconciler(manifest, report)
-        seen: set[str] = set()
-        sizes = _sizes(files) if progress is not None else {}
-        total, done = sum(sizes.values()), 0
-        for n, lf in enumerate(files, 1):
-            if progress is not None and n > 1:
-                progress(IndexProgress(n - 1, len(files), done, total, report.lines))
-            done += sizes.get(lf.path, 0)
-            seen.add(lf.path)
-            try:
-                entry = rec.entry_for(lf)
-                if entry is None:
-                    continue
-                fst = os.stat(lf.path)
-            except LogReadError as err:
-                report.problems.append(str(err))
-                report.problems_count += 1
-                continue
-            except OSError as err:
-                msg = (
-                    f"{lf.path}: {'permission denied' if isinstance(err, PermissionError) else err.strerror}"
-                )
-                report.problems.append(msg)
-                report.problems_count += 1
-                continue
-            before = entry.offset
-            indexer = _FileIndexer(st, entry, postings, report)
-            indexer.run(final=lf.compressed or bool(lf.rotation))
-            entry.disk_size, entry.mtime = fst.st_size, fst.st_mtime
-            if entry.offset > before:
-                report.files_indexed += 1
-        if progress is not None:
-            progress(IndexProgress(len(files), len(files), total, total, report.lines))
-        rec.finish(seen)
-        for entry in manifest.files:
-            if entry.state == "live" and entry.compressed and entry.gz_blocks < entry.blocks:
-                _fill_gz_cache(st, entry)
-        postings.flush()
-        report.postings = postings.total
-        _merge_segments(st, manifest)
-        st.save(manifest)
+        _index_files(st, manifest, files, report, progress)
+        obsolete += _merge_segments(st, manifest)
+        if obsolete or _state(manifest) != as_loaded:
+            # the commit: data durable first, then the manifest that names it
+            st.sync()
+            st.save(manifest)
+        # else nothing changed (a re-run with nothing new): no commit, no fsync
+        for name in obsolete:  # only now unneeded: the committed manifest no longer names them
+            (st.root / name).unlink(missing_ok=True)
     report.elapsed = time.perf_counter() - t0
     return report
 
@@ -1249,6 +1056,121 @@ def _sizes(files: Iterable[LogFile]) -> dict[str, int]:
             out[lf.path] = os.stat(lf.path).st_size
         except OSError:
             out[lf.path] = 0
+    return out
+
+
+def _open_for_writing(
+    st: Store, report: IndexReport, have_paths: bool, repair: bool
+) -> tuple[Manifest, str, list[str], list[FileEntry]]:
+    """Load, recover and check the store (under the writer's lock).
+
+    Returns the manifest, its content as loaded (to tell whether the run changed anything),
+    the segments to delete after the commit and the entries retired by a repair.
+    """
+    from kansoku.tracing.store_check import check, drop_damaged, recover, wipe
+
+    try:
+        manifest = st.load()
+    except KansokuError as err:
+        if not repair:
+            raise
+        why = str(err).split("; run `kansoku", 1)[0]
+        if not have_paths:  # nothing says which logs to rebuild from: keep the store as it is
+            raise KansokuError(
+                f"{why}; the store no longer knows its log files, so give them: `kansoku index --repair PATH...`"
+            ) from None
+        wipe(st)
+        manifest = Manifest()
+        report.repaired.append(why)
+    report.recovered = recover(st, manifest)
+    as_loaded = _state(manifest)
+    damages = check(st, manifest, deep=repair)
+    if not damages:
+        return manifest, as_loaded, [], []
+    if not repair:
+        first = damages[0]
+        more = f" ({len(damages) - 1} more damaged file(s): `kansoku index --verify` lists them)"
+        raise StoreDamaged(first.path, first.reason + (more if len(damages) > 1 else ""))
+    obsolete, retired = drop_damaged(manifest, damages)
+    report.repaired.extend(str(d) for d in damages)
+    return manifest, as_loaded, obsolete, retired
+
+
+def _index_files(
+    st: Store,
+    manifest: Manifest,
+    files: list[LogFile],
+    report: IndexReport,
+    progress: Callable[[IndexProgress], None] | None = None,
+) -> None:
+    """Index each file's new bytes, committing after each segment flush; then retire files
+    that are gone and complete the seekable copies of newly compressed ones."""
+    postings = _Postings(st, manifest)
+    rec = _Reconciler(manifest, report)
+    seen: set[str] = set()
+    sizes = _sizes(files) if progress is not None else {}
+    total, done = sum(sizes.values()), 0
+    for n, lf in enumerate(files, 1):
+        if progress is not None and n > 1:
+            progress(IndexProgress(n - 1, len(files), done, total, report.lines))
+        done += sizes.get(lf.path, 0)
+        seen.add(lf.path)
+        try:
+            entry = rec.entry_for(lf)
+            if entry is None:
+                continue
+            fst = os.stat(lf.path)
+        except LogReadError as err:
+            report.problems.append(str(err))
+            report.problems_count += 1
+            continue
+        except OSError as err:
+            msg = f"{lf.path}: {'permission denied' if isinstance(err, PermissionError) else err.strerror}"
+            report.problems.append(msg)
+            report.problems_count += 1
+            continue
+        before = entry.offset
+        indexer = _FileIndexer(st, entry, postings, report)
+        indexer.run(final=lf.compressed or bool(lf.rotation))
+        entry.disk_size, entry.mtime = fst.st_size, fst.st_mtime
+        if entry.offset > before:
+            report.files_indexed += 1
+        if postings.flushed:
+            # ~every FLUSH_POSTINGS postings, at a file boundary: commit the work so far,
+            # so a run killed late in a large corpus does not start over
+            postings.flush()
+            st.sync()
+            st.save(manifest)
+            postings.flushed = 0
+    if progress is not None:
+        progress(IndexProgress(len(files), len(files), total, total, report.lines))
+    rec.finish(seen)
+    for entry in manifest.files:
+        if entry.state == "live" and entry.compressed and entry.gz_blocks < entry.blocks:
+            _fill_gz_cache(st, entry)
+    postings.flush()
+    report.postings = postings.total
+
+
+def _state(manifest: Manifest) -> str:
+    """The manifest's content without its save time: did this run change anything?"""
+    data = manifest_dict(manifest)
+    data.pop("updated")
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _again(retired: list[FileEntry], found: set[str]) -> list[LogFile]:
+    """The files of these entries, with the service and host they had, unless the paths of
+    this run already include them: files whose store data was damaged and dropped (indexed
+    again from the start), or every file of the store for `--repair` without paths."""
+    from kansoku.tracing.files import strip_rotation
+
+    out = []
+    for entry in retired:
+        if entry.path not in found and os.path.isfile(entry.path):
+            _, rotation = strip_rotation(os.path.basename(entry.path))
+            out.append(LogFile(entry.path, entry.service, entry.host, entry.compressed, rotation))
+            found.add(entry.path)
     return out
 
 

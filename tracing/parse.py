@@ -845,7 +845,7 @@ def iter_raw_records(
         else:
             text = item
             size = len(item.encode("utf-8", "replace"))
-        text = text.rstrip("\r\n")
+        text = text.rstrip("\r\n").lstrip("\x00")  # NULs a crash left before a record
         is_start = starts_record(text)
         if (
             buf

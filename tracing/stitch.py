@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from kansoku.tracing.model import Link, LinkKind, LogLine, LogSource, Span, SpanKey, Strength, Trace
+from kansoku.tracing.query_id import normalise_id
 from kansoku.tracing.rpc_evidence import is_periodic_task, is_rpc_callee_line, is_rpc_caller_line
 
 # kansoku.models has the same patterns but imports pydantic (~150 ms): `kansoku trace` must start fast.
@@ -532,7 +533,7 @@ def build_trace(
     Instance UUIDs are followed only when asked (or when the query is one) and the spans
     they bring in are marked weak: an instance sees many unrelated requests in its life.
     """
-    query_id = query_id.strip().lower()
+    query_id = normalise_id(query_id)  # what the operator pasted, as the logs write it
     exp = _expand(source, query_id, include_instance, max_ids, max_lines)
     spans = _build_spans(exp)
     links = _link_spans(spans, query_id)

@@ -101,7 +101,10 @@ def trace_main(argv: list[str] | None = None) -> int:
         from rich.console import Console
         from rich.markup import escape
 
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        from kansoku.tracing.safe_text import visible
+
+        message = escape(visible(str(exc)))
+        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
         return exc.exit_code
     except BrokenPipeError:
         return 1

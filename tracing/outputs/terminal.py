@@ -16,6 +16,7 @@ from rich.text import Text
 
 from kansoku.tracing.isolate import short_location
 from kansoku.tracing.model import Span, SpanKey, Trace, Verdict
+from kansoku.tracing.safe_text import visible
 from kansoku.tracing.stitch import explain_link
 
 BAR_WIDTH = 40
@@ -74,7 +75,7 @@ class _Row:
     @property
     def name(self) -> str:
         first = self.spans[0]
-        text = f"{first.service}@{first.host}"
+        text = visible(f"{first.service}@{first.host}", one_line=True)
         if len(self.spans) > 1:
             text += f" ×{len(self.spans)}"
         return text + (" (weak)" if first.weak else "")
@@ -119,9 +120,9 @@ def _rows(trace: Trace, root: SpanKey | None) -> list[_Row]:
 def render_terminal(trace: Trace, verdict: Verdict, console: Console, show_links: bool = True) -> None:
     """Print the verdict, the waterfall and the links of `trace`."""
     style = "bold red" if verdict.root_cause is not None else "bold green"
-    console.print(Text(verdict.explanation, style=style), soft_wrap=True)
+    console.print(Text(visible(verdict.explanation), style=style), soft_wrap=True)
     if trace.truncated:
-        console.print(f"[yellow]warning:[/] trace incomplete: {escape(trace.truncated)}")
+        console.print(f"[yellow]warning:[/] trace incomplete: {escape(visible(trace.truncated))}")
     if not trace.spans:
         return
     t0 = min(s.start for s in trace.spans)
@@ -129,7 +130,7 @@ def render_terminal(trace: Trace, verdict: Verdict, console: Console, show_links
     total = t1 - t0
     n_lines = sum(len(s.lines) for s in trace.spans)
     console.print(
-        f"[bold]trace {escape(trace.query)}[/]: {len(trace.spans)} spans, {n_lines} lines, "
+        f"[bold]trace {escape(visible(trace.query, one_line=True))}[/]: {len(trace.spans)} spans, {n_lines} lines, "
         f"{len({s.service for s in trace.spans})} services, {total:.3f} s from {_fmt_time(t0)} UTC"
     )
     root = verdict.root_cause.span if verdict.root_cause is not None else None
@@ -150,7 +151,11 @@ def render_terminal(trace: Trace, verdict: Verdict, console: Console, show_links
         color = "red" if row.failing else ("grey50" if weak else "cyan")
         out.append(f"{name:<{name_w}} ", style="red" if row.failing else ("grey50" if weak else ""))
         if show_id:
-            rid = _short_id(row.spans[0].request_id) if len(row.spans) == 1 else f"{len(row.spans)} ids"
+            rid = (
+                _short_id(visible(row.spans[0].request_id, one_line=True))
+                if len(row.spans) == 1
+                else f"{len(row.spans)} ids"
+            )
             out.append(f"{rid:<14} ", style="dim")
         out.append(f"{sum(len(s.lines) for s in row.spans):>5} ")
         if show_start:
@@ -186,10 +191,11 @@ def _print_errors(trace: Trace, console: Console) -> None:
             if printed >= MAX_ERRORS:
                 break
             printed += 1
-            first = line.message.split("\n", 1)[0]
+            first = visible(line.message.split("\n", 1)[0][:200], one_line=True)
+            where = visible(f"{span.service}@{span.host}", one_line=True)
             console.print(
-                f"  [red]{escape(span.service)}@{escape(span.host)}[/] {escape(short_location(line))}: "
-                f"{escape(first[:200])}",
+                f"  [red]{escape(where)}[/] {escape(visible(short_location(line), one_line=True))}: "
+                f"{escape(first)}",
                 soft_wrap=True,
             )
     total = sum(len(s.errors) for s in failing_spans)
@@ -210,7 +216,7 @@ def _print_links(trace: Trace, root: SpanKey | None, console: Console) -> None:
     ]
     console.print("[bold]links[/]")
     for link in ordered[:MAX_LINKS]:
-        console.print(f"  {escape(explain_link(link))}", soft_wrap=True, highlight=False)
+        console.print(f"  {escape(visible(explain_link(link)))}", soft_wrap=True, highlight=False)
     rest = ordered[MAX_LINKS:]
     if rest:
         kinds = Counter(ln.kind.value for ln in rest)

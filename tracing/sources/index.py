@@ -9,12 +9,9 @@ a block read, never a wrong line.
 
 from __future__ import annotations
 
-import mmap
-import os
 import re
 import sys
 import time
-from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -22,8 +19,8 @@ from pathlib import Path
 
 from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
+from kansoku.tracing.durable import StoreDamaged
 from kansoku.tracing.files import LogReadError, open_error, read_chunks
-from kansoku.tracing.index import _HEADER, MAGIC, FileEntry, Manifest, Store, codec
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import (
     is_exception_prefix,
@@ -33,6 +30,9 @@ from kansoku.tracing.parse import (
     starts_record,
     unparsed_line,
 )
+from kansoku.tracing.segment import SegmentReader, lookup
+from kansoku.tracing.store import FileEntry, Manifest, Store, load_block_table
+from kansoku.tracing.store_check import decode_gz_block, load_gz_offsets
 
 #: How far past a block's end to look for the end of its last record.
 _EXTEND_STEP = 64 * 1024
@@ -49,36 +49,19 @@ class _Range:
 
 
 class _Segments:
-    """Every segment of the store mmapped once; `lookup` bisects each (stdlib only)."""
+    """Every segment of the store opened once (size and page-table CRC checked); `lookup`
+    bisects each and checks the CRC of every page it reads (stdlib only)."""
 
     def __init__(self, store: Store, manifest: Manifest) -> None:
         if sys.byteorder != "little":  # segments are little-endian; lookups use native arrays
             raise KansokuError("the index lookup supports little-endian machines only")
-        self._maps: list[tuple[mmap.mmap, memoryview, memoryview, int]] = []
-        for path in store.segment_paths(manifest):
-            self._open(path)
-
-    def _open(self, path: Path) -> None:
+        self._readers: list[SegmentReader] = []
         try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError as err:
-            raise KansokuError(f"{path}: cannot open index segment ({err.strerror}); re-index") from None
-        try:
-            size = os.fstat(fd).st_size
-            if size < _HEADER.size:
-                raise KansokuError(f"{path}: truncated index segment; delete the store and re-index")
-            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
-        finally:
-            os.close(fd)
-        magic, count = _HEADER.unpack_from(mm)
-        if magic != MAGIC or size < _HEADER.size + 16 * count:
-            mm.close()
-            raise KansokuError(f"{path}: not a kansoku index segment; delete the store and re-index")
-        view = memoryview(mm)
-        keys = view[_HEADER.size : _HEADER.size + 8 * count].cast("Q")
-        posts = view[_HEADER.size + 8 * count : _HEADER.size + 16 * count].cast("Q")
-        view.release()
-        self._maps.append((mm, keys, posts, count))
+            for meta in manifest.segments:
+                self._readers.append(SegmentReader(store.root / meta.name, meta))
+        except BaseException:
+            self.close()
+            raise
 
     def lookup(self, keys: Iterable[int]) -> dict[int, dict[int, set[int]]]:
         """file_id -> block number -> which of `keys` the block holds.
@@ -86,22 +69,12 @@ class _Segments:
         Keeping the keys per block tells a lookup which ids to search for in each block,
         so no block is ever scanned for every UUID it holds (that map cost ~20 % of a trace).
         """
-        found: dict[int, dict[int, set[int]]] = {}
-        for _, key_view, post_view, count in self._maps:
-            for key in keys:
-                i = bisect_left(key_view, key)
-                while i < count and key_view[i] == key:
-                    post = post_view[i]
-                    found.setdefault(post >> 32, {}).setdefault(post & 0xFFFFFFFF, set()).add(key)
-                    i += 1
-        return found
+        return lookup(self._readers, keys)
 
     def close(self) -> None:
-        for mm, keys, posts, _ in self._maps:
-            keys.release()
-            posts.release()
-            mm.close()
-        self._maps = []
+        for reader in self._readers:
+            reader.close()
+        self._readers = []
 
 
 class _Chunk:
@@ -172,7 +145,7 @@ class _Chunk:
         nxt = len(data) if nl == -1 else nl + 1
         if nxt >= len(data) or _definite_start(data, nxt):
             # a one-line record (the common case): no grouping needed
-            raw = data[start:nxt].decode("utf-8", "replace").rstrip("\r\n")
+            raw = data[start:nxt].decode("utf-8", "replace").rstrip("\r\n").lstrip("\x00")
             if raw.strip():
                 entry = (line_no, self.offset + start, raw, nxt)
                 self.records[start] = entry
@@ -231,6 +204,8 @@ def _definite_start(data: bytes, start: int) -> bool:
     ERROR; any other line starts one only if it is an access line, which has a `"` or
     `=> generated`.
     """
+    while data[start : start + 1] == b"\x00":  # NULs a crash left before a record
+        start += 1
     first = data[start : start + 1]
     nl = data.find(b"\n", start)
     stop = nl if nl != -1 else len(data)
@@ -280,7 +255,7 @@ def _read_plain(path: str, start: int, length: int) -> bytes:
 
 def _first_line_is_record_start(data: bytes) -> bool:
     nl = data.find(b"\n")
-    first = data[: nl if nl != -1 else len(data)].decode("utf-8", "replace")
+    first = data[: nl if nl != -1 else len(data)].decode("utf-8", "replace").lstrip("\x00")
     return starts_record(first) and not _is_exception_prefix(first)
 
 
@@ -312,7 +287,7 @@ def _continuation_len(data: bytes) -> int | None:
         nl = data.find(b"\n", pos)
         if nl == -1:
             return None
-        line = data[pos:nl].decode("utf-8", "replace").rstrip("\r")
+        line = data[pos:nl].decode("utf-8", "replace").rstrip("\r").lstrip("\x00")
         if line and starts_record(line) and not _is_exception_prefix(line):
             return pos
         pos = nl + 1
@@ -359,15 +334,17 @@ class _GzBlocks:
         self.entry = entry
         self.table = table
         self.cache = cache
-        self.data_path, off_path = store.gz_paths(entry.id)
-        offsets: array[int] = array("Q")
+        self.data_path, _ = store.gz_paths(entry.id)
+        self.offsets, self.crcs = load_gz_offsets(store, entry)
         try:
-            offsets.frombytes(off_path.read_bytes())
-            self.size = self.data_path.stat().st_size
-        except OSError as err:
-            raise LogReadError(f"{off_path}: seekable copy missing ({err.strerror}); re-index") from None
-        self.offsets = offsets
-        self.codec = codec(entry.gz_codec)
+            size = self.data_path.stat().st_size
+        except OSError:
+            raise StoreDamaged(self.data_path, "seekable copy of a .gz log missing") from None
+        if size < entry.gz_size:
+            raise StoreDamaged(
+                self.data_path, f"seekable copy is {size} bytes, the manifest says {entry.gz_size}"
+            )
+        self.size = entry.gz_size
 
     def block(self, b: int) -> bytes:
         key = (self.entry.id, b)
@@ -378,10 +355,9 @@ class _GzBlocks:
             with open(self.data_path, "rb") as fh:
                 fh.seek(start)
                 comp = fh.read(end - start)
-            try:
-                data = self.codec.decompress(comp)
-            except Exception as err:  # zlib.error / zstandard.ZstdError: a damaged store file
-                raise LogReadError(f"{self.data_path}: damaged block {b} ({err}); re-index") from None
+            n = len(self.table) // 2
+            length = (self.table[2 * b + 2] if b + 1 < n else self.entry.offset) - self.table[2 * b]
+            data = decode_gz_block(self.entry, self.data_path, b, comp, length, self.crcs[b])
             if len(self.cache) >= _GZ_CACHE_BLOCKS:
                 self.cache.pop(next(iter(self.cache)))
             self.cache[key] = data
@@ -419,6 +395,28 @@ class IndexSource:
         self._chunk_cache: dict[tuple[int, int], _Chunk] = {}
         self._parsed: dict[tuple[int, int], LogLine] = {}
 
+    def _open_segments(self) -> _Segments:
+        """The segments of the manifest read at creation; if a writer has committed since and
+        merged some away, the newer manifest is read once (readers take no lock)."""
+        if self._segments is None:
+            try:
+                self._segments = _Segments(self.store, self.manifest)
+            except FileNotFoundError:
+                self._reload()
+                try:
+                    self._segments = _Segments(self.store, self.manifest)
+                except FileNotFoundError as err:
+                    raise StoreDamaged(err.filename, "index segment missing") from None
+        return self._segments
+
+    def _reload(self) -> None:
+        self.manifest = self.store.load()
+        self.files = {f.id: f for f in self.manifest.files}
+        self.files_searched = sum(1 for f in self.manifest.files if f.state == "live")
+        self._tables.clear()
+        self._chunk_cache.clear()
+        self._parsed.clear()
+
     def close(self) -> None:
         """Unmap the segments (also done when the object is collected)."""
         if self._segments is not None:
@@ -436,9 +434,7 @@ class IndexSource:
         if not wanted:
             return
         by_key = {int(t[:4] + t[5:], 16): t for t in wanted}
-        if self._segments is None:
-            self._segments = _Segments(self.store, self.manifest)
-        hits = self._segments.lookup(by_key)
+        hits = self._open_segments().lookup(by_key)
         for file_id in sorted(hits):
             entry = self.files.get(file_id)
             if entry is None or entry.state != "live":
@@ -475,10 +471,10 @@ class IndexSource:
             self._parsed[key] = line
         return line
 
-    def _table(self, file_id: int) -> list[int]:
-        table = self._tables.get(file_id)
+    def _table(self, entry: FileEntry) -> list[int]:
+        table = self._tables.get(entry.id)
         if table is None:
-            table = self._tables[file_id] = list(self.store.block_table(file_id))
+            table = self._tables[entry.id] = load_block_table(self.store, entry)
         return table
 
     def _reader(self, entry: FileEntry, table: list[int]) -> Callable[[int, int], bytes] | None:
@@ -502,7 +498,7 @@ class IndexSource:
                 out[b] = chunk
         if not missing:
             return out
-        table = self._table(entry.id)
+        table = self._table(entry)
         try:
             read = self._reader(entry, table)
             if read is None:
