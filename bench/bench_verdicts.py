@@ -60,9 +60,7 @@ def main() -> int:
         for req in truth:
             source = IndexSource(store)  # a fresh source per request, as one `kansoku trace` run
             t0 = time.perf_counter()
-            res = check_request(
-                path, source, req, NearbyErrors(source.manifest.files, source.store.block_table)
-            )
+            res = check_request(path, source, req, NearbyErrors(source.manifest.files, source.block_table))
             trace_s += time.perf_counter() - t0
             results.append(res)
             if not res.verdict_ok or res.recall < 0.98:

@@ -155,7 +155,7 @@ def test_verdict_and_recall_match_the_truth(stores: dict[str, Path], corpus: str
     req = next(r for r in load_truth(DATA / corpus)["requests"] if r["id"] == request_id)
     source = IndexSource(stores[corpus])
     result = check_request(
-        DATA / corpus, source, req, NearbyErrors(source.manifest.files, source.store.block_table)
+        DATA / corpus, source, req, NearbyErrors(source.manifest.files, source.block_table)
     )
     assert result.verdict_ok, (result.expected, result.got)
     assert result.recall >= 0.98, (result.lines_found, result.lines_expected)

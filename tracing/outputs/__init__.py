@@ -128,7 +128,7 @@ def run_trace(
     if manifest is not None:
         from kansoku.tracing.nearby import NearbyErrors
 
-        nearby = NearbyErrors(manifest.files, source.store.block_table)  # type: ignore[attr-defined]
+        nearby = NearbyErrors(manifest.files, source.block_table)  # type: ignore[attr-defined]
     from kansoku.tracing.chain import follow_chain
 
     trace, verdict = follow_chain(source, trace, isolate(trace, nearby))

@@ -471,6 +471,10 @@ class IndexSource:
             self._parsed[key] = line
         return line
 
+    def block_table(self, file_id: int) -> list[int]:
+        """The committed, checksum-verified block table of file `file_id` (cached)."""
+        return self._table(self.files[file_id])
+
     def _table(self, entry: FileEntry) -> list[int]:
         table = self._tables.get(entry.id)
         if table is None:
