@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "kansoku.addon_bundles.cli",  # bundle ..., rules check|test
     "kansoku.alerts.cli",  # heal serve|history|pause|resume
     "kansoku.demo",  # demo
+    "kansoku.web.cli",  # web
 )
 
 
