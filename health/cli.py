@@ -19,17 +19,30 @@ def register(app: typer.Typer) -> None:
         inventory: InventoryOpt = Path("inventory.yaml"),
         as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
         all_rows: Annotated[bool, typer.Option("--all", help="show ok checks too")] = False,
+        iaas: Annotated[
+            str | None,
+            typer.Option("--iaas", help="judge failing clusters against the IaaS: 'nova' or a snapshot JSON"),
+        ] = None,
+        store: Annotated[
+            Path | None, typer.Option("--store", help="index store with OpenStack logs (failed requests)")
+        ] = None,
     ) -> None:
         """One round of checks; exit 0 all ok, 1 any failing, 2 any unknown."""
+        from kansoku.health.crosslayer_check import print_verdicts, verdicts_for_check, with_verdicts
         from kansoku.health.runner import run_check
         from kansoku.health.table import exit_code, render, to_json
         from rich.console import Console
 
         statuses = run_check(inventory, clusters or [])
+        verdicts = verdicts_for_check(inventory, statuses, store, iaas)
         if as_json:
-            typer.echo(to_json(statuses))
+            text = to_json(statuses)
+            typer.echo(with_verdicts(text, verdicts) if verdicts is not None else text)
         else:
-            render(statuses, Console(), all_rows=all_rows or bool(clusters))
+            console = Console()
+            render(statuses, console, all_rows=all_rows or bool(clusters))
+            if verdicts:
+                print_verdicts(verdicts, console)
         raise typer.Exit(exit_code(statuses))
 
     collect = typer.Typer(help="collect fleet and OpenStack metrics", no_args_is_help=True)

@@ -45,12 +45,18 @@ class SnapshotIaas:
 
     Shape: ``{"servers": [{"name", "id", "status", "hypervisor", "hypervisor_state",
     "hypervisor_status", "az", "cluster"?}], "agents": [{"binary", "host", "zone", "up",
-    "enabled"?, "since"?}]}``. A server with `cluster` only answers for that cluster (node
-    names repeat across clusters).
+    "enabled"?, "since"?}], "window"?: {"start", "end"}}``. A server with `cluster` only
+    answers for that cluster (node names repeat across clusters); `window` is when the
+    snapshot's facts hold (failed requests are looked up in it instead of "the last minutes").
     """
 
     def __init__(self, doc: dict[str, Any], origin: str = "IaaS snapshot") -> None:
         self.origin = origin
+        self.window: Window | None = None
+        if isinstance(doc.get("window"), dict):
+            start, end = _ts(doc["window"].get("start")), _ts(doc["window"].get("end"))
+            if start is not None and end is not None:
+                self.window = Window(start, end)
         try:
             self._servers = [
                 (

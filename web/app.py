@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from kansoku.errors import KansokuError
 from kansoku.models import REQUEST_ID_RE, UUID_RE
 
-from .pages import cluster_page, message_page, overview
+from .pages import cluster_page, control_plane_page, message_page, overview
 from .pages_trace import heal_page, trace_page
 from .state import WebState
 
@@ -73,6 +73,10 @@ def create_app(state: WebState, token: str | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
         return page(overview(state))
+
+    @app.get("/controlplane", response_class=HTMLResponse)
+    def controlplane() -> HTMLResponse:
+        return page(control_plane_page(state))
 
     @app.get("/cluster/{cluster_id}", response_class=HTMLResponse)
     def cluster(cluster_id: str) -> HTMLResponse:

@@ -119,11 +119,11 @@ def build_demo(workdir: Path) -> DemoParts:
             update={"settings": inventory.settings.model_copy(update={"interval_s": 15.0})}
         )
         write_inventory(inventory, workdir / "fleet-inventory.yaml")
-        doc = demo_iaas(inventory, truth)
-        iaas_file = workdir / "iaas.json"
-        iaas_file.write_text(json.dumps(doc, indent=1))
         start = _fault_time(truth.start) - 60
         end = _fault_time(truth.end) + 300
+        doc = {**demo_iaas(inventory, truth), "window": {"start": start, "end": end}}
+        iaas_file = workdir / "iaas.json"
+        iaas_file.write_text(json.dumps(doc, indent=1))
         sources = WebSources(
             store=workdir / ".kansoku",
             inventory=inventory,

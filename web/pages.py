@@ -75,7 +75,7 @@ def layout(title: str, body: str, state: WebState, query: str = "") -> str:
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{e(title)}</title><style>{CSS}</style></head><body>"
-        f'<header><h1>kansoku · {e(state.sources.title)}</h1><a href="/">fleet</a><a href="/heal">heal</a>'
+        f'<header><h1>kansoku · {e(state.sources.title)}</h1><a href="/">fleet</a><a href="/controlplane">control plane</a><a href="/heal">heal</a>'
         '<form action="/search" method="get" role="search">'
         f'<input type="search" name="q" value="{e(query)}" '
         'placeholder="request id, instance UUID or cluster name" aria-label="search">'
@@ -230,6 +230,16 @@ def overview(state: WebState) -> str:
         + recent_failures_html(state)
     )
     return layout("kansoku: fleet", body, state)
+
+
+def control_plane_page(state: WebState) -> str:
+    body = (
+        "<h2>OpenStack control plane</h2>"
+        + control_plane_html(state.control_plane)
+        + "<h2>most recent failed requests</h2>"
+        + recent_failures_html(state, limit=50)
+    )
+    return layout("kansoku: control plane", body, state)
 
 
 def cluster_page(state: WebState, row: ClusterRow) -> str:

@@ -6,32 +6,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from kansoku.health.crosslayer import IaasSource
+from kansoku.health.crosslayer_check import iaas_source
 from rich.console import Console
 
 from kansoku.config import store_dir
 from kansoku.errors import KansokuError
 
 from .state import WebSources, WebState
-
-
-def iaas_source(spec: str | None, inventory: object | None) -> IaasSource | None:
-    """`--iaas nova` (the inventory's openstack.cloud through openstacksdk) or a snapshot file.
-
-    Without `--iaas`, Nova is asked when the inventory polls compute services or agents.
-    """
-    from kansoku.health.crosslayer_sources import NovaIaas, SnapshotIaas
-
-    from kansoku.inventory import Inventory
-
-    settings = inventory.openstack if isinstance(inventory, Inventory) else None
-    if spec is None:
-        if settings is not None and (settings.compute_services or settings.network_agents):
-            return NovaIaas(settings.cloud, settings.region)
-        return None
-    if spec == "nova":
-        return NovaIaas(settings.cloud if settings else None, settings.region if settings else None)
-    return SnapshotIaas.load(Path(spec))
 
 
 def sources_from_options(
@@ -59,7 +40,11 @@ def sources_from_options(
         path_or_none = path
     if inv is None:
         notes.append("no --inventory: the fleet grid is empty")
-    return WebSources(path_or_none, inv, heal_config, iaas_source(iaas, inv), notes=notes)
+    source = iaas_source(iaas, inv)
+    from kansoku.health.crosslayer_sources import SnapshotIaas
+
+    window = source.window if isinstance(source, SnapshotIaas) else None
+    return WebSources(path_or_none, inv, heal_config, source, window, notes=notes)
 
 
 def start_state(sources: WebSources) -> WebState:
@@ -70,10 +55,18 @@ def start_state(sources: WebSources) -> WebState:
 
 
 def _run(state: WebState, host: str, port: int, token: str | None) -> None:
+    import signal
+
     import uvicorn
 
     from .app import create_app
 
+    def terminate(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    # uvicorn re-raises the SIGTERM it caught after shutting down; the default action would
+    # kill the process before the `finally` blocks that stop the rounds and the simulated fleet
+    signal.signal(signal.SIGTERM, terminate)
     try:
         uvicorn.run(create_app(state, token), host=host, port=port, log_level="warning", access_log=False)
     finally:

@@ -33,7 +33,7 @@ def _nice_max(value: float) -> float:
 
 def _fmt(value: float, unit: str) -> str:
     if unit == "%":
-        return f"{value:.0f}%"
+        return f"{value:.0f}%" if value >= 10 or value == 0 else f"{value:.1f}%"
     if unit == "s":
         return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
     return f"{value:g}"
@@ -48,7 +48,7 @@ def line_chart(
     series: Mapping[str, Sequence[Point]],
     *,
     unit: str = "",
-    width: int = 360,
+    width: int = 320,
     height: int = 150,
     bars: bool = False,
 ) -> str:
@@ -69,6 +69,10 @@ def line_chart(
     if not xs:
         out.append(f'<text x="{left + 8}" y="{top + ph / 2}" class="muted">no data</text></svg>')
         return "".join(out)
+    if not ys and not bars:
+        out.append(
+            f'<text x="{left + 8}" y="{top + ph / 2}" class="muted">no durations in these access lines</text>'
+        )
     x0, x1 = min(xs), max(xs)
     span = (x1 - x0) or 1.0
     ymax = _nice_max(max(ys, default=0.0))
