@@ -8,10 +8,12 @@ compute services or agents, else none: a fleet without OpenStack is never "judge
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from rich.console import Console
 from rich.markup import escape
 
@@ -75,3 +77,29 @@ def with_verdicts(doc_text: str, verdicts: dict[str, CrossVerdict]) -> str:
     doc: dict[str, Any] = json.loads(doc_text)
     doc["crosslayer"] = {cid: v.to_dict() for cid, v in sorted(verdicts.items())}
     return json.dumps(doc, indent=2)
+
+
+class CrossLayerCollector(Collector):
+    """`kansoku_cluster_fault_layer{cluster, region, layer}` = 1 per failing, judged cluster.
+
+    `layer` is `iaas` (IaaS suspected), `kubernetes` (IaaS healthy) or `unknown` (the IaaS
+    could not be asked); healthy clusters and management plane faults have no series, so
+    `count by (layer)` counts failing clusters by where their fault is.
+    """
+
+    def __init__(
+        self, verdicts: Callable[[], dict[str, CrossVerdict]], regions: Callable[[], dict[str, str]]
+    ) -> None:
+        self._verdicts = verdicts
+        self._regions = regions
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "kansoku_cluster_fault_layer",
+            "1 for a failing cluster's cross-layer verdict: iaas, kubernetes or unknown",
+            labels=["cluster", "region", "layer"],
+        )
+        regions = self._regions()
+        for cid, v in sorted(self._verdicts().items()):
+            family.add_metric([cid, regions.get(cid, "default"), v.kind], 1.0)
+        yield family

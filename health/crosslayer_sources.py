@@ -10,6 +10,7 @@ index lookup of the node VMs' server UUIDs (every line that names the VM).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -112,6 +113,9 @@ class SnapshotIaas:
         return self.origin
 
 
+AGENTS_TTL_S = 20.0
+
+
 class NovaIaas:
     """An `IaasSource` over openstacksdk: servers by node name, hypervisors, services, agents.
 
@@ -123,6 +127,7 @@ class NovaIaas:
         self.cloud, self.region = cloud, region
         self._conn = connection
         self._agents: list[AgentView] | None = None
+        self._agents_at = 0.0
 
     def conn(self) -> Any:
         if self._conn is None:
@@ -178,7 +183,8 @@ class NovaIaas:
         return out
 
     def agents(self) -> list[AgentView]:
-        if self._agents is None:
+        """Asked at most every AGENTS_TTL_S: one round judges many clusters against one answer."""
+        if self._agents is None or time.monotonic() - self._agents_at > AGENTS_TTL_S:
             conn = self.conn()
             rows = [
                 AgentView(s.binary, s.host, s.availability_zone, s.state == "up", s.status != "disabled",
@@ -194,7 +200,7 @@ class NovaIaas:
                           _ts(getattr(a, "last_heartbeat_at", None)))
                 for a in agents
             ]  # fmt: skip
-            self._agents = rows
+            self._agents, self._agents_at = rows, time.monotonic()
         return self._agents
 
     def describe(self) -> str:

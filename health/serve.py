@@ -25,6 +25,8 @@ from kansoku.errors import ConfigError
 from kansoku.inventory import Inventory, load_inventory
 from kansoku.models import CheckState
 
+from .crosslayer import CrossVerdict, IaasSource, judge_fleet
+from .crosslayer_check import CrossLayerCollector, iaas_source
 from .model import CheckResult, CheckStatus
 from .runner import Monitor
 
@@ -34,9 +36,11 @@ log = logging.getLogger("kansoku.collect")
 class CollectService:
     """Everything `collect serve` runs, steppable one round at a time (tests drive it)."""
 
-    def __init__(self, inventory_path: Path) -> None:
+    def __init__(self, inventory_path: Path, iaas: IaasSource | None = None) -> None:
         self.path = Path(inventory_path)
         self.file_inventory = load_inventory(self.path)  # the first load must succeed
+        self.iaas = iaas or iaas_source(None, self.file_inventory)
+        self.verdicts: dict[str, CrossVerdict] = {}
         self._mtime = self._stat()
         self.reload_error: str | None = None
         self.sources = SourceCache()
@@ -50,6 +54,9 @@ class CollectService:
             EtcdBackupCollector(
                 lambda: self.monitor.inventory.clusters,
                 lambda: self.monitor.inventory.settings.etcd_backup_dir,
+            ),
+            CrossLayerCollector(
+                lambda: self.verdicts, lambda: {c.id: c.region for c in self.monitor.inventory.clusters}
             ),
         )
         self._last_round = 0.0
@@ -150,6 +157,10 @@ class CollectService:
             )
         statuses += self.monitor.store.update_all(os_results)
         self._last_round = started
+        if self.iaas is not None:  # Nova calls block: off the event loop
+            self.verdicts = await asyncio.to_thread(
+                judge_fleet, self.monitor.inventory.clusters, self.statuses(), self.iaas
+            )
         return statuses
 
     def close(self) -> None:

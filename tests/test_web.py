@@ -204,3 +204,41 @@ def test_log_text_is_escaped() -> None:
     html = TestClient(create_app(_state_with_failure(evil))).get("/").text
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+
+
+def test_collect_serve_exports_the_fault_layer(tmp_path: Path) -> None:
+    """`kansoku collect serve` judges each round's failing clusters and exports the layer."""
+    import asyncio
+
+    from kansoku.health.serve import CollectService
+    from kansoku.health.simfleet import SimFleetThread, cluster_id, fleet_inventory, write_inventory
+    from prometheus_client import generate_latest
+
+    from kansoku.process import free_port
+
+    with SimFleetThread(40) as sim:
+        inv = fleet_inventory(40, sim.port, free_port(), flap=1)
+        write_inventory(inv, tmp_path / "inv.yaml")
+        doc = {
+            "servers": [
+                {"cluster": c.id, "name": f"node-{k}", "id": f"0000000{k}-0000-4000-8000-{i:012d}",
+                 "status": "ACTIVE", "hypervisor": "hv-12" if c.id == cluster_id(20) else "hv-1",
+                 "hypervisor_state": "up", "hypervisor_status": "enabled"}
+                for i, c in enumerate(inv.clusters) for k in range(5)
+            ],
+            "agents": [
+                {"binary": "nova-compute", "host": "hv-12", "zone": "nova", "up": False},
+                {"binary": "nova-compute", "host": "hv-1", "zone": "nova", "up": True},
+            ],
+        }  # fmt: skip
+        service = CollectService(tmp_path / "inv.yaml", iaas=SnapshotIaas(doc))
+        try:
+            asyncio.run(service.round())
+        finally:
+            service.close()
+        text = generate_latest(service.registry).decode()
+    line = 'kansoku_cluster_fault_layer{{cluster="{}",layer="{}",region="{}"}} 1.0'
+    assert line.format(cluster_id(20), "iaas", "fra") in text  # NotReady node on hv-12
+    assert line.format(cluster_id(0), "kubernetes", "fra") in text  # API down, hv-1 healthy
+    assert f'kansoku_cluster_fault_layer{{cluster="{cluster_id(10)}"' not in text  # management plane
+    assert f'kansoku_cluster_fault_layer{{cluster="{cluster_id(1)}"' not in text  # healthy
