@@ -30,16 +30,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from machine import cpu_model  # noqa: E402
+
 from kansoku.health.crosslayer_sources import SnapshotIaas  # noqa: E402
 from kansoku.health.runner import Monitor  # noqa: E402
 from kansoku.health.simfleet import fleet_inventory, start_process, write_inventory  # noqa: E402
 from kansoku.health.table import to_json  # noqa: E402
+from kansoku.process import ManagedProcess, free_port  # noqa: E402
 from kansoku.web.demo import demo_iaas  # noqa: E402
 from kansoku.web.pages import overview  # noqa: E402
 from kansoku.web.state import WebSources, WebState  # noqa: E402
-from machine import cpu_model  # noqa: E402
-
-from kansoku.process import ManagedProcess, free_port  # noqa: E402
 
 
 def timed_gets(port: int, path: str, n: int) -> tuple[list[float], int]:

@@ -13,7 +13,6 @@ import os
 from typing import Any
 
 from kansoku.dashboards.sinks import StoredDashboard, VersionConflict
-
 from kansoku.errors import KansokuError
 
 

@@ -44,9 +44,8 @@ def verdicts_for_check(
     inventory_path: Path, statuses: Sequence[CheckStatus], store: Path | None, iaas_spec: str | None
 ) -> dict[str, CrossVerdict] | None:
     """The verdict of every failing cluster, or None when no IaaS source is configured."""
-    from kansoku.tracing.index import Store
-
     from kansoku.config import store_dir
+    from kansoku.tracing.index import Store
 
     from .crosslayer_sources import LogFailures, SnapshotIaas, scan_store
 

@@ -298,7 +298,7 @@ class LogFailures:
     def _by_instance(self, instances: list[str], window: Window) -> Iterator[FailedRequest]:
         if not instances or self.store is None:
             return
-        from kansoku.tracing.source_index import IndexSource
+        from kansoku.tracing.sources.index import IndexSource
 
         source = IndexSource(self.store)
         try:

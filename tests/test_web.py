@@ -7,6 +7,8 @@ import warnings
 from pathlib import Path
 
 import pytest
+
+from kansoku.errors import KansokuError
 from kansoku.health.crosslayer import (
     IAAS,
     KUBERNETES,
@@ -20,11 +22,9 @@ from kansoku.health.crosslayer import (
 from kansoku.health.crosslayer_sources import SnapshotIaas
 from kansoku.health.model import CheckResult, CheckStatus
 from kansoku.health.state import StateStore
+from kansoku.models import CheckState, Cluster
 from kansoku.web.cli import web_token
 from kansoku.web.state import WebSources, WebState
-
-from kansoku.errors import KansokuError
-from kansoku.models import CheckState, Cluster
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -210,10 +210,10 @@ def test_collect_serve_exports_the_fault_layer(tmp_path: Path) -> None:
     """`kansoku collect serve` judges each round's failing clusters and exports the layer."""
     import asyncio
 
-    from kansoku.health.serve import CollectService
-    from kansoku.health.simfleet import SimFleetThread, cluster_id, fleet_inventory, write_inventory
     from prometheus_client import generate_latest
 
+    from kansoku.collectors.serve import CollectService
+    from kansoku.health.simfleet import SimFleetThread, cluster_id, fleet_inventory, write_inventory
     from kansoku.process import free_port
 
     with SimFleetThread(40) as sim:

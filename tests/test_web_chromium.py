@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from kansoku.health.simfleet import cluster_id
 
+from kansoku.health.simfleet import cluster_id
 from kansoku.process import ManagedProcess, free_port, tcp_open
 from tests.conftest import require
 from tests.test_html_chromium import CHROMIUM, _chromium

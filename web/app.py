@@ -91,8 +91,8 @@ def create_app(state: WebState, token: str | None = None) -> FastAPI:
             return page(message_page(state, "no log store", "start kansoku web with --store DIR", query), 404)
         from kansoku.tracing.isolate import isolate
         from kansoku.tracing.outputs import find_trace
-        from kansoku.tracing.render_json import trace_document
-        from kansoku.tracing.source_index import IndexSource
+        from kansoku.tracing.outputs.json_doc import trace_document
+        from kansoku.tracing.sources.index import IndexSource
 
         try:
             source = IndexSource(state.sources.store)
@@ -138,8 +138,8 @@ def create_app(state: WebState, token: str | None = None) -> FastAPI:
         config = state.sources.heal_config
         if config is None:
             return page(heal_page(state, None, None))
-        from kansoku.alerts.heal_config import load_heal_config
-        from kansoku.alerts.heal_serve import history, open_journal
+        from kansoku.alerts.heal.config import load_heal_config
+        from kansoku.alerts.heal.serve import history, open_journal
 
         try:
             loaded = load_heal_config(config)
@@ -149,12 +149,7 @@ def create_app(state: WebState, token: str | None = None) -> FastAPI:
         try:
             hist = history(journal, limit=100)
             budget = loaded.config.safety.fleet_budget_per_hour
-            hour_ago = time.time() - 3600
-            used = sum(
-                1
-                for a in journal.actions()
-                if a.planned_at >= hour_ago and a.dry_run == loaded.config.dry_run
-            )
+            used = journal.planned_count(time.time() - 3600, loaded.config.dry_run)
         finally:
             journal.close()
         return page(heal_page(state, hist, (max(budget - used, 0), budget)))

@@ -23,7 +23,6 @@ from typing import Any
 
 from kansoku.health.crosslayer import Window
 from kansoku.health.crosslayer_sources import SnapshotIaas
-
 from kansoku.inventory import Inventory
 from kansoku.process import ManagedProcess
 
@@ -101,12 +100,12 @@ def demo_iaas(inventory: Inventory, truth: Any) -> dict[str, Any]:
 
 def build_demo(workdir: Path) -> DemoParts:
     """Generate and index the demo cloud, start the simulated fleet, write the heal journal."""
-    from kansoku.alerts.demo import run_demo as heal_demo
-    from kansoku.health.simfleet import fleet_inventory, start_process, write_inventory
-    from kansoku.tracing.demo import prepare
     from rich.console import Console
 
+    from kansoku.alerts.demo import run_demo as heal_demo
+    from kansoku.health.simfleet import fleet_inventory, start_process, write_inventory
     from kansoku.process import free_port
+    from kansoku.tracing.demo import prepare
 
     workdir.mkdir(parents=True, exist_ok=True)
     cloud = prepare(workdir)

@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 from kansoku.health.crosslayer import IAAS, KUBERNETES, CrossVerdict
 from kansoku.health.model import CheckStatus
-
 from kansoku.models import CheckState
 
 from .controlplane import ServiceSeries

@@ -1,6 +1,6 @@
 """The trace page (waterfall, verdict with its evidence, links and why) and the heal page.
 
-Why from `render_json.trace_document`: the JSON document is the trace's contract (schema in
+Why from `tracing.outputs.json_doc.trace_document`: the JSON document is the trace's contract (schema in
 docs/trace-json-schema.json) and what `--html` embeds, so the web page shows exactly what
 `kansoku trace ID --json` says: no second stitcher, no second verdict.
 """

@@ -6,11 +6,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from kansoku.health.crosslayer_check import iaas_source
 from rich.console import Console
 
 from kansoku.config import store_dir
 from kansoku.errors import KansokuError
+from kansoku.health.crosslayer_check import iaas_source
 
 from .state import WebSources, WebState
 
@@ -24,7 +24,7 @@ def sources_from_options(
     if inventory is not None:
         inv = load_inventory(inventory)
         if inv.sources:
-            from kansoku.collectors.sources import SourceCache
+            from kansoku.inventory_sources import SourceCache
 
             inv = inv.with_clusters(SourceCache().clusters(inv))
     path = store_dir(store)

@@ -19,7 +19,6 @@ from pathlib import Path
 from kansoku.health.crosslayer import CrossVerdict, IaasSource, Window, fault_label, judge_fleet
 from kansoku.health.crosslayer_sources import LogFailures, StoreScan, scan_store
 from kansoku.health.model import CheckStatus
-
 from kansoku.inventory import Inventory
 from kansoku.models import CheckState, Cluster
 

@@ -127,7 +127,7 @@ def line_chart(
 
 
 def waterfall(doc: dict[str, Any], width: int = 900) -> str:
-    """The trace's spans as bars on one time axis (from `render_json.trace_document`).
+    """The trace's spans as bars on one time axis (from `tracing.outputs.json_doc.trace_document`).
 
     The root-cause span is red and marked, spans with errors are red, weak (instance-only)
     spans grey; each row names service@host and its request id, and links to its lines.
