@@ -8,21 +8,18 @@ and under `TYPE_CHECKING` count too: an import moved into a function still is a 
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
-#: folder -> the package it is installed as
+#: folder -> the package it is installed as (pyproject's package-dir: a new area is checked too)
 FOLDERS = {
-    "kansoku": "kansoku",
-    "tracing": "kansoku.tracing",
-    "lab": "kansoku.lab",
-    "health": "kansoku.health",
-    "collectors": "kansoku.collectors",
-    "dashboards": "kansoku.dashboards",
-    "alerts": "kansoku.alerts",
-    "addon-bundles": "kansoku.addon_bundles",
-    "web": "kansoku.web",
+    folder: package
+    for package, folder in tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-dir"
+    ].items()
 }
 
 #: room (package prefix) -> rank; a module belongs to the longest prefix that names it.
@@ -36,7 +33,7 @@ RANKS = {
     "kansoku.alerts.rules": 4,
     "kansoku.addon_bundles": 5,
     "kansoku.alerts": 6,  # heal, the alerts CLI (heal, rules) and demo
-    "kansoku.web": 7,  # pages over health, tracing, collectors and the heal journal (+ the alerts demo)
+    "kansoku.web": 7,  # the web UI shows every area
     # the entry points put every area's commands and demos together
     "kansoku.cli": 8,
     "kansoku.demo": 8,
@@ -49,8 +46,9 @@ def room_of(module: str) -> str:
     for room in RANKS:
         if (module == room or module.startswith(room + ".")) and len(room) > len(best):
             best = room
-    if not best:
-        raise AssertionError(f"{module} belongs to no room: add it to RANKS")
+    area = ".".join(module.split(".")[:2])
+    if not best or (best == "kansoku" and area != module and area in FOLDERS.values()):
+        raise AssertionError(f"{module} belongs to no room: give its area a rank in RANKS")
     return best
 
 
@@ -111,6 +109,18 @@ def test_every_product_module_has_a_room() -> None:
         room_of(module)
 
 
+def test_an_area_without_a_rank_is_an_error_not_the_core() -> None:
+    FOLDERS["newarea"] = "kansoku.newarea"
+    try:
+        room_of("kansoku.newarea.app")
+    except AssertionError as exc:
+        assert "kansoku.newarea.app belongs to no room" in str(exc)
+    else:
+        raise AssertionError("an unranked area was taken for the core")
+    finally:
+        del FOLDERS["newarea"]
+
+
 def test_an_upward_import_is_reported_even_inside_a_function() -> None:
     source = "def f():\n    from kansoku.alerts.heal.engine import Engine\n    return Engine\n"
     assert violations("kansoku.tracing.stitch", source) == [
@@ -137,3 +147,103 @@ def test_the_rule_files_room_sits_below_the_bundles_and_heal_above() -> None:
     assert violations("kansoku.addon_bundles.render", "from kansoku.alerts.rules.model import R\n") == []
     assert violations("kansoku.addon_bundles.render", "from kansoku.alerts.heal.base import A\n") != []
     assert violations("kansoku.alerts.heal.engine", "from kansoku.addon_bundles.ops import c\n") == []
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the product modules it names in an import (a package's `from . import x`
+    and `from kansoku.area import module` resolve to the module)."""
+    modules = product_modules()
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        edges = set()
+        for _, target in imported_modules(module, path.read_text(), path.name == "__init__.py"):
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != module:
+                edges.add(target)
+        graph[module] = edges
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_two_modules_import_each_other_even_through_a_function() -> None:
+    """An import moved into a function still is an edge: a cycle hidden that way is reported."""
+    assert cycles(import_graph()) == []
+
+
+def test_a_cycle_through_a_function_import_is_found() -> None:
+    graph = {"a.sinks": {"a.grafana_sink"}, "a.grafana_sink": {"a.sinks"}, "a.other": {"a.sinks"}}
+    assert cycles(graph) == [["a.grafana_sink", "a.sinks"]]
+
+
+JOURNAL_TABLES = ("deliveries", "alerts", "actions", "firing", "events", "settings")
+#: SQL as this code base writes it (keywords in capitals), so prose in docstrings does not match
+SQL = re.compile(r"\b(?:SELECT\b.*?\bFROM|INSERT\s+INTO|DELETE\s+FROM|REPLACE\s+INTO|UPDATE)\s+(\w+)", re.S)
+
+
+def journal_sql_outside_the_journal(module: str, source: str) -> list[str]:
+    """String constants (f-strings included) in `source` that run SQL on a journal table."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        texts = []
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            texts = [node.value]
+        elif isinstance(node, ast.JoinedStr):
+            texts = [v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+        for text in texts:
+            for table in SQL.findall(text):
+                if table.lower() in JOURNAL_TABLES:
+                    found.append(f"{module}:{node.lineno}: SQL on {table}")
+    return found
+
+
+def test_only_the_heal_journal_speaks_sql_on_its_tables() -> None:
+    found = []
+    for module, path in product_modules().items():
+        if module != "kansoku.alerts.heal.journal":
+            found += journal_sql_outside_the_journal(module, path.read_text())
+    assert found == []
+
+
+def test_sql_in_another_module_is_found() -> None:
+    source = 'def f(db):\n    return db.execute("SELECT planned_at FROM actions WHERE dry_run = ?", (1,))\n'
+    assert journal_sql_outside_the_journal("kansoku.alerts.heal.engine", source) == [
+        "kansoku.alerts.heal.engine:2: SQL on actions"
+    ]
+    assert (
+        journal_sql_outside_the_journal("m", 'x = "select the alerts from the table, update alerts"\n') == []
+    )
