@@ -43,6 +43,9 @@ LABELS = {IAAS: "IaaS suspected", KUBERNETES: "Kubernetes fault", UNKNOWN: "IaaS
 #: minutes before kubelet's NotReady grace period ran out is the cause, not a coincidence).
 LOOKBACK_S = 15 * 60
 
+#: Server statuses that are an IaaS problem for a node (BUILD and UNKNOWN are not a verdict).
+BAD_SERVER_STATUSES = frozenset({"ERROR", "SHUTOFF", "PAUSED", "SUSPENDED", "SHELVED", "SHELVED_OFFLOADED"})
+
 #: Projects whose failed requests speak about compute hosts and VMs.
 IAAS_PROJECTS = ("nova", "neutron", "cinder")
 
@@ -183,7 +186,7 @@ def _server_signals(servers: Iterable[ServerView]) -> list[str]:
             out.append(f"hypervisor {s.hypervisor} of {s.name} is down")
         elif s.hypervisor_status == "disabled":
             out.append(f"hypervisor {s.hypervisor} of {s.name} is disabled")
-        if s.status not in ("ACTIVE", "active"):
+        if s.status.upper() in BAD_SERVER_STATUSES:
             out.append(f"server {s.name} is {s.status}")
     return out
 

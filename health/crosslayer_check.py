@@ -28,7 +28,8 @@ _STYLE = {IAAS: "bold magenta", KUBERNETES: "cyan"}
 def iaas_source(spec: str | None, inventory: Inventory | None) -> IaasSource | None:
     """`nova` (the inventory's `openstack.cloud` through openstacksdk) or a snapshot JSON file;
     without a spec, Nova when the inventory polls compute services or network agents."""
-    from .crosslayer_sources import NovaIaas, SnapshotIaas
+    from .crosslayer_nova import NovaIaas
+    from .crosslayer_sources import SnapshotIaas
 
     settings = inventory.openstack if inventory is not None else None
     if spec is None:

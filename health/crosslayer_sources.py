@@ -1,8 +1,7 @@
-"""Where the cross-layer verdict's facts come from: Nova (openstacksdk), a snapshot file, the logs.
+"""Where the cross-layer verdict's facts come from: a snapshot file and the logs (Nova: crosslayer_nova).
 
-Why three: production asks Nova and neutron through openstacksdk (the same calls
-`openstack server show`, `compute service list` and `network agent list` make); the demo and
-offline use read a snapshot of those answers (`--iaas FILE`); failed requests come from the
+Why: production asks Nova and neutron through openstacksdk (`crosslayer_nova.NovaIaas`);
+the demo and offline use read a snapshot of those answers (`--iaas FILE`); failed requests come from the
 indexed OpenStack logs, scanned once per store for ERROR records and 5xx answers, plus an
 index lookup of the node VMs' server UUIDs (every line that names the VM).
 """
@@ -10,7 +9,6 @@ index lookup of the node VMs' server UUIDs (every line that names the VM).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +18,7 @@ from typing import Any
 from kansoku.errors import KansokuError
 from kansoku.models import Cluster
 
-from .crosslayer import IAAS_PROJECTS, AgentView, FailedRequest, IaasError, ServerView, Window
+from .crosslayer import IAAS_PROJECTS, AgentView, FailedRequest, ServerView, Window
 
 
 def _ts(value: Any) -> float | None:
@@ -111,100 +109,6 @@ class SnapshotIaas:
 
     def describe(self) -> str:
         return self.origin
-
-
-AGENTS_TTL_S = 20.0
-
-
-class NovaIaas:
-    """An `IaasSource` over openstacksdk: servers by node name, hypervisors, services, agents.
-
-    Node name = server name (Magnum, Cluster API OpenStack and Rancher's node drivers name
-    them so; `replace_node` relies on it too). A failure to ask is an `IaasError`.
-    """
-
-    def __init__(self, cloud: str | None, region: str | None = None, connection: Any = None) -> None:
-        self.cloud, self.region = cloud, region
-        self._conn = connection
-        self._agents: list[AgentView] | None = None
-        self._agents_at = 0.0
-
-    def conn(self) -> Any:
-        if self._conn is None:
-            import openstack
-
-            try:
-                self._conn = openstack.connect(cloud=self.cloud, region_name=self.region)
-            except Exception as exc:  # openstacksdk raises config errors of several types
-                raise IaasError(f"openstacksdk cloud {self.cloud!r}: {exc}") from None
-        return self._conn
-
-    def _ask(self, what: str, call: Any) -> Any:
-        import keystoneauth1.exceptions
-        import openstack.exceptions
-
-        try:
-            return call()
-        except (openstack.exceptions.SDKException, keystoneauth1.exceptions.ClientException, OSError) as exc:
-            raise IaasError(f"{what}: {type(exc).__name__}: {exc}") from None
-
-    def servers(self, cluster: Cluster, nodes: Sequence[str]) -> list[ServerView]:
-        conn = self.conn()
-        found = []
-        if nodes:
-            for name in nodes:
-                server = self._ask(
-                    f"nova server {name}", lambda n=name: conn.compute.find_server(n, ignore_missing=True)
-                )
-                if server is not None:
-                    found.append(
-                        self._ask(f"nova server {name}", lambda s=server: conn.compute.get_server(s.id))
-                    )
-        else:
-            found = self._ask(
-                "nova servers", lambda: list(conn.compute.servers(details=True, name=f"^{cluster.id}-"))
-            )
-        hyps: dict[str, tuple[str | None, str | None]] = {}
-        out = []
-        for s in found:
-            host = s.hypervisor_hostname or s.compute_host
-            if host and host not in hyps:
-                hyps[host] = (None, None)
-                for h in self._ask(
-                    f"hypervisor {host}",
-                    lambda h=host: list(
-                        conn.compute.hypervisors(details=True, hypervisor_hostname_pattern=h)
-                    ),
-                ):
-                    if h.name == host:
-                        hyps[host] = (h.state, h.status)
-            state, status = hyps.get(host, (None, None)) if host else (None, None)
-            out.append(ServerView(s.name, s.id, s.status, host, state, status, s.availability_zone))
-        return out
-
-    def agents(self) -> list[AgentView]:
-        """Asked at most every AGENTS_TTL_S: one round judges many clusters against one answer."""
-        if self._agents is None or time.monotonic() - self._agents_at > AGENTS_TTL_S:
-            conn = self.conn()
-            rows = [
-                AgentView(s.binary, s.host, s.availability_zone, s.state == "up", s.status != "disabled",
-                          _ts(s.updated_at))
-                for s in self._ask("nova services", lambda: list(conn.compute.services()))
-            ]  # fmt: skip
-            try:
-                agents = list(conn.network.agents())
-            except Exception:  # no neutron in this cloud (the lab): compute services alone
-                agents = []
-            rows += [
-                AgentView(a.binary, a.host, a.availability_zone, bool(a.is_alive), bool(a.is_admin_state_up),
-                          _ts(getattr(a, "last_heartbeat_at", None)))
-                for a in agents
-            ]  # fmt: skip
-            self._agents, self._agents_at = rows, time.monotonic()
-        return self._agents
-
-    def describe(self) -> str:
-        return f"Nova (cloud {self.cloud or 'default'})"
 
 
 # -- failed requests in the logs -----------------------------------------------------------
