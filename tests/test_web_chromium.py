@@ -119,6 +119,10 @@ def test_overview_shows_failing_clusters_coloured_and_labelled(demo_web: DemoWeb
         assert re.search(rf'<span class="label [^"]+">{label}</span>', rows[cid]), (cid, rows[cid][:400])
     assert "cell failing" in rows[cluster_id(0)] and "cell failing" not in rows[cluster_id(1)]
     assert "stale since" in rows[cluster_id(60)]  # unknown carries its staleness
+    # the verdict sits in a row under its cluster, with the failed request's trace link
+    verdict = re.search(rf'<tr class="verdict-row" data-verdict="{cluster_id(20)}">(.*?)</tr>', dom, re.S)
+    assert verdict is not None and "IaaS suspected: neutron-openvswitch-agent on cmp-3" in verdict.group(1)
+    assert f'href="/trace/{demo_web.fault("port_binding_failed")["request_id"]}"' in verdict.group(1)
     # failing clusters come first; the grid is followed by the charts and the failed requests
     assert list(rows)[: len(EXPECTED_LABELS)] == sorted(EXPECTED_LABELS)
     assert dom.count('<svg class="chart"') >= 10
@@ -195,5 +199,6 @@ def test_crosslayer_verdict_on_the_demo(demo_web: DemoWeb) -> None:
 def test_heal_page_shows_the_journal(demo_web: DemoWeb) -> None:
     page = _chromium(demo_web.root, "--dump-dom", f"{demo_web.url}/heal")
     assert "budget left this hour" in page
-    assert "replace_node" in page and "KubeNodeNotReady" in page
-    assert "dry run" in page
+    assert re.search(r"<td>replace_node</td><td>prod-a/prod-a-worker-3</td><td>dry_run</td>", page)
+    # the storm of prod-c was refused by the max-unhealthy rail, with its reason
+    assert page.count("<b>max_unhealthy</b>") == 4 and "a bigger fault than one node" in page

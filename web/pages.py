@@ -57,7 +57,7 @@ td.unknown{background:#fbe7b5;color:#7a5200}td.absent{background:#f5f6f9;color:#
 .label{display:inline-block;padding:1px 6px;border-radius:4px;font-size:12px;font-weight:700;white-space:nowrap}
 .label-iaas{background:#7b2cbf;color:#fff}.label-cluster{background:#c8323c;color:#fff}
 .label-mgmt{background:#e69f00;color:#1d2330}.label-unreachable{background:#6b7385;color:#fff}
-.verdict{font-size:12px;color:#4a5263;max-width:520px}td.name{white-space:nowrap}h2.id{text-transform:none}
+.verdict{font-size:12px;color:#4a5263}tr.verdict-row td{border-bottom:2px solid #e3e6ec;padding-top:0}td.name{white-space:nowrap}h2.id{text-transform:none}
 table.fleet td.cell{padding:1px 4px;min-width:54px}table.fleet td{padding:2px 6px}.verdict.iaas{color:#5a189a;font-weight:600}
 .summary{display:flex;gap:14px;flex-wrap:wrap;margin:8px 0}.summary div{padding:6px 12px;border-radius:6px;background:#f5f6f9}
 .charts{display:flex;flex-wrap:wrap;gap:10px}.svc{border:1px solid #e3e6ec;border-radius:6px;padding:6px}
@@ -126,7 +126,7 @@ def fleet_grid(snap: Snapshot, rows: tuple[ClusterRow, ...] | None = None) -> st
     head = "".join(f"<th>{e(c)}</th>" for c in snap.columns)
     out = [
         f'<table class="fleet"><thead><tr><th>cluster</th><th>region/az</th><th>fault</th>{head}'
-        "<th>Kubernetes or IaaS?</th></tr></thead><tbody>"
+        "</tr></thead><tbody>"
     ]
     for r in rows:
         c = r.cluster
@@ -135,8 +135,13 @@ def fleet_grid(snap: Snapshot, rows: tuple[ClusterRow, ...] | None = None) -> st
             f'<tr class="{"failing" if r.failing else "healthy"}" data-cluster="{e(c.id)}">'
             f'<td class="name"><a href="/cluster/{quote(c.id)}">{e(c.id)}</a></td>'
             f'<td class="name">{e(c.region)}{"/" + e(c.az) if c.az else ""}</td>'
-            f'<td class="name">{label_html(r.label)}</td>{cells}<td>{verdict_html(r.verdict)}</td></tr>'
+            f'<td class="name">{label_html(r.label)}</td>{cells}</tr>'
         )
+        if r.verdict is not None:  # Kubernetes or IaaS, under the cluster's row, across its checks
+            out.append(
+                f'<tr class="verdict-row" data-verdict="{e(c.id)}"><td colspan="3"></td>'
+                f'<td colspan="{len(snap.columns)}">{verdict_html(r.verdict)}</td></tr>'
+            )
     out.append("</tbody></table>")
     return "".join(out)
 

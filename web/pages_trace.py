@@ -114,7 +114,7 @@ def heal_page(
     )
     actions = "".join(
         f"<tr><td>{a['id']}</td><td>{e(a['action'])}</td><td>{e(a['cluster'])}/{e(a['target'])}</td>"
-        f"<td>{e(a['state'])}{' (dry run)' if a['dry_run'] else ''}</td>"
+        f"<td>{e(a['state'])}{' (dry run)' if a['dry_run'] and a['state'] != 'dry_run' else ''}</td>"
         f'<td><a class="mono" href="{trace_href(a["request_id"])}">{e(a["request_id"])}</a></td>'
         f"<td class='mono'>{e(a['planned_at'])}</td><td>{e(a['detail'] or '')}</td></tr>"
         for a in reversed(hist["actions"])
