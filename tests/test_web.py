@@ -242,3 +242,16 @@ def test_collect_serve_exports_the_fault_layer(tmp_path: Path) -> None:
     assert line.format(cluster_id(0), "kubernetes", "fra") in text  # API down, hv-1 healthy
     assert f'kansoku_cluster_fault_layer{{cluster="{cluster_id(10)}"' not in text  # management plane
     assert f'kansoku_cluster_fault_layer{{cluster="{cluster_id(1)}"' not in text  # healthy
+
+
+def test_cli_refuses_a_public_bind_without_token(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "kansoku", "web", "--host", "0.0.0.0", "--port", "1"],
+        capture_output=True, text=True, timeout=60, env={"PATH": "", "COLUMNS": "200"}, cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert "--host 0.0.0.0: binding beyond loopback requires $KANSOKU_WEB_TOKEN" in out.stderr
+    assert "Traceback" not in out.stderr

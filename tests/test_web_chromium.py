@@ -8,6 +8,7 @@ over HTTP; the DOM it dumps and the pixels of its screenshots are what is checke
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -149,6 +150,12 @@ def test_search_box_finds_a_request_and_its_page_names_the_root_cause(demo_web: 
     assert "PortBindingFailed" in verdict.group(1)
     assert '<svg class="waterfall"' in page and 'class="span-row root-cause"' in page
     assert "links and why each exists" in page and "joined via" in page
+    # an instance UUID (from that trace's lines) finds every request on that VM, same root cause
+    instance = re.search(r"\[instance: ([0-9a-f-]{36})\]", html.unescape(page))
+    assert instance is not None
+    page = _chromium(demo_web.root, "--dump-dom", f"{demo_web.url}/search?q={instance.group(1)}")
+    assert f"trace {instance.group(1)}" in page
+    assert re.search(rf'<div id="verdict" class="failed">root cause: {fault["root_service"]} on', page)
     # a cluster name finds the cluster's page
     page = _chromium(demo_web.root, "--dump-dom", f"{demo_web.url}/search?q={cluster_id(20)}")
     assert f"cluster {cluster_id(20)}" in page and "Kubernetes or IaaS?" in page
