@@ -9,6 +9,8 @@ index lookup of the node VMs' server UUIDs (every line that names the VM).
 from __future__ import annotations
 
 import json
+import math
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -115,13 +117,21 @@ class SnapshotIaas:
 
 
 @dataclass
-class AccessSample:
-    """One API answer, for the control-plane charts (service, time, status, seconds)."""
+class AccessSamples:
+    """One service's API answers, for the control-plane charts, as compact arrays.
 
-    service: str
-    ts: float
-    status: int
-    duration: float | None
+    Why arrays and not an object per line: a 1 GB store has ~700,000 access lines; three
+    arrays cost 18 bytes a line, an object ~150. A duration that was not logged is NaN.
+    """
+
+    ts: array[float] = field(default_factory=lambda: array("d"))
+    duration: array[float] = field(default_factory=lambda: array("d"))
+    status: array[int] = field(default_factory=lambda: array("H"))
+
+    def add(self, ts: float, status: int, duration: float | None) -> None:
+        self.ts.append(ts)
+        self.status.append(status)
+        self.duration.append(math.nan if duration is None else duration)
 
 
 @dataclass
@@ -129,7 +139,7 @@ class StoreScan:
     """Failed requests and API answers of an index store, read in one pass."""
 
     failed: list[FailedRequest] = field(default_factory=list)
-    access: list[AccessSample] = field(default_factory=list)
+    access: dict[str, AccessSamples] = field(default_factory=dict)  # by service
     files: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -172,9 +182,10 @@ def scan_store(store: Path) -> StoreScan:
                 if not isinstance(rec, LogLine):
                     continue
                 if rec.access is not None and rec.ts is not None:
-                    out.access.append(
-                        AccessSample(rec.service, rec.ts, rec.access.status, rec.access.duration)
-                    )
+                    samples = out.access.get(rec.service)
+                    if samples is None:
+                        samples = out.access[rec.service] = AccessSamples()
+                    samples.add(rec.ts, rec.access.status, rec.access.duration)
                 failed = rec.level in ("ERROR", "CRITICAL") or (
                     rec.access is not None and rec.access.status >= 500
                 )
@@ -188,7 +199,6 @@ def scan_store(store: Path) -> StoreScan:
         except LogReadError as err:
             out.problems.append(str(err))
     out.failed.sort(key=lambda f: f.ts or 0.0)
-    out.access.sort(key=lambda a: a.ts)
     return out
 
 

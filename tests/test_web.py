@@ -255,3 +255,34 @@ def test_cli_refuses_a_public_bind_without_token(tmp_path: Path) -> None:
     assert out.returncode == 2, out.stderr
     assert "--host 0.0.0.0: binding beyond loopback requires $KANSOKU_WEB_TOKEN" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_store_is_rescanned_when_kansoku_index_appends(tmp_path: Path) -> None:
+    """A running `kansoku web` picks up new failed requests and access lines after `kansoku index`."""
+    from kansoku.tracing.index import build_index
+
+    log = tmp_path / "logs" / "ctl-1" / "nova-api.log"
+    log.parent.mkdir(parents=True)
+    ctx = "[None {rid} 8f4c3a2b1d0e4f5a9b8c7d6e5f4a3b2c 52608ba953623b53b93e295ff7572dd8 - - default default]"
+    line = "2026-11-20 06:0{m}:00.{ms:03d} 8516 {level} nova.api.openstack.wsgi " + ctx + " {msg}\n"
+    rid1, rid2 = "req-11111111-1111-4111-8111-111111111111", "req-22222222-2222-4222-8222-222222222222"
+    access = '10.0.0.5 "POST /v2.1/servers" status: {status} len: 120 microversion: 2.79 time: 0.{ms:03d}'
+    log.write_text(
+        line.format(m=1, ms=1, level="INFO", rid=rid1, msg=access.format(status=202, ms=120))
+        + line.format(m=1, ms=2, level="ERROR", rid=rid1, msg="Unexpected exception in API method")
+    )
+    store = tmp_path / "store"
+    build_index([tmp_path / "logs"], store)
+    state = WebState(WebSources(store=store))
+    assert state.load_logs() is True
+    assert state.scan is not None and [f.request_id for f in state.scan.failed] == [rid1]
+    assert [(s.service, s.total) for s in state.control_plane] == [("nova-api", 1)]
+    assert state.load_logs() is False  # nothing new: no second scan
+    with log.open("a") as f:
+        f.write(line.format(m=2, ms=3, level="INFO", rid=rid2, msg=access.format(status=500, ms=300)))
+    build_index([tmp_path / "logs"], store)
+    assert state.load_logs() is True
+    assert [f.request_id for f in state.scan.failed] == [rid1, rid2]  # the 5xx answer is a failure
+    (series,) = state.control_plane
+    assert (series.total, series.errors) == (2, 1)
+    assert next(b.p50 for b in series.buckets if b.count) == pytest.approx(0.12)

@@ -9,10 +9,10 @@ time bucket.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kansoku.health.crosslayer_sources import AccessSample
+from kansoku.health.crosslayer_sources import AccessSamples
 
 BUCKETS = 24
 
@@ -39,36 +39,30 @@ class ServiceSeries:
     buckets: tuple[Bucket, ...]
 
 
-def _percentiles(values: list[float]) -> tuple[float | None, float | None, float | None]:
-    if not values:
-        return None, None, None
+def series(samples: Mapping[str, AccessSamples], buckets: int = BUCKETS) -> list[ServiceSeries]:
+    """One series per service (busiest first), each with `buckets` equal time buckets over the
+    time span of all services (so the charts share one x axis)."""
     import numpy as np
 
-    p50, p95, p99 = (float(v) for v in np.percentile(np.asarray(values), [50, 95, 99]))
-    return p50, p95, p99
-
-
-def series(samples: Sequence[AccessSample], buckets: int = BUCKETS) -> list[ServiceSeries]:
-    """One series per service (busiest first), each with `buckets` equal time buckets."""
-    if not samples:
+    data = {
+        svc: (np.frombuffer(s.ts, dtype=np.float64), np.frombuffer(s.duration, dtype=np.float64),
+              np.frombuffer(s.status, dtype=np.uint16))
+        for svc, s in samples.items() if len(s.ts)
+    }  # fmt: skip
+    if not data:
         return []
-    t0 = min(s.ts for s in samples)
-    t1 = max(s.ts for s in samples)
+    t0 = min(float(ts.min()) for ts, _, _ in data.values())
+    t1 = max(float(ts.max()) for ts, _, _ in data.values())
     width = max((t1 - t0) / buckets, 1e-6)
-    per: dict[str, list[tuple[list[float], list[int]]]] = {}
-    for s in samples:
-        rows = per.setdefault(s.service, [([], [0, 0]) for _ in range(buckets)])
-        durations, counts = rows[min(int((s.ts - t0) / width), buckets - 1)]
-        counts[0] += 1
-        if s.status >= 500:
-            counts[1] += 1
-        if s.duration is not None:
-            durations.append(s.duration)
     out = []
-    for service, rows in per.items():
-        bs = tuple(
-            Bucket(t0 + i * width, counts[0], counts[1], *_percentiles(durations))
-            for i, (durations, counts) in enumerate(rows)
-        )
-        out.append(ServiceSeries(service, sum(b.count for b in bs), sum(b.errors for b in bs), bs))
+    for service, (ts, dur, status) in data.items():
+        index = np.minimum(((ts - t0) / width).astype(np.int64), buckets - 1)
+        bs = []
+        for i in range(buckets):
+            mask = index == i
+            d = dur[mask]
+            d = d[~np.isnan(d)]
+            pct = [float(v) for v in np.percentile(d, [50, 95, 99])] if len(d) else [None, None, None]
+            bs.append(Bucket(t0 + i * width, int(mask.sum()), int((status[mask] >= 500).sum()), *pct))
+        out.append(ServiceSeries(service, len(ts), int((status >= 500).sum()), tuple(bs)))
     return sorted(out, key=lambda s: (-s.total, s.service))

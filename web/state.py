@@ -26,6 +26,9 @@ from .controlplane import ServiceSeries, series
 
 log = logging.getLogger("kansoku.web")
 
+#: Without an inventory, how often the store is looked at for new lines.
+LOG_RESCAN_S = 30.0
+
 #: Column order of the overview grid; other checks (PromQL ones) follow by name.
 CHECK_ORDER = (
     "apiserver_readyz",
@@ -115,13 +118,24 @@ class WebState:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.first_round = threading.Event()
+        self._scanned = 0
 
-    def load_logs(self) -> None:
-        """Scan the store for failed requests and access lines (charts, cross-layer)."""
+    def load_logs(self) -> bool:
+        """Scan the store for failed requests and access lines (charts, cross-layer), when its
+        manifest changed since the last scan (`kansoku index` appended); True if it scanned."""
         if self.sources.store is None:
-            return
-        self.scan = scan_store(self.sources.store)
-        self.control_plane = series(self.scan.access)
+            return False
+        from kansoku.tracing.index import Store
+
+        try:
+            stamp = Store(self.sources.store).manifest_path.stat().st_mtime_ns
+        except OSError:
+            stamp = 0
+        if self.scan is not None and stamp == self._scanned:
+            return False
+        scan = scan_store(self.sources.store)
+        self.scan, self.control_plane, self._scanned = scan, series(scan.access), stamp
+        return True
 
     def failures(self) -> LogFailures | None:
         return LogFailures(self.scan, self.sources.store) if self.scan is not None else None
@@ -144,9 +158,13 @@ class WebState:
         return snap
 
     def start(self) -> None:
-        if self.sources.inventory is None or self._thread is not None:
-            self.first_round.set()
+        """Check rounds (with an inventory) and store rescans in one background thread."""
+        if self._thread is not None:
             return
+        if self.sources.inventory is None:
+            self.first_round.set()
+            if self.sources.store is None:
+                return
         self._thread = threading.Thread(target=self._loop, name="web-rounds", daemon=True)
         self._thread.start()
 
@@ -154,21 +172,24 @@ class WebState:
         from kansoku.health.runner import Monitor
 
         inv = self.sources.inventory
-        assert inv is not None
-        monitor = Monitor(inv)
+        monitor = Monitor(inv) if inv is not None else None
+        interval = inv.settings.interval_s if inv is not None else LOG_RESCAN_S
         loop = asyncio.new_event_loop()
         try:
             while not self._stop.is_set():
                 t0 = time.monotonic()
                 try:
-                    loop.run_until_complete(monitor.round())
-                    self.apply(monitor.store.statuses(), time.monotonic() - t0)
+                    rescanned = self.load_logs()
+                    if monitor is not None:
+                        loop.run_until_complete(monitor.round())
+                        self.apply(monitor.store.statuses(), time.monotonic() - t0)
+                    elif rescanned:
+                        self.apply([])
                 except Exception as exc:  # keep serving the last snapshot
                     log.exception("check round failed")
                     self.errors.append(f"check round: {type(exc).__name__}: {exc}")
                     self.first_round.set()
-                wait = inv.settings.interval_s - (time.monotonic() - t0)
-                self._stop.wait(max(wait, 1.0))
+                self._stop.wait(max(interval - (time.monotonic() - t0), 1.0))
         finally:
             loop.close()
 
