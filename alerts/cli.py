@@ -1,7 +1,8 @@
 """`kansoku heal serve|history|pause|resume` and `kansoku rules check|test`: thin commands.
 
 The work is in `kansoku.alerts.heal.serve` and `kansoku.alerts.rules.check`; `rules test`
-reads the rule files and tests of every add-on bundle. Only typer and stdlib at module level.
+reads the rule files and tests of every add-on bundle. Only typer, stdlib and the bundle CLI's
+option types at module level.
 """
 
 from __future__ import annotations
