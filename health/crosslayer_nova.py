@@ -23,6 +23,8 @@ from kansoku.models import Cluster
 from .crosslayer import AgentView, IaasError, ServerView
 from .crosslayer_sources import _ts
 
+#: Seconds before a call to Nova gives up (openstacksdk's `api_timeout`; none by default).
+API_TIMEOUT_S = 10.0
 #: Agents are asked at most this often: one round judges many clusters against one answer.
 AGENTS_TTL_S = 20.0
 #: Statuses tried, in order, when a server's detail cannot be read.
@@ -49,25 +51,38 @@ class NovaIaas:
         self._conn = connection
         self._agents: list[AgentView] | None = None
         self._agents_at = 0.0
+        self._down: tuple[float, IaasError] | None = None
 
     def conn(self) -> Any:
         if self._conn is None:
             import openstack
 
             try:
-                self._conn = openstack.connect(cloud=self.cloud, region_name=self.region)
+                self._conn = openstack.connect(
+                    cloud=self.cloud, region_name=self.region, api_timeout=API_TIMEOUT_S
+                )
             except Exception as exc:  # openstacksdk raises config errors of several types
                 raise IaasError(f"openstacksdk cloud {self.cloud!r}: {exc}") from None
         return self._conn
 
     def _ask(self, what: str, call: Callable[[], T]) -> T:
+        """Run one call; a failure to ask is an IaasError, remembered for AGENTS_TTL_S so that
+        judging a hundred failing clusters against a Nova that is down costs one timeout, not
+        a hundred."""
         import keystoneauth1.exceptions
         import openstack.exceptions
 
+        if self._down is not None and time.monotonic() - self._down[0] < AGENTS_TTL_S:
+            raise self._down[1]
         try:
             return call()
         except (openstack.exceptions.SDKException, keystoneauth1.exceptions.ClientException, OSError) as exc:
-            raise IaasError(f"{what}: {type(exc).__name__}: {exc}") from None
+            error = IaasError(f"{what}: {type(exc).__name__}: {exc}")
+            if isinstance(
+                exc, keystoneauth1.exceptions.ConnectionError | keystoneauth1.exceptions.EndpointNotFound
+            ):
+                self._down = (time.monotonic(), error)
+            raise error from None
 
     def _get(self, path: str, microversion: str | None = None) -> Any:
         conn = self.conn()

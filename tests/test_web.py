@@ -286,3 +286,27 @@ def test_store_is_rescanned_when_kansoku_index_appends(tmp_path: Path) -> None:
     (series,) = state.control_plane
     assert (series.total, series.errors) == (2, 1)
     assert next(b.p50 for b in series.buckets if b.count) == pytest.approx(0.12)
+
+
+def test_nova_that_cannot_be_reached_is_asked_once_per_ttl(tmp_path: Path) -> None:
+    """A real keystoneauth session to a closed port: the first cluster's call fails with the
+    connection error, the next ones get the same error without asking again."""
+    import openstack.config
+    from openstack.connection import Connection
+
+    from kansoku.health.crosslayer_nova import NovaIaas
+    from kansoku.process import free_port
+
+    region = openstack.config.get_cloud_region(
+        auth_type="password", load_yaml_config=False, load_envvars=False, region_name="RegionOne",
+        auth={"auth_url": f"http://127.0.0.1:{free_port()}/v3", "username": "u", "password": "p",
+              "project_name": "p", "user_domain_name": "Default", "project_domain_name": "Default"},
+    )  # fmt: skip
+    iaas = NovaIaas(None, connection=Connection(config=region))
+    with pytest.raises(IaasError, match="ConnectFailure") as first:
+        iaas.servers(CLUSTER, ["prod-a-w1"])
+    with pytest.raises(IaasError) as second:
+        iaas.agents()
+    assert second.value is first.value
+    v = judge_cluster(CLUSTER, statuses(BAD), iaas)
+    assert v is not None and v.kind == UNKNOWN and "ConnectFailure" in v.summary
