@@ -23,6 +23,8 @@ from kansoku.collectors.openstack import OpenStackState, Poller, PollError, buil
 from kansoku.collectors.shard import Shard, ShardInfoCollector, ShardLabelled
 from kansoku.collectors.tail import LogTailer
 from kansoku.errors import ConfigError
+from kansoku.health.crosslayer import CrossVerdict, IaasSource, judge_fleet
+from kansoku.health.crosslayer_check import CrossLayerCollector, iaas_source
 from kansoku.health.model import CheckResult, CheckStatus
 from kansoku.health.runner import Monitor
 from kansoku.inventory import Inventory, load_inventory
@@ -35,10 +37,14 @@ log = logging.getLogger("kansoku.collect")
 class CollectService:
     """Everything `collect serve` runs, steppable one round at a time (tests drive it)."""
 
-    def __init__(self, inventory_path: Path, shard: Shard | None = None) -> None:
+    def __init__(
+        self, inventory_path: Path, shard: Shard | None = None, iaas: IaasSource | None = None
+    ) -> None:
         self.path = Path(inventory_path)
         self.shard = shard
         self.file_inventory = load_inventory(self.path)  # the first load must succeed
+        self.iaas = iaas or iaas_source(None, self.file_inventory)
+        self.verdicts: dict[str, CrossVerdict] = {}
         self._mtime = self._stat()
         self.reload_error: str | None = None
         self.sources = SourceCache()
@@ -52,6 +58,9 @@ class CollectService:
             EtcdBackupCollector(
                 lambda: self.monitor.inventory.clusters,
                 lambda: self.monitor.inventory.settings.etcd_backup_dir,
+            ),
+            CrossLayerCollector(
+                lambda: self.verdicts, lambda: {c.id: c.region for c in self.monitor.inventory.clusters}
             ),
         ]
         if shard is not None:
@@ -167,6 +176,10 @@ class CollectService:
             )
         statuses += self.monitor.store.update_all(os_results)
         self._last_round = started
+        if self.iaas is not None:  # Nova calls block: off the event loop
+            self.verdicts = await asyncio.to_thread(
+                judge_fleet, self.monitor.inventory.clusters, self.statuses(), self.iaas
+            )
         return statuses
 
     def close(self) -> None:

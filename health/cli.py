@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kansoku.options import DEFAULT_INVENTORY, inventory_option
+from kansoku.options import DEFAULT_INVENTORY, inventory_option, store_option
 
 InventoryOpt = Annotated[Path, inventory_option()]
 
@@ -22,6 +22,11 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--all", help="show healthy clusters (or checks) too")
         ] = False,
         wide: Annotated[bool, typer.Option("--wide", help="one row per check with its reason")] = False,
+        iaas: Annotated[
+            str | None,
+            typer.Option("--iaas", help="judge failing clusters against the IaaS: 'nova' or a snapshot JSON"),
+        ] = None,
+        store: Annotated[Path | None, store_option()] = None,
     ) -> None:
         """One round of checks, one line per cluster; exit 0 all ok, 1 any failing, 2 any unknown.
 
@@ -29,14 +34,20 @@ def register(app: typer.Typer) -> None:
         """
         from rich.console import Console
 
+        from kansoku.health.crosslayer_check import print_verdicts, verdicts_for_check, with_verdicts
         from kansoku.health.runner import run_check
         from kansoku.health.summary import render_summary
         from kansoku.health.table import exit_code, render, to_json
 
         statuses = run_check(inventory, clusters or [])
+        verdicts = verdicts_for_check(inventory, statuses, store, iaas)
         if as_json:
-            typer.echo(to_json(statuses))
+            text = to_json(statuses)
+            typer.echo(with_verdicts(text, verdicts) if verdicts is not None else text)
         else:
+            console = Console()
             show = render if wide else render_summary
-            show(statuses, Console(), all_rows=all_rows or bool(clusters))
+            show(statuses, console, all_rows=all_rows or bool(clusters))
+            if verdicts:
+                print_verdicts(verdicts, console)
         raise typer.Exit(exit_code(statuses))

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "kansoku.addon_bundles.cli",  # bundle ...
     "kansoku.alerts.cli",  # heal serve|history|pause|resume, rules check|test
     "kansoku.demo",  # demo
+    "kansoku.web.cli",  # web
 )
 
 
