@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from kansoku.errors import KansokuError
+from kansoku.options import DEFAULT_BIND, bind_option, inventory_option, store_option
 
 TOKEN_ENV = "KANSOKU_WEB_TOKEN"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -27,13 +28,8 @@ def web_token(host: str) -> str | None:
 def register(app: typer.Typer) -> None:
     @app.command("web")
     def web(
-        store: Annotated[
-            Path | None, typer.Option("--store", help="index store (default $KANSOKU_STORE or ./.kansoku)")
-        ] = None,
-        inventory: Annotated[
-            Path | None,
-            typer.Option("--inventory", "-i", envvar="KANSOKU_INVENTORY", help="fleet inventory YAML"),
-        ] = None,
+        store: Annotated[Path | None, store_option()] = None,
+        inventory: Annotated[Path | None, inventory_option()] = None,
         heal_config: Annotated[
             Path | None, typer.Option("--heal-config", help="heal.yaml (its journal feeds /heal)")
         ] = None,
@@ -43,7 +39,7 @@ def register(app: typer.Typer) -> None:
                 "--iaas", help="'nova' (the inventory's clouds.yaml cloud) or an IaaS snapshot JSON file"
             ),
         ] = None,
-        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+        host: Annotated[str, bind_option()] = DEFAULT_BIND,
         port: Annotated[int, typer.Option("--port")] = 8080,
         demo: Annotated[
             bool,
@@ -56,7 +52,10 @@ def register(app: typer.Typer) -> None:
             typer.Option("--workdir", help="with --demo: where its files go (default: a temp dir)"),
         ] = None,
     ) -> None:
-        """Pages: / (fleet, control plane, failed requests, search), /trace/ID, /heal, /healthz."""
+        """Pages: / (fleet, control plane, failed requests, search), /trace/ID, /heal, /healthz.
+
+        Example: kansoku web --demo   (then open http://127.0.0.1:8080/)
+        """
         from kansoku.web.serve import serve_demo, serve_sources, sources_from_options
 
         token = web_token(host)
