@@ -286,7 +286,9 @@ def rules_test_cmd(bundles: BundleDirs = None) -> None:
         table.add_row(
             alert,
             str(len(report.coverage.fires.get(alert, []))),
-            str(len(report.coverage.silent.get(alert, []))),
+            "n/a (always fires)"
+            if alert in report.always_firing
+            else str(len(report.coverage.silent.get(alert, []))),
         )
     console.print(table)
     covered = len(report.alerts) - len(report.missing)

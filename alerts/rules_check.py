@@ -55,7 +55,7 @@ class CheckReport:
 
 
 def policy_findings(rule_file: RuleFile) -> list[Finding]:
-    """kansoku's own rules: severity label, summary/runbook_url, a known heal_action."""
+    """kansoku's own rules: severity label, summary/description/runbook_url, a known heal_action."""
     out: list[Finding] = []
     for rule in rule_file.rules:
         if rule.kind != "alert":
@@ -65,7 +65,7 @@ def policy_findings(rule_file: RuleFile) -> list[Finding]:
         severity = rule.labels.get("severity")
         if severity not in SEVERITIES:
             problems.append(f"label severity must be one of {sorted(SEVERITIES)}, got {severity!r}")
-        for key in ("summary", "runbook_url"):
+        for key in ("summary", "description", "runbook_url"):
             if not rule.annotations.get(key):
                 problems.append(f"annotation {key} is mandatory")
         action = rule.annotations.get("heal_action")
@@ -105,17 +105,25 @@ def check_files(paths: Sequence[Path], policy: bool = False, promtool: bool = Tr
 
 @dataclass
 class RuleTestReport:
-    """`kansoku rules test`: promtool results, coverage and alerts lacking a test."""
+    """`kansoku rules test`: promtool results, coverage and alerts lacking a test.
+
+    `always_firing` are heartbeat alerts (`expr: vector(1)`, the Watchdog): no input can
+    silence them, so a firing test is all they can have.
+    """
 
     check: CheckReport
     tests: list[PromtoolResult]
     coverage: Coverage
     alerts: list[str]
+    always_firing: frozenset[str] = frozenset()
 
     @property
     def missing(self) -> list[str]:
-        missing: list[str] = self.coverage.missing(self.alerts)
-        return missing
+        return [
+            a
+            for a in self.coverage.missing(self.alerts)
+            if not (a in self.always_firing and self.coverage.fires.get(a))
+        ]
 
     @property
     def ok(self) -> bool:
@@ -129,6 +137,8 @@ def run_rule_tests(
     rules = list(rule_files) if rule_files is not None else default_rule_files()
     tests = list(test_files) if test_files is not None else default_test_files()
     check = check_files(rules, policy=True)
-    alerts = sorted({r.name for path in rules for r in load_rule_file(path).rules if r.kind == "alert"})
+    alert_rules = [r for path in rules for r in load_rule_file(path).rules if r.kind == "alert"]
+    alerts = sorted({r.name for r in alert_rules})
+    always = frozenset(r.name for r in alert_rules if r.expr.strip() == "vector(1)")
     results = [run_promtool_tests(path) for path in tests]
-    return RuleTestReport(check, results, coverage_of(tests), alerts)
+    return RuleTestReport(check, results, coverage_of(tests), alerts, always)
