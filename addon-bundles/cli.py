@@ -89,11 +89,18 @@ def render_cmd(
     bundles: BundleDirs = None,
 ) -> None:
     """Render each inventory cluster's bundle (dashboards, rule files, PrometheusRule, manifests)."""
-    from kansoku.addon_bundles.ops import catalog, load_clusters, render_fleet_to
+    from kansoku.addon_bundles.ops import catalog, load_clusters, render_fleet_to, unversioned
 
-    rendered = render_fleet_to(catalog(bundles), load_clusters(inventory), out)
+    clusters = load_clusters(inventory)
+    rendered = render_fleet_to(catalog(bundles), clusters, out)
     for r in rendered:
         _console().print(f"{r.cluster_id}: {r.key} -> {out / r.cluster_id} ({r.pushed_bytes()} bytes)")
+    for c in unversioned(clusters):
+        _console().print(
+            f"{c.id}: skipped: field k8s_version is not set in {inventory}, so no bundle can be "
+            "chosen (set it, or list the cluster through a Rancher/Magnum source, which reports it)",
+            markup=False,
+        )
 
 
 @bundle_app.command("diff")

@@ -58,9 +58,23 @@ def find_cluster(clusters: list[Cluster], cluster_id: str) -> Cluster:
     raise KansokuError(f"cluster {cluster_id!r} is not in the inventory")
 
 
+def unversioned(clusters: list[Cluster]) -> list[Cluster]:
+    """Clusters whose Kubernetes version is not known (hand-written without `k8s_version`).
+
+    Why they are skipped rather than refused or given a default: a bundle is chosen by the
+    version, and guessing it would ship rules over metric names the cluster may not have
+    (etcd_object_counts vs apiserver_storage_objects). Skipping one cluster must not stop the
+    other 699 either; the caller names each skipped cluster. Rancher and Magnum report the
+    version themselves.
+    """
+    return [c for c in clusters if not c.k8s_version]
+
+
 def render_fleet_to(catalog: Catalog, clusters: list[Cluster], outdir: Path) -> list[RenderedBundle]:
-    """Render every cluster's bundle into `outdir/<cluster>/`; all validated before writing."""
-    rendered = [render_cluster(catalog, c) for c in clusters]
+    """Render every versioned cluster's bundle into `outdir/<cluster>/`; all validated before
+    writing. Clusters without `k8s_version` are left out (see `unversioned`)."""
+    skip = {c.id for c in unversioned(clusters)}
+    rendered = [render_cluster(catalog, c) for c in clusters if c.id not in skip]
     for r in rendered:
         write_rendered(r, outdir)
     return rendered

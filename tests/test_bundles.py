@@ -460,3 +460,20 @@ def test_fleet_dashboards_install_into_the_region_folder(tmp_path: Path) -> None
     missing = CliRunner().invoke(build_app(), [*args[:5], "prom-nope", *args[6:]])
     assert isinstance(missing.exception, ConfigError)
     assert "datasource 'prom-nope' is not in Grafana" in str(missing.exception)
+
+
+def test_readme_render_of_the_example_inventory_skips_the_unversioned_cluster_by_name(tmp_path: Path) -> None:
+    """`kansoku bundle render -i examples/inventory.yaml -o out/` as the README shows: the
+    versioned cluster is rendered, dev-fra-017 (no k8s_version) is skipped and named."""
+    from typer.testing import CliRunner
+
+    from kansoku.cli import build_app
+
+    inventory = Path(__file__).parent.parent / "examples" / "inventory.yaml"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(build_app(), ["bundle", "render", "-i", str(inventory), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "prod-fra-001: kansoku-k8s-2.1.0" in result.output
+    assert "dev-fra-017: skipped: field k8s_version is not set" in " ".join(result.output.split())
+    assert sorted(p.name for p in out.iterdir()) == ["prod-fra-001"]
+    assert (out / "prod-fra-001" / "rules" / "kansoku-core-1.0.0--kansoku.rules.yaml").is_file()
