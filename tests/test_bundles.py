@@ -477,3 +477,54 @@ def test_readme_render_of_the_example_inventory_skips_the_unversioned_cluster_by
     assert "dev-fra-017: skipped: field k8s_version is not set" in " ".join(result.output.split())
     assert sorted(p.name for p in out.iterdir()) == ["prod-fra-001"]
     assert (out / "prod-fra-001" / "rules" / "kansoku-core-1.0.0--kansoku.rules.yaml").is_file()
+
+
+def test_vendored_mixins_ship_for_1_29_once_per_name_and_keep_cluster() -> None:
+    """A 1.29 cluster gets the mixin alerts; no alert name comes from two files; none drops cluster."""
+    from kansoku.alerts.promql_check import cluster_drops
+    from kansoku.alerts.rules_model import load_rule_file
+
+    catalog = load_catalog()
+    chain = catalog.closure(catalog.select(cluster("c1", "1.29.4")))
+    names: dict[str, set[str]] = {}
+    for b in chain:
+        for path in b.rule_paths:
+            for rule in load_rule_file(path).rules:
+                assert cluster_drops(rule.expr) == [], (path.name, rule.name)
+                if rule.kind == "alert":
+                    names.setdefault(rule.name, set()).add(path.name)
+    assert {n for n, files in names.items() if len(files) > 1} == set()
+    for anchor in ("KubePodCrashLooping", "KubePersistentVolumeFillingUp", "KubeAPIErrorBudgetBurn",
+                   "KubeCPUOvercommit", "KubeStatefulSetReplicasMismatch", "KubeClientCertificateExpiration",
+                   "NodeFilesystemSpaceFillingUp", "NodeClockNotSynchronising", "etcdHighFsyncDurations",
+                   "etcdDatabaseQuotaLowSpace", "etcdHighNumberOfLeaderChanges", "KubeletDown", "TargetDown"):  # fmt: skip
+        assert anchor in names, anchor
+    assert names["KubeNodeNotReady"] == {"kansoku.rules.yaml"}
+    assert names["Watchdog"] == {"kansoku.rules.yaml"}
+
+
+def test_an_alert_name_from_two_rule_files_refuses_the_bundle(tmp_path: Path) -> None:
+    shutil.copytree(BUNDLES_DIR / "kansoku-core-1.0.0", tmp_path / "kansoku-core-1.0.0")
+    bundle = tmp_path / "kansoku-k8s-2.1.0"
+    shutil.copytree(BUNDLES_DIR / "kansoku-k8s-2.1.0", bundle)
+    rules = bundle / "rules" / "kubernetes.rules.yaml"
+    rules.write_text(
+        rules.read_text()
+        + "  - name: copy\n    rules:\n      - alert: KubeNodeNotReady\n        expr: vector(1)\n"
+        + "        labels: {severity: warning}\n        annotations: {summary: s, description: d, runbook_url: u}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_catalog(tmp_path)
+    assert "alert KubeNodeNotReady is defined in 2 files" in str(err.value)
+
+
+def test_vendor_rewrite_adds_cluster_and_makes_absent_per_cluster() -> None:
+    from kansoku.addon_bundles.vendor import multi_cluster
+
+    assert (
+        multi_cluster("sum(x) BY (instance) / on(node) y")
+        == "sum(x) by (cluster, instance) / on (cluster, node) y"
+    )
+    assert multi_cluster("sum by (cluster, namespace) (x)") == "sum by (cluster, namespace) (x)"
+    absent = multi_cluster('absent(up{job="kube-scheduler"})\n')
+    assert "unless on (cluster)" in absent and 'count by (cluster) (up{job="kube-scheduler"} == 1)' in absent

@@ -57,7 +57,7 @@ def test_every_contract_alert_has_promtool_tests_that_fire_and_stay_silent(need_
 def test_rules_test_command_runs_all_bundles_and_prints_coverage(need_prometheus: None) -> None:
     result = CliRunner().invoke(build_app(), ["rules", "test"])
     assert result.exit_code == 0, result.output
-    assert "coverage: 19/19 alerts" in result.output
+    assert "coverage: 19/19 kansoku alerts have a firing and a silent test" in result.output
     assert "kansoku-k8s-1.0.0/tests/kubernetes.rules.test.yaml" in result.output.replace("\n", "")
 
 
