@@ -89,8 +89,8 @@ def test_missing_datasource_refused_before_anything_is_installed(catalog, tmp_pa
     sink = DirectorySink(tmp_path / "g", datasources={"prom-other"})
     store = DirectoryRuleStore(tmp_path / "rules")
     with pytest.raises(ConfigError) as err:
-        install_cluster(catalog, cluster("c1", "1.29.4"), sink, store, tmp_path / "state")
-    assert "kansoku-k8s-2.1.0/manifest.yaml: dashboards[0] cluster" in str(err.value)
+        install_cluster(catalog, cluster("c1", "1.20.4"), sink, store, tmp_path / "state")
+    assert "kansoku-k8s-1.1.0/manifest.yaml: dashboards[0] cluster" in str(err.value)
     assert "datasource 'prom'" in str(err.value)
     assert sink.list_dashboards("kansoku-c1") == [] and store.names("c1") == []
 
@@ -117,10 +117,13 @@ def test_install_is_idempotent_upgrade_replaces_and_uninstall_removes_exactly(
     assert up.bundle == "kansoku-k8s-2.1.0"
     assert "kansoku-k8s-2.0.0--kubernetes.rules.yaml" in up.removed
     assert "kansoku-k8s-2.1.0--kubernetes.rules.yaml" in up.created
-    assert "ks-cluster-c1" in up.updated
+    # 2.1.0's dashboards are fleet scope (one copy per region, `$cluster`): the per-cluster
+    # copy goes, the human's dashboard stays
+    assert "ks-cluster-c1" in up.removed and sink.get_dashboard("ks-cluster-c1") is None
+    assert "kansoku-k8s-2.1.0--vendored-kubernetes-mixin.rules.yaml" in up.created
     assert read_state(state, "c1").bundles == ["kansoku-core-1.0.0", "kansoku-k8s-2.1.0"]
     removed = uninstall_cluster("c1", sink, store, state)
-    assert "ks-cluster-c1" in removed and store.names("c1") == []
+    assert "kansoku-k8s-2.1.0--kubernetes.rules.yaml" in removed and store.names("c1") == []
     assert sink.list_dashboards("kansoku-c1") == ["human-notes"]  # folder kept: not empty
     assert read_state(state, "c1") is None
     assert uninstall_cluster("c1", sink, store, state) == []
@@ -231,7 +234,7 @@ def test_provisioning_hook_installs_and_deprovisioning_removes(tmp_path: Path) -
     bad = client.post("/bundles/clusters", json=cluster("old-1", "1.10.0").model_dump())
     assert bad.status_code == 422 and "k8s_version" in bad.json()["detail"]
     gone = client.delete("/bundles/clusters/new-1")
-    assert gone.status_code == 200 and "ks-cluster-new-1" in gone.json()["removed"]
+    assert gone.status_code == 200 and "kansoku-k8s-2.1.0--kubernetes.rules.yaml" in gone.json()["removed"]
     assert DirectoryRuleStore(tmp_path / "rules").names("new-1") == []
     # the provisioning API may also name a cluster that is already in the inventory
     inv = _inventory(tmp_path / "inventory.yaml", [cluster("inv-1", "1.19.4")])
@@ -253,7 +256,9 @@ def test_demo_renders_the_demo_fleet(tmp_path: Path) -> None:
     text = (out / "ams-legacy-02" / "dashboards" / "ks-cluster-ams-legacy-02.json").read_text()
     assert "kubelet_running_pod_count" in text
     assert "kansoku-k8s-2.1.0" in console.export_text()
-    assert len(list((out / "_fleet" / "dashboards").glob("*.json"))) == 3
+    # fleet overview, heal journal, OpenStack, and 2.1.0's seven Kubernetes dashboards, once
+    assert len(list((out / "_fleet" / "dashboards").glob("*.json"))) == 10
+    assert (out / "_fleet" / "dashboards" / "ks-k8s-apiserver-eu.json").exists()
 
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "bundle"
@@ -359,7 +364,9 @@ def test_cli_install_diff_uninstall_and_unsupported_version(tmp_path: Path) -> N
     ]  # fmt: skip
     runner, app = CliRunner(), build_app()
     before = runner.invoke(app, ["bundle", "diff", "c1", *opts])
-    assert before.exit_code == 1 and "ks-cluster-c1: missing in Grafana" in before.output
+    assert before.exit_code == 1 and "rule file kansoku-core-1.0.0--kansoku.rules.yaml:" in before.output
+    # 2.1.0's dashboards are fleet scope: nothing per cluster to be missing
+    assert "missing in Grafana" not in before.output
     first = runner.invoke(app, ["bundle", "install", "c1", *opts])
     assert first.exit_code == 0 and "installed kansoku-k8s-2.1.0" in first.output
     again = runner.invoke(app, ["bundle", "install", "c1", *opts])
@@ -375,6 +382,7 @@ def test_cli_install_diff_uninstall_and_unsupported_version(tmp_path: Path) -> N
     ]
     assert restarts == ["-"]  # the 2.1.0 recording rule would go, nothing adds it back
     assert "+++ bundle/kansoku-k8s-2.0.0--kubernetes.rules.yaml" in older.output
+    assert "ks-cluster-c1: missing in Grafana" in older.output  # 2.0.0 renders it per cluster
     gone = runner.invoke(app, ["bundle", "uninstall", "c1", *opts])
     assert gone.exit_code == 0 and "removed" in gone.output
     from kansoku.cli import main
@@ -429,8 +437,7 @@ def test_concurrent_installs_of_one_cluster_are_serialised(catalog, tmp_path: Pa
             pool.map(lambda _: install_cluster(catalog, c1, sink, store, tmp_path / "state"), range(4))
         )
     assert sum(r.changed for r in results) == 1
-    stored = sink.get_dashboard("ks-cluster-c1")
-    assert stored is not None and stored.version == 1
+    assert len(store.names("c1")) == 5  # core + k8s recording rules + three vendored files, once
 
 
 def test_fleet_dashboards_install_into_the_region_folder(tmp_path: Path) -> None:
@@ -450,13 +457,20 @@ def test_fleet_dashboards_install_into_the_region_folder(tmp_path: Path) -> None
         f"file://{tmp_path / 'g'}",
     ]
     first = CliRunner().invoke(build_app(), args)
-    assert first.exit_code == 0 and "created 3" in first.output, first.output
-    assert sink.list_dashboards("kansoku-fleet-eu") == ["ks-fleet-eu", "ks-heal-eu", "ks-openstack-openstack"]
+    assert first.exit_code == 0 and "created 10" in first.output, first.output
+    assert sink.list_dashboards("kansoku-fleet-eu") == [
+        "ks-fleet-eu", "ks-heal-eu", "ks-k8s-apiserver-eu", "ks-k8s-cluster-eu", "ks-k8s-etcd-eu",
+        "ks-k8s-kubelet-eu", "ks-k8s-nodes-eu", "ks-k8s-pv-eu", "ks-k8s-resources-eu", "ks-openstack-openstack",
+    ]  # fmt: skip
     openstack = sink.get_dashboard("ks-openstack-openstack")
     assert openstack is not None
     exprs = [t["expr"] for p in openstack.dashboard["panels"] for t in p.get("targets") or []]
-    assert all('cluster="openstack"' in e for e in exprs)  # the cloud name, as the exporter labels it
-    assert "unchanged 3" in CliRunner().invoke(build_app(), args).output
+    assert all('cluster="$cluster"' in e for e in exprs)
+    # `$cluster` opens on the cloud name, as the exporter labels it
+    variables = {v["name"]: v for v in openstack.dashboard["templating"]["list"]}
+    assert variables["cluster"]["current"]["value"] == "openstack"
+    assert variables["datasource"]["current"]["value"] == "prom-fleet"
+    assert "unchanged 10" in CliRunner().invoke(build_app(), args).output
     missing = CliRunner().invoke(build_app(), [*args[:5], "prom-nope", *args[6:]])
     assert isinstance(missing.exception, ConfigError)
     assert "datasource 'prom-nope' is not in Grafana" in str(missing.exception)
