@@ -14,8 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
-from kansoku.alerts.rules_model import RuleFile
-
+from kansoku.alerts.rules.model import RuleFile
 from kansoku.errors import FieldProblem
 
 

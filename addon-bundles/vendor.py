@@ -13,7 +13,7 @@ each time by hand would drift. The rewrite is deliberately small and checked:
 - alerts that kansoku defines itself (heal hooks match on names) and the kube-prometheus
   meta alerts kansoku replaces (`Watchdog`, `InfoInhibitor`, severity `none`) are dropped;
 - after the rewrite every expression must pass the multi-cluster check
-  (`kansoku.alerts.promql_check.cluster_drops`), or vendoring stops naming the rule.
+  (`kansoku.alerts.rules.promql.cluster_drops`), or vendoring stops naming the rule.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from kansoku.alerts.promql_check import cluster_drops
 
+from kansoku.alerts.rules.promql import cluster_drops
 from kansoku.errors import KansokuError
 
 CLUSTER = "cluster"

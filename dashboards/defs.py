@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as gdash
+
 from kansoku.dashboards.context import DashboardContext
 from kansoku.dashboards.k8s import K8S_DASHBOARDS
 from kansoku.dashboards.panels import DashboardDef, Layout, uid_for

@@ -18,6 +18,7 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableRefresh,
     VariableSort,
 )
+
 from kansoku.dashboards.context import DashboardContext
 
 DATASOURCE_VAR = "${datasource}"

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kansoku.addon_bundles.catalog import load_catalog
-from kansoku.addon_bundles.render import render_cluster
-from kansoku.alerts.promql_check import cluster_drops
-from kansoku.alerts.rules_check import check_files, run_rule_tests
 from typer.testing import CliRunner
 
+from kansoku.addon_bundles.catalog import load_catalog
+from kansoku.addon_bundles.render import render_cluster
+from kansoku.alerts.rules.check import check_files, run_rule_tests
+from kansoku.alerts.rules.promql import cluster_drops
 from kansoku.cli import build_app
 from kansoku.errors import ConfigError
 from kansoku.models import Cluster
@@ -229,7 +229,7 @@ def test_kubectl_list_and_multi_document_files_are_read(tmp_path: Path, need_pro
 
 def test_every_kansoku_alert_has_a_description_and_a_runbook_page() -> None:
     """runbook_url ends in the alert name and docs/runbooks/<name>.md exists and says what to do."""
-    from kansoku.alerts.rules_model import load_rule_file
+    from kansoku.alerts.rules.model import load_rule_file
 
     root = Path(__file__).parent.parent
     rules = load_rule_file(root / "alerts" / "rule-files" / "kansoku.rules.yaml").rules

@@ -1,0 +1,135 @@
+"""The seam every remediation goes through: the `Action` Protocol and what an action gets.
+
+Why plan/execute/verify: `plan` has no side effects, so dry-run and the demo show exactly
+what would happen; `execute` acts (and may refuse after its own pre-checks, e.g. an IaaS
+fault); `verify` checks the action's own postcondition (snapshot readable, policy written,
+node Ready) before the closed loop waits for the alert itself to resolve.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from kansoku.alerts.heal.model import Outcome
+from kansoku.errors import KansokuError
+from kansoku.models import Cluster
+
+
+class StorageBackend(Protocol):
+    """Where export policies (which addresses may mount a cluster's volumes) are kept."""
+
+    def get_policy(self, name: str) -> list[str]: ...
+
+    def set_policy(self, name: str, addresses: list[str], request_id: str) -> None: ...
+
+
+class KubeApi(Protocol):
+    """The few Kubernetes API calls the actions make (JSON in, JSON out)."""
+
+    def get(self, path: str, params: dict[str, str] | None = None) -> dict[str, Any]: ...
+
+    def patch(self, path: str, body: dict[str, Any], content_type: str) -> dict[str, Any]: ...
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def delete(self, path: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class Services:
+    """Clients actions need, built lazily per action (each with the action's request id)."""
+
+    storage: Callable[[], StorageBackend]
+    kube: Callable[[Cluster, str], KubeApi]
+    openstack: Callable[[str], Any]
+
+
+class ActionFailed(KansokuError):
+    """An action step failed in a way worth one clear line in the journal."""
+
+
+@dataclass
+class ActionContext:
+    action: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    params: dict[str, Any]
+    cluster: Cluster | None
+    request_id: str
+    timeout: float
+    workdir: Path
+    services: Services
+    started: float = field(default_factory=time.monotonic)
+
+    def remaining(self) -> float:
+        """Seconds left of this action's timeout (never negative)."""
+        return max(0.0, self.timeout - (time.monotonic() - self.started))
+
+    def label(self, name: str) -> str:
+        value = self.labels.get(name)
+        if not value:
+            raise ActionFailed(f"{self.action}: alert has no '{name}' label")
+        return value
+
+    def need_cluster(self) -> Cluster:
+        if self.cluster is None:
+            raise ActionFailed(
+                f"{self.action}: cluster {self.labels.get('cluster')!r} is not in the inventory/config"
+            )
+        return self.cluster
+
+    def str_param(self, name: str, default: str | None = None) -> str:
+        value = self.params.get(name, default)
+        if value is None or isinstance(value, list | bool):
+            raise ActionFailed(f"{self.action}: parameter '{name}' must be a string")
+        return self.expand(str(value))
+
+    def list_param(self, name: str, default: list[str] | None = None) -> list[str]:
+        value = self.params.get(name, default)
+        if not isinstance(value, list):
+            raise ActionFailed(f"{self.action}: parameter '{name}' must be a list of strings")
+        return [self.expand(str(v)) for v in value]
+
+    def int_param(self, name: str, default: int) -> int:
+        value = self.params.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ActionFailed(f"{self.action}: parameter '{name}' must be a number")
+        try:
+            return int(value)
+        except ValueError:
+            raise ActionFailed(f"{self.action}: parameter '{name}' must be a number") from None
+
+    def path_param(self, name: str, default: str) -> Path:
+        p = Path(self.str_param(name, default))
+        return p if p.is_absolute() else self.workdir / p
+
+    def expand(self, text: str) -> str:
+        """Fill {cluster}, {node}, {member}, {request_id}... from the alert's labels."""
+        values = {**self.labels, "request_id": self.request_id}
+        try:
+            return text.format_map(_Strict(values))
+        except (KeyError, ValueError, IndexError) as exc:
+            raise ActionFailed(f"{self.action}: cannot fill {text!r}: missing {exc}") from None
+
+
+class _Strict(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        raise KeyError(key)
+
+
+class Action(Protocol):
+    """One kind of remediation; implementations are registered by name in heal.actions."""
+
+    name: str
+    #: labels the alert must carry for this action (checked when the webhook arrives)
+    required_labels: tuple[str, ...]
+
+    def plan(self, ctx: ActionContext) -> list[str]: ...
+
+    def execute(self, ctx: ActionContext) -> Outcome: ...
+
+    def verify(self, ctx: ActionContext, done: Outcome) -> Outcome: ...
