@@ -22,7 +22,7 @@ from kansoku.dashboards.panels import stat_panel as _stat
 from kansoku.dashboards.panels import table_panel as _table
 from kansoku.dashboards.panels import to_dict as _to_dict
 from kansoku.dashboards.panels import ts as _ts
-from kansoku.dashboards.variables import templated, with_variables
+from kansoku.dashboards.variables import OPENSTACK_CLUSTER_QUERY, templated, with_variables
 
 __all__ = ["DASHBOARDS", "DashboardDef", "uid_for"]
 _Layout = Layout
@@ -225,7 +225,7 @@ def openstack_control_plane(ctx: DashboardContext) -> dict[str, Any]:
         ctx, uid_for("openstack", ctx.cluster_id), f"OpenStack control plane {ctx.cluster_id}", "openstack"
     )
     # the OpenStack cloud is the `cluster` of its metrics: `$cluster` picks the cloud
-    dash = with_variables(dash, ctx.datasource_uid, ctx.cluster_id)
+    dash = with_variables(dash, ctx.datasource_uid, ctx.cluster_id, cluster_query=OPENSTACK_CLUSTER_QUERY)
     ctx = templated(ctx)
     s, lay = ctx.selector, _Layout()
     req = "kansoku_openstack_api_requests_total"

@@ -24,7 +24,7 @@ from kansoku.dashboards.panels import (
     ts,
     uid_for,
 )
-from kansoku.dashboards.variables import templated, with_variables
+from kansoku.dashboards.variables import K8S_CLUSTER_QUERY, templated, with_variables
 
 _ETCD_JOB = 'job=~".*etcd.*"'
 
@@ -103,6 +103,7 @@ def kubelet(ctx: DashboardContext) -> dict[str, Any]:
     dash = with_variables(
         base(ctx, uid_for("k8s-kubelet", ctx.region), f"Kubelet ({ctx.region})", "k8s"),
         ctx.datasource_uid,
+        cluster_query=K8S_CLUSTER_QUERY,
         instance_of="kubelet",
     )
     t, lay = templated(ctx), Layout()
@@ -177,6 +178,7 @@ def resources(ctx: DashboardContext) -> dict[str, Any]:
     dash = with_variables(
         base(ctx, uid_for("k8s-resources", ctx.region), f"Resources ({ctx.region})", "k8s"),
         ctx.datasource_uid,
+        cluster_query=K8S_CLUSTER_QUERY,
         namespace=True,
     )
     t, lay = templated(ctx), Layout()
@@ -271,6 +273,7 @@ def persistent_volumes(ctx: DashboardContext) -> dict[str, Any]:
     dash = with_variables(
         base(ctx, uid_for("k8s-pv", ctx.region), f"Persistent volumes ({ctx.region})", "k8s"),
         ctx.datasource_uid,
+        cluster_query=K8S_CLUSTER_QUERY,
         namespace=True,
     )
     t, lay = templated(ctx), Layout()
@@ -317,6 +320,7 @@ def nodes(ctx: DashboardContext) -> dict[str, Any]:
     dash = with_variables(
         base(ctx, uid_for("k8s-nodes", ctx.region), f"Nodes ({ctx.region})", "k8s"),
         ctx.datasource_uid,
+        cluster_query=K8S_CLUSTER_QUERY,
         instance_of="node-exporter",
     )
     t, lay = templated(ctx), Layout()

@@ -23,8 +23,12 @@ from kansoku.dashboards.context import DashboardContext
 
 DATASOURCE_VAR = "${datasource}"
 CLUSTER_VAR = "$cluster"
-#: Every cluster has `up` series (kube-state-metrics, kubelet, node-exporter, the kansoku exporter).
-CLUSTER_QUERY = "label_values(up, cluster)"
+#: Every cluster of the inventory, also while its API server is down (kansoku's own series).
+CLUSTER_QUERY = "label_values(kansoku_check_state, cluster)"
+#: Clusters whose kube-state-metrics is scraped: the component dashboards' data.
+K8S_CLUSTER_QUERY = "label_values(kube_node_info, cluster)"
+#: OpenStack clouds: the exporter puts the cloud name in `cluster`.
+OPENSTACK_CLUSTER_QUERY = "label_values(kansoku_openstack_service_up, cluster)"
 
 
 def templated(ctx: DashboardContext) -> DashboardContext:
@@ -68,6 +72,7 @@ def with_variables(
     cluster: str | None = None,
     *,
     cluster_var: bool = True,
+    cluster_query: str = CLUSTER_QUERY,
     all_clusters: bool = False,
     namespace: bool = False,
     instance_of: str | None = None,
@@ -83,7 +88,7 @@ def with_variables(
         ds = ds.current(current)
     dash = dash.with_variable(ds)
     if cluster_var:
-        dash = dash.with_variable(_query_var("cluster", CLUSTER_QUERY, "Cluster", cluster, all_=all_clusters))
+        dash = dash.with_variable(_query_var("cluster", cluster_query, "Cluster", cluster, all_=all_clusters))
     if namespace:
         query = 'label_values(kube_namespace_status_phase{cluster="$cluster"}, namespace)'
         dash = dash.with_variable(_query_var("namespace", query, "Namespace", all_=True))

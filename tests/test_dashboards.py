@@ -51,7 +51,15 @@ def test_every_dashboard_selects_datasource_and_cluster_by_variable() -> None:
         if name == "heal-journal":  # the healer's series are all cluster="fleet"
             assert "cluster" not in variables
             continue
-        assert variables["cluster"]["query"] == "label_values(up, cluster)", name
+        # inventory clusters (selectable while down), kube-state-metrics clusters, or clouds
+        want = {
+            "openstack-control-plane": "label_values(kansoku_openstack_service_up, cluster)",
+            **{
+                k: "label_values(kube_node_info, cluster)"
+                for k in ("k8s-kubelet", "k8s-resources", "k8s-pv", "k8s-nodes")
+            },
+        }.get(name, "label_values(kansoku_check_state, cluster)")
+        assert variables["cluster"]["query"] == want, name
         # every query selects the cluster; only the healer's fleet-wide series are fixed
         assert all("$cluster" in e or 'cluster="fleet"' in e for e in exprs), name
 
