@@ -52,7 +52,7 @@ def main() -> None:
         f"Machine: {os.cpu_count()} cores (nproc), {cpu_model()}. Data: {n} clusters over Kubernetes "
         f"{', '.join(VERSIONS)}; each gets its bundle chain (kansoku-core + kansoku-k8s) and a "
         "PrometheusRule per rule file: Kubernetes < 1.21 the per-cluster dashboard and 2 rule files, "
-        ">= 1.21 (kansoku-k8s-2.1.0) 5 rule files (kansoku + recording + three vendored mixins) and "
+        ">= 1.21 (kansoku-k8s-2.1.0) 6 rule files (kansoku + recording + four vendored mixin files) and "
         "no per-cluster dashboard (its dashboards are fleet scope, rendered once per region).",
         "",
         "| figure | value |",

@@ -438,7 +438,7 @@ def test_concurrent_installs_of_one_cluster_are_serialised(catalog, tmp_path: Pa
             pool.map(lambda _: install_cluster(catalog, c1, sink, store, tmp_path / "state"), range(4))
         )
     assert sum(r.changed for r in results) == 1
-    assert len(store.names("c1")) == 5  # core + k8s recording rules + three vendored files, once
+    assert len(store.names("c1")) == 6  # core + k8s recording rules + four vendored files, once
 
 
 def test_fleet_dashboards_install_into_the_region_folder(tmp_path: Path) -> None:
@@ -512,7 +512,9 @@ def test_vendored_mixins_ship_for_1_29_once_per_name_and_keep_cluster() -> None:
     for anchor in ("KubePodCrashLooping", "KubePersistentVolumeFillingUp", "KubeAPIErrorBudgetBurn",
                    "KubeCPUOvercommit", "KubeStatefulSetReplicasMismatch", "KubeClientCertificateExpiration",
                    "NodeFilesystemSpaceFillingUp", "NodeClockNotSynchronising", "etcdHighFsyncDurations",
-                   "etcdDatabaseQuotaLowSpace", "etcdHighNumberOfLeaderChanges", "KubeletDown", "TargetDown"):  # fmt: skip
+                   "etcdDatabaseQuotaLowSpace", "etcdHighNumberOfLeaderChanges", "KubeletDown", "TargetDown",
+                   "PrometheusRuleFailures", "PrometheusNotConnectedToAlertmanagers", "AlertmanagerClusterDown",
+                   "PrometheusOperatorReconcileErrors"):  # fmt: skip
         assert anchor in names, anchor
     assert names["KubeNodeNotReady"] == {"kansoku.rules.yaml"}
     assert names["Watchdog"] == {"kansoku.rules.yaml"}
@@ -543,3 +545,18 @@ def test_vendor_rewrite_adds_cluster_and_makes_absent_per_cluster() -> None:
     assert multi_cluster("sum by (cluster, namespace) (x)") == "sum by (cluster, namespace) (x)"
     absent = multi_cluster('absent(up{job="kube-scheduler"})\n')
     assert "unless on (cluster)" in absent and 'count by (cluster) (up{job="kube-scheduler"} == 1)' in absent
+
+
+def test_a_1_29_cluster_gets_the_anchor_alert_names_that_apply_to_a_managed_fleet() -> None:
+    """kube-prometheus's 125 and etcd-mixin's 13 alert names (tests/data/anchors), but
+    GrafanaRequestsFailing (grafana-mixin is AGPL-3.0) and InfoInhibitor (severity none)."""
+    from kansoku.alerts.rules.model import load_rule_file
+
+    data = Path(__file__).parent / "data" / "anchors"
+    anchors = set((data / "kube-prometheus-alert-names.txt").read_text().split())
+    anchors |= set((data / "etcd-mixin-alert-names.txt").read_text().split())
+    assert len(anchors) == 138
+    catalog = load_catalog()
+    chain = catalog.closure(catalog.select(cluster("c1", "1.29.4")))
+    ours = {r.name for b in chain for p in b.rule_paths for r in load_rule_file(p).rules if r.kind == "alert"}
+    assert anchors - ours == {"GrafanaRequestsFailing", "InfoInhibitor"}
