@@ -560,3 +560,43 @@ def test_a_1_29_cluster_gets_the_anchor_alert_names_that_apply_to_a_managed_flee
     chain = catalog.closure(catalog.select(cluster("c1", "1.29.4")))
     ours = {r.name for b in chain for p in b.rule_paths for r in load_rule_file(p).rules if r.kind == "alert"}
     assert anchors - ours == {"GrafanaRequestsFailing", "InfoInhibitor"}
+
+
+def test_generated_vendored_tests_follow_from_the_rules() -> None:
+    """The committed generated promtool tests are what the generator derives from the shipped
+    rule files today (only the golden annotations come from promtool), and a simple rule's
+    synthetic series sit on either side of its threshold for longer than `for`."""
+    import yaml
+
+    from kansoku.addon_bundles.vendor_tests import case_of, cases, generated_name, promtool_document
+
+    bundle = BUNDLES_DIR / "kansoku-k8s-2.1.0"
+    siblings = sorted((bundle / "rules").glob("vendored-*.rules.yaml"))
+    total = 0
+    for rule_path in siblings:
+        committed = yaml.safe_load((bundle / "tests" / generated_name(rule_path)).read_text())
+        own = {
+            r["alert"]
+            for g in yaml.safe_load(rule_path.read_text())["groups"]
+            for r in g["rules"]
+            if "alert" in r
+        }
+        generated = [c for c in cases(siblings) if c.alert in own]
+        golden = {
+            t["alert_rule_test"][0]["alertname"]: t["alert_rule_test"][0]["exp_alerts"][0]["exp_annotations"]
+            for t in committed["tests"]
+            if t["alert_rule_test"][0]["exp_alerts"]
+        }
+        assert committed == promtool_document([f"../rules/{rule_path.name}"], generated, golden), (
+            rule_path.name
+        )
+        total += len(generated)
+    assert total == 42
+    gauge = case_of(
+        {"alert": "A", "expr": 'x{job="j",fstype!=""} > 5', "for": "10m", "labels": {"severity": "warning"}}
+    )
+    assert gauge is not None and gauge.firing.startswith("10x") and gauge.healthy.startswith("0x")
+    assert gauge.series == 'x{cluster="c1",job="j",fstype="synthetic"}' and gauge.eval_minutes == 20
+    counter = case_of({"alert": "B", "expr": "increase(y_total[5m]) > 0", "labels": {}})
+    assert counter is not None and counter.firing.startswith("0+0.2x") and counter.healthy.startswith("0+0x")
+    assert case_of({"alert": "C", "expr": "sum by (cluster) (x) > 1"}) is None  # not the simple shape
