@@ -38,6 +38,7 @@ KANSOKU_ALERTS = frozenset(
         "KansokuCheckFailing",
         "KansokuCheckUnknown",
         "KansokuExporterDown",
+        "KansokuChecksStale",
         "OpenStackAPI5xxRatioHigh",
         "OpenStackAPILatencyHigh",
         "OpenStackRPCQueueGrowing",

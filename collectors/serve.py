@@ -16,7 +16,13 @@ from pathlib import Path
 
 from kansoku.collectors.apimetrics import ApiMetrics, service_from_path
 from kansoku.collectors.backups import EtcdBackupCollector
-from kansoku.collectors.exporter import CheckCollector, OpenStackCollector, build_registry, serve_metrics
+from kansoku.collectors.exporter import (
+    CheckCollector,
+    OpenStackCollector,
+    RoundCollector,
+    build_registry,
+    serve_metrics,
+)
 from kansoku.collectors.openstack import OpenStackState, Poller, PollError, build_pollers
 from kansoku.collectors.tail import LogTailer
 from kansoku.errors import ConfigError
@@ -49,8 +55,10 @@ class CollectService:
                 lambda: self.monitor.inventory.clusters,
                 lambda: self.monitor.inventory.settings.etcd_backup_dir,
             ),
+            RoundCollector(lambda: self.round_finished),
         )
         self._last_round = 0.0
+        self.round_finished = 0.0
 
     def _stat(self) -> float:
         try:
@@ -148,6 +156,7 @@ class CollectService:
             )
         statuses += self.monitor.store.update_all(os_results)
         self._last_round = started
+        self.round_finished = time.time()  # its age is what KansokuChecksStale reads
         return statuses
 
     def close(self) -> None:

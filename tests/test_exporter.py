@@ -48,10 +48,16 @@ def test_metrics_text_has_contract_names_and_labels(sim: SimFleetThread, tmp_pat
     _write_inventory(inv_path, sim, 20, [{"path": str(log), "service": "nova-api"}])
     service = CollectService(inv_path)
     try:
+        before = generate_latest(service.registry).decode()
         asyncio.run(service.round())
         text = generate_latest(service.registry).decode()
     finally:
         service.close()
+    # the loop's heartbeat (KansokuChecksStale): absent until a round has finished
+    assert "kansoku_last_round_timestamp_seconds{" not in before
+    heartbeat = [ln for ln in text.splitlines() if ln.startswith("kansoku_last_round_timestamp_seconds{")]
+    assert len(heartbeat) == 1 and 'cluster="fleet"' in heartbeat[0]
+    assert abs(float(heartbeat[0].split()[-1]) - time.time()) < 60
     c0 = cluster_id(0)  # api_down
     assert f'kansoku_check_up{{check="apiserver_readyz",cluster="{c0}",region="fra"}} 0.0' in text
     assert f'kansoku_check_up{{check="apiserver_readyz",cluster="{cluster_id(1)}",region="ams"}} 1.0' in text

@@ -25,7 +25,7 @@ CONTRACT_ALERTS = {
     "KubeNodeNotReady", "ManagementAgentDisconnected", "ManagementPathDown", "KubeAPIServerDown",
     "KansokuAPIServerDirectPathDown", "EtcdMemberDown", "EtcdNoQuorum", "EtcdUnreachable",
     "KansokuEtcdProbeBlind", "EtcdBackupStale", "KansokuCheckFailing", "KansokuCheckUnknown",
-    "KansokuExporterDown", "Watchdog", "OpenStackAPI5xxRatioHigh", "OpenStackAPILatencyHigh",
+    "KansokuExporterDown", "KansokuChecksStale", "Watchdog", "OpenStackAPI5xxRatioHigh", "OpenStackAPILatencyHigh",
     "OpenStackRPCQueueGrowing", "OpenStackServiceDown", "KansokuHealBudgetExhausted",
 }  # fmt: skip
 
@@ -57,7 +57,7 @@ def test_every_contract_alert_has_promtool_tests_that_fire_and_stay_silent(need_
 def test_rules_test_command_runs_all_bundles_and_prints_coverage(need_prometheus: None) -> None:
     result = CliRunner().invoke(build_app(), ["rules", "test"])
     assert result.exit_code == 0, result.output
-    assert "coverage: 19/19 kansoku alerts have a firing and a silent test" in result.output
+    assert "coverage: 20/20 kansoku alerts have a firing and a silent test" in result.output
     assert "kansoku-k8s-1.0.0/tests/kubernetes.rules.test.yaml" in result.output.replace("\n", "")
 
 
