@@ -600,3 +600,33 @@ def test_generated_vendored_tests_follow_from_the_rules() -> None:
     counter = case_of({"alert": "B", "expr": "increase(y_total[5m]) > 0", "labels": {}})
     assert counter is not None and counter.firing.startswith("0+0.2x") and counter.healthy.startswith("0+0x")
     assert case_of({"alert": "C", "expr": "sum by (cluster) (x) > 1"}) is None  # not the simple shape
+
+
+def test_heal_hooks_name_shipped_alerts_and_destructive_ones_wait_as_long_as_the_mixins() -> None:
+    """Every hook of the bundles and of examples/heal.yaml names an alert a 1.29 cluster gets;
+    an alert feeding replace_node waits >= 15m (kubernetes-mixin's KubeNodeNotReady), one
+    feeding etcd_restore >= 10m, and neither fires on an unknown (unreachable) check."""
+    from kansoku.alerts.heal.config import load_heal_config
+    from kansoku.alerts.rules.model import load_rule_file
+
+    catalog = load_catalog()
+    chain = catalog.closure(catalog.select(cluster("c1", "1.29.4")))
+    rules = {
+        r.name: r for b in chain for p in b.rule_paths for r in load_rule_file(p).rules if r.kind == "alert"
+    }
+    example = load_heal_config(Path(__file__).parent.parent / "examples" / "heal.yaml").config
+    hooks = [h for b in chain for h in b.manifest.heal_hooks] + list(example.hooks)
+    minimum = {"replace_node": 15, "etcd_restore": 10}
+
+    def minutes(text: str | None) -> float:
+        units = {"s": 1 / 60, "m": 1, "h": 60}
+        return float(text[:-1]) * units[text[-1]] if text else 0.0
+
+    for hook in hooks:
+        assert hook.alert in rules, hook.alert
+        rule = rules[hook.alert]
+        for action in (hook.action, hook.escalate_to):
+            if action in minimum:
+                assert minutes(rule.for_) >= minimum[action], (hook.alert, rule.for_)
+        if hook.action in minimum:  # an escalation follows a first action that did not help
+            assert 'state="unknown"' not in rule.expr and "state!=" not in rule.expr, hook.alert
