@@ -86,14 +86,28 @@ def render_cmd(
     inventory: Inventory = DEFAULT_INVENTORY,
     out: Annotated[Path, typer.Option("--out", "-o")] = Path("bundles-out"),
     bundles: BundleDirs = None,
+    fleet_datasource: Annotated[
+        str, typer.Option("--fleet-datasource", help="default of the fleet dashboards' $datasource")
+    ] = "prometheus-fleet",
 ) -> None:
-    """Render each inventory cluster's bundle (dashboards, rule files, PrometheusRule, manifests)."""
-    from kansoku.addon_bundles.ops import catalog, load_clusters, render_fleet_to, unversioned
+    """Render each inventory cluster's bundle (rule files, PrometheusRule, manifests, dashboards)
+    and each region's fleet dashboards."""
+    from kansoku.addon_bundles.ops import (
+        catalog,
+        load_clusters,
+        render_fleet_dashboards_to,
+        render_fleet_to,
+        unversioned,
+    )
 
     clusters = load_clusters(inventory)
-    rendered = render_fleet_to(catalog(bundles), clusters, out)
+    cat = catalog(bundles)
+    rendered = render_fleet_to(cat, clusters, out)
     for r in rendered:
         _console().print(f"{r.cluster_id}: {r.key} -> {out / r.cluster_id} ({r.pushed_bytes()} bytes)")
+    for region, folder in render_fleet_dashboards_to(cat, clusters, out, fleet_datasource).items():
+        count = len(list(folder.glob("*.json")))
+        _console().print(f"region {region}: {count} fleet dashboards -> {folder}")
     for c in unversioned(clusters):
         _console().print(
             f"{c.id}: skipped: field k8s_version is not set in {inventory}, so no bundle can be "

@@ -79,6 +79,30 @@ def render_fleet_to(catalog: Catalog, clusters: list[Cluster], outdir: Path) -> 
     return rendered
 
 
+def render_fleet_dashboards_to(
+    catalog: Catalog,
+    clusters: list[Cluster],
+    outdir: Path,
+    datasource: str,
+    openstack_cloud: str = "openstack",
+) -> dict[str, Path]:
+    """The fleet-scope dashboards of each region of `clusters` into `outdir/_fleet-<region>/`
+    (what `install --fleet` provisions; one copy per region, `$cluster` picks the cluster)."""
+    import json
+
+    from kansoku.addon_bundles.render import render_fleet
+
+    newest = catalog.versions(DEFAULT_BUNDLE)[-1]
+    written: dict[str, Path] = {}
+    for region in sorted({c.region for c in clusters}):
+        folder = outdir / f"_fleet-{region}" / "dashboards"
+        folder.mkdir(parents=True, exist_ok=True)
+        for uid, dash in render_fleet(catalog, newest, region, datasource, openstack_cloud).items():
+            (folder / f"{uid}.json").write_text(json.dumps(dash, indent=1), encoding="utf-8")
+        written[region] = folder
+    return written
+
+
 def install(
     catalog: Catalog, cluster: Cluster, targets: Targets, bundle_key: str | None = None
 ) -> InstallResult:

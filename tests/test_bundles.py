@@ -490,8 +490,11 @@ def test_readme_render_of_the_example_inventory_skips_the_unversioned_cluster_by
     assert result.exit_code == 0, result.output
     assert "prod-fra-001: kansoku-k8s-2.1.0" in result.output
     assert "dev-fra-017: skipped: field k8s_version is not set" in " ".join(result.output.split())
-    assert sorted(p.name for p in out.iterdir()) == ["prod-fra-001"]
+    assert sorted(p.name for p in out.iterdir()) == ["_fleet-fra", "prod-fra-001"]
     assert (out / "prod-fra-001" / "rules" / "kansoku-core-1.0.0--kansoku.rules.yaml").is_file()
+    # the dashboards once for the region, `$cluster` picks prod-fra-001 (or any other)
+    assert "region fra: 10 fleet dashboards" in result.output
+    assert (out / "_fleet-fra" / "dashboards" / "ks-k8s-cluster-fra.json").is_file()
 
 
 def test_vendored_mixins_ship_for_1_29_once_per_name_and_keep_cluster() -> None:
