@@ -15,6 +15,7 @@ import yaml
 from packaging.version import Version
 
 from kansoku.addon_bundles.manifest import SHARED_PREFIX, BundleManifest
+from kansoku.addon_bundles.names import duplicate_alerts
 from kansoku.addon_bundles.versions import in_range, parse_k8s_version, parse_range
 from kansoku.alerts.rules.check import HEAL_ACTIONS, policy_findings
 from kansoku.alerts.rules.model import RuleFile, load_rule_file
@@ -245,5 +246,9 @@ def load_catalog(*roots: Path) -> Catalog:
         raise ConfigError(problems)
     catalog = Catalog(bundles)
     for bundle in bundles.values():
-        catalog.closure(bundle)  # every dependency resolvable
+        chain = catalog.closure(bundle)  # every dependency resolvable
+        pairs = [(f, p) for b in chain for f, p in zip(b.rule_files, b.rule_paths, strict=True)]
+        problems.extend(duplicate_alerts(pairs, str(bundle.path / "manifest.yaml")))
+    if problems:
+        raise ConfigError(problems)
     return catalog

@@ -108,23 +108,44 @@ def render_cmd(
     inventory: Inventory = DEFAULT_INVENTORY,
     out: Annotated[Path, typer.Option("--out", "-o")] = Path("bundles-out"),
     bundles: BundleDirs = None,
+    fleet_datasource: Annotated[
+        str, typer.Option("--fleet-datasource", help="default of the fleet dashboards' $datasource")
+    ] = "prometheus-fleet",
 ) -> None:
-    """Render each inventory cluster's bundle (dashboards, rule files, PrometheusRule, manifests).
+    """Render each inventory cluster's bundle (rule files, PrometheusRule, manifests, dashboards)
+    and each region's fleet dashboards.
 
     Example: kansoku bundle render -i inventory.yaml -o out/
     """
-    from kansoku.addon_bundles.ops import catalog, load_clusters, render_fleet_to
+    from kansoku.addon_bundles.ops import (
+        catalog,
+        load_clusters,
+        render_fleet_dashboards_to,
+        render_fleet_to,
+        unversioned,
+    )
     from kansoku.progress import progress_bar
 
+    clusters = load_clusters(inventory)
+    cat = catalog(bundles)
     with progress_bar("rendering bundles", unit="steps") as update:
         rendered = render_fleet_to(
-            catalog(bundles),
-            load_clusters(inventory),
+            cat,
+            clusters,
             out,
             lambda done, total: update(completed=done, total=total, detail="render + write per cluster"),
         )
     for r in rendered:
         _console().print(f"{r.cluster_id}: {r.key} -> {out / r.cluster_id} ({r.pushed_bytes()} bytes)")
+    for region, folder in render_fleet_dashboards_to(cat, clusters, out, fleet_datasource).items():
+        count = len(list(folder.glob("*.json")))
+        _console().print(f"region {region}: {count} fleet dashboards -> {folder}")
+    for c in unversioned(clusters):
+        _console().print(
+            f"{c.id}: skipped: field k8s_version is not set in {inventory}, so no bundle can be "
+            "chosen (set it, or list the cluster through a Rancher/Magnum source, which reports it)",
+            markup=False,
+        )
 
 
 @bundle_app.command("diff")

@@ -58,18 +58,33 @@ def find_cluster(clusters: list[Cluster], cluster_id: str) -> Cluster:
     raise KansokuError(f"cluster {cluster_id!r} is not in the inventory")
 
 
+def unversioned(clusters: list[Cluster]) -> list[Cluster]:
+    """Clusters whose Kubernetes version is not known (hand-written without `k8s_version`).
+
+    Why they are skipped rather than refused or given a default: a bundle is chosen by the
+    version, and guessing it would ship rules over metric names the cluster may not have
+    (etcd_object_counts vs apiserver_storage_objects). Skipping one cluster must not stop the
+    other 699 either; the caller names each skipped cluster. Rancher and Magnum report the
+    version themselves.
+    """
+    return [c for c in clusters if not c.k8s_version]
+
+
 def render_fleet_to(
     catalog: Catalog,
     clusters: list[Cluster],
     outdir: Path,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[RenderedBundle]:
-    """Render every cluster's bundle into `outdir/<cluster>/`; all validated before writing.
+    """Render every versioned cluster's bundle into `outdir/<cluster>/`; all validated before
+    writing. Clusters without `k8s_version` are left out (see `unversioned`).
 
     `progress(done, total)` counts rendered then written clusters (2 steps per cluster)."""
-    total = 2 * len(clusters)
+    skip = {c.id for c in unversioned(clusters)}
+    versioned = [c for c in clusters if c.id not in skip]
+    total = 2 * len(versioned)
     rendered = []
-    for c in clusters:
+    for c in versioned:
         rendered.append(render_cluster(catalog, c))
         if progress is not None:
             progress(len(rendered), total)
@@ -78,6 +93,30 @@ def render_fleet_to(
         if progress is not None:
             progress(n, total)
     return rendered
+
+
+def render_fleet_dashboards_to(
+    catalog: Catalog,
+    clusters: list[Cluster],
+    outdir: Path,
+    datasource: str,
+    openstack_cloud: str = "openstack",
+) -> dict[str, Path]:
+    """The fleet-scope dashboards of each region of `clusters` into `outdir/_fleet-<region>/`
+    (what `install --fleet` provisions; one copy per region, `$cluster` picks the cluster)."""
+    import json
+
+    from kansoku.addon_bundles.render import render_fleet
+
+    newest = catalog.versions(DEFAULT_BUNDLE)[-1]
+    written: dict[str, Path] = {}
+    for region in sorted({c.region for c in clusters}):
+        folder = outdir / f"_fleet-{region}" / "dashboards"
+        folder.mkdir(parents=True, exist_ok=True)
+        for uid, dash in render_fleet(catalog, newest, region, datasource, openstack_cloud).items():
+            (folder / f"{uid}.json").write_text(json.dumps(dash, indent=1), encoding="utf-8")
+        written[region] = folder
+    return written
 
 
 def install(

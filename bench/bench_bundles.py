@@ -50,8 +50,10 @@ def main() -> None:
         "## bundles",
         "",
         f"Machine: {os.cpu_count()} cores (nproc), {cpu_model()}. Data: {n} clusters over Kubernetes "
-        f"{', '.join(VERSIONS)}; each gets its bundle chain (kansoku-core + kansoku-k8s), the cluster "
-        "dashboard, 2 rule files, a PrometheusRule per rule file.",
+        f"{', '.join(VERSIONS)}; each gets its bundle chain (kansoku-core + kansoku-k8s) and a "
+        "PrometheusRule per rule file: Kubernetes < 1.21 the per-cluster dashboard and 2 rule files, "
+        ">= 1.21 (kansoku-k8s-2.1.0) 6 rule files (kansoku + recording + four vendored mixin files) and "
+        "no per-cluster dashboard (its dashboards are fleet scope, rendered once per region).",
         "",
         "| figure | value |",
         "|---|---|",

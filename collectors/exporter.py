@@ -126,6 +126,30 @@ class OpenStackCollector(Collector):
         yield from (msgs, unacked, consumers, svc, errs)
 
 
+class RoundCollector(Collector):
+    """`kansoku_last_round_timestamp_seconds{cluster="fleet"}`: when the last check round finished.
+
+    Why: a check loop that hangs (a stuck source, a deadlock) leaves every state frozen at its
+    last value while /metrics keeps answering, so neither `KansokuExporterDown` nor any check
+    alert would notice; `KansokuChecksStale` pages on the age of this timestamp. Absent until the
+    first round has finished.
+    """
+
+    def __init__(self, last_round: Callable[[], float]) -> None:
+        self._last_round = last_round
+
+    def collect(self) -> Iterator[Metric]:
+        ts = self._last_round()
+        family = GaugeMetricFamily(
+            "kansoku_last_round_timestamp_seconds",
+            "when kansoku last finished a round of checks",
+            labels=["cluster", "region"],
+        )
+        if ts > 0:
+            family.add_metric(["fleet", "all"], ts)
+        yield family
+
+
 def build_registry(*collectors: Collector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     for c in collectors:

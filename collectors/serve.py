@@ -18,7 +18,13 @@ from prometheus_client.registry import Collector
 
 from kansoku.collectors.apimetrics import ApiMetrics, service_from_path
 from kansoku.collectors.backups import EtcdBackupCollector
-from kansoku.collectors.exporter import CheckCollector, OpenStackCollector, build_registry, serve_metrics
+from kansoku.collectors.exporter import (
+    CheckCollector,
+    OpenStackCollector,
+    RoundCollector,
+    build_registry,
+    serve_metrics,
+)
 from kansoku.collectors.openstack import OpenStackState, Poller, PollError, build_pollers
 from kansoku.collectors.shard import Shard, ShardInfoCollector, ShardLabelled
 from kansoku.collectors.tail import LogTailer
@@ -62,12 +68,14 @@ class CollectService:
             CrossLayerCollector(
                 lambda: self.verdicts, lambda: {c.id: c.region for c in self.monitor.inventory.clusters}
             ),
+            RoundCollector(lambda: self.round_finished),
         ]
         if shard is not None:
             collectors = [ShardLabelled(c, shard) for c in collectors]
             collectors.append(ShardInfoCollector(shard, lambda: len(self.monitor.inventory.clusters)))
         self.registry = build_registry(*collectors)
         self._last_round = 0.0
+        self.round_finished = 0.0
 
     def _stat(self) -> float:
         try:
@@ -180,6 +188,7 @@ class CollectService:
             self.verdicts = await asyncio.to_thread(
                 judge_fleet, self.monitor.inventory.clusters, self.statuses(), self.iaas
             )
+        self.round_finished = time.time()  # its age is what KansokuChecksStale reads
         return statuses
 
     def close(self) -> None:

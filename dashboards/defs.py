@@ -3,125 +3,53 @@
 Why grafana-foundation-sdk: its builders are generated from Grafana's own schemas, so a
 panel option that Grafana does not know cannot be written (grafanalib has had no release
 since 2024). Every query keeps `cluster` in its aggregations (checked with the same PromQL
-check as the rules) and every panel names its datasource explicitly, so a dashboard
-rendered for one cluster can never show another cluster's data.
+check as the rules) and every panel takes its datasource from the `$datasource` variable and
+its cluster from `$cluster` (defaults: the datasource and cluster rendered for).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as gdash
-from grafana_foundation_sdk.builders import prometheus, stat, table, timeseries
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.common import BigValueGraphMode
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
-from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from kansoku.dashboards.context import DashboardContext
+from kansoku.dashboards.k8s import K8S_DASHBOARDS
+from kansoku.dashboards.panels import DashboardDef, Layout, uid_for
+from kansoku.dashboards.panels import base as _base
+from kansoku.dashboards.panels import stat_panel as _stat
+from kansoku.dashboards.panels import table_panel as _table
+from kansoku.dashboards.panels import to_dict as _to_dict
+from kansoku.dashboards.panels import ts as _ts
+from kansoku.dashboards.variables import OPENSTACK_CLUSTER_QUERY, templated, with_variables
 
-DashboardDef = Callable[[DashboardContext], dict[str, Any]]
-_WIDTH = 24
-#: Inventory labels that configure kansoku rather than describe the cluster.
-_NOT_TAGS = frozenset({"grafana_datasource"})
-
-
-class _Layout:
-    """Places panels left to right in rows of the 24-column Grafana grid."""
-
-    def __init__(self) -> None:
-        self.x = 0
-        self.y = 0
-        self.row_h = 0
-
-    def _newline(self) -> None:
-        self.x, self.y, self.row_h = 0, self.y + self.row_h, 0
-
-    def place(self, w: int, h: int) -> GridPos:
-        if self.x + w > _WIDTH:
-            self._newline()
-        pos = GridPos(h=h, w=w, x=self.x, y=self.y)
-        self.x += w
-        self.row_h = max(self.row_h, h)
-        return pos
-
-    def row(self) -> GridPos:
-        if self.x:
-            self._newline()
-        pos = GridPos(h=1, w=_WIDTH, x=0, y=self.y)
-        self.y += 1
-        return pos
-
-
-def _ds(ctx: DashboardContext) -> DataSourceRef:
-    return DataSourceRef(type_val="prometheus", uid=ctx.datasource_uid)
-
-
-def _query(ctx: DashboardContext, expr: str, legend: str, ref: str = "A") -> prometheus.Dataquery:
-    return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref).datasource(_ds(ctx))
-
-
-def _ts(ctx: DashboardContext, lay: _Layout, title: str, unit: str, *queries: tuple[str, str]) -> Any:
-    panel = timeseries.Panel().title(title).datasource(_ds(ctx)).unit(unit).grid_pos(lay.place(12, 8))
-    for i, (expr, legend) in enumerate(queries):
-        panel = panel.with_target(_query(ctx, expr, legend, chr(ord("A") + i)))
-    return panel
-
-
-def _stat(ctx: DashboardContext, lay: _Layout, title: str, expr: str, unit: str = "none") -> Any:
-    return (
-        stat.Panel()
-        .title(title)
-        .datasource(_ds(ctx))
-        .unit(unit)
-        .grid_pos(lay.place(6, 4))
-        .graph_mode(BigValueGraphMode.AREA)
-        .with_target(_query(ctx, expr, title))
-    )
-
-
-def _table(ctx: DashboardContext, lay: _Layout, title: str, expr: str) -> Any:
-    query = _query(ctx, expr, "").instant().format(PromQueryFormat.TABLE)
-    return table.Panel().title(title).datasource(_ds(ctx)).grid_pos(lay.place(24, 8)).with_target(query)
-
-
-def _base(ctx: DashboardContext, uid: str, title: str, kind: str) -> gdash.Dashboard:
-    return (
-        gdash.Dashboard(title)
-        .uid(uid)
-        .tags(
-            ["kansoku", kind, ctx.bundle, f"cluster:{ctx.cluster_id}", f"region:{ctx.region}"]
-            # the cluster's inventory labels (env, tier, ...) make dashboards searchable by them
-            + [f"{k}:{v}" for k, v in sorted(ctx.labels.items()) if k not in _NOT_TAGS]
-        )
-        .time("now-6h", "now")
-        .refresh("1m")
-        .timezone("utc")
-        .readonly()
-    )
-
-
-def _to_dict(builder: gdash.Dashboard) -> dict[str, Any]:
-    # Through the SDK's encoder so nested models become plain JSON values.
-    decoded: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
-    return decoded
-
-
-def uid_for(kind: str, cluster_id: str) -> str:
-    """Grafana uids are at most 40 characters; cluster ids can be longer."""
-    uid = f"ks-{kind}-{cluster_id}"
-    if len(uid) <= 40:
-        return uid
-    return f"ks-{kind}-{hashlib.sha1(cluster_id.encode()).hexdigest()[:16]}"
+__all__ = ["DASHBOARDS", "DashboardDef", "uid_for"]
+_Layout = Layout
 
 
 def cluster_dashboard(ctx: DashboardContext) -> dict[str, Any]:
-    """One cluster: API server, nodes, etcd, workloads."""
-    s, lay = ctx.selector, _Layout()
+    """One cluster: API server, nodes, etcd, workloads; `$cluster` defaults to that cluster."""
     dash = _base(ctx, uid_for("cluster", ctx.cluster_id), f"Cluster {ctx.cluster_id}", "cluster")
+    return _cluster_body(with_variables(dash, ctx.datasource_uid, ctx.cluster_id), templated(ctx))
+
+
+#: Recording rules every kansoku-k8s bundle writes under one name, whatever the version's
+#: metric names: a dashboard shared by the fleet reads these.
+RECORDED = {
+    "kubelet_running_pods": "cluster_node:kubelet_running_pods:sum",
+    "apiserver_storage_objects": "cluster_resource:apiserver_storage_objects:max",
+}
+
+
+def fleet_cluster_dashboard(ctx: DashboardContext) -> dict[str, Any]:
+    """The cluster dashboard provisioned once per region: pick the cluster in `$cluster`."""
+    dash = _base(ctx, uid_for("k8s-cluster", ctx.region), f"Kubernetes cluster ({ctx.region})", "k8s")
+    return _cluster_body(with_variables(dash, ctx.datasource_uid), replace(templated(ctx), metrics=RECORDED))
+
+
+def _cluster_body(dash: gdash.Dashboard, ctx: DashboardContext) -> dict[str, Any]:
+    s, lay = ctx.selector, _Layout()
     dash = dash.with_row(gdash.Row("API server").grid_pos(lay.row()))
     dash = dash.with_panel(_stat(ctx, lay, "API ready", f'kansoku_check_up{{{s},check="apiserver_readyz"}}'))
     dash = dash.with_panel(
@@ -232,12 +160,14 @@ def fleet_overview(ctx: DashboardContext) -> dict[str, Any]:
     """All clusters: which are down, which checks fail, where nodes are not ready."""
     lay = _Layout()
     dash = _base(ctx, uid_for("fleet", ctx.region), f"Fleet overview ({ctx.region})", "fleet")
+    dash = with_variables(dash, ctx.datasource_uid, all_clusters=True)
+    ctx = templated(ctx)
     dash = dash.with_panel(
         _stat(
             ctx,
             lay,
             "Clusters with API down",
-            'count by (cluster, region) (kansoku_check_up{check="apiserver_readyz"} == 0)',
+            'count by (cluster, region) (kansoku_check_up{cluster=~"$cluster",check="apiserver_readyz"} == 0)',
         )
     )
     dash = dash.with_panel(
@@ -245,7 +175,7 @@ def fleet_overview(ctx: DashboardContext) -> dict[str, Any]:
             ctx,
             lay,
             "Agents disconnected",
-            'sum by (cluster) (1 - kansoku_check_up{check="agent_connected"})',
+            'sum by (cluster) (1 - kansoku_check_up{cluster=~"$cluster",check="agent_connected"})',
         )
     )
     dash = dash.with_panel(
@@ -253,20 +183,25 @@ def fleet_overview(ctx: DashboardContext) -> dict[str, Any]:
             ctx,
             lay,
             "Nodes not ready",
-            'sum by (cluster) (kansoku_check_state{check="kubelet_ready",state="failing"})',
+            'sum by (cluster) (kansoku_check_state{cluster=~"$cluster",check="kubelet_ready",state="failing"})',
         )
     )
     dash = dash.with_panel(
         _stat(ctx, lay, "Heal paused", 'max by (cluster) (kansoku_heal_paused{cluster="fleet"})')
     )
-    dash = dash.with_panel(_table(ctx, lay, "Failing checks", 'kansoku_check_state{state="failing"} == 1'))
+    dash = dash.with_panel(
+        _table(ctx, lay, "Failing checks", 'kansoku_check_state{cluster=~"$cluster",state="failing"} == 1')
+    )
     dash = dash.with_panel(
         _ts(
             ctx,
             lay,
             "Failing checks by cluster",
             "none",
-            ('sum by (cluster, check) (kansoku_check_state{state="failing"})', "{{cluster}} {{check}}"),
+            (
+                'sum by (cluster, check) (kansoku_check_state{cluster=~"$cluster",state="failing"})',
+                "{{cluster}} {{check}}",
+            ),
         )
     )
     dash = dash.with_panel(
@@ -275,7 +210,10 @@ def fleet_overview(ctx: DashboardContext) -> dict[str, Any]:
             lay,
             "Unknown checks by cluster",
             "none",
-            ('sum by (cluster, check) (kansoku_check_state{state="unknown"})', "{{cluster}} {{check}}"),
+            (
+                'sum by (cluster, check) (kansoku_check_state{cluster=~"$cluster",state="unknown"})',
+                "{{cluster}} {{check}}",
+            ),
         )
     )
     return _to_dict(dash)
@@ -283,10 +221,13 @@ def fleet_overview(ctx: DashboardContext) -> dict[str, Any]:
 
 def openstack_control_plane(ctx: DashboardContext) -> dict[str, Any]:
     """OpenStack API latency/errors by service and route, RPC queues, service states."""
-    s, lay = ctx.selector, _Layout()
     dash = _base(
         ctx, uid_for("openstack", ctx.cluster_id), f"OpenStack control plane {ctx.cluster_id}", "openstack"
     )
+    # the OpenStack cloud is the `cluster` of its metrics: `$cluster` picks the cloud
+    dash = with_variables(dash, ctx.datasource_uid, ctx.cluster_id, cluster_query=OPENSTACK_CLUSTER_QUERY)
+    ctx = templated(ctx)
+    s, lay = ctx.selector, _Layout()
     req = "kansoku_openstack_api_requests_total"
     dur = "kansoku_openstack_api_request_duration_seconds_bucket"
     dash = dash.with_panel(
@@ -363,6 +304,9 @@ def heal_journal(ctx: DashboardContext) -> dict[str, Any]:
     lay = _Layout()
     heal = "kansoku_heal_actions_total"
     dash = _base(ctx, uid_for("heal", ctx.region), f"Auto-heal journal ({ctx.region})", "heal")
+    # the healer's series are fleet-wide (`cluster="fleet"`): only the datasource is a choice
+    dash = with_variables(dash, ctx.datasource_uid, cluster_var=False)
+    ctx = templated(ctx)
     dash = dash.with_panel(
         _stat(
             ctx, lay, "Budget remaining", 'min by (cluster) (kansoku_heal_budget_remaining{cluster="fleet"})'
@@ -411,4 +355,6 @@ DASHBOARDS: dict[str, tuple[str, DashboardDef]] = {
     "fleet-overview": ("fleet", fleet_overview),
     "openstack-control-plane": ("openstack", openstack_control_plane),
     "heal-journal": ("fleet", heal_journal),
+    "k8s-cluster": ("fleet", fleet_cluster_dashboard),
+    **K8S_DASHBOARDS,
 }

@@ -51,7 +51,16 @@ def _diff(want: Any, got: Any, path: str, out: list[str]) -> None:
 
 
 def _datasources(value: Any, found: set[str]) -> None:
+    """Datasource uids written out, and the default (current) value of a datasource variable:
+    panels that say `${datasource}` open on that one."""
     if isinstance(value, dict):
+        current = value.get("current")
+        if (
+            value.get("type") == "datasource"
+            and isinstance(current, dict)
+            and isinstance(current.get("value"), str)
+        ):
+            found.add(current["value"])
         ds = value.get("datasource")
         if isinstance(ds, dict) and isinstance(ds.get("uid"), str) and not ds["uid"].startswith("$"):
             found.add(ds["uid"])

@@ -89,8 +89,8 @@ def test_missing_datasource_refused_before_anything_is_installed(catalog, tmp_pa
     sink = DirectorySink(tmp_path / "g", datasources={"prom-other"})
     store = DirectoryRuleStore(tmp_path / "rules")
     with pytest.raises(ConfigError) as err:
-        install_cluster(catalog, cluster("c1", "1.29.4"), sink, store, tmp_path / "state")
-    assert "kansoku-k8s-2.1.0/manifest.yaml: dashboards[0] cluster" in str(err.value)
+        install_cluster(catalog, cluster("c1", "1.20.4"), sink, store, tmp_path / "state")
+    assert "kansoku-k8s-1.1.0/manifest.yaml: dashboards[0] cluster" in str(err.value)
     assert "datasource 'prom'" in str(err.value)
     assert sink.list_dashboards("kansoku-c1") == [] and store.names("c1") == []
 
@@ -117,10 +117,13 @@ def test_install_is_idempotent_upgrade_replaces_and_uninstall_removes_exactly(
     assert up.bundle == "kansoku-k8s-2.1.0"
     assert "kansoku-k8s-2.0.0--kubernetes.rules.yaml" in up.removed
     assert "kansoku-k8s-2.1.0--kubernetes.rules.yaml" in up.created
-    assert "ks-cluster-c1" in up.updated
+    # 2.1.0's dashboards are fleet scope (one copy per region, `$cluster`): the per-cluster
+    # copy goes, the human's dashboard stays
+    assert "ks-cluster-c1" in up.removed and sink.get_dashboard("ks-cluster-c1") is None
+    assert "kansoku-k8s-2.1.0--vendored-kubernetes-mixin.rules.yaml" in up.created
     assert read_state(state, "c1").bundles == ["kansoku-core-1.0.0", "kansoku-k8s-2.1.0"]
     removed = uninstall_cluster("c1", sink, store, state)
-    assert "ks-cluster-c1" in removed and store.names("c1") == []
+    assert "kansoku-k8s-2.1.0--kubernetes.rules.yaml" in removed and store.names("c1") == []
     assert sink.list_dashboards("kansoku-c1") == ["human-notes"]  # folder kept: not empty
     assert read_state(state, "c1") is None
     assert uninstall_cluster("c1", sink, store, state) == []
@@ -232,7 +235,7 @@ def test_provisioning_hook_installs_and_deprovisioning_removes(tmp_path: Path) -
     bad = client.post("/bundles/clusters", json=cluster("old-1", "1.10.0").model_dump())
     assert bad.status_code == 422 and "k8s_version" in bad.json()["detail"]
     gone = client.delete("/bundles/clusters/new-1")
-    assert gone.status_code == 200 and "ks-cluster-new-1" in gone.json()["removed"]
+    assert gone.status_code == 200 and "kansoku-k8s-2.1.0--kubernetes.rules.yaml" in gone.json()["removed"]
     assert DirectoryRuleStore(tmp_path / "rules").names("new-1") == []
     # the provisioning API may also name a cluster that is already in the inventory
     inv = _inventory(tmp_path / "inventory.yaml", [cluster("inv-1", "1.19.4")])
@@ -255,7 +258,9 @@ def test_demo_renders_the_demo_fleet(tmp_path: Path) -> None:
     text = (out / "ams-legacy-02" / "dashboards" / "ks-cluster-ams-legacy-02.json").read_text()
     assert "kubelet_running_pod_count" in text
     assert "kansoku-k8s-2.1.0" in console.export_text()
-    assert len(list((out / "_fleet" / "dashboards").glob("*.json"))) == 3
+    # fleet overview, heal journal, OpenStack, and 2.1.0's seven Kubernetes dashboards, once
+    assert len(list((out / "_fleet" / "dashboards").glob("*.json"))) == 10
+    assert (out / "_fleet" / "dashboards" / "ks-k8s-apiserver-eu.json").exists()
 
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "bundle"
@@ -361,7 +366,9 @@ def test_cli_install_diff_uninstall_and_unsupported_version(tmp_path: Path) -> N
     ]  # fmt: skip
     runner, app = CliRunner(), build_app()
     before = runner.invoke(app, ["bundle", "diff", "c1", *opts])
-    assert before.exit_code == 1 and "ks-cluster-c1: missing in Grafana" in before.output
+    assert before.exit_code == 1 and "rule file kansoku-core-1.0.0--kansoku.rules.yaml:" in before.output
+    # 2.1.0's dashboards are fleet scope: nothing per cluster to be missing
+    assert "missing in Grafana" not in before.output
     first = runner.invoke(app, ["bundle", "install", "c1", *opts])
     assert first.exit_code == 0 and "installed kansoku-k8s-2.1.0" in first.output
     again = runner.invoke(app, ["bundle", "install", "c1", *opts])
@@ -377,6 +384,7 @@ def test_cli_install_diff_uninstall_and_unsupported_version(tmp_path: Path) -> N
     ]
     assert restarts == ["-"]  # the 2.1.0 recording rule would go, nothing adds it back
     assert "+++ bundle/kansoku-k8s-2.0.0--kubernetes.rules.yaml" in older.output
+    assert "ks-cluster-c1: missing in Grafana" in older.output  # 2.0.0 renders it per cluster
     gone = runner.invoke(app, ["bundle", "uninstall", "c1", *opts])
     assert gone.exit_code == 0 and "removed" in gone.output
     from kansoku.cli import main
@@ -430,8 +438,7 @@ def test_concurrent_installs_of_one_cluster_are_serialised(catalog, tmp_path: Pa
             pool.map(lambda _: install_cluster(catalog, c1, sink, store, tmp_path / "state"), range(4))
         )
     assert sum(r.changed for r in results) == 1
-    stored = sink.get_dashboard("ks-cluster-c1")
-    assert stored is not None and stored.version == 1
+    assert len(store.names("c1")) == 6  # core + k8s recording rules + four vendored files, once
 
 
 def test_fleet_dashboards_install_into_the_region_folder(tmp_path: Path) -> None:
@@ -451,13 +458,178 @@ def test_fleet_dashboards_install_into_the_region_folder(tmp_path: Path) -> None
         f"file://{tmp_path / 'g'}",
     ]
     first = CliRunner().invoke(build_app(), args)
-    assert first.exit_code == 0 and "created 3" in first.output, first.output
-    assert sink.list_dashboards("kansoku-fleet-eu") == ["ks-fleet-eu", "ks-heal-eu", "ks-openstack-openstack"]
+    assert first.exit_code == 0 and "created 10" in first.output, first.output
+    assert sink.list_dashboards("kansoku-fleet-eu") == [
+        "ks-fleet-eu", "ks-heal-eu", "ks-k8s-apiserver-eu", "ks-k8s-cluster-eu", "ks-k8s-etcd-eu",
+        "ks-k8s-kubelet-eu", "ks-k8s-nodes-eu", "ks-k8s-pv-eu", "ks-k8s-resources-eu", "ks-openstack-openstack",
+    ]  # fmt: skip
     openstack = sink.get_dashboard("ks-openstack-openstack")
     assert openstack is not None
     exprs = [t["expr"] for p in openstack.dashboard["panels"] for t in p.get("targets") or []]
-    assert all('cluster="openstack"' in e for e in exprs)  # the cloud name, as the exporter labels it
-    assert "unchanged 3" in CliRunner().invoke(build_app(), args).output
+    assert all('cluster="$cluster"' in e for e in exprs)
+    # `$cluster` opens on the cloud name, as the exporter labels it
+    variables = {v["name"]: v for v in openstack.dashboard["templating"]["list"]}
+    assert variables["cluster"]["current"]["value"] == "openstack"
+    assert variables["datasource"]["current"]["value"] == "prom-fleet"
+    assert "unchanged 10" in CliRunner().invoke(build_app(), args).output
     missing = CliRunner().invoke(build_app(), [*args[:5], "prom-nope", *args[6:]])
     assert isinstance(missing.exception, ConfigError)
     assert "datasource 'prom-nope' is not in Grafana" in str(missing.exception)
+
+
+def test_readme_render_of_the_example_inventory_skips_the_unversioned_cluster_by_name(tmp_path: Path) -> None:
+    """`kansoku bundle render -i examples/inventory.yaml -o out/` as the README shows: the
+    versioned cluster is rendered, dev-fra-017 (no k8s_version) is skipped and named."""
+    from typer.testing import CliRunner
+
+    from kansoku.cli import build_app
+
+    inventory = Path(__file__).parent.parent / "examples" / "inventory.yaml"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(build_app(), ["bundle", "render", "-i", str(inventory), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "prod-fra-001: kansoku-k8s-2.1.0" in result.output
+    assert "dev-fra-017: skipped: field k8s_version is not set" in " ".join(result.output.split())
+    assert sorted(p.name for p in out.iterdir()) == ["_fleet-fra", "prod-fra-001"]
+    assert (out / "prod-fra-001" / "rules" / "kansoku-core-1.0.0--kansoku.rules.yaml").is_file()
+    # the dashboards once for the region, `$cluster` picks prod-fra-001 (or any other)
+    assert "region fra: 10 fleet dashboards" in result.output
+    assert (out / "_fleet-fra" / "dashboards" / "ks-k8s-cluster-fra.json").is_file()
+
+
+def test_vendored_mixins_ship_for_1_29_once_per_name_and_keep_cluster() -> None:
+    """A 1.29 cluster gets the mixin alerts; no alert name comes from two files; none drops cluster."""
+    from kansoku.alerts.rules.model import load_rule_file
+    from kansoku.alerts.rules.promql import cluster_drops
+
+    catalog = load_catalog()
+    chain = catalog.closure(catalog.select(cluster("c1", "1.29.4")))
+    names: dict[str, set[str]] = {}
+    for b in chain:
+        for path in b.rule_paths:
+            for rule in load_rule_file(path).rules:
+                assert cluster_drops(rule.expr) == [], (path.name, rule.name)
+                if rule.kind == "alert":
+                    names.setdefault(rule.name, set()).add(path.name)
+    assert {n for n, files in names.items() if len(files) > 1} == set()
+    for anchor in ("KubePodCrashLooping", "KubePersistentVolumeFillingUp", "KubeAPIErrorBudgetBurn",
+                   "KubeCPUOvercommit", "KubeStatefulSetReplicasMismatch", "KubeClientCertificateExpiration",
+                   "NodeFilesystemSpaceFillingUp", "NodeClockNotSynchronising", "etcdHighFsyncDurations",
+                   "etcdDatabaseQuotaLowSpace", "etcdHighNumberOfLeaderChanges", "KubeletDown", "TargetDown",
+                   "PrometheusRuleFailures", "PrometheusNotConnectedToAlertmanagers", "AlertmanagerClusterDown",
+                   "PrometheusOperatorReconcileErrors"):  # fmt: skip
+        assert anchor in names, anchor
+    assert names["KubeNodeNotReady"] == {"kansoku.rules.yaml"}
+    assert names["Watchdog"] == {"kansoku.rules.yaml"}
+
+
+def test_an_alert_name_from_two_rule_files_refuses_the_bundle(tmp_path: Path) -> None:
+    shutil.copytree(BUNDLES_DIR / "kansoku-core-1.0.0", tmp_path / "kansoku-core-1.0.0")
+    bundle = tmp_path / "kansoku-k8s-2.1.0"
+    shutil.copytree(BUNDLES_DIR / "kansoku-k8s-2.1.0", bundle)
+    rules = bundle / "rules" / "kubernetes.rules.yaml"
+    rules.write_text(
+        rules.read_text()
+        + "  - name: copy\n    rules:\n      - alert: KubeNodeNotReady\n        expr: vector(1)\n"
+        + "        labels: {severity: warning}\n        annotations: {summary: s, description: d, runbook_url: u}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_catalog(tmp_path)
+    assert "alert KubeNodeNotReady is defined in 2 files" in str(err.value)
+
+
+def test_vendor_rewrite_adds_cluster_and_makes_absent_per_cluster() -> None:
+    from kansoku.addon_bundles.vendor import multi_cluster
+
+    assert (
+        multi_cluster("sum(x) BY (instance) / on(node) y")
+        == "sum(x) by (cluster, instance) / on (cluster, node) y"
+    )
+    assert multi_cluster("sum by (cluster, namespace) (x)") == "sum by (cluster, namespace) (x)"
+    absent = multi_cluster('absent(up{job="kube-scheduler"})\n')
+    assert "unless on (cluster)" in absent and 'count by (cluster) (up{job="kube-scheduler"} == 1)' in absent
+
+
+def test_a_1_29_cluster_gets_the_anchor_alert_names_that_apply_to_a_managed_fleet() -> None:
+    """kube-prometheus's 125 and etcd-mixin's 13 alert names (tests/data/anchors), but
+    GrafanaRequestsFailing (grafana-mixin is AGPL-3.0) and InfoInhibitor (severity none)."""
+    from kansoku.alerts.rules.model import load_rule_file
+
+    data = Path(__file__).parent / "data" / "anchors"
+    anchors = set((data / "kube-prometheus-alert-names.txt").read_text().split())
+    anchors |= set((data / "etcd-mixin-alert-names.txt").read_text().split())
+    assert len(anchors) == 138
+    catalog = load_catalog()
+    chain = catalog.closure(catalog.select(cluster("c1", "1.29.4")))
+    ours = {r.name for b in chain for p in b.rule_paths for r in load_rule_file(p).rules if r.kind == "alert"}
+    assert anchors - ours == {"GrafanaRequestsFailing", "InfoInhibitor"}
+
+
+def test_generated_vendored_tests_follow_from_the_rules() -> None:
+    """The committed generated promtool tests are what the generator derives from the shipped
+    rule files today (only the golden annotations come from promtool), and a simple rule's
+    synthetic series sit on either side of its threshold for longer than `for`."""
+    import yaml
+
+    from kansoku.addon_bundles.vendor_tests import case_of, cases, generated_name, promtool_document
+
+    bundle = BUNDLES_DIR / "kansoku-k8s-2.1.0"
+    siblings = sorted((bundle / "rules").glob("vendored-*.rules.yaml"))
+    total = 0
+    for rule_path in siblings:
+        committed = yaml.safe_load((bundle / "tests" / generated_name(rule_path)).read_text())
+        own = {
+            r["alert"]
+            for g in yaml.safe_load(rule_path.read_text())["groups"]
+            for r in g["rules"]
+            if "alert" in r
+        }
+        generated = [c for c in cases(siblings) if c.alert in own]
+        golden = {
+            t["alert_rule_test"][0]["alertname"]: t["alert_rule_test"][0]["exp_alerts"][0]["exp_annotations"]
+            for t in committed["tests"]
+            if t["alert_rule_test"][0]["exp_alerts"]
+        }
+        assert committed == promtool_document([f"../rules/{rule_path.name}"], generated, golden), (
+            rule_path.name
+        )
+        total += len(generated)
+    assert total == 42
+    gauge = case_of(
+        {"alert": "A", "expr": 'x{job="j",fstype!=""} > 5', "for": "10m", "labels": {"severity": "warning"}}
+    )
+    assert gauge is not None and gauge.firing.startswith("10x") and gauge.healthy.startswith("0x")
+    assert gauge.series == 'x{cluster="c1",job="j",fstype="synthetic"}' and gauge.eval_minutes == 20
+    counter = case_of({"alert": "B", "expr": "increase(y_total[5m]) > 0", "labels": {}})
+    assert counter is not None and counter.firing.startswith("0+0.2x") and counter.healthy.startswith("0+0x")
+    assert case_of({"alert": "C", "expr": "sum by (cluster) (x) > 1"}) is None  # not the simple shape
+
+
+def test_heal_hooks_name_shipped_alerts_and_destructive_ones_wait_as_long_as_the_mixins() -> None:
+    """Every hook of the bundles and of examples/heal.yaml names an alert a 1.29 cluster gets;
+    an alert feeding replace_node waits >= 15m (kubernetes-mixin's KubeNodeNotReady), one
+    feeding etcd_restore >= 10m, and neither fires on an unknown (unreachable) check."""
+    from kansoku.alerts.heal.config import load_heal_config
+    from kansoku.alerts.rules.model import load_rule_file
+
+    catalog = load_catalog()
+    chain = catalog.closure(catalog.select(cluster("c1", "1.29.4")))
+    rules = {
+        r.name: r for b in chain for p in b.rule_paths for r in load_rule_file(p).rules if r.kind == "alert"
+    }
+    example = load_heal_config(Path(__file__).parent.parent / "examples" / "heal.yaml").config
+    hooks = [h for b in chain for h in b.manifest.heal_hooks] + list(example.hooks)
+    minimum = {"replace_node": 15, "etcd_restore": 10}
+
+    def minutes(text: str | None) -> float:
+        units = {"s": 1 / 60, "m": 1, "h": 60}
+        return float(text[:-1]) * units[text[-1]] if text else 0.0
+
+    for hook in hooks:
+        assert hook.alert in rules, hook.alert
+        rule = rules[hook.alert]
+        for action in (hook.action, hook.escalate_to):
+            if action in minimum:
+                assert minutes(rule.for_) >= minimum[action], (hook.alert, rule.for_)
+        if hook.action in minimum:  # an escalation follows a first action that did not help
+            assert 'state="unknown"' not in rule.expr and "state!=" not in rule.expr, hook.alert

@@ -48,10 +48,16 @@ def test_metrics_text_has_contract_names_and_labels(sim: SimFleetThread, tmp_pat
     _write_inventory(inv_path, sim, 20, [{"path": str(log), "service": "nova-api"}])
     service = CollectService(inv_path)
     try:
+        before = generate_latest(service.registry).decode()
         asyncio.run(service.round())
         text = generate_latest(service.registry).decode()
     finally:
         service.close()
+    # the loop's heartbeat (KansokuChecksStale): absent until a round has finished
+    assert "kansoku_last_round_timestamp_seconds{" not in before
+    heartbeat = [ln for ln in text.splitlines() if ln.startswith("kansoku_last_round_timestamp_seconds{")]
+    assert len(heartbeat) == 1 and 'cluster="fleet"' in heartbeat[0]
+    assert abs(float(heartbeat[0].split()[-1]) - time.time()) < 60
     c0 = cluster_id(0)  # api_down
     assert f'kansoku_check_up{{check="apiserver_readyz",cluster="{c0}",region="fra"}} 0.0' in text
     assert f'kansoku_check_up{{check="apiserver_readyz",cluster="{cluster_id(1)}",region="ams"}} 1.0' in text
@@ -197,6 +203,13 @@ RULES = Path(__file__).parent.parent / "alerts" / "rule-files" / "kansoku.rules.
 
 
 @pytest.fixture(scope="module")
+def sim61() -> Iterator[SimFleetThread]:
+    """61 clusters: every scenario once, up to #60 whose API never answers on either path."""
+    with SimFleetThread(61) as fleet:
+        yield fleet
+
+
+@pytest.fixture(scope="module")
 def sim31() -> Iterator[SimFleetThread]:
     """31 clusters: #20 has node-3 NotReady, #30 has etcd member 2 saying health=false."""
     with SimFleetThread(31) as fleet:
@@ -240,14 +253,17 @@ def test_node_and_member_series_carry_their_label(sim31: SimFleetThread, tmp_pat
 
 
 @pytest.mark.real
-def test_real_prometheus_node_alert_names_the_node(
-    sim31: SimFleetThread, tmp_path: Path, procs: list[ManagedProcess], need_prometheus: None
+def test_real_prometheus_alerts_name_the_subject_and_the_fault(
+    sim61: SimFleetThread, tmp_path: Path, procs: list[ManagedProcess], need_prometheus: None
 ) -> None:
-    """A real Prometheus scrapes the exporter and evaluates our rule file: KubeNodeNotReady and
-    EtcdMemberDown go pending for exactly the broken node and member, with the labels the
-    healer reads (`node`, `member`), and nothing pends for the cluster-level summaries."""
+    """A real Prometheus scrapes the exporter and evaluates our rule file. Each simulated fault
+    makes exactly its alert pending: KubeNodeNotReady and EtcdMemberDown for the broken node
+    and member (labels the healer reads), one alert per NotReady node (no KubeletDown twin),
+    KubeAPIServerDown for an API answering 500 and for one that times out on both paths
+    (state unknown, `kansoku_check_up` absent), kansoku's own blindness for an API refused on
+    the direct path only, and the management plane alerts for a disconnected agent."""
     inv_path = tmp_path / "inv.yaml"
-    _write_inventory(inv_path, sim31, 31)
+    _write_inventory(inv_path, sim61, 61)
     service = CollectService(inv_path)
     from kansoku.collectors.exporter import serve_metrics
 
@@ -260,6 +276,7 @@ def test_real_prometheus_node_alert_names_the_node(
         with urllib.request.urlopen(url, timeout=5) as resp:
             return [dict(r["metric"]) for r in json.load(resp)["data"]["result"]]
 
+    expected_alerts = 6
     try:
         asyncio.run(service.round())
         config: dict[str, object] = {
@@ -276,22 +293,27 @@ def test_real_prometheus_node_alert_names_the_node(
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             down = query(prom, 'kansoku_check_up{check="kubelet_ready", node!=""} == 0')
-            alerts = query(prom, 'ALERTS{alertname=~"KubeNodeNotReady|KubeletDown|EtcdMemberDown"}')
-            if down and len(alerts) >= 3:
+            alerts = query(prom, 'ALERTS{alertname!~"Watchdog|KansokuExporterDown"}')
+            if down and len(alerts) >= expected_alerts:
+                time.sleep(2)  # a few more evaluations: nothing else may turn up
+                alerts = query(prom, 'ALERTS{alertname!~"Watchdog|KansokuExporterDown"}')
                 break
             time.sleep(0.5)
     finally:
         server.shutdown()
         service.close()
-    c20, c30 = cluster_id(20), cluster_id(30)
-    assert [(m["cluster"], m["node"]) for m in down] == [(c20, "node-3")]
+    c = cluster_id
+    assert [(m["cluster"], m["node"]) for m in down] == [(c(20), "node-3")]
     got = sorted(
         (m["alertname"], m["alertstate"], m["cluster"], m.get("node") or m.get("member")) for m in alerts
     )
     assert got == [
-        ("EtcdMemberDown", "pending", c30, f"127.0.0.1:{sim31.port}/e/{c30}/2"),
-        ("KubeNodeNotReady", "pending", c20, "node-3"),
-        ("KubeletDown", "pending", c20, "node-3"),
+        ("EtcdMemberDown", "pending", c(30), f"127.0.0.1:{sim61.port}/e/{c(30)}/2"),
+        ("KansokuAPIServerDirectPathDown", "pending", c(40), None),  # refused direct, mgmt ready
+        ("KubeAPIServerDown", "pending", c(0), None),  # /readyz 500
+        ("KubeAPIServerDown", "pending", c(60), None),  # no answer on either path: unknown
+        ("KubeNodeNotReady", "pending", c(20), "node-3"),
+        ("ManagementAgentDisconnected", "pending", c(10), None),
     ], got
 
 

@@ -137,7 +137,8 @@ def grafana() -> Iterator[tuple[str, FakeGrafanaState]]:
 def _dashboards() -> list[dict[str, Any]]:
     rendered = render_cluster(
         load_catalog(),
-        Cluster(id="c1", api_url="https://c1", k8s_version="1.29.4", labels={"grafana_datasource": "prom"}),
+        # 1.20: kansoku-k8s-1.1.0 still renders the cluster dashboard per cluster (2.1.0: fleet scope)
+        Cluster(id="c1", api_url="https://c1", k8s_version="1.20.15", labels={"grafana_datasource": "prom"}),
     )
     return list(rendered.dashboards.values())
 
@@ -183,7 +184,9 @@ def test_real_grafana_opt_in() -> None:
     ds = sorted(datasources)[0]
     rendered = render_cluster(
         load_catalog(),
-        Cluster(id="kansoku-live-test", api_url="-", k8s_version="1.29.4", labels={"grafana_datasource": ds}),
+        Cluster(
+            id="kansoku-live-test", api_url="-", k8s_version="1.20.15", labels={"grafana_datasource": ds}
+        ),
         datasources=datasources,
     )
     dashboards = list(rendered.dashboards.values())

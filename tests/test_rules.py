@@ -22,8 +22,10 @@ from kansoku.process import ManagedProcess
 from kansoku.servers import start_prometheus
 
 CONTRACT_ALERTS = {
-    "KubeNodeNotReady", "KubeletDown", "ManagementAgentDisconnected", "EtcdMemberDown", "EtcdNoQuorum",
-    "EtcdBackupStale", "KubeAPIServerDown", "OpenStackAPI5xxRatioHigh", "OpenStackAPILatencyHigh",
+    "KubeNodeNotReady", "ManagementAgentDisconnected", "ManagementPathDown", "KubeAPIServerDown",
+    "KansokuAPIServerDirectPathDown", "EtcdMemberDown", "EtcdNoQuorum", "EtcdUnreachable",
+    "KansokuEtcdProbeBlind", "EtcdBackupStale", "KansokuCheckFailing", "KansokuCheckUnknown",
+    "KansokuExporterDown", "KansokuChecksStale", "Watchdog", "OpenStackAPI5xxRatioHigh", "OpenStackAPILatencyHigh",
     "OpenStackRPCQueueGrowing", "OpenStackServiceDown", "KansokuHealBudgetExhausted",
 }  # fmt: skip
 
@@ -55,7 +57,7 @@ def test_every_contract_alert_has_promtool_tests_that_fire_and_stay_silent(need_
 def test_rules_test_command_runs_all_bundles_and_prints_coverage(need_prometheus: None) -> None:
     result = CliRunner().invoke(build_app(), ["rules", "test"])
     assert result.exit_code == 0, result.output
-    assert "coverage: 12/12 alerts" in result.output
+    assert "coverage: 20/20 kansoku alerts have a firing and a silent test" in result.output
     assert "kansoku-k8s-1.0.0/tests/kubernetes.rules.test.yaml" in result.output.replace("\n", "")
 
 
@@ -223,3 +225,20 @@ def test_kubectl_list_and_multi_document_files_are_read(tmp_path: Path, need_pro
     with pytest.raises(ConfigError) as err:
         check_files([broken])
     assert "spec.groups[0].name" in str(err.value) and f"{broken}:" in str(err.value)
+
+
+def test_every_kansoku_alert_has_a_description_and_a_runbook_page() -> None:
+    """runbook_url ends in the alert name and docs/runbooks/<name>.md exists and says what to do."""
+    from kansoku.alerts.rules.model import load_rule_file
+
+    root = Path(__file__).parent.parent
+    rules = load_rule_file(root / "alerts" / "rule-files" / "kansoku.rules.yaml").rules
+    alerts = [r for r in rules if r.kind == "alert"]
+    assert {r.name for r in alerts} == CONTRACT_ALERTS
+    for rule in alerts:
+        assert rule.annotations.get("description"), rule.name
+        assert rule.annotations["runbook_url"].endswith(f"/runbooks/{rule.name}"), rule.name
+        page = (root / "docs" / "runbooks" / f"{rule.name}.md").read_text(encoding="utf-8")
+        assert page.startswith(f"# {rule.name}\n") and "## Diagnose" in page and "## Fix" in page
+        action = rule.annotations.get("heal_action")
+        assert (f"`{action}`" in page) if action else ("Heal action: none" in page), rule.name
