@@ -96,7 +96,9 @@ def test_bundle_render_counts_clusters_on_a_terminal(tmp_path: Path) -> None:
         argv, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120, check=False
     )
     assert piped.returncode == 0 and piped.stderr == ""
-    assert [line.split(":")[0] for line in piped.stdout.splitlines()] == ["c0", "c1", "c2"]
+    lines = piped.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["c0", "c1", "c2"]
+    assert [line.split(":")[0] for line in lines[3:]] == ["region default"]  # its fleet dashboards
 
 
 def test_ship_shows_files_and_records_on_a_terminal(fake_es, oslo_tree: Path, tmp_path: Path) -> None:
