@@ -10,13 +10,12 @@ deciding and acting happen in the worker. Every rejection is journaled with its 
 from __future__ import annotations
 
 import hashlib
-import json
 import sqlite3
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from kansoku.alerts.heal_auth import Authenticator
+from kansoku.alerts.heal_body import parse_body
 from kansoku.alerts.heal_commit import GroupCommitter
 from kansoku.alerts.heal_engine import Engine
 from kansoku.alerts.heal_journal import Journal
@@ -59,10 +58,9 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
             chunks.append(chunk)
         body = b"".join(chunks)
         sha = hashlib.sha256(body).hexdigest()
-        try:
-            data: Any = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return await reject(400, f"malformed JSON: {exc}", remote, sha, size)
+        data, problem = parse_body(body)
+        if problem is not None:
+            return await reject(400, problem, remote, sha, size)
         if not isinstance(data, dict):
             return await reject(
                 422, "body must be a JSON object (Alertmanager webhook message)", remote, sha, size
@@ -136,13 +134,13 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
-        alive = healer.alive()
+        problem = healer.not_deciding()
         body = {
-            "status": "ok" if alive else "worker stopped",
+            "status": problem or "ok",
             "paused": journal.paused_reason(),
             "dry_run": engine.dry_run,
         }
-        return JSONResponse(body, status_code=200 if alive else 503)
+        return JSONResponse(body, status_code=200 if problem is None else 503)
 
     @app.get("/metrics")
     def metrics() -> Response:

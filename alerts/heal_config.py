@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from kansoku.alerts.heal_params import hook_problems
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kansoku.errors import ConfigError, FieldProblem, KansokuError
@@ -182,6 +183,11 @@ def load_heal_config(path: Path | str, known_actions: frozenset[str] | None = No
                         f"unknown action {name!r}; known: {', '.join(sorted(known_actions))}",
                     )
                 )
+        if hook.action in known_actions and (hook.escalate_to is None or hook.escalate_to in known_actions):
+            for key, message in hook_problems(hook):
+                where = ("hooks", i, "params", key) if key else ("hooks", i, "params")
+                field = f"hooks[{i}].params.{key}" if key else f"hooks[{i}].params"
+                problems.append(FieldProblem(str(path), line_of(node, *where), field, message))
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(config, path.resolve().parent, str(path))

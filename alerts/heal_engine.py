@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import string
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -26,8 +24,10 @@ from typing import Protocol
 
 from kansoku.alerts.heal_base import Action, ActionContext, ActionFailed, Services
 from kansoku.alerts.heal_config import HealConfig, LoadedConfig
-from kansoku.alerts.heal_journal import AlertRow, Journal
+from kansoku.alerts.heal_journal import AlertRow, Journal, kind_of
 from kansoku.alerts.heal_model import ActionState, Decision
+from kansoku.alerts.heal_params import hook_problems, label_placeholders, label_problem, number
+from kansoku.alerts.heal_rails import max_unhealthy, storm_reason, unhealthy
 
 from kansoku.models import Cluster, HealHook, new_request_id
 
@@ -38,39 +38,6 @@ class DependencyProbe(Protocol):
     def shared_dependency_down(self) -> str | None: ...
 
 
-class StormProbe:
-    """Many clusters alerting within a short window is one shared fault, not many."""
-
-    def __init__(self, journal: Journal, clusters: int, window: float) -> None:
-        self.clusters, self.window = clusters, window
-        # its own read connection: the probe runs inside the decision transaction, and the
-        # journal's main connection may be waiting for that transaction's write lock
-        self._db = sqlite3.connect(journal.path, check_same_thread=False, timeout=30)
-        self._lock = threading.Lock()
-        self._at = -1.0
-        self._value: str | None = None
-
-    def shared_dependency_down(self) -> str | None:
-        """Cached for a second: the window is minutes long, and a storm of webhooks would
-        otherwise repeat the same scan for every small decision batch."""
-        with self._lock:
-            if time.monotonic() - self._at < 1.0:
-                return self._value
-            rows = self._db.execute(
-                "SELECT DISTINCT cluster FROM firing WHERE since >= ? AND cluster != '' LIMIT ?",
-                (time.time() - self.window, self.clusters),
-            ).fetchall()
-            self._value = None
-            if len(rows) >= self.clusters:
-                names = ", ".join(sorted(r[0] for r in rows)[:5])
-                self._value = (
-                    f"{len(rows)} clusters alerting within {self.window:.0f}s ({names}, ...): "
-                    "a shared dependency is likely down"
-                )
-            self._at = time.monotonic()
-            return self._value
-
-
 class CheckProbe:
     """kansoku's own health checks (kansoku.health) through a callable returning a reason."""
 
@@ -79,19 +46,6 @@ class CheckProbe:
 
     def shared_dependency_down(self) -> str | None:
         return self.check()
-
-
-def placeholders(params: Mapping[str, object]) -> set[str]:
-    """Label names a hook's parameters fill in ({node}, {cluster}...): the alert must carry them."""
-    names: set[str] = set()
-    for value in params.values():
-        for text in value if isinstance(value, list) else [value]:
-            if isinstance(text, str):
-                try:
-                    names |= {f for _, f, _, _ in string.Formatter().parse(text) if f}
-                except ValueError:
-                    continue
-    return names
 
 
 def hook_matches(hook: HealHook, labels: dict[str, str]) -> bool:
@@ -133,6 +87,12 @@ def bundle_hooks(
                         f"bundle heal hook for {hook.alert} (cluster {cluster.id}) names unknown "
                         f"action {name!r}"
                     )
+            problems = hook_problems(hook)
+            if problems:
+                raise KansokuError(
+                    f"bundle heal hook for {hook.alert} (cluster {cluster.id}): "
+                    + "; ".join(f"params.{k}: {m}" if k else f"params: {m}" for k, m in problems)
+                )
         out[cluster.id] = hooks
     return out
 
@@ -164,6 +124,7 @@ class Engine:
         )
         self._batch: _Batch | None = None
         self._needed: dict[int, list[str]] = {}
+        self._label_cache: dict[tuple[str, str], list[str]] = {}
         # planned times of the last hour's actions, for the fleet budget: loaded once, then
         # kept here (the engine is the only writer of actions) so the budget costs O(1)
         self._planned: deque[float] = deque(
@@ -199,7 +160,7 @@ class Engine:
         cached = self._needed.get(id(hook))
         if cached is not None:
             return cached
-        needed = set(self.actions[hook.action].required_labels) | placeholders(hook.params)
+        needed = set(self.actions[hook.action].required_labels) | label_placeholders(hook.params)
         if hook.escalate_to:
             needed |= set(self.actions[hook.escalate_to].required_labels)
         needed.discard("request_id")
@@ -238,14 +199,7 @@ class Engine:
             self.last_batch_full = len(alerts) == limit
             if not alerts:
                 return to_run
-            self._batch = _Batch(
-                paused=self.journal.paused_reason(db), down=None, used=self._used_last_hour()
-            )
-            if self._batch.paused is None:
-                for probe in self.probes:
-                    self._batch.down = probe.shared_dependency_down()
-                    if self._batch.down is not None:
-                        break
+            self._batch = self._fresh_batch(db)
             for alert in alerts:
                 decision, hook_action, reason, action_id = self._decide(db, alert)
                 db.execute(
@@ -307,17 +261,16 @@ class Engine:
             batch.paused = why
             return Decision.BUDGET, action_name, why, None
         if alert.cluster:
-            limit, how = self._max_unhealthy(alert.cluster)
-            unhealthy = db.execute(
-                "SELECT count(DISTINCT target) FROM firing WHERE cluster=?", (alert.cluster,)
-            ).fetchone()[0]
-            if limit is None or unhealthy > limit:
+            kind = kind_of(alert.labels)
+            limit, how = max_unhealthy(self.config, alert.cluster)
+            count = unhealthy(db, alert.cluster, kind)
+            if limit is None or count > limit:
                 why = (
                     how
                     if limit is None
                     else (
-                        f"{unhealthy} unhealthy targets in cluster {alert.cluster} > max_unhealthy {how}: "
-                        "a bigger fault than one node; not remediating"
+                        f"{count} unhealthy {kind or 'cluster'} targets in cluster {alert.cluster} > "
+                        f"max_unhealthy {how}: a bigger fault than one target; not remediating"
                     )
                 )
                 return Decision.MAX_UNHEALTHY, action_name, why, None
@@ -335,13 +288,19 @@ class Engine:
                     f" ago (action {recent['id']}); cooldown {self.safety.cooldown_seconds:.0f}s",
                     None,
                 )
-        timeout = float(params.get("timeout_seconds", self.safety.action_timeout_seconds))  # type: ignore[arg-type]
+        for name in self._labels_for(action_name, params):
+            problem = label_problem(name, alert.labels.get(name, ""))
+            if problem is not None and name in alert.labels:
+                return Decision.INVALID, action_name, problem, None
+        timeout = number(params, "timeout_seconds", self.safety.action_timeout_seconds)
         request_id = new_request_id()
         ctx = self.context(action_name, alert, params, request_id, timeout)
         try:
             steps = self.actions[action_name].plan(ctx)
         except ActionFailed as exc:
             return Decision.INVALID, action_name, str(exc), None
+        except Exception as exc:  # an action's plan bug refuses this alert only, never the batch
+            return Decision.INVALID, action_name, f"{action_name} plan: {type(exc).__name__}: {exc}", None
         state = ActionState.DRY_RUN if self.dry_run else ActionState.PENDING
         cur = db.execute(
             "INSERT INTO actions(idem_key, alert_id, fingerprint, action, cluster, region, target, params,"
@@ -390,20 +349,21 @@ class Engine:
         return len(self._planned)
 
     def _fresh_batch(self, db: sqlite3.Connection) -> _Batch:
-        """Fleet-wide state for a plan outside decide_pending (escalations)."""
+        """Fleet-wide state read in this decision transaction (see heal_rails for why)."""
         batch = _Batch(paused=self.journal.paused_reason(db), down=None, used=self._used_last_hour())
-        for probe in self.probes:
-            batch.down = batch.down or probe.shared_dependency_down()
+        if batch.paused is None:
+            batch.down = storm_reason(db, self.safety.storm_clusters, self.safety.storm_window_seconds)
+            for probe in self.probes:
+                if batch.down is not None:
+                    break
+                batch.down = probe.shared_dependency_down()
         return batch
 
-    def _max_unhealthy(self, cluster: str) -> tuple[int | None, str]:
-        value = self.safety.max_unhealthy
-        if isinstance(value, int):
-            return value, str(value)
-        size = self.config.cluster_sizes.get(cluster)
-        if size is None:
-            return None, (
-                f"max_unhealthy is {value} but the size of cluster {cluster} is unknown "
-                f"(set cluster_sizes.{cluster}); not remediating blind"
-            )
-        return size * int(value[:-1]) // 100, f"{value} of {size} nodes"
+    def _labels_for(self, action_name: str, params: Mapping[str, object]) -> list[str]:
+        """Labels an action places into paths, argv or URLs: checked before it is planned."""
+        key = (action_name, json.dumps(params, sort_keys=True))
+        cached = self._label_cache.get(key)
+        if cached is None:
+            needed = set(self.actions[action_name].required_labels) | label_placeholders(params)
+            cached = self._label_cache[key] = sorted(needed - {"request_id"})
+        return cached

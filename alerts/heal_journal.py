@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS firing(
   target TEXT NOT NULL, since REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS firing_cluster ON firing(cluster, target);
 CREATE INDEX IF NOT EXISTS firing_since ON firing(since, cluster);
+CREATE TABLE IF NOT EXISTS firing_clusters(
+  cluster TEXT PRIMARY KEY, n INTEGER NOT NULL, last_since REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS events(
   id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -76,6 +78,19 @@ def target_of(labels: dict[str, str]) -> str:
     for key in TARGET_LABELS:
         if labels.get(key):
             return labels[key]
+    return ""
+
+
+def kind_of(labels: dict[str, str]) -> str:
+    """Which kind of target an alert is about (`node`, `member`, `pod`...; '' for the cluster).
+
+    Why: max-unhealthy compares unhealthy targets of one kind with that kind's count, as
+    Cluster API's MachineHealthCheck counts only the machines it selects; 48 pod alerts say
+    nothing about how many nodes are unhealthy.
+    """
+    for key in TARGET_LABELS:
+        if labels.get(key):
+            return key
     return ""
 
 
@@ -157,6 +172,29 @@ def _action(row: sqlite3.Row) -> ActionRow:
     )
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a journal written by an older kansoku up to this schema (inside the open tx).
+
+    `firing.kind` (for max-unhealthy per kind) is filled from each fingerprint's latest
+    alert; `firing_clusters` (the storm rail's per-cluster summary) from `firing`.
+    """
+    columns = {r[1] for r in db.execute("PRAGMA table_info(firing)")}
+    if "kind" not in columns:
+        db.execute("ALTER TABLE firing ADD COLUMN kind TEXT NOT NULL DEFAULT ''")
+        for row in db.execute(
+            "SELECT f.fingerprint, (SELECT labels FROM alerts a WHERE a.fingerprint=f.fingerprint"
+            " ORDER BY a.id DESC LIMIT 1) FROM firing f"
+        ).fetchall():
+            kind = kind_of(json.loads(row[1])) if row[1] else ""
+            db.execute("UPDATE firing SET kind=? WHERE fingerprint=?", (kind, row[0]))
+    db.execute("CREATE INDEX IF NOT EXISTS firing_kind ON firing(cluster, kind, target)")
+    if db.execute("SELECT 1 FROM firing_clusters LIMIT 1").fetchone() is None:
+        db.execute(
+            "INSERT INTO firing_clusters(cluster, n, last_since) SELECT cluster, count(*), max(since)"
+            " FROM firing WHERE cluster != '' GROUP BY cluster"
+        )
+
+
 class Journal:
     """One SQLite connection shared by the receiver and the worker, serialized by a lock."""
 
@@ -174,6 +212,7 @@ class Journal:
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     self._db.execute(stmt)
+            _migrate(self._db)
         # Decisions commit on their own connection with synchronous=NORMAL (no fsync per
         # commit). Safe because WAL frames are appended in order: the FULL commit that marks
         # an action `running` fsyncs the WAL, and with it every decision written before it.
@@ -319,13 +358,21 @@ class Journal:
                 ),
             )
             if alert.status == "firing":
-                db.execute(
-                    "INSERT OR IGNORE INTO firing(fingerprint, alertname, cluster, target, since)"
-                    " VALUES (?,?,?,?,?)",
-                    (alert.fingerprint, labels["alertname"], cluster, target, now),
-                )
+                new = db.execute(
+                    "INSERT OR IGNORE INTO firing(fingerprint, alertname, cluster, target, since, kind)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (alert.fingerprint, labels["alertname"], cluster, target, now, kind_of(labels)),
+                ).rowcount
+                if new and cluster:
+                    db.execute(
+                        "INSERT INTO firing_clusters(cluster, n, last_since) VALUES (?,1,?)"
+                        " ON CONFLICT(cluster) DO UPDATE SET n=n+1, last_since=excluded.last_since",
+                        (cluster, now),
+                    )
             else:
-                db.execute("DELETE FROM firing WHERE fingerprint=?", (alert.fingerprint,))
+                gone = db.execute("DELETE FROM firing WHERE fingerprint=?", (alert.fingerprint,)).rowcount
+                if gone and cluster:
+                    db.execute("UPDATE firing_clusters SET n=max(n-1, 0) WHERE cluster=?", (cluster,))
         return delivery
 
     # -- engine -----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from kansoku.alerts.heal_actions import ACTIONS
 from kansoku.alerts.heal_auth import Authenticator
 from kansoku.alerts.heal_base import Action, KubeApi, Services, StorageBackend
 from kansoku.alerts.heal_config import TOKEN_ENV, LoadedConfig, load_heal_config
-from kansoku.alerts.heal_engine import CheckProbe, DependencyProbe, Engine, StormProbe
+from kansoku.alerts.heal_engine import CheckProbe, DependencyProbe, Engine
 from kansoku.alerts.heal_journal import Journal
 from kansoku.alerts.heal_model import RESULT_OF_STATE, ActionState
 from kansoku.alerts.heal_worker import Healer
@@ -65,8 +65,8 @@ def build(
     synchronous: str = "FULL",
 ) -> Built:
     journal = Journal(loaded.path(loaded.config.journal), synchronous=synchronous)
-    safety = loaded.config.safety
-    probes: list[DependencyProbe] = [StormProbe(journal, safety.storm_clusters, safety.storm_window_seconds)]
+    # the storm rail is the engine's own (heal_rails), read in each decision transaction
+    probes: list[DependencyProbe] = []
     if checks is not None:
         probes.append(CheckProbe(checks))
     if loaded.config.health_metrics_url:

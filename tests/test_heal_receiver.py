@@ -234,7 +234,7 @@ def test_storm_half_the_cluster_in_one_webhook_stops_at_max_unhealthy(heal: Call
     assert r.status_code == 200
     got = h.decisions()
     assert {d[1] for d in got} == {"max_unhealthy"}
-    assert "5 unhealthy targets in cluster c1 > max_unhealthy 40% of 10 nodes" in got[0][2]
+    assert "5 unhealthy node targets in cluster c1 > max_unhealthy 40% of 10 nodes" in got[0][2]
     assert h.ran() == []
 
 

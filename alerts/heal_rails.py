@@ -1,0 +1,63 @@
+"""The two rails that read the firing set: the storm rail and max-unhealthy per kind.
+
+Why read inside the decision transaction, uncached: a storm delivered in one webhook under
+a second after another used to meet a storm answer cached by the previous decision batch
+(issue 11, item 7: 20 of 20 actions ran with `storm_clusters: 5`). The decision
+connection sees everything committed before it, the batch's own webhook included, and
+nothing else commits while it holds the journal lock, so evaluating once per decision
+batch is evaluating per decision over everything journaled. It stays cheap because it reads
+`firing_clusters` (one row per cluster, kept at ingest) instead of scanning the firing set.
+
+Why per kind (Cluster API MachineHealthCheck): an MHC counts the unhealthy machines it
+selects against the machines it selects; node alerts count against the node count, etcd
+member alerts against the members, and pod or service alerts never block a node.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from kansoku.alerts.heal_config import HealConfig
+
+
+def storm_reason(db: sqlite3.Connection, clusters: int, window: float) -> str | None:
+    """Why this looks like a shared dependency down (N clusters alerting), or None."""
+    rows = db.execute(
+        "SELECT cluster FROM firing_clusters WHERE n > 0 AND last_since >= ? LIMIT ?",
+        (time.time() - window, clusters),
+    ).fetchall()
+    if len(rows) < clusters:
+        return None
+    names = ", ".join(sorted(r[0] for r in rows)[:5])
+    return (
+        f"{len(rows)} clusters alerting within {window:.0f}s ({names}, ...): "
+        "a shared dependency is likely down"
+    )
+
+
+def unhealthy(db: sqlite3.Connection, cluster: str, kind: str) -> int:
+    """Distinct unhealthy targets of one kind in a cluster (indexed: firing_kind)."""
+    row = db.execute(
+        "SELECT count(DISTINCT target) FROM firing WHERE cluster=? AND kind=?", (cluster, kind)
+    ).fetchone()
+    return int(row[0])
+
+
+def max_unhealthy(config: HealConfig, name: str) -> tuple[int | None, str]:
+    """The limit of unhealthy targets (of one kind) in one cluster, and how to say it; None: refuse.
+
+    A count applies to every kind. A percentage is of the cluster's node count
+    (`cluster_sizes`), the only size the healer knows, for every kind (as before per kind).
+    """
+    value = config.safety.max_unhealthy
+    if isinstance(value, int):
+        return value, str(value)
+    percent = int(value[:-1])
+    size = config.cluster_sizes.get(name)
+    if size is None:
+        return None, (
+            f"max_unhealthy is {value} but the size of cluster {name} is unknown "
+            f"(set cluster_sizes.{name}); not remediating blind"
+        )
+    return size * percent // 100, f"{value} of {size} nodes"
