@@ -28,11 +28,14 @@ def register(app: typer.Typer) -> None:
         """Receive Alertmanager webhooks on POST /alertmanager and heal (token: $KANSOKU_HEAL_TOKEN)."""
         from kansoku.alerts.heal_serve import serve
 
-        typer.echo(
-            f"kansoku heal: listening on http://{host}:{port}/alertmanager{' (dry-run)' if dry_run else ''}",
-            err=True,
-        )
-        serve(config, host, port, dry_run)
+        def ready() -> None:
+            typer.echo(
+                f"kansoku heal: listening on http://{host}:{port}/alertmanager"
+                f"{' (dry-run)' if dry_run else ''}",
+                err=True,
+            )
+
+        serve(config, host, port, dry_run, on_ready=ready)
 
     @heal.command("history")
     def history_cmd(

@@ -89,8 +89,14 @@ def authenticator(loaded: LoadedConfig) -> Authenticator:
     return Authenticator(token, basic)
 
 
-def serve(config: Path, host: str, port: int, dry_run: bool) -> None:
+def serve(
+    config: Path, host: str, port: int, dry_run: bool, on_ready: Callable[[], None] | None = None
+) -> None:
     """`kansoku heal serve`: run the receiver until interrupted.
+
+    Everything that can be wrong in the configuration (hooks and their parameters, the
+    inventory, bundle hooks, credentials) is checked by `load_heal_config`, `authenticator`
+    and `build` before `on_ready` announces the address and before the port is bound.
 
     Why the short GIL switch interval: the journal writer thread decides in Python between
     commits, and with the default 5 ms interval the event loop waited up to 5 ms for the GIL
@@ -108,6 +114,8 @@ def serve(config: Path, host: str, port: int, dry_run: bool) -> None:
     built.healer.start()
     app = create_app(built.journal, built.engine, built.healer, auth)
     sys.setswitchinterval(SWITCH_INTERVAL)
+    if on_ready is not None:
+        on_ready()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:

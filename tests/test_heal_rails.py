@@ -301,3 +301,26 @@ def test_expand_refuses_unsafe_label_values_for_paths_and_argv(tmp_path: Path) -
         ctx("../../../escaped/x").path_param("data_dir", "x")
     with pytest.raises(ActionFailed, match="label member"):
         ctx("-rf").label("member")
+
+
+def test_serve_validates_the_whole_config_before_it_announces_or_binds(tmp_path: Path) -> None:
+    """issue 12: `heal serve` printed "listening on ..." and then died on the config."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "heal.yaml"
+    path.write_text(
+        "journal: j.sqlite\nhooks:\n  - alert: KubeNodeNotReady\n    action: run_command\n"
+        "    params: {command: ls, timeout_seconds: abc}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "kansoku", "heal", "serve", "--config", str(path), "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "KANSOKU_HEAL_TOKEN": TOKEN},
+    )
+    assert proc.returncode != 0
+    assert "listening" not in proc.stderr + proc.stdout
+    assert f"{path}:5: hooks[0].params.timeout_seconds" in proc.stderr
+    assert "Traceback" not in proc.stderr
