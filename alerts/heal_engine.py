@@ -263,7 +263,7 @@ class Engine:
         if alert.cluster:
             kind = kind_of(alert.labels)
             limit, how = max_unhealthy(self.config, alert.cluster)
-            count = unhealthy(db, alert.cluster, kind)
+            count = unhealthy(db, alert.cluster, kind, (limit or 0) + 1)
             if limit is None or count > limit:
                 why = (
                     how

@@ -324,3 +324,26 @@ def test_serve_validates_the_whole_config_before_it_announces_or_binds(tmp_path:
     assert "listening" not in proc.stderr + proc.stdout
     assert f"{path}:5: hooks[0].params.timeout_seconds" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- item 11: one huge webhook does not hold up other senders ---------------------------------
+
+
+def test_a_10k_alert_webhook_is_journaled_first_and_decided_in_slices(start: Callable[..., Heal]) -> None:
+    """The other sender's 200 comes while the big webhook's decisions are still being made
+    (before: the journal writer decided all 10,000 before committing anything else)."""
+    h = start(max_unhealthy="0", max_body=16 * 1_048_576)
+    big = message(*[node(i, cluster="big") for i in range(10_000)])
+    assert h.post(big).status_code == 200
+    small = h.post(message(node(1, cluster="other")))
+    assert small.status_code == 200
+    undecided = h.built.journal.query(
+        "SELECT count(*) FROM alerts WHERE decided_at IS NULL AND cluster='big'"
+    )[0][0]
+    assert undecided > 0, "the small webhook's 200 waited for every decision of the big one"
+    wait_for(
+        lambda: not h.built.journal.query("SELECT 1 FROM alerts WHERE decided_at IS NULL"),
+        120,
+        "the backlog to be decided",
+    )
+    assert h.built.journal.query("SELECT count(*) FROM alerts WHERE decision='max_unhealthy'")[0][0] == 10_001
