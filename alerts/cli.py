@@ -37,6 +37,20 @@ def register(app: typer.Typer) -> None:
 
         serve(config, host, port, dry_run, on_ready=ready)
 
+    @heal.command("prune")
+    def prune_cmd(
+        config: Path = CONFIG_OPT,
+        older_than_days: float = typer.Option(
+            None, "--older-than-days", help="default: retention_days from the config"
+        ),
+    ) -> None:
+        """Drop journal rows closed for longer than the retention (open actions, firing alerts
+        and what the rails still look back on are kept). Example: kansoku heal prune -c heal.yaml"""
+        from kansoku.alerts.heal_serve import prune_journal
+
+        done = prune_journal(config, older_than_days)
+        typer.echo("pruned " + ", ".join(f"{n} {table}" for table, n in done.items()))
+
     @heal.command("history")
     def history_cmd(
         config: Path = CONFIG_OPT,

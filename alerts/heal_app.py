@@ -9,8 +9,10 @@ deciding and acting happen in the worker. Every rejection is journaled with its 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import sqlite3
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -21,28 +23,83 @@ from kansoku.alerts.heal_engine import Engine
 from kansoku.alerts.heal_journal import Journal
 from kansoku.alerts.heal_metrics import registry_for
 from kansoku.alerts.heal_model import WEBHOOK_VERSION, AMMessage
+from kansoku.alerts.heal_refusals import Refusals, Summary
 from kansoku.alerts.heal_worker import Healer
 from pydantic import ValidationError
+
+
+def _summary_row(
+    journal: Journal, summary: Summary, status: int, n: int
+) -> Callable[[sqlite3.Connection], int]:
+    def write(db: sqlite3.Connection) -> int:
+        return journal.reject_in(db, status, summary.reason(), summary.remote, None, 0, requests=n)
+
+    return write
+
+
+#: how often closed refusal windows are written to the journal (one row per client and window)
+REFUSAL_FLUSH_SECONDS = 15.0
 
 
 def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authenticator) -> FastAPI:
     config = engine.config
     app = FastAPI(title="kansoku heal", docs_url=None, redoc_url=None, openapi_url=None)
-    registry = registry_for(journal, config.safety.fleet_budget_per_hour, engine.dry_run)
+    registry = registry_for(journal, engine)
     committer = GroupCommitter(journal, healer.decide_now)
-    app.router.on_shutdown.append(committer.close)
+    refusals = Refusals()
+    counters = journal.counters
+    flusher: list[asyncio.Task[None]] = []
+
+    async def flush_refusals(everything: bool = False) -> None:
+        for summary in refusals.closed(everything=everything):
+            for status, n in ((401, summary.refused - summary.limited), (429, summary.limited)):
+                if n:
+                    await committer.write(_summary_row(journal, summary, status, n))
+
+    async def flush_loop() -> None:
+        while True:
+            await asyncio.sleep(REFUSAL_FLUSH_SECONDS)
+            await flush_refusals()
+
+    async def start_flusher() -> None:
+        flusher.append(asyncio.create_task(flush_loop()))
+
+    async def stop() -> None:
+        for task in flusher:
+            task.cancel()
+        await flush_refusals(everything=True)
+        committer.close()
+
+    app.router.on_startup.append(start_flusher)
+    app.router.on_shutdown.append(stop)
 
     async def reject(
         status: int, reason: str, remote: str, sha: str | None, size: int, n: int = 0
     ) -> JSONResponse:
         await committer.write(lambda db: journal.reject_in(db, status, reason, remote, sha, size, n))
-        headers = {"WWW-Authenticate": 'Bearer realm="kansoku"'} if status == 401 else None
-        return JSONResponse({"error": reason}, status_code=status, headers=headers)
+        counters.add_webhook(status)
+        return JSONResponse({"error": reason}, status_code=status)
+
+    async def refuse(remote: str) -> JSONResponse:
+        status, journal_it = refusals.refuse(remote)
+        reason = "unauthorized: missing or wrong credentials"
+        if journal_it:
+            await committer.write(lambda db: journal.reject_in(db, 401, reason, remote, None, 0))
+        counters.add_webhook(status)
+        if status == 429:
+            return JSONResponse(
+                {"error": "too many refused requests from this client; try again later"},
+                status_code=429,
+                headers={"Retry-After": str(int(REFUSAL_FLUSH_SECONDS))},
+            )
+        return JSONResponse(
+            {"error": reason}, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="kansoku"'}
+        )
 
     async def alertmanager(request: Request) -> Response:
         remote = request.client.host if request.client else "?"
         if not auth.check(request.headers.get("authorization")):
-            return await reject(401, "unauthorized: missing or wrong credentials", remote, None, 0)
+            return await refuse(remote)
         limit = config.max_body_bytes
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
@@ -111,6 +168,7 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
             return journal.ingest_in(db, message, sha, remote, size), None
 
         delivery, replay = await committer.write(accept)
+        counters.add_webhook(200 if replay is None else 409)
         if replay is not None:
             return JSONResponse(
                 {"error": f"replay: an identical webhook was accepted as delivery {replay}"}, status_code=409

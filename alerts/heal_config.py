@@ -107,6 +107,12 @@ class HealConfig(BaseModel):
         False, description="also use the heal hooks of each cluster's add-on bundle chain (after hooks:)"
     )
     bundle_dirs: list[str] = Field(default_factory=list, description="bundle roots; default: shipped")
+    retention_days: float | None = Field(
+        90,
+        gt=0,
+        description="journal rows closed for longer than this are pruned (hourly by `heal serve`, "
+        "or `kansoku heal prune`); null keeps everything",
+    )
     health_metrics_url: str | None = Field(
         None, description="kansoku collect serve /metrics: its check states can pause healing"
     )

@@ -25,7 +25,7 @@ from typing import Protocol
 from kansoku.alerts.heal_base import Action, ActionContext, ActionFailed, Services
 from kansoku.alerts.heal_config import HealConfig, LoadedConfig
 from kansoku.alerts.heal_journal import AlertRow, Journal, kind_of
-from kansoku.alerts.heal_model import ActionState, Decision
+from kansoku.alerts.heal_model import SKIPPED, ActionState, Decision
 from kansoku.alerts.heal_params import hook_problems, label_placeholders, label_problem, number
 from kansoku.alerts.heal_rails import max_unhealthy, storm_reason, unhealthy
 
@@ -135,6 +135,8 @@ class Engine:
             )
         )
         self.last_batch_full = False
+        #: actions a resolved alert closed in the current batch, counted after its commit
+        self._healed: list[tuple[str, str, str, bool]] = []
 
     # -- used by the receiver, before journaling -------------------------------------------
 
@@ -200,6 +202,8 @@ class Engine:
             if not alerts:
                 return to_run
             self._batch = self._fresh_batch(db)
+            self._healed = []
+            skipped: list[tuple[str, str, str]] = []
             for alert in alerts:
                 decision, hook_action, reason, action_id = self._decide(db, alert)
                 db.execute(
@@ -208,18 +212,27 @@ class Engine:
                 )
                 if action_id is not None and decision is Decision.ACT:
                     to_run.append(action_id)
+                if decision in SKIPPED and hook_action is not None:
+                    skipped.append((alert.cluster, alert.region, hook_action))
             self._batch = None
+        counters = self.journal.counters  # after the commit: the counters follow the journal
+        for cluster, region, action in skipped:
+            counters.add_action(cluster, region, action, "skipped")
+        for cluster, region, action, dry in self._healed:
+            counters.add_state(cluster, region, action, ActionState.HEALED.value, dry)
         return to_run
 
     def _decide(
         self, db: sqlite3.Connection, alert: AlertRow
     ) -> tuple[Decision, str | None, str, int | None]:
         if alert.status == "resolved":
-            cur = db.execute(
-                "UPDATE actions SET state=?, finished_at=? WHERE fingerprint=? AND state=?",
+            rows = db.execute(
+                "UPDATE actions SET state=?, finished_at=? WHERE fingerprint=? AND state=?"
+                " RETURNING cluster, region, action, dry_run",
                 (ActionState.HEALED.value, time.time(), alert.fingerprint, ActionState.VERIFYING.value),
-            )
-            return Decision.RESOLVED, None, f"alert resolved; {cur.rowcount} action(s) verified healed", None
+            ).fetchall()
+            self._healed.extend((r[0], r[1], r[2], bool(r[3])) for r in rows)
+            return Decision.RESOLVED, None, f"alert resolved; {len(rows)} action(s) verified healed", None
         hook = self.hook_for(alert.labels)
         if hook is None:
             why = (
@@ -341,6 +354,11 @@ class Engine:
             f"{action_name} planned as action {action_id}{via} ({request_id})",
             action_id,
         )
+
+    def budget_used(self) -> int:
+        """Remediations planned in the last hour, for /metrics (any thread; no journal read)."""
+        horizon = time.time() - 3600
+        return sum(1 for t in list(self._planned) if t >= horizon)
 
     def _used_last_hour(self) -> int:
         horizon = time.time() - 3600

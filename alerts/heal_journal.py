@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kansoku.alerts.heal_counters import Counters
 from kansoku.alerts.heal_model import ActionState, AMMessage
 
 SCHEMA = """
@@ -188,6 +189,9 @@ def _migrate(db: sqlite3.Connection) -> None:
             kind = kind_of(json.loads(row[1])) if row[1] else ""
             db.execute("UPDATE firing SET kind=? WHERE fingerprint=?", (kind, row[0]))
     db.execute("CREATE INDEX IF NOT EXISTS firing_kind ON firing(cluster, kind, target)")
+    if "requests" not in {r[1] for r in db.execute("PRAGMA table_info(deliveries)")}:
+        # how many requests a row stands for (refused requests are journaled as summaries)
+        db.execute("ALTER TABLE deliveries ADD COLUMN requests INTEGER NOT NULL DEFAULT 1")
     if db.execute("SELECT 1 FROM firing_clusters LIMIT 1").fetchone() is None:
         db.execute(
             "INSERT INTO firing_clusters(cluster, n, last_since) SELECT cluster, count(*), max(since)"
@@ -205,6 +209,8 @@ class Journal:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        #: /metrics counters; `load_counters` fills them from the journal (the server does)
+        self.counters = Counters()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=30000")
@@ -246,6 +252,12 @@ class Journal:
                     continue  # busy: the next round catches up; the WAL keeps every frame
         finally:
             db.close()
+
+    def load_counters(self) -> Counters:
+        """Count the journal once (server start); from then on the counters follow it."""
+        self.counters = Counters()
+        self.counters.load(self.query)
+        return self.counters
 
     def close(self) -> None:
         self._stop_checkpoints.set()
@@ -305,11 +317,13 @@ class Journal:
         sha: str | None,
         size: int,
         n_alerts: int = 0,
+        requests: int = 1,
     ) -> int:
+        """Journal a rejected request (`requests` > 1: a summary row of refused requests)."""
         cur = db.execute(
             "INSERT INTO deliveries(received_at, http_status, reason, remote, body_sha256, bytes,"
-            " n_alerts) VALUES (?,?,?,?,?,?,?)",
-            (time.time(), status, reason, remote, sha, size, n_alerts),
+            " n_alerts, requests) VALUES (?,?,?,?,?,?,?,?)",
+            (time.time(), status, reason, remote, sha, size, n_alerts, requests),
         )
         return int(cur.lastrowid or 0)
 
@@ -420,8 +434,13 @@ class Journal:
             where += " AND state=?"
             args.append(expect.value)
         with self.tx() as db:
-            cur = db.execute(f"UPDATE actions SET {', '.join(sets)} WHERE {where}", args)
-            return cur.rowcount == 1
+            rows = db.execute(
+                f"UPDATE actions SET {', '.join(sets)} WHERE {where} RETURNING cluster, region, action, dry_run",
+                args,
+            ).fetchall()
+        for row in rows:  # after the commit: the counters follow the journal
+            self.counters.add_state(row[0], row[1], row[2], state.value, bool(row[3]))
+        return len(rows) == 1
 
     # -- switches and events ----------------------------------------------------------------
 
