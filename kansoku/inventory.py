@@ -15,12 +15,11 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kansoku.errors import ConfigError, FieldProblem
 from kansoku.models import Cluster
-from kansoku.yamlfile import line_of, read_yaml, validate
+from kansoku.yamlfile import Node, line_of, read_yaml, validate
 
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -193,7 +192,7 @@ class Inventory(BaseModel):
 
 
 def _duplicates(
-    source: str, node: yaml.Node | None, section: str, field: str, values: list[str], what: str
+    source: str, node: Node | None, section: str, field: str, values: list[str], what: str
 ) -> list[FieldProblem]:
     """Every repeat of a value that must be unique in `section` (the first one stays)."""
     problems, seen = [], set()
