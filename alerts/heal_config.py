@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kansoku.errors import ConfigError, FieldProblem, KansokuError
 from kansoku.models import Cluster, HealHook
+from kansoku.urls import check_url
 from kansoku.yamlfile import line_of, read_yaml, validate
 
 TOKEN_ENV = "KANSOKU_HEAL_TOKEN"
@@ -116,6 +117,11 @@ class HealConfig(BaseModel):
     health_metrics_url: str | None = Field(
         None, description="kansoku collect serve /metrics: its check states can pause healing"
     )
+
+    @field_validator("health_metrics_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value, schemes=("http", "https"))
 
 
 class LoadedConfig:

@@ -25,9 +25,10 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kansoku.models import HealHook
+from kansoku.urls import check_url
 
 #: what a placeholder must look like to name an alert label (Prometheus label name syntax)
 LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -98,6 +99,11 @@ class RunCommandParams(Common):
 
 class WebhookParams(Common):
     url: str = Field(..., pattern=r"^https?://[^\s]+$", description="where the alert is POSTed")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url(value, schemes=("http", "https"))
 
 
 PARAM_MODELS: dict[str, type[Common]] = {

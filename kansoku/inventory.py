@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kansoku.errors import ConfigError, FieldProblem
 from kansoku.models import Cluster
+from kansoku.urls import check_url, inline_secret, redact
 from kansoku.yamlfile import Node, line_of, read_yaml, validate
 
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -74,13 +75,18 @@ class OpenStackSettings(BaseModel):
     def _no_inline_password(cls, value: str | None) -> str | None:
         """A transport URL with a password is a secret: keep it in `transport_url_file`."""
         if value is not None:
-            from urllib.parse import urlsplit
-
-            if urlsplit(value).password is not None:
+            if inline_secret(value) is not None:
                 raise ValueError(
-                    "carries a password inline; put the URL in a file and name it in transport_url_file"
+                    f"{redact(value)} carries a password inline; put the URL in a file and name it "
+                    "in transport_url_file"
                 )
+            check_url(value, "transport URL", one_host=False)
         return value
+
+    @field_validator("rabbitmq_url")
+    @classmethod
+    def _rabbitmq_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value, schemes=("http", "https"))
 
     def notification_url(self) -> str | None:
         """The transport URL for the notifications listener, read from its file if it has one."""
@@ -108,6 +114,12 @@ class RancherSource(BaseModel):
 
     type: Literal["rancher"]
     url: str = Field(..., description="Rancher server base URL, e.g. https://rancher.example")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url(value, schemes=("http", "https"))
+
     token_file: str | None = Field(None, description="file holding `token-xxxxx:secret`")
     ca_file: str | None = None
     region: str = "default"
