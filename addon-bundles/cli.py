@@ -250,6 +250,8 @@ def rules_check_cmd(
     console = _console()
     for finding in report.findings:
         console.print(str(finding), markup=False)
+    for finding in report.unchecked:
+        console.print(f"note: {finding}", markup=False)
     for name, count in report.skipped.items():
         console.print(
             f"{name}: {count} document(s) that are not PrometheusRule objects skipped", markup=False

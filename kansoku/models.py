@@ -81,12 +81,12 @@ class Cluster(BaseModel):
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         """No inline password (it would be printed in check reasons): credentials: names files."""
-        return None if value is None else check_url(value, schemes=("http", "https"))
+        return None if value is None else check_url(value)
 
     @field_validator("etcd")
     @classmethod
     def _etcd(cls, value: list[str]) -> list[str]:
-        return [check_url(v, schemes=("http", "https")) for v in value]
+        return [check_url(v) for v in value]
 
 
 class HealHook(BaseModel):
