@@ -189,6 +189,7 @@ def _migrate(db: sqlite3.Connection) -> None:
             kind = kind_of(json.loads(row[1])) if row[1] else ""
             db.execute("UPDATE firing SET kind=? WHERE fingerprint=?", (kind, row[0]))
     db.execute("CREATE INDEX IF NOT EXISTS firing_kind ON firing(cluster, kind, target)")
+    db.execute("CREATE INDEX IF NOT EXISTS firing_clusters_since ON firing_clusters(last_since)")
     if "requests" not in {r[1] for r in db.execute("PRAGMA table_info(deliveries)")}:
         # how many requests a row stands for (refused requests are journaled as summaries)
         db.execute("ALTER TABLE deliveries ADD COLUMN requests INTEGER NOT NULL DEFAULT 1")
