@@ -44,8 +44,7 @@ def storm_reason(db: sqlite3.Connection, clusters: int, window: float) -> str | 
     ).fetchall()
     names = ", ".join(r[0] for r in rows)
     return (
-        f"{count} clusters alerting within {window:.0f}s ({names}, ...): "
-        "a shared dependency is likely down"
+        f"{count} clusters alerting within {window:.0f}s ({names}, ...): a shared dependency is likely down"
     )
 
 
