@@ -124,7 +124,7 @@ class Engine:
         )
         self._batch: _Batch | None = None
         self._needed: dict[int, list[str]] = {}
-        self._label_cache: dict[tuple[str, str], list[str]] = {}
+        self._label_cache: dict[tuple[str, int], tuple[Mapping[str, object], list[str]]] = {}
         # planned times of the last hour's actions, for the fleet budget: loaded once, then
         # kept here (the engine is the only writer of actions) so the budget costs O(1)
         self._planned: deque[float] = deque(
@@ -378,10 +378,13 @@ class Engine:
         return batch
 
     def _labels_for(self, action_name: str, params: Mapping[str, object]) -> list[str]:
-        """Labels an action places into paths, argv or URLs: checked before it is planned."""
-        key = (action_name, json.dumps(params, sort_keys=True))
+        """Labels an action places into paths, argv or URLs: checked before it is planned.
+
+        Cached by the parameters' identity (hook parameters live as long as the engine; the
+        object is kept in the cache so its id cannot be reused)."""
+        key = (action_name, id(params))
         cached = self._label_cache.get(key)
-        if cached is None:
+        if cached is None or cached[0] is not params:
             needed = set(self.actions[action_name].required_labels) | label_placeholders(params)
-            cached = self._label_cache[key] = sorted(needed - {"request_id"})
-        return cached
+            cached = self._label_cache[key] = (params, sorted(needed - {"request_id"}))
+        return cached[1]
