@@ -30,7 +30,7 @@ TYPECHECK := .typecheck
 typecheck: $(STAMP)
 	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/kansoku
 	for f in kansoku/*.py kansoku/py.typed; do ln -s "$$PWD/$$f" $(TYPECHECK)/kansoku/; done
-	for d in tracing collectors health dashboards alerts; do ln -s "$$PWD/$$d" $(TYPECHECK)/kansoku/$$d; done
+	for d in tracing collectors health dashboards alerts lab; do ln -s "$$PWD/$$d" $(TYPECHECK)/kansoku/$$d; done
 	ln -s "$$PWD/addon-bundles" $(TYPECHECK)/kansoku/addon_bundles
 	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p kansoku
 

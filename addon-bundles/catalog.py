@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kansoku.addon_bundles.manifest import SHARED_PREFIX, BundleManifest
-from kansoku.addon_bundles.versions import in_range, parse_k8s_version, parse_range
-from kansoku.alerts.promql_check import check_rule_file
-from kansoku.alerts.rules_check import HEAL_ACTIONS, policy_findings
-from kansoku.alerts.rules_model import RuleFile, load_rule_file
-from kansoku.alerts.rules_promtool import RULE_FILES_DIR, RULE_TESTS_DIR
-from kansoku.dashboards.defs import DASHBOARDS
 from packaging.version import Version
 
+from kansoku.addon_bundles.manifest import SHARED_PREFIX, BundleManifest
+from kansoku.addon_bundles.versions import in_range, parse_k8s_version, parse_range
+from kansoku.alerts.rules.check import HEAL_ACTIONS, policy_findings
+from kansoku.alerts.rules.model import RuleFile, load_rule_file
+from kansoku.alerts.rules.promql import check_rule_file
+from kansoku.alerts.rules.promtool import RULE_FILES_DIR, RULE_TESTS_DIR
+from kansoku.dashboards.defs import DASHBOARDS
 from kansoku.errors import ConfigError, FieldProblem, KansokuError
 from kansoku.models import Cluster
 from kansoku.yamlfile import line_of, load_model, read_yaml

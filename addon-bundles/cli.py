@@ -1,7 +1,7 @@
-"""`kansoku bundle list|show|render|diff|install|upgrade|uninstall` and `kansoku rules check|test`.
+"""`kansoku bundle list|show|render|diff|install|upgrade|uninstall`.
 
-Thin: each command calls one function of `kansoku.addon_bundles.ops` or
-`kansoku.alerts.rules_check` and prints its result. Only typer and stdlib at module level.
+Thin: each command calls one function of `kansoku.addon_bundles.ops` and prints its result.
+Only typer and stdlib at module level.
 """
 
 from __future__ import annotations
@@ -13,9 +13,6 @@ import typer
 
 bundle_app = typer.Typer(
     help="Add-on bundles: dashboards and alert rules per Kubernetes version.", no_args_is_help=True
-)
-rules_app = typer.Typer(
-    help="Alert rules: multi-cluster label check and promtool unit tests.", no_args_is_help=True
 )
 
 Inventory = Annotated[Path, typer.Option("--inventory", "-i", help="fleet inventory YAML")]
@@ -55,8 +52,9 @@ def _targets(grafana: str, rules_dir: Path, state_dir: Path, reload: bool) -> An
 @bundle_app.command("list")
 def list_cmd(bundles: BundleDirs = None) -> None:
     """Every bundle version with its Kubernetes range and contents."""
-    from kansoku.addon_bundles.ops import catalog
     from rich.table import Table
+
+    from kansoku.addon_bundles.ops import catalog
 
     table = Table(
         "bundle", "kubernetes", "depends on", "dashboards", "rules", "hooks", box=None, padding=(0, 1)
@@ -74,6 +72,7 @@ def list_cmd(bundles: BundleDirs = None) -> None:
 def show_cmd(key: str, bundles: BundleDirs = None) -> None:
     """One bundle's manifest, alerts and heal hooks."""
     import yaml
+
     from kansoku.addon_bundles.ops import catalog
 
     b = catalog(bundles).get(key)
@@ -151,7 +150,6 @@ def install_cmd(
 ) -> None:
     """Install the matching bundle into the cluster's Grafana folder and rule store (idempotent)."""
     from kansoku.addon_bundles.ops import catalog, find_cluster, install, install_fleet, load_clusters
-
     from kansoku.errors import KansokuError
 
     targets = _targets(grafana, rules_dir, state_dir, reload)
@@ -208,7 +206,6 @@ def upgrade_cmd(
 ) -> None:
     """Move the fleet to a bundle version in partitions; stop on a firing kansoku alert (exit 1)."""
     from kansoku.addon_bundles.ops import catalog, load_clusters, upgrade
-
     from kansoku.errors import KansokuError
 
     try:
@@ -235,67 +232,5 @@ def upgrade_cmd(
     raise typer.Exit(0 if report.completed else 1)
 
 
-@rules_app.command("check")
-def rules_check_cmd(
-    files: Annotated[list[Path], typer.Argument(help="rule files or PrometheusRule manifests")],
-    policy: Annotated[
-        bool,
-        typer.Option("--policy", help="also require severity, summary, runbook_url, a known heal_action"),
-    ] = False,
-) -> None:
-    """Multi-cluster label check and `promtool check rules`; exit 1 on any finding."""
-    from kansoku.alerts.rules_check import check_files
-
-    report = check_files(files, policy=policy)
-    console = _console()
-    for finding in report.findings:
-        console.print(str(finding), markup=False)
-    for finding in report.unchecked:
-        console.print(f"note: {finding}", markup=False)
-    for name, count in report.skipped.items():
-        console.print(
-            f"{name}: {count} document(s) that are not PrometheusRule objects skipped", markup=False
-        )
-    for result in report.promtool:
-        if not result.ok:
-            console.print(f"{result.target}: promtool check rules failed:\n{result.output}", markup=False)
-    console.print(f"{len(files)} file(s), {len(report.findings)} finding(s)")
-    raise typer.Exit(0 if report.ok else 1)
-
-
-@rules_app.command("test")
-def rules_test_cmd(bundles: BundleDirs = None) -> None:
-    """promtool check + test on every rule file and unit test of every bundle; print coverage."""
-    from kansoku.addon_bundles.ops import catalog
-    from kansoku.alerts.rules_check import run_rule_tests
-    from rich.table import Table
-
-    cat = catalog(bundles)
-    rule_paths = sorted({p for b in cat.bundles.values() for p in b.rule_paths})
-    test_paths = sorted({p for b in cat.bundles.values() for p in b.test_paths})
-    report = run_rule_tests(rule_paths, test_paths)
-    console = _console()
-    for result in report.check.promtool + report.tests:
-        console.print(
-            f"{'ok  ' if result.ok else 'FAIL'} promtool {result.command} {result.target}", markup=False
-        )
-        if not result.ok:
-            console.print(result.output, markup=False)
-    for finding in report.check.findings:
-        console.print(str(finding), markup=False)
-    table = Table("alert", "fires", "stays silent")
-    for alert in report.alerts:
-        table.add_row(
-            alert,
-            str(len(report.coverage.fires.get(alert, []))),
-            str(len(report.coverage.silent.get(alert, []))),
-        )
-    console.print(table)
-    covered = len(report.alerts) - len(report.missing)
-    console.print(f"coverage: {covered}/{len(report.alerts)} alerts have a firing and a silent test")
-    raise typer.Exit(0 if report.ok else 1)
-
-
 def register(app: typer.Typer) -> None:
     app.add_typer(bundle_app, name="bundle")
-    app.add_typer(rules_app, name="rules")

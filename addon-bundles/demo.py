@@ -27,10 +27,11 @@ def run_demo(console: Any, workdir: Path) -> None:
     """Render every demo cluster's bundle and the fleet dashboards; print a summary table."""
     import json
 
+    from rich.table import Table
+
     from kansoku.addon_bundles.catalog import DEFAULT_BUNDLE, load_catalog
     from kansoku.addon_bundles.ops import render_fleet_to
     from kansoku.addon_bundles.render import render_fleet
-    from rich.table import Table
 
     out = workdir / "bundles"
     catalog = load_catalog()

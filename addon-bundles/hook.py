@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
+
 from kansoku.addon_bundles.catalog import load_catalog
 from kansoku.addon_bundles.ops import Targets, install, load_clusters, uninstall
-
 from kansoku.errors import KansokuError
 from kansoku.models import Cluster
 

@@ -22,10 +22,9 @@ from typing import Any
 from kansoku.addon_bundles.catalog import Bundle, Catalog
 from kansoku.addon_bundles.render import RenderedBundle, folder_uid, render_cluster
 from kansoku.addon_bundles.rulestore import RuleStore
-from kansoku.alerts.rules_promtool import check_rules
+from kansoku.alerts.rules.promtool import check_rules
 from kansoku.dashboards.provision import provision
 from kansoku.dashboards.sinks import GrafanaSink
-
 from kansoku.errors import ConfigError, FieldProblem, KansokuError
 from kansoku.models import Cluster
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from kansoku.addon_bundles.versions import parse_range
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kansoku.addon_bundles.versions import parse_range
 from kansoku.models import HealHook
 
 #: `kansoku:NAME` in rule_files/rule_tests means alerts/rule-files (or rule-tests)/NAME.

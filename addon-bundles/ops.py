@@ -23,7 +23,6 @@ from kansoku.addon_bundles.rollout import RolloutReport, open_alert_source, upgr
 from kansoku.addon_bundles.rulestore import DirectoryRuleStore
 from kansoku.dashboards.provision import Drift, ProvisionResult, drift, provision
 from kansoku.dashboards.sinks import GrafanaSink, open_sink
-
 from kansoku.errors import KansokuError
 from kansoku.models import Cluster, HealHook
 
@@ -158,7 +157,7 @@ def upgrade(
 
 
 def heal_hooks(catalog: Catalog, cluster: Cluster) -> list[HealHook]:
-    """The heal hooks the cluster's bundle chain enables (for the healer, issue 7)."""
+    """The heal hooks the cluster's bundle chain enables (read by the healer, kansoku.alerts.heal.engine)."""
     return [hook for b in catalog.closure(catalog.select(cluster)) for hook in b.manifest.heal_hooks]
 
 

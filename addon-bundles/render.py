@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from kansoku.addon_bundles.catalog import Bundle, Catalog
-from kansoku.alerts.rules_model import RuleFile
-from kansoku.alerts.rules_render import to_plain, to_prometheus_rule
+from kansoku.alerts.rules.model import RuleFile
+from kansoku.alerts.rules.render import to_plain, to_prometheus_rule
 from kansoku.dashboards.context import DashboardContext
 from kansoku.dashboards.defs import DASHBOARDS
 from kansoku.dashboards.schema import validate_dashboard
-
 from kansoku.errors import ConfigError, FieldProblem
 from kansoku.models import Cluster, HealHook
 

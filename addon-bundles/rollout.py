@@ -19,7 +19,6 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from kansoku.addon_bundles.catalog import Bundle
-
 from kansoku.errors import KansokuError
 from kansoku.models import Cluster
 

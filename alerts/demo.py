@@ -126,9 +126,9 @@ def run_demo(console: Console, workdir: Path) -> None:
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from kansoku.alerts.heal_app import create_app
-    from kansoku.alerts.heal_config import load_heal_config
-    from kansoku.alerts.heal_serve import authenticator, build
+    from kansoku.alerts.heal.app import create_app
+    from kansoku.alerts.heal.config import load_heal_config
+    from kansoku.alerts.heal.serve import authenticator, build
 
     base = workdir / "heal"
     base.mkdir(parents=True, exist_ok=True)
@@ -145,11 +145,11 @@ def run_demo(console: Console, workdir: Path) -> None:
     notes: list[str] = []
     with TestClient(app) as client:
         for n, (title, body, authed) in enumerate(SCENARIOS, 1):
-            before = built.journal.query("SELECT max(id) FROM alerts")[0][0] or 0
+            before = built.journal.last_alert_id()
             headers = {"Authorization": f"Bearer {DEMO_TOKEN}"} if authed else {}
             resp = client.post("/alertmanager", json=body, headers=headers)
             built.healer.drain()
-            rows = built.journal.query("SELECT * FROM alerts WHERE id > ? ORDER BY id", (before,))
+            rows = built.journal.alerts_after(before)
             if not rows:
                 table.add_row(str(n), title, str(resp.status_code), "-", "rejected")
                 notes.append(f"{n}. {resp.json()['error']}")
@@ -164,11 +164,9 @@ def run_demo(console: Console, workdir: Path) -> None:
                 )
                 if i == 0:
                     notes.append(f"{n}. {row['reason']}")
-                plan = built.journal.query("SELECT plan FROM actions WHERE alert_id=?", (row["id"],))
+                plan = built.journal.plan_of(row["id"])
                 if plan:
-                    notes.extend(
-                        f"     plan {j + 1}: {step}" for j, step in enumerate(json.loads(plan[0][0]))
-                    )
+                    notes.extend(f"     plan {j + 1}: {step}" for j, step in enumerate(plan))
     console.print(table)
     for note in notes:
         console.print(escape(note), soft_wrap=False, overflow="fold")

@@ -13,10 +13,10 @@ import os
 import time
 from pathlib import Path
 
-from kansoku.addon_bundles.catalog import load_catalog
-from kansoku.addon_bundles.render import render_cluster
 from machine import cpu_model
 
+from kansoku.addon_bundles.catalog import load_catalog
+from kansoku.addon_bundles.render import render_cluster
 from kansoku.models import Cluster
 
 VERSIONS = ["1.18.20", "1.20.15", "1.27.9", "1.29.4", "1.31.1"]

@@ -30,13 +30,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from machine import cpu_model  # noqa: E402
+
 from kansoku.collectors.apimetrics import ApiMetrics  # noqa: E402
 from kansoku.collectors.tail import LogTailer  # noqa: E402
 from kansoku.health.probes import BINARY_CHECKS  # noqa: E402
 from kansoku.health.runner import Monitor  # noqa: E402
 from kansoku.health.simfleet import fleet_inventory, start_process  # noqa: E402
-from machine import cpu_model  # noqa: E402
-
 from kansoku.process import free_port  # noqa: E402
 
 CHECKS = ("apiserver_readyz", "apiserver_livez", "apiserver_mgmt_readyz", "agent_connected", "kubelet_ready")

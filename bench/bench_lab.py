@@ -61,7 +61,7 @@ def grep_seconds(root: Path, needle: str) -> float:
 def main() -> None:
     from kansoku.tracing.index import build_index
     from kansoku.tracing.isolate import isolate
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
     from kansoku.tracing.stitch import build_trace
 
     parser = argparse.ArgumentParser()

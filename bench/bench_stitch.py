@@ -85,16 +85,16 @@ def main() -> None:
     size_mb = None if args.quick else 200
     data, store, truth = corpus(size_mb)
 
-    from kansoku.tracing.isolate import isolate
-    from kansoku.tracing.render_html import render_html
-    from kansoku.tracing.render_json import render_json
-    from kansoku.tracing.render_terminal import render_terminal
-    from kansoku.tracing.source_index import IndexSource
-    from kansoku.tracing.stats import collect, stats_table
-    from kansoku.tracing.stitch import build_trace
     from rich.console import Console
 
-    from tests.test_stitch_scenarios import MemorySource
+    from kansoku.tracing.isolate import isolate
+    from kansoku.tracing.outputs.html_page import render_html
+    from kansoku.tracing.outputs.json_doc import render_json
+    from kansoku.tracing.outputs.terminal import render_terminal
+    from kansoku.tracing.sources.index import IndexSource
+    from kansoku.tracing.stats import collect, stats_table
+    from kansoku.tracing.stitch import build_trace
+    from tests.support.scenarios import MemorySource
 
     files = sorted(str(p) for p in data.rglob("*") if p.is_file() and ".log" in p.name)
     total_bytes = sum(os.path.getsize(f) for f in files)
@@ -211,7 +211,7 @@ def main() -> None:
         "|---|---|---|---|",
         *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
         "",
-        "Index lookups are measured in `bench/results/tracing.md` (H1's index); here the lines are",
+        "Index lookups are measured in `bench/results/tracing.md`; here the lines are",
         "preloaded so the figure is the stitching and isolation alone (target < 100 ms).",
         "`kansoku trace ID` goes from the entry point straight to `trace_main` (no typer, no",
         "pydantic); the second row runs `trace_main` from `python -c` for comparison.",

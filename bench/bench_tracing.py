@@ -164,7 +164,7 @@ def main() -> None:
     )
 
     # --- lookup of one id vs grep -rF
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
 
     big_id = truth["big_request"]["request_id"]
     # one id whose lines are in rotated .gz files, one in live plain files
@@ -212,7 +212,7 @@ def main() -> None:
             )
         )
 
-    # --- trace assembly and the whole command (H2's stitch and CLI)
+    # --- trace assembly and the whole command (stitch and CLI)
     try:
         from kansoku.tracing.stitch import build_trace
 

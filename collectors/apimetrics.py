@@ -17,10 +17,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from kansoku.models import REQUEST_ID_RE
 from kansoku.tracing.model import AccessInfo
 from kansoku.tracing.parse import parse_access
-
-from kansoku.models import REQUEST_ID_RE
 
 #: Histogram buckets (seconds): OpenStack API calls range from ms (GET /) to minutes (boot).
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from wsgiref.simple_server import WSGIServer
 
-from kansoku.health.model import CheckStatus
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from kansoku.health.model import CheckStatus
 from kansoku.models import CheckState
 
 from .apimetrics import ApiMetrics

@@ -20,6 +20,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import BigValueGraphMode
 from grafana_foundation_sdk.models.dashboard import DataSourceRef, GridPos
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
 from kansoku.dashboards.context import DashboardContext
 
 DashboardDef = Callable[[DashboardContext], dict[str, Any]]

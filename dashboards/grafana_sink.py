@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from kansoku.dashboards.sinks import StoredDashboard, VersionConflict
-
+from kansoku.dashboards.sink_model import StoredDashboard, VersionConflict
 from kansoku.errors import KansokuError
 
 

@@ -11,23 +11,14 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+from kansoku.dashboards.sink_model import StoredDashboard, VersionConflict
 from kansoku.errors import KansokuError
 
-
-class VersionConflict(KansokuError):
-    """Someone changed the dashboard in Grafana since we read it (HTTP 412 version-mismatch)."""
-
-
-@dataclass(frozen=True)
-class StoredDashboard:
-    dashboard: dict[str, Any]
-    version: int
-    folder_uid: str | None
+__all__ = ["DirectorySink", "GrafanaSink", "StoredDashboard", "VersionConflict", "open_sink"]
 
 
 class GrafanaSink(Protocol):

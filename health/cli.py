@@ -1,4 +1,4 @@
-"""`kansoku check` and `kansoku collect serve`: thin wrappers over library functions."""
+"""`kansoku check`: a thin wrapper over `kansoku.health.runner.run_check`."""
 
 from __future__ import annotations
 
@@ -21,9 +21,10 @@ def register(app: typer.Typer) -> None:
         all_rows: Annotated[bool, typer.Option("--all", help="show ok checks too")] = False,
     ) -> None:
         """One round of checks; exit 0 all ok, 1 any failing, 2 any unknown."""
+        from rich.console import Console
+
         from kansoku.health.runner import run_check
         from kansoku.health.table import exit_code, render, to_json
-        from rich.console import Console
 
         statuses = run_check(inventory, clusters or [])
         if as_json:
@@ -31,17 +32,3 @@ def register(app: typer.Typer) -> None:
         else:
             render(statuses, Console(), all_rows=all_rows or bool(clusters))
         raise typer.Exit(exit_code(statuses))
-
-    collect = typer.Typer(help="collect fleet and OpenStack metrics", no_args_is_help=True)
-    app.add_typer(collect, name="collect")
-
-    @collect.command("serve")
-    def serve(
-        inventory: InventoryOpt = Path("inventory.yaml"),
-        port: Annotated[int, typer.Option("--port", help="exporter port on /metrics")] = 9478,
-        host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    ) -> None:
-        """Run the check loop and the collectors; expose everything on /metrics."""
-        from kansoku.health.serve import serve_forever
-
-        serve_forever(inventory, host, port)

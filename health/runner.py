@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from kansoku.inventory import Inventory, load_inventory
+from kansoku.inventory_sources import SourceCache
 from kansoku.models import CheckState, Cluster
 
 from .credentials import Auth, CredentialError, resolve_auth
@@ -177,8 +178,6 @@ def run_check(inventory_path: Path, cluster_ids: Sequence[str] = ()) -> list[Che
     (Rancher, Magnum), and run one round: `kansoku check`. A source that cannot be listed
     shows up as an unknown `inventory_source` check instead of hiding its clusters silently.
     """
-    from kansoku.collectors.sources import SourceCache
-
     inventory = load_inventory(inventory_path)
     cache = SourceCache()
     if inventory.sources:

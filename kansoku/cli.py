@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 
 #: Modules that each define `register(app: typer.Typer) -> None`.
 COMMAND_MODULES = (
-    "kansoku.tracing.cli",  # index, trace, trace stats
-    "kansoku.ship_cli",  # ship (files -> Elasticsearch)
-    "kansoku.lab",  # lab up|traffic|status|down
-    "kansoku.health.cli",  # check, collect serve
-    "kansoku.addon_bundles.cli",  # bundle ..., rules check|test
-    "kansoku.alerts.cli",  # heal serve|history|pause|resume
+    "kansoku.tracing.cli",  # index, trace, trace stats, ship
+    "kansoku.lab.cli",  # lab up|traffic|status|down
+    "kansoku.health.cli",  # check
+    "kansoku.collectors.cli",  # collect serve
+    "kansoku.addon_bundles.cli",  # bundle ...
+    "kansoku.alerts.cli",  # heal serve|history|pause|resume, rules check|test
     "kansoku.demo",  # demo
 )
 

@@ -6,7 +6,7 @@ also pull clusters from the Rancher v3 API or from OpenStack Magnum (`sources:`)
 source yields the same `kansoku.models.Cluster`.
 
 A file with a mistake is rejected as a whole (`ConfigError`); `collect serve` keeps the last
-good inventory running (see `kansoku.health.serve`).
+good inventory running (see `kansoku.collectors.serve`).
 """
 
 from __future__ import annotations

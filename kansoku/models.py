@@ -26,18 +26,6 @@ def new_request_id() -> str:
     return f"req-{uuid.uuid4()}"
 
 
-def is_request_id(text: str) -> bool:
-    return REQUEST_ID_RE.fullmatch(text) is not None
-
-
-class Severity(StrEnum):
-    """Alert severities used by rules, checks and the healer (Prometheus convention)."""
-
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-
 class CheckState(StrEnum):
     """A check's state. UNKNOWN means we could not tell: never counted as healthy or failed."""
 

@@ -91,7 +91,7 @@ def shared_sample() -> Callable[[str], Path]:
 @pytest.fixture
 def fake_es() -> Iterator[Any]:
     """A loopback server that answers like Elasticsearch with documented response bodies."""
-    from tests.test_es_loopback import serve_fake_es
+    from tests.support.es import serve_fake_es
 
     with serve_fake_es() as state:
         yield state
@@ -100,6 +100,6 @@ def fake_es() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def oslo_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small log tree written by real oslo.log (text and JSON), shared by a test module."""
-    from tests.test_es_loopback import make_oslo_tree
+    from tests.support.es import make_oslo_tree
 
     return make_oslo_tree(tmp_path_factory.mktemp("logs"))

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from kansoku.addon_bundles.catalog import BUNDLES_DIR, load_catalog
 from kansoku.addon_bundles.install import install_cluster, read_state, uninstall_cluster
 from kansoku.addon_bundles.ops import Targets, install, upgrade
@@ -16,7 +17,6 @@ from kansoku.addon_bundles.render import render_cluster
 from kansoku.addon_bundles.rollout import partitions
 from kansoku.addon_bundles.rulestore import DirectoryRuleStore
 from kansoku.dashboards.sinks import DirectorySink
-
 from kansoku.errors import ConfigError, KansokuError
 from kansoku.models import Cluster
 from kansoku.process import ManagedProcess, free_port
@@ -216,6 +216,7 @@ def test_rollout_completes_when_partitions_are_healthy(
 def test_provisioning_hook_installs_and_deprovisioning_removes(tmp_path: Path) -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
+
     from kansoku.addon_bundles.hook import make_router
 
     DirectorySink(tmp_path / "g", datasources={"prom"})
@@ -243,8 +244,9 @@ def test_provisioning_hook_installs_and_deprovisioning_removes(tmp_path: Path) -
 
 
 def test_demo_renders_the_demo_fleet(tmp_path: Path) -> None:
-    from kansoku.addon_bundles.demo import run_demo
     from rich.console import Console
+
+    from kansoku.addon_bundles.demo import run_demo
 
     console = Console(record=True, width=160)
     run_demo(console, tmp_path)
@@ -260,7 +262,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "bundle"
 
 
 def test_example_bundle_loads_with_the_shipped_ones_and_its_tests_pass(need_prometheus: None) -> None:
-    from kansoku.alerts.rules_check import run_rule_tests
+    from kansoku.alerts.rules.check import run_rule_tests
 
     cat = load_catalog(BUNDLES_DIR, EXAMPLES)
     example = cat.get("ingress-nginx-1.0.0")
@@ -288,7 +290,6 @@ def test_heal_hook_must_match_the_rules_heal_action(tmp_path: Path) -> None:
 
 def test_heal_hooks_of_a_cluster_are_healhook_objects(catalog) -> None:
     from kansoku.addon_bundles.ops import heal_hooks
-
     from kansoku.models import HealHook
 
     hooks = heal_hooks(catalog, cluster("c1", "1.29.4"))
@@ -319,6 +320,7 @@ def test_install_reloads_a_real_prometheus_which_then_serves_the_rules(
     assert rule_names() == set()
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
+
     from kansoku.addon_bundles.hook import make_router
 
     DirectorySink(tmp_path / "g", datasources={"prom"})
@@ -390,7 +392,6 @@ def test_rollout_gate_reads_firing_alerts_from_a_real_prometheus(
     import time
 
     from kansoku.addon_bundles.rollout import PrometheusAlerts
-
     from kansoku.servers import start_prometheus
 
     rules = (

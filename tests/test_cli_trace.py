@@ -11,19 +11,19 @@ from pathlib import Path
 import jsonschema
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
+from kansoku.cli import build_app
 from kansoku.tracing.index import build_index
 from kansoku.tracing.isolate import isolate
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import iter_records
-from kansoku.tracing.source_index import IndexSource
+from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stats import fleet_stats
 from kansoku.tracing.stitch import build_trace
 from kansoku.tracing.trace_cmd import trace_main
-from typer.testing import CliRunner
-
-from kansoku.cli import build_app
-from tests.test_otlp import Receiver
-from tests.test_stitch_scenarios import ALL, Cloud, MemorySource, Scenario, api_messaging_timeout, rid
+from tests.support.otlp import Receiver
+from tests.support.scenarios import ALL, Cloud, MemorySource, Scenario, api_messaging_timeout, rid
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((REPO / "docs" / "trace-json-schema.json").read_text())
@@ -154,7 +154,7 @@ def test_json_output_validates(indexed, capsys: pytest.CaptureFixture[str]) -> N
 def test_html_and_otlp_outputs(indexed, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _, store, sc = indexed
     receiver = Receiver()
-    receiver.thread.start()
+    receiver.server.start()
     try:
         page = tmp_path / "t.html"
         code = trace_main(
@@ -169,8 +169,7 @@ def test_html_and_otlp_outputs(indexed, tmp_path: Path, capsys: pytest.CaptureFi
             ]
         )
     finally:
-        receiver.server.shutdown()
-        receiver.server.server_close()
+        receiver.server.stop()
     out = capsys.readouterr().out
     assert code == 0
     assert f"wrote {page} (4 spans)" in out
@@ -242,7 +241,7 @@ def test_trace_import_stays_light() -> None:
     """The trace path must not import pandas, OpenTelemetry or pydantic (start-up time)."""
     code = (
         "import sys; from kansoku.tracing.trace_cmd import trace_command; "
-        "import kansoku.tracing.outputs, kansoku.tracing.render_terminal, kansoku.tracing.source_index; "
+        "import kansoku.tracing.outputs, kansoku.tracing.outputs.terminal, kansoku.tracing.sources.index; "
         "bad = [m for m in ('pandas', 'opentelemetry', 'pydantic', 'httpx') if m in sys.modules]; print(bad)"
     )
     out = subprocess.run(

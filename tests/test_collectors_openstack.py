@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+
 from kansoku.collectors.notifications import NotificationListener, parse_envelope
 from kansoku.collectors.openstack import (
     ComputeServices,
@@ -23,9 +23,9 @@ from kansoku.collectors.openstack import (
     build_pollers,
     parse_queues,
 )
-
 from kansoku.inventory import OpenStackSettings
 from kansoku.servers import RabbitMQ
+from tests.support.loopback import LoopbackServer
 
 
 def _nova_services_sample() -> bytes:
@@ -100,11 +100,8 @@ def openstack_api() -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(Handler) as server:
+        yield server.url
 
 
 def _conn(url: str) -> object:

@@ -14,9 +14,8 @@ INVENTORY = "clusters:\n  - id: prod-1\n    api_url: https://10.0.0.1:6443\n    
 
 
 def _loaders() -> dict[str, object]:
-    from kansoku.alerts.heal_config import load_heal_config
-    from kansoku.alerts.rules_model import load_rule_file
-
+    from kansoku.alerts.heal.config import load_heal_config
+    from kansoku.alerts.rules.model import load_rule_file
     from kansoku.inventory import load_inventory
 
     return {"inventory": load_inventory, "heal": load_heal_config, "rules": load_rule_file}
@@ -54,7 +53,7 @@ def test_a_directory_instead_of_the_file_is_a_clear_error(tmp_path: Path, kind: 
 
 
 def test_collect_serve_keeps_the_last_good_inventory_on_a_bad_byte_or_a_directory(tmp_path: Path) -> None:
-    from kansoku.health.serve import CollectService
+    from kansoku.collectors.serve import CollectService
 
     path = tmp_path / "inventory.yaml"
     path.write_text(INVENTORY)

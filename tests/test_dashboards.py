@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kansoku.alerts.promql_check import cluster_drops
+from kansoku.alerts.rules.promql import cluster_drops
 from kansoku.dashboards.context import DashboardContext
 from kansoku.dashboards.defs import DASHBOARDS, uid_for
 from kansoku.dashboards.provision import drift, provision

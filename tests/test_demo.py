@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from kansoku.tracing.demo import check_fault, prepare, verdict_matches
 from kansoku.tracing.demo_gen import FAULT_KINDS, GroundTruth
 from kansoku.tracing.model import LogSource

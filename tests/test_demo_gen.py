@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kansoku.tracing.demo_gen import FAULT_KINDS, GroundTruth, generate
 
 from kansoku.models import REQUEST_ID_RE
+from kansoku.tracing.demo_gen import FAULT_KINDS, GroundTruth, generate
 
 SEED = 4242
 

@@ -11,10 +11,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from kansoku.tracing.ship import ship
-from kansoku.tracing.source_es import ElasticsearchSource, connect
 
-from tests.test_es_loopback import GLOBAL_ID, INSTANCE, PLACEMENT_CALLEE_ID, make_oslo_tree
+from kansoku.tracing.ship import ship
+from kansoku.tracing.sources.es import ElasticsearchSource, connect
+from tests.support.es import GLOBAL_ID, INSTANCE, PLACEMENT_CALLEE_ID, make_oslo_tree
 
 ES_URL = os.environ.get("KANSOKU_TEST_ES_URL")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from kansoku.tracing import es_shape
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import iter_records
-
-from tests.test_es_loopback import GLOBAL_ID, INSTANCE, PLACEMENT_CALLEE_ID, write_oslo_log
+from tests.support.es import GLOBAL_ID, INSTANCE, PLACEMENT_CALLEE_ID, write_oslo_log
 
 
 def records(path: Path) -> list[LogLine]:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kansoku.tracing import es_shape
-from kansoku.tracing.model import LogLine
-from kansoku.tracing.parse import iter_records
-from kansoku.tracing.source_es import ElasticsearchSource, TimeWindow
-from kansoku.tracing.sources import open_source
 
 from kansoku.errors import KansokuError
 from kansoku.process import free_port
-from tests.test_es_loopback import (
+from kansoku.tracing import es_shape
+from kansoku.tracing.model import LogLine
+from kansoku.tracing.parse import iter_records
+from kansoku.tracing.sources import open_source
+from kansoku.tracing.sources.es import ElasticsearchSource, TimeWindow
+from tests.support.es import (
     GLOBAL_ID,
     INSTANCE,
     PLACEMENT_CALLEE_ID,

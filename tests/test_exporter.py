@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kansoku.health.serve import CollectService
-from kansoku.health.simfleet import SimFleetThread, cluster_id, fleet_inventory
 from prometheus_client import generate_latest
 
+from kansoku.collectors.serve import CollectService
+from kansoku.health.simfleet import SimFleetThread, cluster_id, fleet_inventory
 from kansoku.models import CheckState
 from kansoku.process import ManagedProcess, free_port
 from kansoku.servers import start_prometheus

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from kansoku.tracing.files import DefaultRule, discover, is_log_name, service_name
 from kansoku.tracing.index import build_index
-from kansoku.tracing.source_index import IndexSource
+from kansoku.tracing.sources.index import IndexSource
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "devstack"

@@ -10,21 +10,21 @@ from __future__ import annotations
 import copy
 import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+
 from kansoku.addon_bundles.catalog import load_catalog
 from kansoku.addon_bundles.render import render_cluster
 from kansoku.dashboards.grafana_sink import GrafanaClientSink
 from kansoku.dashboards.provision import drift, provision
 from kansoku.dashboards.sinks import VersionConflict
-
 from kansoku.models import Cluster
+from tests.support.loopback import LoopbackServer
 
 DATA = Path(__file__).resolve().parent / "data" / "grafana"
 
@@ -130,12 +130,8 @@ def make_handler(state: FakeGrafanaState) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def grafana() -> Iterator[tuple[str, FakeGrafanaState]]:
     state = FakeGrafanaState()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", state
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(make_handler(state)) as server:
+        yield server.url, state
 
 
 def _dashboards() -> list[dict[str, Any]]:

@@ -6,34 +6,34 @@ versions/v21-version-get-resp.json, os-extended-server-attributes/v2.16/server-g
 os-hypervisors/v2.53/hypervisors-detail-resp.json, os-volumes/list-volume-attachments-resp.json),
 with ids and host names changed to this scenario. Kubernetes bodies follow the v1 API
 reference (Node, PodList, policy/v1 Eviction, apps/v1 Deployment, autoscaling/v1 Scale) as
-the API server returns them. H4's real nova-api lab was not in git when this was written
-(see docs/heal.md); opt-in live tests use KANSOKU_TEST_CLOUD / KANSOKU_TEST_KUBECONFIG.
+the API server returns them. The real nova-api of `kansoku lab` is in tests/test_heal_nova_lab.py;
+opt-in live tests use KANSOKU_TEST_CLOUD / KANSOKU_TEST_KUBECONFIG.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from kansoku.alerts.heal_act_etcd import EtcdRestore, EtcdSnapshot, latest_good
-from kansoku.alerts.heal_act_kube import ReplaceNode, RestartAgent, ScaleOut, StorageAclSync
-from kansoku.alerts.heal_base import ActionContext, ActionFailed
-from kansoku.alerts.heal_config import HealConfig, config_from_model
-from kansoku.alerts.heal_serve import default_services
 
+from kansoku.alerts.heal.actions.etcd import EtcdRestore, EtcdSnapshot, latest_good
+from kansoku.alerts.heal.actions.kube import ReplaceNode, RestartAgent, ScaleOut, StorageAclSync
+from kansoku.alerts.heal.base import ActionContext, ActionFailed
+from kansoku.alerts.heal.config import HealConfig, config_from_model
+from kansoku.alerts.heal.serve import default_services
 from kansoku.models import REQUEST_ID_RE, Cluster, new_request_id
 from kansoku.process import ManagedProcess, free_port
 from kansoku.servers import ETCDCTL_BIN
 from tests.conftest import require
+from tests.support.loopback import LoopbackServer
 
 SERVER_ID = "c278163e-36f9-4cf2-b1ac-80db4c63f7a8"
 IMAGE = {"id": "70a599e0-31e7-49b7-b260-868f441e862b", "links": []}
@@ -409,12 +409,9 @@ def cloud() -> Iterator[Cloud]:
     state.nodes["c1-worker-3"] = k8s_node("c1-worker-3", "10.0.0.13", ready=False)
     state.nodes["c1-worker-1"] = k8s_node("c1-worker-1", "10.0.0.11", ready=True)
     handler = type("H", (_Handler,), {"cloud": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    state.base = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
+    with LoopbackServer(handler) as server:
+        state.base = server.url
+        yield state
 
 
 def ctx_for(
@@ -615,7 +612,7 @@ def test_live_replace_node_iaas_check(tmp_path: Path) -> None:
     server = os.environ.get("KANSOKU_TEST_SERVER")
     if not cloud_name or not server:
         pytest.skip("opt-in: set KANSOKU_TEST_CLOUD (clouds.yaml name) and KANSOKU_TEST_SERVER")
-    from kansoku.alerts.heal_nova import connect, inspect_server
+    from kansoku.alerts.heal.nova import connect, inspect_server
 
     view = inspect_server(connect(new_request_id(), cloud_name, {}), server, allow_volumes=True)
     assert view.server_id and view.status
@@ -628,7 +625,8 @@ def test_live_kubernetes_nodes_readable(tmp_path: Path) -> None:
     if not path:
         pytest.skip("opt-in: set KANSOKU_TEST_KUBECONFIG to a kubeconfig with a bearer token")
     import yaml
-    from kansoku.alerts.heal_kube import KubeClient, internal_addresses
+
+    from kansoku.alerts.heal.kube import KubeClient, internal_addresses
 
     kc = yaml.safe_load(Path(path).read_text())
     token = kc["users"][0]["user"]["token"]

@@ -19,10 +19,10 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-from kansoku.alerts.heal_journal import Journal
 
+from kansoku.alerts.heal.journal import Journal
 from kansoku.process import ManagedProcess, free_port, http_ok
-from tests.test_heal_support import AUTH, TOKEN, alert, message, wait_for
+from tests.support.heal import AUTH, TOKEN, alert, message, wait_for
 
 CONFIG = """
 journal: journal.sqlite

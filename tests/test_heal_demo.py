@@ -6,12 +6,12 @@ import io
 import json
 from pathlib import Path
 
-from kansoku.alerts.demo import run_demo
-from kansoku.alerts.heal_config import load_heal_config
-from kansoku.alerts.heal_journal import Journal
 from rich.console import Console
 from typer.testing import CliRunner
 
+from kansoku.alerts.demo import run_demo
+from kansoku.alerts.heal.config import load_heal_config
+from kansoku.alerts.heal.journal import Journal
 from kansoku.cli import build_app
 
 REPO = Path(__file__).resolve().parent.parent

@@ -13,10 +13,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from kansoku.alerts.heal_app import create_app
-from kansoku.alerts.heal_config import load_heal_config
-from kansoku.alerts.heal_serve import authenticator, build, history
 
+from kansoku.alerts.heal.app import create_app
+from kansoku.alerts.heal.config import load_heal_config
+from kansoku.alerts.heal.serve import authenticator, build, history
 from kansoku.models import REQUEST_ID_RE
 from kansoku.process import ManagedProcess, free_port, http_ok
 from kansoku.servers import (
@@ -28,7 +28,7 @@ from kansoku.servers import (
     start_prometheus,
 )
 from tests.conftest import require
-from tests.test_heal_support import TOKEN, uvicorn_thread, wait_for
+from tests.support.heal import TOKEN, uvicorn_thread, wait_for
 
 RULES = """
 groups:

@@ -1,5 +1,5 @@
 """replace_node's IaaS pre-check against the real nova-api of `kansoku lab` (keystone +
-placement + nova-api 34 on loopback, H4's lab): the same openstacksdk calls, authenticated
+placement + nova-api 34 on loopback): the same openstacksdk calls, authenticated
 by real keystone, carrying the action's request id, which nova-api logs as its global id.
 
 The lab cannot boot servers (no glance), so the check answers "no server named ..." from
@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kansoku.alerts.heal_base import ActionFailed
-from kansoku.alerts.heal_nova import connect, inspect_server
 
+from kansoku.alerts.heal.base import ActionFailed
+from kansoku.alerts.heal.nova import connect, inspect_server
 from kansoku.models import new_request_id
 from kansoku.servers import RabbitMQ
 
@@ -23,8 +23,8 @@ from kansoku.servers import RabbitMQ
 def test_replace_node_iaas_check_against_real_nova_api_carries_the_request_id(
     tmp_path: Path, rabbitmq: RabbitMQ
 ) -> None:
-    from kansoku.lab import lab_down, lab_up
-    from kansoku.lab_services import REGION
+    from kansoku.lab.cli import lab_down, lab_up
+    from kansoku.lab.services import REGION
 
     state = lab_up(tmp_path / "lab", f"rabbit://guest:guest@127.0.0.1:{rabbitmq.ports['amqp']}/")
     try:

@@ -16,13 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
-from kansoku.alerts.heal_app import create_app
-from kansoku.alerts.heal_config import load_heal_config
-from kansoku.alerts.heal_serve import authenticator, build
 
+from kansoku.alerts.heal.app import create_app
+from kansoku.alerts.heal.config import load_heal_config
+from kansoku.alerts.heal.serve import authenticator, build
 from kansoku.errors import ConfigError
+from tests.support.heal import AUTH, TOKEN, alert, message, uvicorn_thread, wait_for
 from tests.test_heal_receiver import Heal
-from tests.test_heal_support import AUTH, TOKEN, alert, message, uvicorn_thread, wait_for
 
 BASE = """
 journal: journal.sqlite
@@ -281,7 +281,7 @@ def test_a_label_that_would_escape_a_path_or_become_an_option_is_refused(
 
 
 def test_expand_refuses_unsafe_label_values_for_paths_and_argv(tmp_path: Path) -> None:
-    from kansoku.alerts.heal_base import ActionContext, ActionFailed, Services
+    from kansoku.alerts.heal.base import ActionContext, ActionFailed, Services
 
     def ctx(member: str) -> ActionContext:
         return ActionContext(
@@ -390,9 +390,9 @@ def test_refused_requests_are_aggregated_rate_limited_and_still_counted(start: C
 def test_prune_drops_old_closed_rows_keeps_open_ones_and_the_counters(tmp_path: Path) -> None:
     import time
 
-    from kansoku.alerts.heal_journal import Journal
-    from kansoku.alerts.heal_model import AMMessage
-    from kansoku.alerts.heal_prune import prune
+    from kansoku.alerts.heal.journal import Journal
+    from kansoku.alerts.heal.journal_prune import prune
+    from kansoku.alerts.heal.model import AMMessage
 
     (tmp_path / "token").write_text(TOKEN)
     runs = tmp_path / "runs.log"
@@ -438,8 +438,8 @@ def test_prune_drops_old_closed_rows_keeps_open_ones_and_the_counters(tmp_path: 
 
 
 def test_prune_refuses_a_horizon_inside_the_replay_window(tmp_path: Path) -> None:
-    from kansoku.alerts.heal_journal import Journal
-    from kansoku.alerts.heal_prune import prune
+    from kansoku.alerts.heal.journal import Journal
+    from kansoku.alerts.heal.journal_prune import prune
 
     journal = Journal(tmp_path / "j.sqlite")
     try:

@@ -9,23 +9,23 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import pytest
-from kansoku.alerts.heal_app import create_app
-from kansoku.alerts.heal_config import load_heal_config
-from kansoku.alerts.heal_serve import Built, authenticator, build, history, set_paused
 
+from kansoku.alerts.heal.app import create_app
+from kansoku.alerts.heal.config import load_heal_config
+from kansoku.alerts.heal.serve import Built, authenticator, build, history, set_paused
 from kansoku.errors import ConfigError
 from kansoku.models import REQUEST_ID_RE
 from kansoku.process import free_port
-from tests.test_heal_support import AUTH, TOKEN, alert, message, uvicorn_thread, wait_for
+from tests.support.heal import AUTH, TOKEN, alert, message, uvicorn_thread, wait_for
+from tests.support.loopback import LoopbackServer
 
 CONFIG = """
 journal: journal.sqlite
@@ -323,13 +323,8 @@ class _Sink(BaseHTTPRequestHandler):
 
 @contextmanager
 def sink() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Sink)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hook"
-    finally:
-        server.shutdown()
+    with LoopbackServer(_Sink, threaded=False) as server:
+        yield f"{server.url}/hook"
 
 
 def test_not_healed_by_deadline_escalates_to_the_next_action(heal: Callable[..., Heal]) -> None:
@@ -368,7 +363,7 @@ def test_config_errors_name_file_line_and_field(tmp_path: Path) -> None:
 
 
 def test_journal_survives_reopen_and_is_wal(tmp_path: Path) -> None:
-    from kansoku.alerts.heal_journal import Journal
+    from kansoku.alerts.heal.journal import Journal
 
     j = Journal(tmp_path / "j.sqlite")
     j.pause("because")
@@ -381,8 +376,9 @@ def test_journal_survives_reopen_and_is_wal(tmp_path: Path) -> None:
 def test_kansoku_collector_metrics_saying_a_region_is_down_pause_healing(tmp_path: Path) -> None:
     """The health area's exporter page (real exposition format from prometheus_client) read
     through HealthMetricsProbe and judged by kansoku.health.fleet."""
-    from kansoku.alerts.heal_health import HealthMetricsProbe
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+    from kansoku.alerts.heal.health import HealthMetricsProbe
 
     registry = CollectorRegistry()
     gauge = Gauge("kansoku_check_state", "state", ["cluster", "region", "check", "state"], registry=registry)
@@ -401,22 +397,18 @@ def test_kansoku_collector_metrics_saying_a_region_is_down_pause_healing(tmp_pat
         def log_message(self, *args: Any) -> None:
             return
 
-    server = HTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        probe = HealthMetricsProbe(f"http://127.0.0.1:{server.server_port}/metrics", {})
+    with LoopbackServer(Page, threaded=False) as server:
+        probe = HealthMetricsProbe(f"{server.url}/metrics", {})
         reason = probe.shared_dependency_down()
         assert reason is not None and "region fra: 3 of 4 clusters" in reason
         dead = HealthMetricsProbe(f"http://127.0.0.1:{free_port()}/metrics", {})
         assert dead.shared_dependency_down() is None
-    finally:
-        server.shutdown()
 
 
 def test_bundle_heal_hooks_apply_per_cluster(tmp_path: Path) -> None:
     """Hooks shipped in the real kansoku-core bundle manifest (addon-bundles), chosen by the
     cluster's Kubernetes version, decide an alert when heal.yaml has no hook for it."""
-    from kansoku.alerts.heal_journal import Journal
+    from kansoku.alerts.heal.journal import Journal
 
     (tmp_path / "heal.yaml").write_text(
         "journal: j.sqlite\nbundle_hooks: true\ndry_run: true\n"
@@ -431,7 +423,7 @@ def test_bundle_heal_hooks_apply_per_cluster(tmp_path: Path) -> None:
             alert("ManagementAgentDisconnected", cluster="c1", region="r1"),
             alert("KubeletDown", cluster="c1", region="r1", node="c1-node-5"),
         )
-        from kansoku.alerts.heal_model import AMMessage
+        from kansoku.alerts.heal.model import AMMessage
 
         assert built.engine.missing_labels(body["alerts"][0]["labels"]) == []
         journal.ingest(AMMessage.model_validate(body), "sha", "test", 1)

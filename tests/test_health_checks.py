@@ -10,20 +10,20 @@ from __future__ import annotations
 import asyncio
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+
 from kansoku.health.fleet import CLUSTER_FAULT, MANAGEMENT_FAULT, fault_domain
 from kansoku.health.model import CheckStatus
 from kansoku.health.runner import Monitor, check_once
-
 from kansoku.inventory import HealthSettings, Inventory
 from kansoku.models import CheckState, Cluster, Credentials
 from kansoku.process import free_port
+from tests.support.loopback import LoopbackServer
 
 K8S = Path(__file__).parent / "data" / "k8s"
 RID = "req-6a2b9f4e-1c3d-4e5f-8a9b-0c1d2e3f4a5b"
@@ -102,13 +102,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(_Handler) as server:
+        yield server.url
 
 
 def _inv(*clusters: Cluster, timeout: float = 1.0) -> Inventory:
@@ -194,15 +189,10 @@ def tls_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
          "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
         check=True, capture_output=True,
     )  # fmt: skip
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(d / "cert.pem", d / "key.pem")
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"https://127.0.0.1:{server.server_address[1]}", d / "cert.pem"
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(_Handler, tls=ctx) as server:
+        yield server.url, d / "cert.pem"
 
 
 def test_tls_untrusted_is_unknown_and_trusted_ca_passes(tls_api: tuple[str, Path]) -> None:
@@ -270,10 +260,9 @@ def test_token_and_kubeconfig_send_bearer(tmp_path: Path) -> None:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = LoopbackServer(Echo).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+        url = server.url
         (tmp_path / "token").write_text("abc123\n")
         (tmp_path / "kc.yaml").write_text(
             f"apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster: {{server: '{url}'}}\n"
@@ -289,14 +278,14 @@ def test_token_and_kubeconfig_send_bearer(tmp_path: Path) -> None:
 
         asyncio.run(go())
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
     assert sorted(seen) == ["Bearer abc123", "Bearer kc-token"]
 
 
 def test_table_shows_request_id_and_trace_command(api: str) -> None:
-    from kansoku.health.table import render
     from rich.console import Console
+
+    from kansoku.health.table import render
 
     console = Console(record=True, width=240)
     render(asyncio.run(check_once(_inv(Cluster(id="lb", api_url=f"{api}/lb")))), console)
@@ -335,8 +324,9 @@ def test_table_has_one_row_per_cluster_check_and_names_failing_nodes(api: str) -
     kubelet_ready row for the cluster, naming the failing node, and no per-node rows."""
     import json
 
-    from kansoku.health.table import render, to_json
     from rich.console import Console
+
+    from kansoku.health.table import render, to_json
 
     statuses = asyncio.run(check_once(_inv(Cluster(id="sick", api_url=f"{api}/sick")), subjects=True))
     assert sum(1 for s in statuses if s.subject is not None) == 4

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kansoku.health.simfleet import SimFleetThread, cluster_id, fleet_inventory
 
+from kansoku.health.simfleet import SimFleetThread, cluster_id, fleet_inventory
 from kansoku.process import ManagedProcess, free_port
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from kansoku.health.model import CheckStatus
 from kansoku.health.probes import BINARY_CHECKS
 from kansoku.health.runner import Monitor
-
 from kansoku.inventory import HealthSettings, Inventory
 from kansoku.models import CheckState, Cluster
 from kansoku.process import ManagedProcess, free_port

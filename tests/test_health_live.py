@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kansoku.health.runner import check_once
 
+from kansoku.health.runner import check_once
 from kansoku.inventory import HealthSettings, Inventory
 from kansoku.models import CheckState, Cluster, Credentials
 

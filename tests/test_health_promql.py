@@ -10,8 +10,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from kansoku.health.runner import Monitor
 
+from kansoku.health.runner import Monitor
 from kansoku.inventory import HealthSettings, Inventory, PromQLCheck
 from kansoku.models import CheckState, Cluster
 from kansoku.process import ManagedProcess, free_port

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from rich.console import Console
+
 from kansoku.health.demo import run_demo
 from kansoku.health.fleet import (
     CLUSTER_FAULT,
@@ -16,8 +18,6 @@ from kansoku.health.fleet import (
 from kansoku.health.model import CheckResult
 from kansoku.health.state import StateStore
 from kansoku.health.table import exit_code, to_json
-from rich.console import Console
-
 from kansoku.models import CheckState
 
 OK, FAIL, UNK = CheckState.OK, CheckState.FAILING, CheckState.UNKNOWN

@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from kansoku.tracing.isolate import isolate
-from kansoku.tracing.render_html import render_html
-from kansoku.tracing.stitch import build_trace
 
+from kansoku.tracing.isolate import isolate
+from kansoku.tracing.outputs.html_page import render_html
+from kansoku.tracing.stitch import build_trace
 from tests.conftest import require
-from tests.test_stitch_scenarios import Cloud, boot_novalidhost
+from tests.support.scenarios import Cloud, boot_novalidhost
 
 CHROMIUM = "chromium"
 FLAGS = [

@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from kansoku.errors import KansokuError
 from kansoku.tracing import index as index_mod
 from kansoku.tracing.files import DefaultRule, PatternRule, discover, make_rule, read_chunks, strip_rotation
 from kansoku.tracing.index import IndexReport, build_index, id_key
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.parse import iter_records
-from kansoku.tracing.source_index import IndexSource
-
-from kansoku.errors import KansokuError
+from kansoku.tracing.sources.index import IndexSource
 
 DATA = Path(__file__).parent / "data" / "oslo"
 T0 = "2026-11-20 10:{:02d}:{:02d}.{:03d}"

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from kansoku.tracing.index import build_index
-from kansoku.tracing.source_index import IndexSource
+from kansoku.tracing.sources.index import IndexSource
 
 DEVSTACK = Path(__file__).resolve().parent / "data" / "devstack"
 

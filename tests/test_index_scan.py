@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from kansoku.tracing import index as ix
 from kansoku.tracing import routes
-from kansoku.tracing import source_index as si
 from kansoku.tracing.parse import starts_record
+from kansoku.tracing.sources import index as si
 
 DATA = Path(__file__).parent / "data"
 

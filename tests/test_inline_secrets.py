@@ -87,7 +87,7 @@ def test_kansoku_check_refuses_inline_passwords_and_bad_urls_without_printing_th
 
 
 def test_otlp_url_with_a_password_is_refused_and_not_printed() -> None:
-    from kansoku.tracing.otlp import endpoint_url
+    from kansoku.tracing.outputs.otlp import endpoint_url
 
     with pytest.raises(KansokuError) as err:
         endpoint_url(f"http://user:{SECRET}@127.0.0.1:4318")

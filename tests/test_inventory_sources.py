@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from kansoku.collectors.sources import SourceCache, clusters_from_magnum, clusters_from_rancher_doc
 
 from kansoku.inventory import Inventory, MagnumSource, RancherSource
+from kansoku.inventory_sources import SourceCache, clusters_from_magnum, clusters_from_rancher_doc
 from kansoku.models import Cluster
+from tests.support.loopback import LoopbackServer
 
 RANCHER = Path(__file__).parent / "data" / "rancher" / "v3-clusters.json"
 
@@ -35,11 +35,8 @@ def rancher(tmp_path: Path) -> Iterator[tuple[str, list[str], dict[str, int]]]:
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen, mode
-    server.shutdown()
-    server.server_close()
+    with LoopbackServer(Handler) as server:
+        yield server.url, seen, mode
 
 
 def test_rancher_collection_maps_to_clusters() -> None:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from kansoku.tracing.isolate import isolate
 from kansoku.tracing.stitch import build_trace
-
-from tests.test_stitch_scenarios import (
+from tests.support.scenarios import (
     Cloud,
     Scenario,
     api_messaging_timeout,
@@ -53,7 +52,7 @@ def test_novalidhost_without_placement_blames_the_scheduler(tmp_path: Path) -> N
     c = Cloud(tmp_path)
     sc = boot_novalidhost(c)
     lines, _ = c.parse()
-    from tests.test_stitch_scenarios import MemorySource
+    from tests.support.scenarios import MemorySource
 
     source = MemorySource(
         ln for ln in lines if ln.service != "placement-api" and ln.logger != "keystoneauth.session"
@@ -205,8 +204,7 @@ def test_devstack_journald_lines_give_the_same_verdict_as_oslo_lines(tmp_path: P
     wrap oslo.log in a prefix: parsed like oslo lines, placement's 409 is the root cause and
     the conductor's NoValidHost only propagates it (as in the demo's placement conflict)."""
     from kansoku.tracing.parse import iter_records
-
-    from tests.test_stitch_scenarios import MemorySource
+    from tests.support.scenarios import MemorySource
 
     a, p = rid(), rid()
     user = "tempest-ServersNegativeTest-1 tempest-ServersNegativeTest-1-project-member"

@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from kansoku.tracing.demo_gen import GroundTruth, generate
 from kansoku.tracing.index import build_index
 from kansoku.tracing.isolate import isolate
-from kansoku.tracing.source_index import IndexSource
+from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stitch import build_trace
 
 

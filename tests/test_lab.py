@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kansoku import lab_services
 from kansoku.cli import build_app
 from kansoku.errors import KansokuError
-from kansoku.lab import lab_down, lab_status, lab_up
-from kansoku.lab_services import LabPaths, LabState, ServiceRecord, write_state
+from kansoku.lab import services as lab_services
+from kansoku.lab.cli import lab_down, lab_status, lab_up
+from kansoku.lab.services import LabPaths, LabState, ServiceRecord, write_state
 
 
 def _state(root: Path, services: list[ServiceRecord]) -> LabState:
@@ -142,7 +142,7 @@ def test_config_files_use_text_and_json_logging(tmp_path: Path) -> None:
 
 
 def test_traffic_against_a_stopped_lab_says_which_part_stopped(tmp_path: Path) -> None:
-    from kansoku.lab_traffic import run_traffic
+    from kansoku.lab.traffic import run_traffic
 
     gone = _sleeper()
     os.killpg(gone.pid, 9)

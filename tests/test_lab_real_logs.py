@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kansoku.cli import build_app
-from kansoku.lab_traffic import TrafficReport
+from kansoku.lab.traffic import TrafficReport
 
 DATA = Path(__file__).parent / "data" / "real-openstack"
 
@@ -52,7 +52,7 @@ def test_cli_traces_the_chain_across_four_services(report: TrafficReport, store:
 
 
 def test_chain_from_each_local_id(report: TrafficReport, store: Path) -> None:
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
     from kansoku.tracing.stitch import build_trace
 
     chain = report.by_name("limits-chain")
@@ -83,7 +83,7 @@ def test_failures_isolated_on_saved_logs(
     report: TrafficReport, store: Path, name: str, service: str, needle: str
 ) -> None:
     from kansoku.tracing.isolate import isolate
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
     from kansoku.tracing.stitch import build_trace
 
     rec = report.by_name(name)
@@ -138,7 +138,7 @@ def test_saved_create_recorded_active_and_error(create_report: TrafficReport) ->
 def test_saved_create_is_stitched_across_six_services(
     create_report: TrafficReport, create_store: Path, start: str
 ) -> None:
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
     from kansoku.tracing.stitch import build_trace
 
     rec = create_report.by_name("server-create")
@@ -165,7 +165,7 @@ def test_saved_no_valid_host_is_isolated_to_the_scheduler(
 
 
 def test_saved_create_trace_is_rooted_at_nova_api(create_report: TrafficReport, create_store: Path) -> None:
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
     from kansoku.tracing.stitch import build_trace
 
     rec = create_report.by_name("server-create")
@@ -179,7 +179,7 @@ def test_saved_create_trace_is_rooted_at_nova_api(create_report: TrafficReport, 
 
 def test_saved_active_create_has_no_root_cause(create_report: TrafficReport, create_store: Path) -> None:
     from kansoku.tracing.isolate import isolate
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
     from kansoku.tracing.stitch import build_trace
 
     rec = create_report.by_name("server-create")

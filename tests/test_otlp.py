@@ -2,77 +2,27 @@
 
 from __future__ import annotations
 
-import gzip
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from kansoku.tracing.isolate import isolate
-from kansoku.tracing.otlp import endpoint_url, export_otlp, span_id_for
-from kansoku.tracing.stitch import build_trace
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from kansoku.errors import KansokuError
 from kansoku.process import free_port
-from tests.test_stitch_scenarios import Cloud, boot_novalidhost
-
-
-class Receiver:
-    """A minimal OTLP/HTTP collector: POST /v1/traces, protobuf in, protobuf out."""
-
-    def __init__(self) -> None:
-        self.requests: list[ExportTraceServiceRequest] = []
-        self.paths: list[str] = []
-        self.content_types: list[str] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                req = ExportTraceServiceRequest()
-                req.ParseFromString(body)
-                receiver.requests.append(req)
-                receiver.paths.append(self.path)
-                receiver.content_types.append(self.headers.get("Content-Type", ""))
-                out = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def spans(self):
-        for req in self.requests:
-            for rs in req.resource_spans:
-                resource = {a.key: a.value.string_value for a in rs.resource.attributes}
-                for ss in rs.scope_spans:
-                    for span in ss.spans:
-                        yield resource, ss.scope.name, span
+from kansoku.tracing.isolate import isolate
+from kansoku.tracing.outputs.otlp import endpoint_url, export_otlp, span_id_for
+from kansoku.tracing.stitch import build_trace
+from tests.support.otlp import Receiver
+from tests.support.scenarios import Cloud, boot_novalidhost
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
-    r.thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
+    with r.server:
+        yield r
 
 
 def _attrs(span) -> dict[str, object]:

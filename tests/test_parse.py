@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from kansoku.tracing.model import LogLine, ParseProblem
 from kansoku.tracing.parse import LineParser, exception_type, iter_records, parse_access, parse_record
 from kansoku.tracing.routes import route_template

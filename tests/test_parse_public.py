@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from kansoku.tracing import parse
 from kansoku.tracing.files import read_chunks
 from kansoku.tracing.model import LogLine, ParseProblem

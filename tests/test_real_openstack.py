@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from kansoku.errors import KansokuError
-from kansoku.lab import lab_down, lab_status, lab_up
-from kansoku.lab_services import LabPaths, LabState, answers, start_wsgi
-from kansoku.lab_traffic import TrafficRecord, TrafficReport, run_traffic
+from kansoku.lab.cli import lab_down, lab_status, lab_up
+from kansoku.lab.services import LabPaths, LabState, answers, start_wsgi
+from kansoku.lab.traffic import TrafficRecord, TrafficReport, run_traffic
 from kansoku.models import REQUEST_ID_RE
 from kansoku.servers import RabbitMQ
 
@@ -253,7 +253,7 @@ def test_a_taken_port_is_reported_with_the_service_output(lab: Lab) -> None:
 @pytest.fixture(scope="module")
 def source(lab: Lab, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     from kansoku.tracing.index import build_index
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
 
     store = tmp_path_factory.mktemp("index")
     report = build_index([lab.paths.logs], store)
@@ -374,7 +374,7 @@ def test_successful_requests_have_no_root_cause(lab: Lab, source) -> None:  # ty
         assert verdict.root_cause is None, (name, verdict.explanation)
 
 
-# --- a server create across the five nova-side services (issue 4) ---------------------------
+# --- a server create across the five nova-side services -------------------------------------
 
 #: Where a booted server's request shows: nova-api reads the image from glance and counts usage
 #: in placement; conductor -> scheduler (claims in placement) -> compute (fake driver).

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from kansoku.tracing.isolate import isolate
-from kansoku.tracing.render_html import render_html
-from kansoku.tracing.render_json import SCHEMA_ID, render_json, trace_document
-from kansoku.tracing.render_terminal import render_terminal, waterfall_bar
-from kansoku.tracing.stitch import build_trace
 from rich.console import Console
 
-from tests.test_stitch_scenarios import ALL, Cloud, boot_novalidhost, rid
+from kansoku.tracing.isolate import isolate
+from kansoku.tracing.outputs.html_page import render_html
+from kansoku.tracing.outputs.json_doc import SCHEMA_ID, render_json, trace_document
+from kansoku.tracing.outputs.terminal import render_terminal, waterfall_bar
+from kansoku.tracing.stitch import build_trace
+from tests.support.scenarios import ALL, Cloud, boot_novalidhost, rid
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "docs" / "trace-json-schema.json").read_text())
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kansoku.addon_bundles.catalog import load_catalog
-from kansoku.addon_bundles.render import render_cluster
-from kansoku.alerts.promql_check import cluster_drops
-from kansoku.alerts.rules_check import check_files, run_rule_tests
 from typer.testing import CliRunner
 
+from kansoku.addon_bundles.catalog import load_catalog
+from kansoku.addon_bundles.render import render_cluster
+from kansoku.alerts.rules.check import check_files, run_rule_tests
+from kansoku.alerts.rules.promql import cluster_drops
 from kansoku.cli import build_app
 from kansoku.errors import ConfigError
 from kansoku.models import Cluster

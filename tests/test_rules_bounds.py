@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kansoku.alerts.promql_check import cluster_drops
-from kansoku.alerts.promql_guard import IN_PROCESS_TERMS, terms
+from kansoku.alerts.rules.guard import IN_PROCESS_TERMS, terms
+from kansoku.alerts.rules.promql import cluster_drops
 
 RULE = """groups:
   - name: huge

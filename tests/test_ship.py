@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 import typer
-from kansoku.tracing.ship import doc_id, ship
-from kansoku.tracing.source_es import ElasticsearchSource
 from typer.testing import CliRunner
 
 from kansoku.errors import KansokuError
 from kansoku.process import free_port
-from kansoku.ship_cli import register
-from tests.test_es_loopback import (
+from kansoku.tracing.ship import doc_id, ship
+from kansoku.tracing.ship_cli import register
+from kansoku.tracing.sources.es import ElasticsearchSource
+from tests.support.es import (
     GLOBAL_ID,
     FakeES,
 )

@@ -8,8 +8,7 @@ from pathlib import Path
 from kansoku.tracing.model import LinkKind, SpanKey, Strength
 from kansoku.tracing.parse import iter_records
 from kansoku.tracing.stitch import build_trace, explain_link
-
-from tests.test_stitch_scenarios import Cloud, MemorySource, boot_novalidhost, boot_port_binding_failed, rid
+from tests.support.scenarios import Cloud, MemorySource, boot_novalidhost, boot_port_binding_failed, rid
 
 
 def _services(trace) -> list[str]:

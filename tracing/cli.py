@@ -1,4 +1,4 @@
-"""`kansoku index PATH...`, `kansoku trace ID`, `kansoku trace stats`: thin shells over the library.
+"""`kansoku index PATH...`, `kansoku trace ID`, `kansoku trace stats`, `kansoku ship`: thin shells over the library.
 
 Only typer and the standard library are imported here: `kansoku trace ID` must print its
 answer within 300 ms of process start, so the parser, index, pandas and OpenTelemetry are
@@ -19,6 +19,7 @@ from pathlib import Path
 import typer
 
 from kansoku.config import store_dir
+from kansoku.tracing import ship_cli
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -36,9 +37,10 @@ def index_command(
     host: str | None = typer.Option(None, "--host", help="host name for files whose path does not name one"),
 ) -> None:
     """Index log files (incremental: a second run reads only new bytes)."""
+    from rich.console import Console
+
     from kansoku.tracing.files import make_rule
     from kansoku.tracing.index import build_index
-    from rich.console import Console
 
     console = Console(highlight=False)
     report = build_index(paths, store_dir(store), make_rule(rule, host))
@@ -73,3 +75,4 @@ def register(app: typer.Typer) -> None:
         add_help_option=False,
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     )(_trace_entry)
+    ship_cli.register(app)

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from kansoku.errors import KansokuError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from kansoku.tracing.demo_gen import FaultRecord, GroundTruth
     from kansoku.tracing.model import LogSource, Verdict
-    from rich.console import Console
 
 #: The fault whose trace the demo draws in full: the classic "my VM create failed".
 SHOWCASE_KIND = "placement_conflict"
@@ -118,7 +119,7 @@ def prepare(workdir: Path, *, seed: int | None = None, scale: int = 1) -> DemoCl
 
     from kansoku.tracing.demo_gen import DEFAULT_SEED, generate
     from kansoku.tracing.index import build_index
-    from kansoku.tracing.source_index import IndexSource
+    from kansoku.tracing.sources.index import IndexSource
 
     cloud = workdir / "cloud"
     store = workdir / ".kansoku"
@@ -182,7 +183,7 @@ def _render_trace(console: Console, source: LogSource, request_id: str) -> None:
     trace = build_trace(source, request_id)
     verdict = isolate(trace)
     try:
-        from kansoku.tracing.render_terminal import render
+        from kansoku.tracing.outputs.terminal import render
     except ImportError:  # the renderer lands separately; until then the verdict alone
         console.print(verdict.explanation, soft_wrap=True)
         return

@@ -53,10 +53,9 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from kansoku.errors import KansokuError
 from kansoku.tracing.files import LogFile, LogReadError, PathRule, discover, fingerprint, read_chunks
 from kansoku.tracing.parse import journal_time, parse_access
-
-from kansoku.errors import KansokuError
 
 FORMAT_VERSION = 1
 BLOCK_SIZE = 128 * 1024

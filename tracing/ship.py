@@ -23,9 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kansoku.tracing import es_shape
-
 from kansoku.errors import KansokuError
+from kansoku.tracing import es_shape
 
 DEFAULT_PREFIX = "flog"
 MAX_REPORTED_ERRORS = 20
@@ -144,7 +143,8 @@ def ship(
 ) -> ShipReport:
     """Load `paths` into Elasticsearch at `es_url`; returns counts and the first errors."""
     from elasticsearch.helpers import streaming_bulk
-    from kansoku.tracing.source_es import connect, es_errors
+
+    from kansoku.tracing.sources.es import connect, es_errors
 
     started = time.monotonic()
     report = ShipReport()

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kansoku.tracing.model import AccessInfo
-
 from kansoku.errors import KansokuError
+from kansoku.tracing.model import AccessInfo
 
 if TYPE_CHECKING:
     import pandas as pd

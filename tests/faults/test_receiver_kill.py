@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from kansoku.alerts.heal_journal import Journal
 
+from kansoku.alerts.heal.journal import Journal
 from kansoku.process import ManagedProcess, free_port, http_ok
-from tests.test_heal_support import AUTH, TOKEN, alert, message, wait_for
+from tests.support.heal import AUTH, TOKEN, alert, message, wait_for
 
 SEED = int(os.environ.get("KANSOKU_FAULT_SEED", "20261204"))
 ROUNDS = int(os.environ.get("KANSOKU_FAULT_ROUNDS", "3"))

@@ -1,0 +1,368 @@
+"""The decision engine: journaled alert -> hook -> safety rails -> planned action.
+
+Why decisions happen in one SQLite transaction per batch: the rails (dedupe, cooldown,
+max-unhealthy, fleet budget) read what earlier decisions wrote, so fifty alerts of a storm
+decided together still see each other, and the planned action row (with its UNIQUE
+idempotency key) is committed atomically with the decision that created it. Nothing here
+acts: `heal.worker` executes committed action rows.
+
+Order of the rails, and why: a duplicate is never news; the pause switch beats everything
+else; a shared dependency down or a spent fleet budget pauses *all* healing (fifty clusters
+alerting at once is one fault below them, not fifty); then the cluster's own
+max-unhealthy, then the target's cooldown.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from kansoku.alerts.heal.base import Action, ActionContext, ActionFailed, Services
+from kansoku.alerts.heal.config import HealConfig, LoadedConfig
+from kansoku.alerts.heal.journal import AlertRow, Journal, kind_of
+from kansoku.alerts.heal.model import SKIPPED, ActionState, Decision
+from kansoku.alerts.heal.params import hook_problems, label_placeholders, label_problem, number
+from kansoku.alerts.heal.rails import max_unhealthy, storm_reason, unhealthy
+from kansoku.models import Cluster, HealHook, new_request_id
+
+
+class DependencyProbe(Protocol):
+    """Says whether a dependency shared by many clusters is down (then: heal nothing)."""
+
+    def shared_dependency_down(self) -> str | None: ...
+
+
+class CheckProbe:
+    """kansoku's own health checks (kansoku.health) through a callable returning a reason."""
+
+    def __init__(self, check: Callable[[], str | None]) -> None:
+        self.check = check
+
+    def shared_dependency_down(self) -> str | None:
+        return self.check()
+
+
+def hook_matches(hook: HealHook, labels: dict[str, str]) -> bool:
+    return labels.get("alertname") == hook.alert and all(labels.get(k) == v for k, v in hook.match.items())
+
+
+@dataclass
+class _Batch:
+    """Fleet-wide state for one decision transaction."""
+
+    paused: str | None
+    down: str | None
+    used: int
+
+
+def bundle_hooks(
+    loaded: LoadedConfig, clusters: dict[str, Cluster], known: frozenset[str]
+) -> dict[str, list[HealHook]]:
+    """Each cluster's heal hooks from its add-on bundle chain (kansoku.addon_bundles).
+
+    Why per cluster: a cluster's bundle version follows its Kubernetes version, and so do
+    the hooks it ships. A hook naming an action this healer does not know is a bundle bug:
+    refuse to start rather than ignore it.
+    """
+    if not loaded.config.bundle_hooks:
+        return {}
+    # imported on use: the bundle catalog (rule tooling, dashboards) costs ~150 ms at start
+    # and only heal.yaml files with bundle_hooks need it (tests/test_layering.py keeps it one-way)
+    from kansoku.addon_bundles.ops import catalog, heal_hooks
+    from kansoku.errors import KansokuError
+
+    cat = catalog([loaded.path(d) for d in loaded.config.bundle_dirs] or None)
+    out: dict[str, list[HealHook]] = {}
+    for cluster in clusters.values():
+        hooks = heal_hooks(cat, cluster)
+        for hook in hooks:
+            for name in (hook.action, hook.escalate_to):
+                if name is not None and name not in known:
+                    raise KansokuError(
+                        f"bundle heal hook for {hook.alert} (cluster {cluster.id}) names unknown "
+                        f"action {name!r}"
+                    )
+            problems = hook_problems(hook)
+            if problems:
+                raise KansokuError(
+                    f"bundle heal hook for {hook.alert} (cluster {cluster.id}): "
+                    + "; ".join(f"params.{k}: {m}" if k else f"params: {m}" for k, m in problems)
+                )
+        out[cluster.id] = hooks
+    return out
+
+
+class Engine:
+    def __init__(
+        self,
+        journal: Journal,
+        loaded: LoadedConfig,
+        actions: dict[str, Action],
+        services: Services,
+        probes: list[DependencyProbe],
+        dry_run: bool,
+    ) -> None:
+        self.journal = journal
+        self.loaded = loaded
+        self.config: HealConfig = loaded.config
+        self.safety = loaded.config.safety
+        self.actions = actions
+        self.services = services
+        self.probes = probes
+        self.dry_run = dry_run or loaded.config.dry_run
+        self.clusters: dict[str, Cluster] = loaded.clusters()
+        self.workdir = loaded.path(loaded.config.workdir)
+        self.cluster_hooks = bundle_hooks(loaded, self.clusters, frozenset(actions))
+        self.alert_names = frozenset(
+            [h.alert for h in loaded.config.hooks]
+            + [h.alert for hs in self.cluster_hooks.values() for h in hs]
+        )
+        self._batch: _Batch | None = None
+        self._needed: dict[int, list[str]] = {}
+        self._label_cache: dict[tuple[str, int], tuple[Mapping[str, object], list[str]]] = {}
+        # planned times of the last hour's actions, for the fleet budget: loaded once, then
+        # kept here (the engine is the only writer of actions) so the budget costs O(1)
+        self._planned: deque[float] = deque(journal.planned_times(time.time() - 3600, self.dry_run))
+        self.last_batch_full = False
+        #: actions a resolved alert closed in the current batch, counted after its commit
+        self._healed: list[tuple[str, str, str, bool]] = []
+
+    # -- used by the receiver, before journaling -------------------------------------------
+
+    def hook_for(self, labels: dict[str, str]) -> HealHook | None:
+        """The first hook (in config order) whose alert name and matchers fit."""
+        hooks: list[HealHook] = list(self.config.hooks) + self.cluster_hooks.get(
+            labels.get("cluster", ""), []
+        )
+        for hook in hooks:
+            if hook_matches(hook, labels):
+                return hook
+        return None
+
+    def missing_labels(self, labels: dict[str, str]) -> list[str]:
+        hook = self.hook_for(labels)
+        if hook is None:
+            return []
+        return [k for k in self._needed_labels(hook) if not labels.get(k)]
+
+    def _needed_labels(self, hook: HealHook) -> list[str]:
+        """Labels a hook needs, computed once per hook: the receiver asks for every alert,
+        and parsing the parameters' format strings each time was a visible share of its CPU."""
+        cached = self._needed.get(id(hook))
+        if cached is not None:
+            return cached
+        needed = set(self.actions[hook.action].required_labels) | label_placeholders(hook.params)
+        if hook.escalate_to:
+            needed |= set(self.actions[hook.escalate_to].required_labels)
+        needed.discard("request_id")
+        # hooks live as long as the engine (config and bundle hooks), so id() stays theirs
+        self._needed[id(hook)] = sorted(needed)
+        return self._needed[id(hook)]
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def context(
+        self, action: str, alert: AlertRow, params: Mapping[str, object], request_id: str, timeout: float
+    ) -> ActionContext:
+        return ActionContext(
+            action=action,
+            labels=alert.labels,
+            annotations=alert.annotations,
+            params=dict(params),
+            cluster=self.clusters.get(alert.cluster),
+            request_id=request_id,
+            timeout=timeout,
+            workdir=self.workdir,
+            services=self.services,
+        )
+
+    def decide_pending(self, limit: int = 64) -> list[int]:
+        """Decide every undecided alert (oldest first); returns the action ids to execute.
+
+        The fleet-wide state (pause switch, shared-dependency probes, budget used) is read
+        once per batch and then kept up to date in memory: the engine is the only writer
+        of actions, so this is exact, and it keeps a decision O(log n) in journal size.
+        """
+        to_run: list[int] = []
+        self._batch = None
+        with self.journal.decision_tx() as db:
+            alerts = self.journal.undecided(db, limit)
+            self.last_batch_full = len(alerts) == limit
+            if not alerts:
+                return to_run
+            self._batch = self._fresh_batch(db)
+            self._healed = []
+            skipped: list[tuple[str, str, str]] = []
+            for alert in alerts:
+                decision, hook_action, reason, action_id = self._decide(db, alert)
+                self.journal.record_decision(db, alert.id, decision.value, hook_action, reason)
+                if action_id is not None and decision is Decision.ACT:
+                    to_run.append(action_id)
+                if decision in SKIPPED and hook_action is not None:
+                    skipped.append((alert.cluster, alert.region, hook_action))
+            self._batch = None
+        counters = self.journal.counters  # after the commit: the counters follow the journal
+        for cluster, region, action in skipped:
+            counters.add_action(cluster, region, action, "skipped")
+        for cluster, region, action, dry in self._healed:
+            counters.add_state(cluster, region, action, ActionState.HEALED.value, dry)
+        return to_run
+
+    def _decide(
+        self, db: sqlite3.Connection, alert: AlertRow
+    ) -> tuple[Decision, str | None, str, int | None]:
+        if alert.status == "resolved":
+            healed = self.journal.mark_healed(db, alert.fingerprint)
+            self._healed.extend(healed)
+            return Decision.RESOLVED, None, f"alert resolved; {len(healed)} action(s) verified healed", None
+        hook = self.hook_for(alert.labels)
+        if hook is None:
+            why = (
+                "no heal hook for this alert name"
+                if alert.alertname not in self.alert_names
+                else "no heal hook matches these labels"
+            )
+            return Decision.NO_HOOK, None, why, None
+        return self.plan(db, alert, hook.action, hook.params, escalated_from=None)
+
+    def plan(
+        self,
+        db: sqlite3.Connection,
+        alert: AlertRow,
+        action_name: str,
+        params: Mapping[str, object],
+        escalated_from: int | None,
+    ) -> tuple[Decision, str | None, str, int | None]:
+        """Apply the rails and, if they allow, insert the action row (pending or dry-run)."""
+        now = time.time()
+        key = f"{alert.fingerprint}|{action_name}|{alert.starts_at}"
+        if self.journal.has_action(db, key):
+            return Decision.DUPLICATE, action_name, f"already handled: {key}", None
+        batch = self._batch if self._batch is not None else self._fresh_batch(db)
+        if batch.paused is not None:
+            return Decision.PAUSED, action_name, f"healing is paused: {batch.paused}", None
+        if batch.down is not None:
+            self.journal.pause(batch.down, db, kind="shared_dependency_down")
+            batch.paused = batch.down
+            return Decision.SHARED_DEPENDENCY, action_name, batch.down, None
+        used = batch.used
+        if used >= self.safety.fleet_budget_per_hour:
+            why = (
+                f"fleet budget exhausted: {used} remediations in the last hour "
+                f"(budget {self.safety.fleet_budget_per_hour}); all healing paused until "
+                "`kansoku heal resume`"
+            )
+            self.journal.pause(why, db, kind="budget_exhausted")
+            batch.paused = why
+            return Decision.BUDGET, action_name, why, None
+        if alert.cluster:
+            kind = kind_of(alert.labels)
+            limit, how = max_unhealthy(self.config, alert.cluster)
+            count = unhealthy(self.journal, db, alert.cluster, kind, (limit or 0) + 1)
+            if limit is None or count > limit:
+                why = (
+                    how
+                    if limit is None
+                    else (
+                        f"{count} unhealthy {kind or 'cluster'} targets in cluster {alert.cluster} > "
+                        f"max_unhealthy {how}: a bigger fault than one target; not remediating"
+                    )
+                )
+                return Decision.MAX_UNHEALTHY, action_name, why, None
+        if escalated_from is None and self.safety.cooldown_seconds > 0:
+            recent = self.journal.last_action_on(
+                db, alert.cluster, alert.target, now - self.safety.cooldown_seconds, self.dry_run
+            )
+            if recent:
+                return (
+                    Decision.COOLDOWN,
+                    action_name,
+                    f"target {alert.cluster}/{alert.target} was remediated {now - recent['planned_at']:.0f}s"
+                    f" ago (action {recent['id']}); cooldown {self.safety.cooldown_seconds:.0f}s",
+                    None,
+                )
+        for name in self._labels_for(action_name, params):
+            problem = label_problem(name, alert.labels.get(name, ""))
+            if problem is not None and name in alert.labels:
+                return Decision.INVALID, action_name, problem, None
+        timeout = number(params, "timeout_seconds", self.safety.action_timeout_seconds)
+        request_id = new_request_id()
+        ctx = self.context(action_name, alert, params, request_id, timeout)
+        try:
+            steps = self.actions[action_name].plan(ctx)
+        except ActionFailed as exc:
+            return Decision.INVALID, action_name, str(exc), None
+        except Exception as exc:  # an action's plan bug refuses this alert only, never the batch
+            return Decision.INVALID, action_name, f"{action_name} plan: {type(exc).__name__}: {exc}", None
+        state = ActionState.DRY_RUN if self.dry_run else ActionState.PENDING
+        action_id = self.journal.insert_action(
+            db,
+            key,
+            alert,
+            action_name,
+            json.dumps(params, sort_keys=True),
+            request_id,
+            state,
+            self.dry_run,
+            json.dumps(steps),
+            now,
+            escalated_from,
+            timeout,
+        )
+        batch.used += 1
+        self._planned.append(now)
+        if self.dry_run:
+            return (
+                Decision.DRY_RUN,
+                action_name,
+                f"dry-run: would run {action_name} ({request_id})",
+                action_id,
+            )
+        via = f" (escalated from action {escalated_from})" if escalated_from else ""
+        return (
+            Decision.ACT,
+            action_name,
+            f"{action_name} planned as action {action_id}{via} ({request_id})",
+            action_id,
+        )
+
+    def budget_used(self) -> int:
+        """Remediations planned in the last hour, for /metrics (any thread; no journal read)."""
+        horizon = time.time() - 3600
+        return sum(1 for t in list(self._planned) if t >= horizon)
+
+    def _used_last_hour(self) -> int:
+        horizon = time.time() - 3600
+        while self._planned and self._planned[0] < horizon:
+            self._planned.popleft()
+        return len(self._planned)
+
+    def _fresh_batch(self, db: sqlite3.Connection) -> _Batch:
+        """Fleet-wide state read in this decision transaction (see heal.rails for why)."""
+        batch = _Batch(paused=self.journal.paused_reason(db), down=None, used=self._used_last_hour())
+        if batch.paused is None:
+            batch.down = storm_reason(
+                self.journal, db, self.safety.storm_clusters, self.safety.storm_window_seconds
+            )
+            for probe in self.probes:
+                if batch.down is not None:
+                    break
+                batch.down = probe.shared_dependency_down()
+        return batch
+
+    def _labels_for(self, action_name: str, params: Mapping[str, object]) -> list[str]:
+        """Labels an action places into paths, argv or URLs: checked before it is planned.
+
+        Cached by the parameters' identity (hook parameters live as long as the engine; the
+        object is kept in the cache so its id cannot be reused)."""
+        key = (action_name, id(params))
+        cached = self._label_cache.get(key)
+        if cached is None or cached[0] is not params:
+            needed = set(self.actions[action_name].required_labels) | label_placeholders(params)
+            cached = self._label_cache[key] = (params, sorted(needed - {"request_id"}))
+        return cached[1]

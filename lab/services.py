@@ -1,0 +1,588 @@
+"""Start a small real OpenStack on loopback: keystone, placement and nova-api (plus RPC pair).
+
+Why this module exists: the tracer must learn its formats from logs written by real
+OpenStack code, not by our own imitation of it. keystone, placement and nova's API are pure
+Python wheels that run with SQLite; what it takes to get them going (config files, database
+syncs, fernet keys, a catalog, a WSGI server whose argv oslo.config can parse) lives here.
+
+Each WSGI app is served by `python -m kansoku.lab.services serve <service> <port>`: a stdlib
+`wsgiref` server, because the apps parse `sys.argv` with oslo.config at import and choke on a
+foreign server's options (gunicorn's). Logging is oslo.log's own, configured by the service's
+config file: keystone and nova-api write the text format, placement the JSON formatter, so
+the lab always produces both shapes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from kansoku.errors import KansokuError
+from kansoku.process import ManagedProcess, tcp_open
+
+#: The lab's admin user (created by `keystone-manage bootstrap`); a lab is loopback only.
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "kansoku-lab-secret"
+REGION = "RegionOne"
+
+#: Python packages the lab needs, with the distribution that provides each.
+LAB_PACKAGES = {
+    "keystone": "keystone",
+    "placement": "openstack-placement",
+    "nova": "nova",
+    "glance": "glance",
+    "glance_store": "glance-store",
+    "keystonemiddleware": "keystonemiddleware",
+    "oslo_messaging": "oslo.messaging",
+}
+
+#: WSGI application per service and the environment variable that names its config dir.
+WSGI_APPS: dict[str, tuple[str, str]] = {
+    "keystone": ("keystone.wsgi.api", "OS_KEYSTONE_CONFIG_DIR"),
+    "placement": ("placement.wsgi.api", "OS_PLACEMENT_CONFIG_DIR"),
+    "nova-api": ("nova.wsgi.osapi_compute", "OS_NOVA_CONFIG_DIR"),
+    "glance": ("glance.wsgi.api", "OS_GLANCE_CONFIG_DIR"),
+}
+
+
+class ServiceRecord(BaseModel):
+    """One process of a running lab, as `lab.json` records it for `status` and `down`."""
+
+    name: str
+    pid: int
+    url: str | None = None
+    log: str | None = Field(None, description="oslo.log file this service writes")
+    extra_pids: list[int] = Field(default_factory=list, description="daemons it left behind (epmd)")
+
+
+class LabState(BaseModel):
+    """What `kansoku lab up` started; `traffic`, `status` and `down` read it back."""
+
+    root: str
+    keystone_url: str
+    placement_url: str
+    nova_url: str
+    glance_url: str | None = Field(None, description="absent in labs from before glance")
+    transport_url: str
+    rpc_topic: str
+    admin_user: str = ADMIN_USER
+    admin_password: str = ADMIN_PASSWORD
+    services: list[ServiceRecord] = Field(default_factory=list)
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.keystone_url}/v3"
+
+    def log_files(self) -> dict[str, Path]:
+        return {s.name: Path(s.log) for s in self.services if s.log}
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    """Where each part of a lab lives: one directory per service, logs together."""
+
+    root: Path
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "lab.json"
+
+    @property
+    def traffic(self) -> Path:
+        return self.root / "traffic.json"
+
+    def service(self, name: str) -> Path:
+        return self.root / name
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+
+def check_installed() -> None:
+    """Fail with the install command when the optional OpenStack packages are missing."""
+    missing = [dist for mod, dist in LAB_PACKAGES.items() if importlib.util.find_spec(mod) is None]
+    if missing:
+        raise KansokuError(
+            f"the lab needs {', '.join(missing)}, which are not installed: pip install 'kansoku[lab]'"
+        )
+
+
+def _ini(sections: dict[str, dict[str, object]]) -> str:
+    out: list[str] = []
+    for section, values in sections.items():
+        out.append(f"[{section}]")
+        out.extend(f"{key} = {value}" for key, value in values.items())
+        out.append("")
+    return "\n".join(out)
+
+
+def _logging(paths: LabPaths, name: str, use_json: bool) -> dict[str, object]:
+    """oslo.log options: DEBUG on (the odd cases live there), one file per service."""
+    return {
+        "debug": True,
+        "log_file": paths.log(name),
+        "use_json": use_json,
+        "use_stderr": False,
+    }
+
+
+def _authtoken(keystone_url: str) -> dict[str, object]:
+    """keystonemiddleware in front of placement and nova-api, validating with the lab admin."""
+    return {
+        "www_authenticate_uri": f"{keystone_url}/v3",
+        "auth_url": f"{keystone_url}/v3",
+        "auth_type": "password",
+        "username": ADMIN_USER,
+        "password": ADMIN_PASSWORD,
+        "project_name": "admin",
+        "user_domain_name": "Default",
+        "project_domain_name": "Default",
+        "region_name": REGION,
+    }
+
+
+def _run(argv: list[str], env: dict[str, str], what: str, cwd: Path, timeout: float = 120.0) -> None:
+    """Run one setup command; its output is the error message when it fails."""
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise KansokuError(f"{what}: {argv[0]} is not installed: pip install 'kansoku[lab]'") from None
+    except subprocess.TimeoutExpired:
+        raise KansokuError(f"{what}: {' '.join(argv)} did not finish within {timeout:.0f}s") from None
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-15:])
+        raise KansokuError(f"{what} failed (exit {done.returncode}): {' '.join(argv)}\n{tail}")
+
+
+def _venv_bin(name: str) -> str:
+    """Console scripts sit beside the interpreter in a virtualenv."""
+    return str(Path(sys.executable).parent / name)
+
+
+def prepare_keystone(paths: LabPaths, port: int) -> Path:
+    """keystone.conf, SQLite schema, fernet and credential keys, admin user and endpoints."""
+    base = paths.service("keystone")
+    base.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    conf = base / "keystone.conf"
+    conf.write_text(
+        _ini(
+            {
+                "DEFAULT": _logging(paths, "keystone", use_json=False),
+                "database": {"connection": f"sqlite:///{base / 'keystone.db'}"},
+                "token": {"provider": "fernet"},
+                "fernet_tokens": {"key_repository": base / "fernet-keys"},
+                "fernet_receipts": {"key_repository": base / "fernet-receipts"},
+                "credential": {"key_repository": base / "credential-keys"},
+            }
+        )
+    )
+    manage = [_venv_bin("keystone-manage"), "--config-file", str(conf)]
+    # keystone-manage logs to the same file as the server: its lines become "startup" noise
+    # that the tracer must tolerate, exactly like a real deployment's.
+    env: dict[str, str] = {}
+    user = ["--keystone-user", "root", "--keystone-group", "root"] if os.geteuid() == 0 else []
+    _run([*manage, "db_sync"], env, "keystone db_sync", base)
+    _run([*manage, "fernet_setup", *user], env, "keystone fernet_setup", base)
+    _run([*manage, "credential_setup", *user], env, "keystone credential_setup", base)
+    _run(
+        [
+            *manage,
+            "bootstrap",
+            "--bootstrap-password",
+            ADMIN_PASSWORD,
+            "--bootstrap-admin-url",
+            f"{url}/v3",
+            "--bootstrap-public-url",
+            f"{url}/v3",
+            "--bootstrap-internal-url",
+            f"{url}/v3",
+            "--bootstrap-region-id",
+            REGION,
+        ],
+        env,
+        "keystone bootstrap",
+        base,
+    )
+    return base
+
+
+def prepare_placement(paths: LabPaths, keystone_url: str) -> Path:
+    """placement.conf (JSON logs, keystone auth) and its SQLite schema."""
+    base = paths.service("placement")
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "placement.conf").write_text(
+        _ini(
+            {
+                "DEFAULT": _logging(paths, "placement", use_json=True),
+                "api": {"auth_strategy": "keystone"},
+                "placement_database": {"connection": f"sqlite:///{base / 'placement.db'}"},
+                "keystone_authtoken": _authtoken(keystone_url),
+            }
+        )
+    )
+    _run(
+        [_venv_bin("placement-manage"), "--config-file", str(base / "placement.conf"), "db", "sync"],
+        {},
+        "placement db sync",
+        base,
+    )
+    return base
+
+
+def nova_conf_text(
+    paths: LabPaths, keystone_url: str, placement_url: str, transport_url: str, glance_url: str
+) -> str:
+    base = paths.service("nova")
+    return _ini(
+        {
+            "DEFAULT": {
+                **_logging(paths, "nova-api", use_json=False),
+                "transport_url": transport_url,
+                "state_path": base,
+                "my_ip": "127.0.0.1",
+                "host": "kansoku-lab",
+                # a stuck nova-compute must show up as MessagingTimeout within the traffic run
+                "rpc_response_timeout": 5,
+                # fewer service-state writes racing the create's writes in SQLite (odd case 21)
+                "report_interval": 30,
+                "service_down_time": 120,
+            },
+            "api": {"auth_strategy": "keystone"},
+            "api_database": {"connection": _nova_sqlite(base / "nova_api.db")},
+            "database": {"connection": _nova_sqlite(base / "nova.db")},
+            "keystone_authtoken": _authtoken(keystone_url),
+            "placement": {
+                **_authtoken(keystone_url),
+                "valid_interfaces": "public",
+                "endpoint_override": placement_url,
+            },
+            # nova-api reads the image (and forwards the global id) with the caller's token
+            "glance": {"valid_interfaces": "public", "endpoint_override": glance_url, "region_name": REGION},
+            "scheduler": {"workers": 1},
+            # no quota on cores/RAM: the oversized flavor must fail at the scheduler
+            # (NoValidHost), not at nova-api's quota check (403)
+            "quota": {"count_usage_from_placement": True, "cores": -1, "ram": -1},
+            "oslo_concurrency": {"lock_path": base / "locks"},
+            "wsgi": {"api_paste_config": base / "api-paste.ini"},
+        }
+    )
+
+
+#: nova's own RPC services the lab runs with the console scripts nova ships; their topic
+#: names the "Join ServiceGroup membership" line nova.service logs once they consume RPC.
+NOVA_RPC_SERVICES: dict[str, str] = {
+    "nova-conductor": "conductor",
+    "nova-scheduler": "scheduler",
+    "nova-compute": "compute",
+}
+
+
+def nova_service_conf_text(paths: LabPaths, name: str) -> str:
+    """The per-service overrides read after nova.conf: own log file; compute: fake driver.
+
+    nova-compute gets no database connection, as in a real deployment: it must reach the
+    database through nova-conductor over RPC (with one configured it logs ERRORs).
+    """
+    default: dict[str, object] = {"log_file": paths.log(name)}
+    sections: dict[str, dict[str, object]] = {"DEFAULT": default}
+    if name == "nova-compute":
+        default["compute_driver"] = "fake.FakeDriver"
+        default["instances_path"] = paths.service("nova") / "instances"
+        # the periodic cache heal asks neutron (not in the lab) about every instance: off
+        default["heal_instance_info_cache_interval"] = -1
+        sections["database"] = {"connection": ""}
+        sections["api_database"] = {"connection": ""}
+    if name == "nova-conductor":
+        sections["conductor"] = {"workers": 1}
+    return _ini(sections)
+
+
+def start_nova_service(paths: LabPaths, name: str) -> ManagedProcess:
+    """Start nova-conductor, nova-scheduler or nova-compute from nova's console script (no wait)."""
+    base = paths.service("nova")
+    conf = base / f"{name}.conf"
+    conf.write_text(nova_service_conf_text(paths, name))
+    proc = ManagedProcess(
+        name,
+        [_venv_bin(name), "--config-file", str(base / "nova.conf"), "--config-file", str(conf)],
+        paths.service(name),
+    )
+    return proc.start()
+
+
+def wait_nova_service(paths: LabPaths, proc: ManagedProcess, timeout: float = 120.0) -> None:
+    marker = f"Join ServiceGroup membership for this service {NOVA_RPC_SERVICES[proc.name]}"
+
+    def ready() -> bool:
+        try:
+            return marker in paths.log(proc.name).read_text(errors="replace")
+        except OSError:
+            return False
+
+    proc.wait_ready(ready, timeout, 0.3)
+
+
+def discover_hosts(paths: LabPaths) -> None:
+    """Map the started nova-compute into cell1, so nova-api can route RPC to it."""
+    base = paths.service("nova")
+    _run(
+        [_venv_bin("nova-manage"), "--config-file", str(base / "nova.conf"), "cell_v2", "discover_hosts"],
+        {},
+        "nova-manage cell_v2 discover_hosts",
+        base,
+    )
+
+
+def prepare_nova(
+    paths: LabPaths, keystone_url: str, placement_url: str, transport_url: str, glance_url: str
+) -> Path:
+    """nova.conf, api-paste.ini and the API, cell0 and cell1 databases."""
+    base = paths.service("nova")
+    base.mkdir(parents=True, exist_ok=True)
+    paste = Path(sys.prefix) / "etc" / "nova" / "api-paste.ini"
+    if not paste.exists():
+        raise KansokuError(f"nova's api-paste.ini is missing at {paste}: pip install 'kansoku[lab]'")
+    (base / "api-paste.ini").write_text(paste.read_text())
+    conf = base / "nova.conf"
+    conf.write_text(nova_conf_text(paths, keystone_url, placement_url, transport_url, glance_url))
+    manage = [_venv_bin("nova-manage"), "--config-file", str(conf)]
+    _run([*manage, "api_db", "sync"], {}, "nova-manage api_db sync", base)
+    _run(
+        [*manage, "cell_v2", "map_cell0", "--database_connection", _nova_sqlite(base / "nova_cell0.db")],
+        {},
+        "nova-manage cell_v2 map_cell0",
+        base,
+    )
+    _run([*manage, "db", "sync"], {}, "nova-manage db sync", base)
+    _run(
+        [*manage, "cell_v2", "create_cell", "--name", "cell1", "--verbose"],
+        {},
+        "nova-manage cell_v2 create_cell",
+        base,
+    )
+    for db in ("nova_api.db", "nova_cell0.db", "nova.db"):
+        _write_ahead_log(base / db)
+    return base
+
+
+def _nova_sqlite(path: Path) -> str:
+    """SQLite URL for nova's databases, which four processes (api, conductor, scheduler,
+    nova-manage) and many native threads share: a writer waits up to 30 s for the lock
+    instead of pysqlite's 5 s (the pysqlite dialect reads `timeout` from the URL)."""
+    return f"sqlite:///{path}?timeout=30"
+
+
+def _write_ahead_log(path: Path) -> None:
+    """Switch a SQLite file to WAL (persistent in the file): readers no longer block the
+    writer, which in the default rollback journal failed a server create at once with
+    `database is locked` when conductor and nova-api touched the cell DB together."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+
+
+def prepare_glance(paths: LabPaths, keystone_url: str) -> Path:
+    """glance-api.conf (keystone auth, SQLite, one `file` store), paste config, schema.
+
+    nova 34 reads the image from glance before a server create reaches RPC, so the lab's
+    five-service path needs glance. Multi-store (`enabled_backends`) is glance's current way;
+    the staging and tasks stores it reserves need a directory each as well.
+    """
+    base = paths.service("glance")
+    base.mkdir(parents=True, exist_ok=True)
+    paste = Path(sys.prefix) / "etc" / "glance" / "glance-api-paste.ini"
+    if not paste.exists():
+        raise KansokuError(f"glance's glance-api-paste.ini is missing at {paste}: pip install 'kansoku[lab]'")
+    (base / "glance-api-paste.ini").write_text(paste.read_text())
+    for store in ("images", "staging", "tasks"):
+        (base / store).mkdir(exist_ok=True)
+    (base / "glance-api.conf").write_text(
+        _ini(
+            {
+                "DEFAULT": {
+                    **_logging(paths, "glance", use_json=False),
+                    "enabled_backends": "fs:file",
+                    "image_cache_dir": base / "cache",
+                },
+                "database": {"connection": f"sqlite:///{base / 'glance.db'}"},
+                "glance_store": {"default_backend": "fs"},
+                "fs": {"filesystem_store_datadir": base / "images"},
+                "os_glance_staging_store": {"filesystem_store_datadir": base / "staging"},
+                "os_glance_tasks_store": {"filesystem_store_datadir": base / "tasks"},
+                "keystone_authtoken": _authtoken(keystone_url),
+                "paste_deploy": {"flavor": "keystone", "config_file": base / "glance-api-paste.ini"},
+                "oslo_concurrency": {"lock_path": base / "locks"},
+            }
+        )
+    )
+    _run(
+        [_venv_bin("glance-manage"), "--config-file", str(base / "glance-api.conf"), "db_sync"],
+        {},
+        "glance-manage db_sync",
+        base,
+        timeout=240.0,
+    )
+    return base
+
+
+def answers(url: str, timeout: float = 1.0) -> bool:
+    """True once a server answers HTTP at all below 500 (401 is an answer: auth is on)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status) < 500
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def start_wsgi(
+    paths: LabPaths, service: str, config_dir: Path, port: int, timeout: float = 60.0
+) -> ManagedProcess:
+    """Serve one WSGI app on `port` and wait until it answers.
+
+    A taken port is refused up front: otherwise the readiness probe would be answered by
+    whatever already listens there and the lab would talk to the wrong server.
+    """
+    _module, env_var = WSGI_APPS[service]
+    if tcp_open("127.0.0.1", port):
+        raise KansokuError(f"cannot start {service}: port {port} on 127.0.0.1 is already taken")
+    proc = ManagedProcess(
+        service,
+        [sys.executable, "-m", "kansoku.lab.services", "serve", service, str(port)],
+        paths.service(service),
+        env={env_var: str(config_dir), "PYTHONUNBUFFERED": "1"},
+    )
+    proc.ports["http"] = port
+    proc.start()
+    proc.wait_ready(lambda: answers(f"http://127.0.0.1:{port}/"), timeout, 0.2)
+    return proc
+
+
+def register_catalog(keystone_url: str, placement_url: str, nova_url: str, glance_url: str) -> None:
+    """Add placement, compute and image to keystone's catalog, so SDK clients find them by type."""
+    from keystoneauth1 import session as ks_session
+    from keystoneauth1.identity import v3
+
+    auth = v3.Password(
+        auth_url=f"{keystone_url}/v3",
+        username=ADMIN_USER,
+        password=ADMIN_PASSWORD,
+        project_name="admin",
+        user_domain_name="Default",
+        project_domain_name="Default",
+    )
+    sess = ks_session.Session(auth=auth)
+    catalog = (
+        ("placement", "placement", placement_url),
+        ("nova", "compute", nova_url),
+        ("glance", "image", glance_url),
+    )
+    for name, stype, url in catalog:
+        resp = sess.post(
+            f"{keystone_url}/v3/services",
+            json={"service": {"name": name, "type": stype, "enabled": True}},
+            raise_exc=False,
+        )
+        if resp.status_code != 201:
+            raise KansokuError(f"keystone refused to register service {name}: {resp.status_code} {resp.text}")
+        service_id = resp.json()["service"]["id"]
+        for interface in ("public", "internal", "admin"):
+            ep = sess.post(
+                f"{keystone_url}/v3/endpoints",
+                json={
+                    "endpoint": {
+                        "service_id": service_id,
+                        "interface": interface,
+                        "url": url,
+                        "region_id": REGION,
+                    }
+                },
+                raise_exc=False,
+            )
+            if ep.status_code != 201:
+                raise KansokuError(f"keystone refused the {name} {interface} endpoint: {ep.status_code}")
+
+
+def serve(service: str, port: int) -> None:
+    """Serve `service` on 127.0.0.1:`port` from this process (the lab's child entry point)."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    module_name, _env = WSGI_APPS[service]
+
+    class Server(ThreadingMixIn, WSGIServer):
+        """Threads, because nova-api calls placement while keystone validates both tokens."""
+
+        daemon_threads = True
+
+    class Handler(WSGIRequestHandler):
+        """Access lines go to stdout (the .out file): keystone itself writes none."""
+
+        def log_message(self, format: str, *args: object) -> None:
+            sys.stdout.write(f"{self.address_string()} - [{time.strftime('%H:%M:%S')}] {format % args}\n")
+
+    # Bind before the slow app import, so a port taken meanwhile fails here, at once.
+    httpd = make_server("127.0.0.1", port, _not_ready, server_class=Server, handler_class=Handler)
+    # oslo.config parses sys.argv when the app is imported: leave it nothing foreign.
+    sys.argv = [sys.argv[0]]
+    module = __import__(module_name, fromlist=["application"])
+    app: Callable[..., object] = module.application
+    httpd.set_app(app)  # type: ignore[arg-type]
+    httpd.serve_forever()
+
+
+def _not_ready(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+    """Never called: serve_forever starts only after the real app is set."""
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"starting\n"]
+
+
+def read_state(paths: LabPaths) -> LabState:
+    if not paths.state.exists():
+        raise KansokuError(f"no lab in {paths.root}: run `kansoku lab up --dir {paths.root}` first")
+    try:
+        return LabState.model_validate_json(paths.state.read_text())
+    except ValueError as exc:
+        raise KansokuError(f"{paths.state}: not a lab state file: {exc}") from None
+
+
+def write_state(paths: LabPaths, state: LabState) -> None:
+    paths.state.write_text(json.dumps(state.model_dump(), indent=2) + "\n")
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) == 3 and argv[0] == "serve" and argv[1] in WSGI_APPS:
+        serve(argv[1], int(argv[2]))
+        return
+    sys.stderr.write(f"usage: python -m kansoku.lab.services serve {{{','.join(WSGI_APPS)}}} PORT\n")
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

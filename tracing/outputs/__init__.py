@@ -1,0 +1,132 @@
+"""`kansoku trace ID`: find the lines, stitch, isolate, then hand the result to each output asked for.
+
+Outputs are a registry (terminal, json, html, otlp), each one `TraceOutput`; the CLI only
+says which ones and where. Heavy outputs (OpenTelemetry) import their libraries inside, so
+the common path (terminal) stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from rich.console import Console
+from rich.markup import escape
+
+from kansoku.errors import KansokuError
+from kansoku.tracing.model import LogSource, Trace, Verdict
+
+
+class TraceOutput(Protocol):
+    """One way to show a trace; `target` is the output's argument (a path, a URL) or None."""
+
+    def __call__(self, trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None: ...
+
+
+def _terminal(trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None:
+    from kansoku.tracing.outputs.terminal import render_terminal
+
+    render_terminal(trace, verdict, console)
+
+
+def _json(trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None:
+    from kansoku.tracing.outputs.json_doc import render_json
+
+    text = render_json(trace, verdict)
+    if target is None or target == "-":
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    else:
+        _write(Path(target), text)
+        console.print(f"wrote {escape(target)}", highlight=False, soft_wrap=True)
+
+
+def _html(trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None:
+    from kansoku.tracing.outputs.html_page import render_html
+
+    assert target is not None
+    _write(Path(target), render_html(trace, verdict))
+    console.print(f"wrote {escape(target)} ({len(trace.spans)} spans)", highlight=False, soft_wrap=True)
+
+
+def _otlp(trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None:
+    from kansoku.tracing.outputs.otlp import export_otlp
+
+    assert target is not None
+    result = export_otlp(trace, verdict, target)
+    console.print(
+        f"exported {result.spans} spans to {escape(result.endpoint)} (trace id {result.trace_id})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise KansokuError(f"{path}: cannot write ({err.strerror})") from None
+
+
+OUTPUTS: dict[str, TraceOutput] = {"terminal": _terminal, "json": _json, "html": _html, "otlp": _otlp}
+
+
+def _check_targets(html: Path | None, otlp: str | None) -> None:
+    """Refuse a bad --html path or --otlp URL before the work, not after the terminal output."""
+    if html is not None:
+        parent = html.expanduser().resolve().parent
+        if not parent.is_dir():
+            raise KansokuError(f"--html {html}: directory {parent} does not exist")
+    if otlp is not None:
+        from kansoku.tracing.outputs.otlp import endpoint_url
+
+        endpoint_url(otlp)
+
+
+def find_trace(source: LogSource, query: str, include_instance: bool = False) -> Trace:
+    """The trace of `query`, or a KansokuError (exit 1) saying where we looked."""
+    from kansoku.tracing.stitch import build_trace
+
+    files = getattr(source, "files_searched", 0)
+    trace = build_trace(source, query, include_instance, files_searched=int(files or 0))
+    if not trace.spans:
+        raise KansokuError(f"no lines for {query} in {source.describe()}", exit_code=1)
+    return trace
+
+
+def run_trace(
+    query: str,
+    source: str | LogSource,
+    *,
+    as_json: bool = False,
+    html: Path | None = None,
+    otlp: str | None = None,
+    include_instance: bool = False,
+    console: Console | None = None,
+    open_source: Callable[[str], LogSource] | None = None,
+) -> int:
+    """Open the source, trace `query`, isolate the fault, run the outputs asked for; the exit code."""
+    from kansoku.tracing.isolate import isolate
+
+    if isinstance(source, str):
+        if open_source is None:
+            from kansoku.tracing.sources import open_source as default_open
+
+            open_source = default_open
+        source = open_source(source)
+    console = console or Console(highlight=False, soft_wrap=True)
+    _check_targets(html, otlp)
+    trace = find_trace(source, query, include_instance)
+    verdict = isolate(trace)
+    wanted: list[tuple[str, str | None]] = [("json", None) if as_json else ("terminal", None)]
+    if html is not None:
+        wanted.append(("html", str(html)))
+    if otlp is not None:
+        wanted.append(("otlp", otlp))
+    # With --json, stdout carries only the JSON document; other outputs report on stderr.
+    side = Console(stderr=True, highlight=False) if as_json else console
+    for name, target in wanted:
+        OUTPUTS[name](trace, verdict, console if name in ("terminal", "json") else side, target)
+    return 0

@@ -1,0 +1,562 @@
+"""`IndexSource`: the `LogSource` that answers from the on-disk index (`kansoku.tracing.index`).
+
+A lookup turns each id into its 64-bit key, bisects every segment (mmap, stdlib only: no
+numpy import on the `kansoku trace` path), reads only the blocks the postings name, widens
+each block range to whole records (a traceback may straddle a block boundary) and parses
+only the records whose text really contains one of the ids. Key collisions therefore cost
+a block read, never a wrong line.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import re
+import sys
+import time
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from kansoku.errors import KansokuError
+from kansoku.tracing.files import LogReadError, open_error, read_chunks
+from kansoku.tracing.index import _HEADER, MAGIC, FileEntry, Manifest, Store, codec
+from kansoku.tracing.model import LogLine
+from kansoku.tracing.parse import HEADER_RE, iter_raw_records, parse_record, starts_record, unparsed_line
+
+#: How far past a block's end to look for the end of its last record.
+_EXTEND_STEP = 64 * 1024
+_EXTEND_MAX = 1 << 20
+#: How many blocks back to look for the start of a record that straddles blocks.
+_STEP_BACK_MAX = 8
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    start: int
+    end: int
+    line_no: int
+
+
+class _Segments:
+    """Every segment of the store mmapped once; `lookup` bisects each (stdlib only)."""
+
+    def __init__(self, store: Store, manifest: Manifest) -> None:
+        if sys.byteorder != "little":  # segments are little-endian; lookups use native arrays
+            raise KansokuError("the index lookup supports little-endian machines only")
+        self._maps: list[tuple[mmap.mmap, memoryview, memoryview, int]] = []
+        for path in store.segment_paths(manifest):
+            self._open(path)
+
+    def _open(self, path: Path) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as err:
+            raise KansokuError(f"{path}: cannot open index segment ({err.strerror}); re-index") from None
+        try:
+            size = os.fstat(fd).st_size
+            if size < _HEADER.size:
+                raise KansokuError(f"{path}: truncated index segment; delete the store and re-index")
+            mm = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        magic, count = _HEADER.unpack_from(mm)
+        if magic != MAGIC or size < _HEADER.size + 16 * count:
+            mm.close()
+            raise KansokuError(f"{path}: not a kansoku index segment; delete the store and re-index")
+        view = memoryview(mm)
+        keys = view[_HEADER.size : _HEADER.size + 8 * count].cast("Q")
+        posts = view[_HEADER.size + 8 * count : _HEADER.size + 16 * count].cast("Q")
+        view.release()
+        self._maps.append((mm, keys, posts, count))
+
+    def lookup(self, keys: Iterable[int]) -> dict[int, dict[int, set[int]]]:
+        """file_id -> block number -> which of `keys` the block holds.
+
+        Keeping the keys per block tells a lookup which ids to search for in each block,
+        so no block is ever scanned for every UUID it holds (that map cost ~20 % of a trace).
+        """
+        found: dict[int, dict[int, set[int]]] = {}
+        for _, key_view, post_view, count in self._maps:
+            for key in keys:
+                i = bisect_left(key_view, key)
+                while i < count and key_view[i] == key:
+                    post = post_view[i]
+                    found.setdefault(post >> 32, {}).setdefault(post & 0xFFFFFFFF, set()).add(key)
+                    i += 1
+        return found
+
+    def close(self) -> None:
+        for mm, keys, posts, _ in self._maps:
+            keys.release()
+            posts.release()
+            mm.close()
+        self._maps = []
+
+
+class _Chunk:
+    """One block widened to whole records; records are found around id hits, on demand.
+
+    Splitting a whole 128 KiB block into records costs a Python step per line; a lookup
+    only needs the few records that hold the ids, so it finds the id bytes with
+    `bytes.find` (the segments say which ids each block holds), walks back to the nearest
+    line that surely starts a record and groups forward from there with the same rules as
+    `iter_raw_records`.
+    """
+
+    __slots__ = ("_marks", "_tails", "asked", "data", "line_no", "offset", "records")
+
+    def __init__(self, data: bytes, line_no: int, offset: int) -> None:
+        self.data = data
+        self.line_no = line_no  # line number of data[0]
+        self.offset = offset  # file offset of data[0]
+        self.records: dict[int, tuple[int, int, str, int]] = {}  # start -> (line, offset, raw, end)
+        self._tails: dict[bytes, list[int]] | None = None  # UUID tail -> positions (one scan)
+        self.asked = 0  # ids looked up in this chunk so far (all calls)
+        self._marks: list[tuple[int, int]] = [(0, line_no)]  # (position, line number) known
+
+    def records_with(self, tail: bytes, many: bool = False) -> Iterator[tuple[int, int, str]]:
+        """Records holding `tail`. A `bytes.find` per occurrence scans the chunk once per
+        id; `many` (ids asked of this chunk, over all calls, >= _MAP_AT) maps every UUID of
+        the chunk in one regex scan instead, kept for later calls."""
+        if many and self._tails is None:
+            tails: dict[bytes, list[int]] = {}
+            for m in _TAIL_B_RE.finditer(self.data):
+                tails.setdefault(m.group(1), []).append(m.start(1))
+            self._tails = tails
+        if self._tails is not None:
+            covered = -1
+            for pos in self._tails.get(tail, ()):
+                if pos < covered:
+                    continue
+                rec = self._record_at(pos)
+                covered = rec[3]
+                yield rec[0], rec[1], rec[2]
+            return
+        pos = self.data.find(tail)
+        while pos != -1:
+            rec = self._record_at(pos)
+            yield rec[0], rec[1], rec[2]
+            pos = self.data.find(tail, max(rec[3], pos + 1))
+
+    def _line_at(self, start: int) -> int:
+        """Line number at byte `start`, counting from the nearest position already known."""
+        i = bisect_left(self._marks, (start, -1))
+        if i < len(self._marks) and self._marks[i][0] == start:
+            return self._marks[i][1]
+        pos, line = self._marks[i - 1]
+        line += self.data.count(b"\n", pos, start)
+        self._marks.insert(i, (start, line))
+        return line
+
+    def _record_at(self, pos: int) -> tuple[int, int, str, int]:
+        data = self.data
+        start = data.rfind(b"\n", 0, pos) + 1
+        while start > 0 and not _definite_start(data, start):
+            start = data.rfind(b"\n", 0, start - 1) + 1
+        known = self.records.get(start)
+        if known is not None and known[3] > pos:
+            return known
+        line_no = self._line_at(start)
+        nl = data.find(b"\n", start)
+        nxt = len(data) if nl == -1 else nl + 1
+        if nxt >= len(data) or _definite_start(data, nxt):
+            # a one-line record (the common case): no grouping needed
+            raw = data[start:nxt].decode("utf-8", "replace").rstrip("\r\n")
+            if raw.strip():
+                entry = (line_no, self.offset + start, raw, nxt)
+                self.records[start] = entry
+                return entry
+        found: tuple[int, int, str, int] | None = None
+        prev: tuple[int, int, str] | None = None
+        for rec in iter_raw_records(_lines_from(data, start), line_no, self.offset + start):
+            rel = rec[1] - self.offset
+            if prev is not None:
+                entry = (prev[0], prev[1], prev[2], rel)
+                self.records[prev[1] - self.offset] = entry
+                if pos < rel:
+                    found = entry
+                    break
+            if rel > pos:
+                break  # a blank stretch held the hit: no record
+            prev = rec
+        else:
+            if prev is not None:  # the last record of the chunk holds the hit
+                entry = (prev[0], prev[1], prev[2], len(data))
+                self.records[prev[1] - self.offset] = entry
+                found = entry
+        if found is None:  # blank data around the hit: an empty record
+            found = (line_no, self.offset + start, "", len(data))
+        return found
+
+
+def _lines_from(data: bytes, start: int) -> Iterator[bytes]:
+    """Lines of data[start:] with their newlines (split on b"\n" only, as the indexer counts)."""
+    n = len(data)
+    while start < n:
+        nl = data.find(b"\n", start)
+        end = n if nl == -1 else nl + 1
+        yield data[start:end]
+        start = end
+
+
+#: Bytes forms of parse's `_START_RE` and of HEADER_RE up to the level, for the fast
+#: paths of `_definite_start` (the exact str path still decides ERROR headers).
+_START_B = re.compile(rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
+_LEVEL_B = re.compile(
+    rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +([A-Z]+) "
+)
+#: A header whose level is not ERROR: surely a record start (one match for the common case).
+_NOT_ERROR_B = re.compile(
+    rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +(?!ERROR )[A-Z]+ "
+)
+
+
+def _definite_start(data: bytes, start: int) -> bool:
+    """Does the line at `start` begin a record whatever precedes it? (See _Chunk.)
+
+    Decided on the bytes for all but ERROR headers and quoted lines (decoding the line and
+    running the str regexes was a third of finding a trace's records): a JSON line starts
+    a record; a header line does unless it is an exception-prefix line, which needs level
+    ERROR; any other line starts one only if it is an access line, which has a `"` or
+    `=> generated`.
+    """
+    first = data[start : start + 1]
+    if first == b"{":
+        return True
+    nl = data.find(b"\n", start)
+    stop = nl if nl != -1 else len(data)
+    # A journald line (`Nov 23 ...`, or ISO `...T...` + host) is left to the parser below.
+    if not (first.isupper() or data[start + 10 : start + 11] == b"T"):
+        if _NOT_ERROR_B.match(data, start, stop):
+            return True
+        if _START_B.match(data, start):
+            m = _LEVEL_B.match(data, start, stop)
+            if m is None or m.group(1) != b"ERROR":
+                return True
+        elif data.find(b'"', start, stop) == -1 and data.find(b"=> generated", start, stop) == -1:
+            return False
+    line = data[start:stop].decode("utf-8", "replace").rstrip("\r")
+    return starts_record(line) and not _is_exception_prefix(line)
+
+
+#: The same 17-character UUID tail the indexer keys on (`xxxx-xxxxxxxxxxxx`).
+_TAIL_RE = re.compile(r"-[0-9a-f]{4}-[0-9a-f]{4}-([0-9a-f]{4}-[0-9a-f]{12})")
+
+
+_TAIL_B_RE = re.compile(rb"-[0-9a-f]{4}+-[0-9a-f]{4}+-([0-9a-f]{4}+-[0-9a-f]{12}+)")
+#: From how many ids asked of one chunk mapping all its UUIDs (one regex scan: ~470 us
+#: on 128 KiB of demo logs, ~20 finds of one id at ~22 us each) beats a find per id.
+_MAP_AT = 20
+
+
+def _tail(text: str) -> str | None:
+    found = _TAIL_RE.findall(text.lower())
+    return found[-1] if found else None
+
+
+def _make_chunk(data: bytes, line_no: int, offset: int) -> _Chunk:
+    return _Chunk(data, line_no, offset)
+
+
+def _read_plain(path: str, start: int, length: int) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            return fh.read(length)
+    except OSError as err:
+        raise open_error(path, err) from None
+
+
+def _first_line_is_record_start(data: bytes) -> bool:
+    nl = data.find(b"\n")
+    first = data[: nl if nl != -1 else len(data)].decode("utf-8", "replace")
+    return starts_record(first) and not _is_exception_prefix(first)
+
+
+def _is_exception_prefix(line: str) -> bool:
+    """A traceback line written with logging_exception_prefix: header, ERROR, no `[...]` context."""
+    m = HEADER_RE.match(line)
+    if m is None or m.group("level") != "ERROR":
+        return False
+    rest = m.group("rest") or ""
+    return not rest.startswith("[") or rest.startswith("[instance: ")
+
+
+def _record_end(read: Callable[[int, int], bytes], end: int) -> bytes:
+    """Bytes after `end` that still belong to the last record (continuation lines)."""
+    extra = b""
+    pos = end
+    while len(extra) < _EXTEND_MAX:
+        more = read(pos, _EXTEND_STEP)
+        if not more:
+            break
+        cut = _continuation_len(extra + more)
+        if cut is not None:
+            return (extra + more)[:cut]
+        extra += more
+        pos += len(more)
+    return extra
+
+
+def _continuation_len(data: bytes) -> int | None:
+    """Length of the leading continuation lines of `data`, None if they run past its end."""
+    pos = 0
+    while True:
+        nl = data.find(b"\n", pos)
+        if nl == -1:
+            return None
+        line = data[pos:nl].decode("utf-8", "replace").rstrip("\r")
+        if line and starts_record(line) and not _is_exception_prefix(line):
+            return pos
+        pos = nl + 1
+        if pos >= len(data):
+            return None
+
+
+def _read_gz(path: str, ranges: list[_Range]) -> dict[_Range, bytes]:
+    """One sequential decode of a .gz, slicing out each range (plus its record tail)."""
+    want = sorted(ranges, key=lambda r: r.start)
+    out: dict[_Range, bytes] = {}
+    if not want:
+        return out
+    stop = want[-1].end + _EXTEND_MAX
+    buf = bytearray()
+    base = want[0].start
+    try:
+        for chunk in read_chunks(path, base):
+            buf += chunk
+            if base + len(buf) >= stop:
+                break
+    except LogReadError:
+        # a damaged tail: use what was read
+        pass
+    data = bytes(buf)
+    for r in want:
+        piece = data[r.start - base : r.end - base]
+        tail = data[r.end - base :]
+        cut = _continuation_len(tail)
+        out[r] = piece + (tail[:cut] if cut is not None else tail)
+    return out
+
+
+_GZ_CACHE_BLOCKS = 512  # decompressed blocks kept per IndexSource (~64 MB at most)
+_CHUNK_CACHE = 1024  # record chunks kept per IndexSource
+
+
+class _GzBlocks:
+    """Random access into a .gz file through the store's block-compressed copy."""
+
+    def __init__(
+        self, store: Store, entry: FileEntry, table: list[int], cache: dict[tuple[int, int], bytes]
+    ) -> None:
+        self.entry = entry
+        self.table = table
+        self.cache = cache
+        self.data_path, off_path = store.gz_paths(entry.id)
+        offsets: array[int] = array("Q")
+        try:
+            offsets.frombytes(off_path.read_bytes())
+            self.size = self.data_path.stat().st_size
+        except OSError as err:
+            raise LogReadError(f"{off_path}: seekable copy missing ({err.strerror}); re-index") from None
+        self.offsets = offsets
+        self.codec = codec(entry.gz_codec)
+
+    def block(self, b: int) -> bytes:
+        key = (self.entry.id, b)
+        data = self.cache.get(key)
+        if data is None:
+            start = self.offsets[b]
+            end = self.offsets[b + 1] if b + 1 < len(self.offsets) else self.size
+            with open(self.data_path, "rb") as fh:
+                fh.seek(start)
+                comp = fh.read(end - start)
+            try:
+                data = self.codec.decompress(comp)
+            except Exception as err:  # zlib.error / zstandard.ZstdError: a damaged store file
+                raise LogReadError(f"{self.data_path}: damaged block {b} ({err}); re-index") from None
+            if len(self.cache) >= _GZ_CACHE_BLOCKS:
+                self.cache.pop(next(iter(self.cache)))
+            self.cache[key] = data
+        return data
+
+    def read(self, start: int, length: int) -> bytes:
+        end = min(start + length, self.entry.offset)
+        n = min(len(self.table) // 2, len(self.offsets))
+        out: list[bytes] = []
+        b = _block_of(self.table, start)
+        while start < end and b < n and self.table[2 * b] < end:
+            base = self.table[2 * b]
+            data = self.block(b)
+            out.append(data[max(0, start - base) : end - base])
+            b += 1
+        return b"".join(out)
+
+
+class IndexSource:
+    """`LogSource` over a store built by `build_index`; cheap to create (reads the manifest)."""
+
+    def __init__(self, store: str | Path = ".kansoku") -> None:
+        self.store = Store(store)
+        if not self.store.exists():
+            raise KansokuError(
+                f"{self.store.root}: no index here; run `kansoku index PATH...` first (or give --store)"
+            )
+        self.manifest = self.store.load()
+        self.files = {f.id: f for f in self.manifest.files}
+        self.files_searched = sum(1 for f in self.manifest.files if f.state == "live")
+        # a trace asks for lines many times (each new id it learns): keep what was read
+        self._segments: _Segments | None = None
+        self._tables: dict[int, list[int]] = {}
+        self._gz_cache: dict[tuple[int, int], bytes] = {}
+        self._chunk_cache: dict[tuple[int, int], _Chunk] = {}
+        self._parsed: dict[tuple[int, int], LogLine] = {}
+
+    def close(self) -> None:
+        """Unmap the segments (also done when the object is collected)."""
+        if self._segments is not None:
+            self._segments.close()
+            self._segments = None
+
+    def lines_for(self, ids: Iterable[str]) -> Iterator[LogLine]:
+        """Every record containing one of `ids`, in offset order per file."""
+        wanted: dict[bytes, list[str]] = {}
+        for raw_id in ids:
+            needle = raw_id.strip().lower()
+            tail = _tail(needle) if needle else None
+            if tail is not None:
+                wanted.setdefault(tail.encode(), []).append(needle)
+        if not wanted:
+            return
+        by_key = {int(t[:4] + t[5:], 16): t for t in wanted}
+        if self._segments is None:
+            self._segments = _Segments(self.store, self.manifest)
+        hits = self._segments.lookup(by_key)
+        for file_id in sorted(hits):
+            entry = self.files.get(file_id)
+            if entry is None or entry.state != "live":
+                continue
+            blocks = hits[file_id]
+            chunks = self._chunks(entry, blocks)
+            found: dict[int, tuple[int, str]] = {}
+            for b, chunk in chunks.items():
+                keys = blocks[b]
+                chunk.asked += len(keys)
+                many = chunk.asked >= _MAP_AT
+                for key in keys:
+                    t = by_key[key]
+                    needles = wanted[t]
+                    only = needles[0] if len(needles) == 1 else None
+                    for line_no, offset, raw in chunk.records_with(t, many):
+                        if offset in found:
+                            continue
+                        if only in raw if only is not None else any(n in raw for n in needles):
+                            found[offset] = (line_no, raw)
+            for offset in sorted(found):
+                line_no, raw = found[offset]
+                yield self._parse(entry, line_no, offset, raw)
+
+    def _parse(self, entry: FileEntry, line_no: int, offset: int, raw: str) -> LogLine:
+        key = (entry.id, offset)
+        line = self._parsed.get(key)
+        if line is None:
+            line = parse_record(raw, entry.path, line_no, offset, entry.service, entry.host)
+            if line is None:  # counted as a problem at index time; still findable
+                line = unparsed_line(raw, entry.path, line_no, offset, entry.service, entry.host)
+            if len(self._parsed) > 200_000:
+                self._parsed.clear()
+            self._parsed[key] = line
+        return line
+
+    def _table(self, file_id: int) -> list[int]:
+        table = self._tables.get(file_id)
+        if table is None:
+            table = self._tables[file_id] = list(self.store.block_table(file_id))
+        return table
+
+    def _reader(self, entry: FileEntry, table: list[int]) -> Callable[[int, int], bytes] | None:
+        """read(start, length) for the file, or None when only sequential gzip reading works."""
+        if not entry.compressed:
+            return lambda start, length: _read_plain(entry.path, start, length)
+        if entry.gz_blocks < entry.blocks:
+            return None
+        gz = _GzBlocks(self.store, entry, table, self._gz_cache)
+        return gz.read
+
+    def _chunks(self, entry: FileEntry, blocks: Iterable[int]) -> dict[int, _Chunk]:
+        """The named blocks of a file as record chunks, by block number (cached for the next call)."""
+        out: dict[int, _Chunk] = {}
+        missing = []
+        for b in sorted(blocks):
+            chunk = self._chunk_cache.get((entry.id, b))
+            if chunk is None:
+                missing.append(b)
+            else:
+                out[b] = chunk
+        if not missing:
+            return out
+        table = self._table(entry.id)
+        try:
+            read = self._reader(entry, table)
+            if read is None:
+                fresh = self._chunks_sequential_gz(entry, table, missing)
+            else:
+                fresh = {b: self._read_chunk(entry, table, b, read) for b in missing}
+        except LogReadError:
+            return out  # the file went away since indexing: describe() still counts it
+        for b, chunk in fresh.items():
+            if len(self._chunk_cache) > _CHUNK_CACHE:
+                self._chunk_cache.pop(next(iter(self._chunk_cache)))
+            self._chunk_cache[(entry.id, b)] = chunk
+            out[b] = chunk
+        return out
+
+    def _read_chunk(
+        self, entry: FileEntry, table: list[int], b: int, read: Callable[[int, int], bytes]
+    ) -> _Chunk:
+        n = len(table) // 2
+        if b >= n:
+            return _Chunk(b"", 0, 0)  # the block table lags a concurrent writer: the next run has it
+        start = table[2 * b]
+        end = table[2 * b + 2] if b + 1 < n else entry.offset
+        data = read(start, end - start)
+        block_no, line_no, steps = b, table[2 * b + 1], 0
+        while data and block_no > 0 and steps < _STEP_BACK_MAX and not _first_line_is_record_start(data):
+            block_no -= 1
+            steps += 1
+            prev = table[2 * block_no]
+            data = read(prev, start - prev) + data
+            start, line_no = prev, table[2 * block_no + 1]
+        data += _record_end(read, end)
+        return _make_chunk(data, line_no, start)
+
+    def _chunks_sequential_gz(
+        self, entry: FileEntry, table: list[int], blocks: list[int]
+    ) -> dict[int, _Chunk]:
+        """Stores written before seekable copies existed: one sequential decode for all blocks."""
+        n = len(table) // 2
+        ranges = {
+            b: _Range(table[2 * b], table[2 * b + 2] if b + 1 < n else entry.offset, table[2 * b + 1])
+            for b in blocks
+            if b < n
+        }
+        datas = _read_gz(entry.path, list(ranges.values()))
+        return {b: _make_chunk(datas[r], r.line_no, r.start) for b, r in ranges.items() if r in datas}
+
+    def describe(self) -> str:
+        """`12 files (indexed up to 2026-11-20 10:15:32 UTC, 2 minutes ago)`."""
+        live = [f for f in self.manifest.files if f.state == "live"]
+        last = max((f.last_ts for f in live if f.last_ts), default=None)
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.manifest.updated))
+        upto = f"log time {last}" if last else "no timestamps"
+        files = "1 file" if len(live) == 1 else f"{len(live)} files"
+        return f"{files} (indexed up to {upto}; index updated {when})"
+
+
+def _block_of(table: list[int], offset: int) -> int:
+    offsets = table[0::2]
+    i = bisect_left(offsets, offset)
+    return i if i < len(offsets) and offsets[i] == offset else max(0, i - 1)
