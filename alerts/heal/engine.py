@@ -19,7 +19,7 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from kansoku.alerts.heal.base import Action, ActionContext, ActionFailed, Services
@@ -29,6 +29,9 @@ from kansoku.alerts.heal.model import SKIPPED, ActionState, Decision
 from kansoku.alerts.heal.params import hook_problems, label_placeholders, label_problem, number
 from kansoku.alerts.heal.rails import max_unhealthy, storm_reason, unhealthy
 from kansoku.models import Cluster, HealHook, new_request_id
+
+#: a decision slice stops after this long (then commits and lets webhooks in)
+SLICE_SECONDS = 0.02
 
 
 class DependencyProbe(Protocol):
@@ -58,6 +61,9 @@ class _Batch:
     paused: str | None
     down: str | None
     used: int
+    #: unhealthy targets per (cluster, kind): nothing is ingested while a batch holds the
+    #: lock, so one count per batch (a 10k-node storm counted per decision was quadratic)
+    unhealthy: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def bundle_hooks(
@@ -181,7 +187,7 @@ class Engine:
             services=self.services,
         )
 
-    def decide_pending(self, limit: int = 64) -> list[int]:
+    def decide_pending(self, limit: int = 64, budget: float = SLICE_SECONDS) -> list[int]:
         """Decide every undecided alert (oldest first); returns the action ids to execute.
 
         The fleet-wide state (pause switch, shared-dependency probes, budget used) is read
@@ -198,7 +204,11 @@ class Engine:
             self._batch = self._fresh_batch(db)
             self._healed = []
             skipped: list[tuple[str, str, str]] = []
-            for alert in alerts:
+            started = time.monotonic()
+            for n, alert in enumerate(alerts, 1):
+                if n > 1 and time.monotonic() - started > budget:
+                    self.last_batch_full = True  # the rest in the next slice: the lock is released
+                    break
                 decision, hook_action, reason, action_id = self._decide(db, alert)
                 self.journal.record_decision(db, alert.id, decision.value, hook_action, reason)
                 if action_id is not None and decision is Decision.ACT:
@@ -263,7 +273,10 @@ class Engine:
         if alert.cluster:
             kind = kind_of(alert.labels)
             limit, how = max_unhealthy(self.config, alert.cluster)
-            count = unhealthy(self.journal, db, alert.cluster, kind, (limit or 0) + 1)
+            count = batch.unhealthy.get((alert.cluster, kind), -1)
+            if count < 0:
+                count = unhealthy(self.journal, db, alert.cluster, kind, (limit or 0) + 1)
+                batch.unhealthy[(alert.cluster, kind)] = count
             if limit is None or count > limit:
                 why = (
                     how
