@@ -69,8 +69,11 @@ class GroupCommitter:
             committed = False
             try:
                 with self.journal.tx() as db:
-                    for fn, _, _ in batch:
-                        results.append(_isolated(db, fn))
+                    if len(batch) == 1:  # alone: its failure rolls back only itself anyway
+                        results.append((True, batch[0][0](db)))
+                    else:
+                        for fn, _, _ in batch:
+                            results.append(_isolated(db, fn))
                 committed = True
             except Exception as exc:  # the whole transaction rolled back: every caller fails
                 results = [(False, exc)] * len(batch)
