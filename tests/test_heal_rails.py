@@ -383,8 +383,6 @@ def test_refused_requests_are_aggregated_rate_limited_and_still_counted(start: C
     n401 = float(text.split('code="401",region="all"} ')[1].split()[0])
     n429 = float(text.split('code="429",region="all"} ')[1].split()[0])
     assert n401 + n429 == 300
-    # the aggregate is written when the window closes (here: at shutdown)
-    h.built.journal.query("SELECT 1")
 
 
 def test_prune_drops_old_closed_rows_keeps_open_ones_and_the_counters(tmp_path: Path) -> None:
@@ -447,3 +445,16 @@ def test_prune_refuses_a_horizon_inside_the_replay_window(tmp_path: Path) -> Non
             prune(journal, older_than_days=0.01, keep_seconds=3600)
     finally:
         journal.close()
+
+
+def test_a_closed_refusal_window_becomes_one_summary_row_per_status() -> None:
+    from kansoku.alerts.heal.refusals import Refusals
+
+    refusals = Refusals(window=60, limit=3)
+    answers = [refusals.refuse("10.0.0.9", now=100.0 + i) for i in range(6)]
+    assert answers == [(401, True), (401, False), (401, False), (429, False), (429, False), (429, False)]
+    assert refusals.closed(now=150.0) == []  # the window is still open
+    [summary] = refusals.closed(now=161.0)
+    assert (summary.remote, summary.refused, summary.limited) == ("10.0.0.9", 5, 3)
+    assert "5 more refused request(s) from 10.0.0.9" in summary.reason()
+    assert refusals.refuse("10.0.0.9", now=162.0) == (401, True)  # a new window journals again
