@@ -48,6 +48,8 @@ def rules_check_cmd(
     console = _console()
     for finding in report.findings:
         console.print(str(finding), markup=False)
+    for finding in report.unchecked:
+        console.print(f"note: {finding}", markup=False)
     for name, count in report.skipped.items():
         console.print(
             f"{name}: {count} document(s) that are not PrometheusRule objects skipped", markup=False
@@ -125,11 +127,28 @@ def register(app: typer.Typer) -> None:
         """
         from kansoku.alerts.heal.serve import serve
 
-        typer.echo(
-            f"kansoku heal: listening on http://{host}:{port}/alertmanager{' (dry-run)' if dry_run else ''}",
-            err=True,
-        )
-        serve(config, host, port, dry_run)
+        def ready() -> None:
+            typer.echo(
+                f"kansoku heal: listening on http://{host}:{port}/alertmanager"
+                f"{' (dry-run)' if dry_run else ''}",
+                err=True,
+            )
+
+        serve(config, host, port, dry_run, on_ready=ready)
+
+    @heal.command("prune")
+    def prune_cmd(
+        config: Path = CONFIG_OPT,
+        older_than_days: float = typer.Option(
+            None, "--older-than-days", help="default: retention_days from the config"
+        ),
+    ) -> None:
+        """Drop journal rows closed for longer than the retention (open actions, firing alerts
+        and what the rails still look back on are kept). Example: kansoku heal prune -c heal.yaml"""
+        from kansoku.alerts.heal.serve import prune_journal
+
+        done = prune_journal(config, older_than_days)
+        typer.echo("pruned " + ", ".join(f"{n} {table}" for table, n in done.items()))
 
     @heal.command("history")
     def history_cmd(

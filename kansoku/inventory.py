@@ -15,13 +15,13 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kansoku.configpaths import credentials_relative_to, relative_to
 from kansoku.errors import ConfigError, FieldProblem
 from kansoku.models import Cluster
-from kansoku.yamlfile import line_of, read_yaml, validate
+from kansoku.urls import check_url, inline_secret, redact
+from kansoku.yamlfile import Node, line_of, read_yaml, validate
 
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -76,13 +76,18 @@ class OpenStackSettings(BaseModel):
     def _no_inline_password(cls, value: str | None) -> str | None:
         """A transport URL with a password is a secret: keep it in `transport_url_file`."""
         if value is not None:
-            from urllib.parse import urlsplit
-
-            if urlsplit(value).password is not None:
+            if inline_secret(value) is not None:
                 raise ValueError(
-                    "carries a password inline; put the URL in a file and name it in transport_url_file"
+                    f"{redact(value)} carries a password inline; put the URL in a file and name it "
+                    "in transport_url_file"
                 )
+            check_url(value, "transport URL", one_host=False)
         return value
+
+    @field_validator("rabbitmq_url")
+    @classmethod
+    def _rabbitmq_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value, schemes=("http", "https"))
 
     def notification_url(self) -> str | None:
         """The transport URL for the notifications listener, read from its file if it has one."""
@@ -110,6 +115,12 @@ class RancherSource(BaseModel):
 
     type: Literal["rancher"]
     url: str = Field(..., description="Rancher server base URL, e.g. https://rancher.example")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url(value, schemes=("http", "https"))
+
     token_file: str | None = Field(None, description="file holding `token-xxxxx:secret`")
     ca_file: str | None = None
     region: str = "default"
@@ -194,7 +205,7 @@ class Inventory(BaseModel):
 
 
 def _duplicates(
-    source: str, node: yaml.Node | None, section: str, field: str, values: list[str], what: str
+    source: str, node: Node | None, section: str, field: str, values: list[str], what: str
 ) -> list[FieldProblem]:
     """Every repeat of a value that must be unique in `section` (the first one stays)."""
     problems, seen = [], set()

@@ -11,7 +11,9 @@ import re
 import uuid
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kansoku.urls import check_url
 
 #: An OpenStack request id as oslo.context makes it: ``req-`` and a lowercase UUID4.
 REQUEST_ID_RE = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -62,6 +64,17 @@ class Cluster(BaseModel):
     openstack_project: str | None = None
     k8s_version: str | None = Field(None, description="e.g. 1.29.4")
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("api_url", "management_api_url", "prometheus")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        """No inline password (it would be printed in check reasons): credentials: names files."""
+        return None if value is None else check_url(value)
+
+    @field_validator("etcd")
+    @classmethod
+    def _etcd(cls, value: list[str]) -> list[str]:
+        return [check_url(v) for v in value]
 
 
 class HealHook(BaseModel):

@@ -8,6 +8,7 @@ node Ready) before the closed loop waits for the alert itself to resolve.
 
 from __future__ import annotations
 
+import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kansoku.alerts.heal.model import Outcome
+from kansoku.alerts.heal.params import label_problem
 from kansoku.errors import KansokuError
 from kansoku.models import Cluster
 
@@ -70,9 +72,13 @@ class ActionContext:
         return max(0.0, self.timeout - (time.monotonic() - self.started))
 
     def label(self, name: str) -> str:
+        """A label value for a path, an argv or a URL path: refused when it could escape one."""
         value = self.labels.get(name)
         if not value:
             raise ActionFailed(f"{self.action}: alert has no '{name}' label")
+        problem = label_problem(name, value)
+        if problem is not None:
+            raise ActionFailed(f"{self.action}: {problem}")
         return value
 
     def need_cluster(self) -> Cluster:
@@ -88,11 +94,13 @@ class ActionContext:
             raise ActionFailed(f"{self.action}: parameter '{name}' must be a string")
         return self.expand(str(value))
 
-    def list_param(self, name: str, default: list[str] | None = None) -> list[str]:
+    def list_param(
+        self, name: str, default: list[str] | None = None, extra: dict[str, str] | None = None
+    ) -> list[str]:
         value = self.params.get(name, default)
         if not isinstance(value, list):
             raise ActionFailed(f"{self.action}: parameter '{name}' must be a list of strings")
-        return [self.expand(str(v)) for v in value]
+        return [self.expand(str(v), extra) for v in value]
 
     def int_param(self, name: str, default: int) -> int:
         value = self.params.get(name, default)
@@ -107,18 +115,33 @@ class ActionContext:
         p = Path(self.str_param(name, default))
         return p if p.is_absolute() else self.workdir / p
 
-    def expand(self, text: str) -> str:
-        """Fill {cluster}, {node}, {member}, {request_id}... from the alert's labels."""
-        values = {**self.labels, "request_id": self.request_id}
+    def expand(self, text: str, extra: dict[str, str] | None = None, depth: int = 0) -> str:
+        """Fill placeholders: `extra` (an action's own values), {request_id}, the hook's own
+        string parameters ({data_dir}), then the alert's labels, each checked by `label`."""
+        if depth > 8:
+            raise ActionFailed(f"{self.action}: parameters refer to each other too deeply in {text!r}")
         try:
-            return text.format_map(_Strict(values))
-        except (KeyError, ValueError, IndexError) as exc:
-            raise ActionFailed(f"{self.action}: cannot fill {text!r}: missing {exc}") from None
-
-
-class _Strict(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        raise KeyError(key)
+            parts = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise ActionFailed(f"{self.action}: cannot fill {text!r}: {exc}") from None
+        out: list[str] = []
+        for literal, name, spec, conversion in parts:
+            out.append(literal)
+            if name is None:
+                continue
+            if spec or conversion or not name:
+                raise ActionFailed(f"{self.action}: cannot fill {text!r}: bad placeholder")
+            if extra is not None and name in extra:
+                out.append(extra[name])
+            elif name == "request_id":
+                out.append(self.request_id)
+            elif isinstance(self.params.get(name), str):
+                out.append(self.expand(str(self.params[name]), extra, depth + 1))
+            elif name in self.params:
+                out.append(str(self.params[name]))
+            else:
+                out.append(self.label(name))
+        return "".join(out)
 
 
 class Action(Protocol):

@@ -5,7 +5,8 @@ Why: with synchronous=FULL each commit waits for an fsync, which on this kind of
 the event loop while it waits. A single writer thread takes every write queued meanwhile,
 runs them in one transaction, commits once and then answers each waiting request, so
 throughput scales with the batch and each 200 still means "committed and fsynced".
-The replay check runs inside the same transaction, so two identical bodies arriving
+Each caller's write runs in its own savepoint, so one that fails rolls back alone and the
+rest of the batch still commits. The replay check runs inside the same transaction, so two identical bodies arriving
 together cannot both be accepted. After answering a batch the writer calls `on_commit`
 (the healer's `decide_now`), so decisions follow their commit on the same thread instead of
 contending for the journal lock from another one.
@@ -68,8 +69,11 @@ class GroupCommitter:
             committed = False
             try:
                 with self.journal.tx() as db:
-                    for fn, _, _ in batch:
-                        results.append((True, fn(db)))
+                    if len(batch) == 1:  # alone: its failure rolls back only itself anyway
+                        results.append((True, batch[0][0](db)))
+                    else:
+                        for fn, _, _ in batch:
+                            results.append(_isolated(db, fn))
                 committed = True
             except Exception as exc:  # the whole transaction rolled back: every caller fails
                 results = [(False, exc)] * len(batch)
@@ -78,6 +82,23 @@ class GroupCommitter:
             if committed:
                 # after answering: the 200s wait for the fsync only, not for the decisions
                 self.on_commit()
+
+
+def _isolated(db: sqlite3.Connection, fn: Write) -> tuple[bool, Any]:
+    """Run one caller's write in a savepoint: if it fails, only its own rows roll back.
+
+    Why: before, one webhook that SQLite refused (a lone surrogate in a label) failed the
+    shared transaction, and every other sender in the batch got a 500 for a good webhook.
+    """
+    db.execute("SAVEPOINT one_write")
+    try:
+        value = fn(db)
+    except Exception as exc:
+        db.execute("ROLLBACK TO one_write")
+        db.execute("RELEASE one_write")
+        return False, exc
+    db.execute("RELEASE one_write")
+    return True, value
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -13,8 +13,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kansoku.alerts.heal.params import hook_problems
 from kansoku.errors import ConfigError, FieldProblem, KansokuError
 from kansoku.models import Cluster, HealHook
+from kansoku.urls import check_url
 from kansoku.yamlfile import line_of, read_yaml, validate
 
 TOKEN_ENV = "KANSOKU_HEAL_TOKEN"
@@ -106,9 +108,20 @@ class HealConfig(BaseModel):
         False, description="also use the heal hooks of each cluster's add-on bundle chain (after hooks:)"
     )
     bundle_dirs: list[str] = Field(default_factory=list, description="bundle roots; default: shipped")
+    retention_days: float | None = Field(
+        90,
+        gt=0,
+        description="journal rows closed for longer than this are pruned (hourly by `heal serve`, "
+        "or `kansoku heal prune`); null keeps everything",
+    )
     health_metrics_url: str | None = Field(
         None, description="kansoku collect serve /metrics: its check states can pause healing"
     )
+
+    @field_validator("health_metrics_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value, schemes=("http", "https"))
 
 
 class LoadedConfig:
@@ -182,6 +195,11 @@ def load_heal_config(path: Path | str, known_actions: frozenset[str] | None = No
                         f"unknown action {name!r}; known: {', '.join(sorted(known_actions))}",
                     )
                 )
+        if hook.action in known_actions and (hook.escalate_to is None or hook.escalate_to in known_actions):
+            for key, message in hook_problems(hook):
+                where = ("hooks", i, "params", key) if key else ("hooks", i, "params")
+                field = f"hooks[{i}].params.{key}" if key else f"hooks[{i}].params"
+                problems.append(FieldProblem(str(path), line_of(node, *where), field, message))
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(config, path.resolve().parent, str(path))

@@ -16,55 +16,28 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import string
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from kansoku.alerts.heal.base import Action, ActionContext, ActionFailed, Services
 from kansoku.alerts.heal.config import HealConfig, LoadedConfig
-from kansoku.alerts.heal.journal import AlertRow, Journal, firing_clusters
-from kansoku.alerts.heal.model import ActionState, Decision
+from kansoku.alerts.heal.journal import AlertRow, Journal, kind_of
+from kansoku.alerts.heal.model import SKIPPED, ActionState, Decision
+from kansoku.alerts.heal.params import hook_problems, label_placeholders, label_problem, number
+from kansoku.alerts.heal.rails import max_unhealthy, storm_reason, unhealthy
 from kansoku.models import Cluster, HealHook, new_request_id
+
+#: a decision slice stops after this long (then commits and lets webhooks in)
+SLICE_SECONDS = 0.02
 
 
 class DependencyProbe(Protocol):
     """Says whether a dependency shared by many clusters is down (then: heal nothing)."""
 
     def shared_dependency_down(self) -> str | None: ...
-
-
-class StormProbe:
-    """Many clusters alerting within a short window is one shared fault, not many."""
-
-    def __init__(self, journal: Journal, clusters: int, window: float) -> None:
-        self.clusters, self.window = clusters, window
-        # its own read connection: the probe runs inside the decision transaction, and the
-        # journal's main connection may be waiting for that transaction's write lock
-        self._db = sqlite3.connect(journal.path, check_same_thread=False, timeout=30)
-        self._lock = threading.Lock()
-        self._at = -1.0
-        self._value: str | None = None
-
-    def shared_dependency_down(self) -> str | None:
-        """Cached for a second: the window is minutes long, and a storm of webhooks would
-        otherwise repeat the same scan for every small decision batch."""
-        with self._lock:
-            if time.monotonic() - self._at < 1.0:
-                return self._value
-            rows = firing_clusters(self._db, time.time() - self.window, self.clusters)
-            self._value = None
-            if len(rows) >= self.clusters:
-                names = ", ".join(sorted(rows)[:5])
-                self._value = (
-                    f"{len(rows)} clusters alerting within {self.window:.0f}s ({names}, ...): "
-                    "a shared dependency is likely down"
-                )
-            self._at = time.monotonic()
-            return self._value
 
 
 class CheckProbe:
@@ -75,19 +48,6 @@ class CheckProbe:
 
     def shared_dependency_down(self) -> str | None:
         return self.check()
-
-
-def placeholders(params: Mapping[str, object]) -> set[str]:
-    """Label names a hook's parameters fill in ({node}, {cluster}...): the alert must carry them."""
-    names: set[str] = set()
-    for value in params.values():
-        for text in value if isinstance(value, list) else [value]:
-            if isinstance(text, str):
-                try:
-                    names |= {f for _, f, _, _ in string.Formatter().parse(text) if f}
-                except ValueError:
-                    continue
-    return names
 
 
 def hook_matches(hook: HealHook, labels: dict[str, str]) -> bool:
@@ -101,6 +61,9 @@ class _Batch:
     paused: str | None
     down: str | None
     used: int
+    #: unhealthy targets per (cluster, kind): nothing is ingested while a batch holds the
+    #: lock, so one count per batch (a 10k-node storm counted per decision was quadratic)
+    unhealthy: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def bundle_hooks(
@@ -130,6 +93,12 @@ def bundle_hooks(
                         f"bundle heal hook for {hook.alert} (cluster {cluster.id}) names unknown "
                         f"action {name!r}"
                     )
+            problems = hook_problems(hook)
+            if problems:
+                raise KansokuError(
+                    f"bundle heal hook for {hook.alert} (cluster {cluster.id}): "
+                    + "; ".join(f"params.{k}: {m}" if k else f"params: {m}" for k, m in problems)
+                )
         out[cluster.id] = hooks
     return out
 
@@ -161,10 +130,13 @@ class Engine:
         )
         self._batch: _Batch | None = None
         self._needed: dict[int, list[str]] = {}
+        self._label_cache: dict[tuple[str, int], tuple[Mapping[str, object], list[str]]] = {}
         # planned times of the last hour's actions, for the fleet budget: loaded once, then
         # kept here (the engine is the only writer of actions) so the budget costs O(1)
         self._planned: deque[float] = deque(journal.planned_times(time.time() - 3600, self.dry_run))
         self.last_batch_full = False
+        #: actions a resolved alert closed in the current batch, counted after its commit
+        self._healed: list[tuple[str, str, str, bool]] = []
 
     # -- used by the receiver, before journaling -------------------------------------------
 
@@ -190,7 +162,7 @@ class Engine:
         cached = self._needed.get(id(hook))
         if cached is not None:
             return cached
-        needed = set(self.actions[hook.action].required_labels) | placeholders(hook.params)
+        needed = set(self.actions[hook.action].required_labels) | label_placeholders(hook.params)
         if hook.escalate_to:
             needed |= set(self.actions[hook.escalate_to].required_labels)
         needed.discard("request_id")
@@ -215,7 +187,7 @@ class Engine:
             services=self.services,
         )
 
-    def decide_pending(self, limit: int = 64) -> list[int]:
+    def decide_pending(self, limit: int = 64, budget: float = SLICE_SECONDS) -> list[int]:
         """Decide every undecided alert (oldest first); returns the action ids to execute.
 
         The fleet-wide state (pause switch, shared-dependency probes, budget used) is read
@@ -229,20 +201,26 @@ class Engine:
             self.last_batch_full = len(alerts) == limit
             if not alerts:
                 return to_run
-            self._batch = _Batch(
-                paused=self.journal.paused_reason(db), down=None, used=self._used_last_hour()
-            )
-            if self._batch.paused is None:
-                for probe in self.probes:
-                    self._batch.down = probe.shared_dependency_down()
-                    if self._batch.down is not None:
-                        break
-            for alert in alerts:
+            self._batch = self._fresh_batch(db)
+            self._healed = []
+            skipped: list[tuple[str, str, str]] = []
+            started = time.monotonic()
+            for n, alert in enumerate(alerts, 1):
+                if n > 1 and time.monotonic() - started > budget:
+                    self.last_batch_full = True  # the rest in the next slice: the lock is released
+                    break
                 decision, hook_action, reason, action_id = self._decide(db, alert)
                 self.journal.record_decision(db, alert.id, decision.value, hook_action, reason)
                 if action_id is not None and decision is Decision.ACT:
                     to_run.append(action_id)
+                if decision in SKIPPED and hook_action is not None:
+                    skipped.append((alert.cluster, alert.region, hook_action))
             self._batch = None
+        counters = self.journal.counters  # after the commit: the counters follow the journal
+        for cluster, region, action in skipped:
+            counters.add_action(cluster, region, action, "skipped")
+        for cluster, region, action, dry in self._healed:
+            counters.add_state(cluster, region, action, ActionState.HEALED.value, dry)
         return to_run
 
     def _decide(
@@ -250,7 +228,8 @@ class Engine:
     ) -> tuple[Decision, str | None, str, int | None]:
         if alert.status == "resolved":
             healed = self.journal.mark_healed(db, alert.fingerprint)
-            return Decision.RESOLVED, None, f"alert resolved; {healed} action(s) verified healed", None
+            self._healed.extend(healed)
+            return Decision.RESOLVED, None, f"alert resolved; {len(healed)} action(s) verified healed", None
         hook = self.hook_for(alert.labels)
         if hook is None:
             why = (
@@ -292,15 +271,19 @@ class Engine:
             batch.paused = why
             return Decision.BUDGET, action_name, why, None
         if alert.cluster:
-            limit, how = self._max_unhealthy(alert.cluster)
-            unhealthy = self.journal.unhealthy_targets(db, alert.cluster)
-            if limit is None or unhealthy > limit:
+            kind = kind_of(alert.labels)
+            limit, how = max_unhealthy(self.config, alert.cluster)
+            count = batch.unhealthy.get((alert.cluster, kind), -1)
+            if count < 0:
+                count = unhealthy(self.journal, db, alert.cluster, kind, (limit or 0) + 1)
+                batch.unhealthy[(alert.cluster, kind)] = count
+            if limit is None or count > limit:
                 why = (
                     how
                     if limit is None
                     else (
-                        f"{unhealthy} unhealthy targets in cluster {alert.cluster} > max_unhealthy {how}: "
-                        "a bigger fault than one node; not remediating"
+                        f"{count} unhealthy {kind or 'cluster'} targets in cluster {alert.cluster} > "
+                        f"max_unhealthy {how}: a bigger fault than one target; not remediating"
                     )
                 )
                 return Decision.MAX_UNHEALTHY, action_name, why, None
@@ -316,13 +299,19 @@ class Engine:
                     f" ago (action {recent['id']}); cooldown {self.safety.cooldown_seconds:.0f}s",
                     None,
                 )
-        timeout = float(params.get("timeout_seconds", self.safety.action_timeout_seconds))  # type: ignore[arg-type]
+        for name in self._labels_for(action_name, params):
+            problem = label_problem(name, alert.labels.get(name, ""))
+            if problem is not None and name in alert.labels:
+                return Decision.INVALID, action_name, problem, None
+        timeout = number(params, "timeout_seconds", self.safety.action_timeout_seconds)
         request_id = new_request_id()
         ctx = self.context(action_name, alert, params, request_id, timeout)
         try:
             steps = self.actions[action_name].plan(ctx)
         except ActionFailed as exc:
             return Decision.INVALID, action_name, str(exc), None
+        except Exception as exc:  # an action's plan bug refuses this alert only, never the batch
+            return Decision.INVALID, action_name, f"{action_name} plan: {type(exc).__name__}: {exc}", None
         state = ActionState.DRY_RUN if self.dry_run else ActionState.PENDING
         action_id = self.journal.insert_action(
             db,
@@ -355,6 +344,11 @@ class Engine:
             action_id,
         )
 
+    def budget_used(self) -> int:
+        """Remediations planned in the last hour, for /metrics (any thread; no journal read)."""
+        horizon = time.time() - 3600
+        return sum(1 for t in list(self._planned) if t >= horizon)
+
     def _used_last_hour(self) -> int:
         horizon = time.time() - 3600
         while self._planned and self._planned[0] < horizon:
@@ -362,20 +356,26 @@ class Engine:
         return len(self._planned)
 
     def _fresh_batch(self, db: sqlite3.Connection) -> _Batch:
-        """Fleet-wide state for a plan outside decide_pending (escalations)."""
+        """Fleet-wide state read in this decision transaction (see heal.rails for why)."""
         batch = _Batch(paused=self.journal.paused_reason(db), down=None, used=self._used_last_hour())
-        for probe in self.probes:
-            batch.down = batch.down or probe.shared_dependency_down()
+        if batch.paused is None:
+            batch.down = storm_reason(
+                self.journal, db, self.safety.storm_clusters, self.safety.storm_window_seconds
+            )
+            for probe in self.probes:
+                if batch.down is not None:
+                    break
+                batch.down = probe.shared_dependency_down()
         return batch
 
-    def _max_unhealthy(self, cluster: str) -> tuple[int | None, str]:
-        value = self.safety.max_unhealthy
-        if isinstance(value, int):
-            return value, str(value)
-        size = self.config.cluster_sizes.get(cluster)
-        if size is None:
-            return None, (
-                f"max_unhealthy is {value} but the size of cluster {cluster} is unknown "
-                f"(set cluster_sizes.{cluster}); not remediating blind"
-            )
-        return size * int(value[:-1]) // 100, f"{value} of {size} nodes"
+    def _labels_for(self, action_name: str, params: Mapping[str, object]) -> list[str]:
+        """Labels an action places into paths, argv or URLs: checked before it is planned.
+
+        Cached by the parameters' identity (hook parameters live as long as the engine; the
+        object is kept in the cache so its id cannot be reused)."""
+        key = (action_name, id(params))
+        cached = self._label_cache.get(key)
+        if cached is None or cached[0] is not params:
+            needed = set(self.actions[action_name].required_labels) | label_placeholders(params)
+            cached = self._label_cache[key] = (params, sorted(needed - {"request_id"}))
+        return cached[1]

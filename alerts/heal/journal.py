@@ -27,56 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kansoku.alerts.heal.model import ActionState, AMMessage
+from kansoku.alerts.heal.counters import PRUNED_KEY, Counters
+from kansoku.alerts.heal.journal_schema import SCHEMA, kind_of, migrate, target_of
+from kansoku.alerts.heal.model import SKIPPED, ActionState, AMMessage
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries(
-  id INTEGER PRIMARY KEY, received_at REAL NOT NULL, http_status INTEGER NOT NULL,
-  reason TEXT NOT NULL, remote TEXT, group_key TEXT, body_sha256 TEXT, bytes INTEGER,
-  n_alerts INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS deliveries_sha ON deliveries(body_sha256);
-CREATE TABLE IF NOT EXISTS alerts(
-  id INTEGER PRIMARY KEY, delivery_id INTEGER NOT NULL, received_at REAL NOT NULL,
-  fingerprint TEXT NOT NULL, alertname TEXT NOT NULL, status TEXT NOT NULL,
-  starts_at TEXT NOT NULL, cluster TEXT NOT NULL, region TEXT NOT NULL, target TEXT NOT NULL,
-  labels TEXT NOT NULL, annotations TEXT NOT NULL,
-  decision TEXT, hook_action TEXT, reason TEXT, decided_at REAL);
-CREATE INDEX IF NOT EXISTS alerts_undecided ON alerts(id) WHERE decided_at IS NULL;
-CREATE INDEX IF NOT EXISTS alerts_fp ON alerts(fingerprint);
-CREATE TABLE IF NOT EXISTS actions(
-  id INTEGER PRIMARY KEY, idem_key TEXT NOT NULL UNIQUE, alert_id INTEGER NOT NULL,
-  fingerprint TEXT NOT NULL, action TEXT NOT NULL, cluster TEXT NOT NULL, region TEXT NOT NULL,
-  target TEXT NOT NULL, params TEXT NOT NULL, request_id TEXT NOT NULL, state TEXT NOT NULL,
-  dry_run INTEGER NOT NULL, plan TEXT NOT NULL, planned_at REAL NOT NULL, started_at REAL,
-  finished_at REAL, verify_deadline REAL, detail TEXT, escalated_from INTEGER,
-  timeout REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS actions_target ON actions(cluster, target, planned_at);
-CREATE INDEX IF NOT EXISTS actions_state ON actions(state);
-CREATE INDEX IF NOT EXISTS actions_fp ON actions(fingerprint, state);
-CREATE INDEX IF NOT EXISTS actions_budget ON actions(dry_run, planned_at);
-CREATE TABLE IF NOT EXISTS firing(
-  fingerprint TEXT PRIMARY KEY, alertname TEXT NOT NULL, cluster TEXT NOT NULL,
-  target TEXT NOT NULL, since REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS firing_cluster ON firing(cluster, target);
-CREATE INDEX IF NOT EXISTS firing_since ON firing(since, cluster);
-CREATE TABLE IF NOT EXISTS events(
-  id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, message TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+__all__ = ["ActionRow", "AlertRow", "Journal", "kind_of", "target_of"]
 
 #: how often the background connection checkpoints the WAL into the database file
 CHECKPOINT_SECONDS = 1.0
-
-#: Labels that name what an alert is about, most specific first (contracts.md label names).
-TARGET_LABELS = ("node", "member", "instance", "pod", "service")
-
-
-def target_of(labels: dict[str, str]) -> str:
-    """The remediation target inside a cluster (the unit cooldowns and max-unhealthy count)."""
-    for key in TARGET_LABELS:
-        if labels.get(key):
-            return labels[key]
-    return ""
 
 
 @dataclass(frozen=True)
@@ -167,6 +125,8 @@ class Journal:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        #: /metrics counters; `load_counters` fills them from the journal (the server does)
+        self.counters = Counters()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=30000")
@@ -174,6 +134,7 @@ class Journal:
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
                     self._db.execute(stmt)
+            migrate(self._db)
         # Decisions commit on their own connection with synchronous=NORMAL (no fsync per
         # commit). Safe because WAL frames are appended in order: the FULL commit that marks
         # an action `running` fsyncs the WAL, and with it every decision written before it.
@@ -207,6 +168,17 @@ class Journal:
                     continue  # busy: the next round catches up; the WAL keeps every frame
         finally:
             db.close()
+
+    def load_counters(self) -> Counters:
+        """Count the journal once (server start); from then on the counters follow it."""
+        self.counters = Counters()
+        self.counters.load(
+            self.action_counts(by_cluster=True),
+            self.skipped_counts([d.value for d in SKIPPED]),
+            self.delivery_counts(),
+            self.setting(PRUNED_KEY),
+        )
+        return self.counters
 
     def close(self) -> None:
         self._stop_checkpoints.set()
@@ -266,11 +238,13 @@ class Journal:
         sha: str | None,
         size: int,
         n_alerts: int = 0,
+        requests: int = 1,
     ) -> int:
+        """Journal a rejected request (`requests` > 1: a summary row of refused requests)."""
         cur = db.execute(
             "INSERT INTO deliveries(received_at, http_status, reason, remote, body_sha256, bytes,"
-            " n_alerts) VALUES (?,?,?,?,?,?,?)",
-            (time.time(), status, reason, remote, sha, size, n_alerts),
+            " n_alerts, requests) VALUES (?,?,?,?,?,?,?,?)",
+            (time.time(), status, reason, remote, sha, size, n_alerts, requests),
         )
         return int(cur.lastrowid or 0)
 
@@ -319,13 +293,21 @@ class Journal:
                 ),
             )
             if alert.status == "firing":
-                db.execute(
-                    "INSERT OR IGNORE INTO firing(fingerprint, alertname, cluster, target, since)"
-                    " VALUES (?,?,?,?,?)",
-                    (alert.fingerprint, labels["alertname"], cluster, target, now),
-                )
+                new = db.execute(
+                    "INSERT OR IGNORE INTO firing(fingerprint, alertname, cluster, target, since, kind)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (alert.fingerprint, labels["alertname"], cluster, target, now, kind_of(labels)),
+                ).rowcount
+                if new and cluster:
+                    db.execute(
+                        "INSERT INTO firing_clusters(cluster, n, last_since) VALUES (?,1,?)"
+                        " ON CONFLICT(cluster) DO UPDATE SET n=n+1, last_since=excluded.last_since",
+                        (cluster, now),
+                    )
             else:
-                db.execute("DELETE FROM firing WHERE fingerprint=?", (alert.fingerprint,))
+                gone = db.execute("DELETE FROM firing WHERE fingerprint=?", (alert.fingerprint,)).rowcount
+                if gone and cluster:
+                    db.execute("UPDATE firing_clusters SET n=max(n-1, 0) WHERE cluster=?", (cluster,))
         return delivery
 
     # -- engine -----------------------------------------------------------------------------
@@ -342,21 +324,35 @@ class Journal:
             (decision, hook_action, reason, time.time(), alert_id),
         )
 
-    def mark_healed(self, db: sqlite3.Connection, fingerprint: str) -> int:
-        """The alert resolved: its verifying actions are healed; how many."""
-        cur = db.execute(
-            "UPDATE actions SET state=?, finished_at=? WHERE fingerprint=? AND state=?",
+    def mark_healed(self, db: sqlite3.Connection, fingerprint: str) -> list[tuple[str, str, str, bool]]:
+        """The alert resolved: its verifying actions are healed; their (cluster, region,
+        action, dry_run), for the counters."""
+        rows = db.execute(
+            "UPDATE actions SET state=?, finished_at=? WHERE fingerprint=? AND state=?"
+            " RETURNING cluster, region, action, dry_run",
             (ActionState.HEALED.value, time.time(), fingerprint, ActionState.VERIFYING.value),
-        )
-        return cur.rowcount
+        ).fetchall()
+        return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
     def has_action(self, db: sqlite3.Connection, idem_key: str) -> bool:
         return db.execute("SELECT 1 FROM actions WHERE idem_key=?", (idem_key,)).fetchone() is not None
 
-    def unhealthy_targets(self, db: sqlite3.Connection, cluster: str) -> int:
-        """Distinct targets of the cluster with a firing alert."""
-        sql = "SELECT count(DISTINCT target) FROM firing WHERE cluster=?"
-        return int(db.execute(sql, (cluster,)).fetchone()[0])
+    def unhealthy_targets(self, db: sqlite3.Connection, cluster: str, kind: str, upto: int) -> int:
+        """Distinct targets of one kind in the cluster with a firing alert, counted up to
+        `upto` only (the rail asks "more than the limit?"; see heal.rails)."""
+        sql = "SELECT count(*) FROM (SELECT DISTINCT target FROM firing WHERE cluster=? AND kind=? LIMIT ?)"
+        return int(db.execute(sql, (cluster, kind, upto)).fetchone()[0])
+
+    def recent_clusters(self, db: sqlite3.Connection, since: float, limit: int) -> tuple[int, list[str]]:
+        """How many clusters (up to `limit`) have a firing alert that started since `since`,
+        and the first five names; from `firing_clusters` (see heal.rails for why)."""
+        ever = db.execute("SELECT max(rowid) FROM firing_clusters").fetchone()[0] or 0
+        if ever < limit:  # rows are never deleted: fewer clusters were ever seen
+            return ever, []
+        where = "FROM firing_clusters WHERE last_since >= ? AND n > 0"
+        (count,) = db.execute(f"SELECT count(*) FROM (SELECT 1 {where} LIMIT ?)", (since, limit)).fetchone()
+        names = [r[0] for r in db.execute(f"SELECT cluster {where} ORDER BY cluster LIMIT 5", (since,))]
+        return int(count), names
 
     def last_action_on(
         self, db: sqlite3.Connection, cluster: str, target: str, since: float, dry_run: bool
@@ -457,8 +453,13 @@ class Journal:
             where += " AND state=?"
             args.append(expect.value)
         with self.tx() as db:
-            cur = db.execute(f"UPDATE actions SET {', '.join(sets)} WHERE {where}", args)
-            return cur.rowcount == 1
+            rows = db.execute(
+                f"UPDATE actions SET {', '.join(sets)} WHERE {where} RETURNING cluster, region, action, dry_run",
+                args,
+            ).fetchall()
+        for row in rows:  # after the commit: the counters follow the journal
+            self.counters.add_state(row[0], row[1], row[2], state.value, bool(row[3]))
+        return len(rows) == 1
 
     # -- switches and events ----------------------------------------------------------------
 
@@ -519,7 +520,11 @@ class Journal:
 
     def delivery_counts(self) -> list[sqlite3.Row]:
         """Webhook deliveries by the HTTP status they were answered with."""
-        return self.query("SELECT http_status, count(*) AS n FROM deliveries GROUP BY http_status")
+        return self.query("SELECT http_status, sum(requests) AS n FROM deliveries GROUP BY http_status")
+
+    def setting(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM settings WHERE key=?", (key,))
+        return str(rows[0][0]) if rows else None
 
     def recent_alerts(self, limit: int) -> list[sqlite3.Row]:
         """The newest `limit` alert rows, newest first."""
@@ -535,12 +540,3 @@ class Journal:
         """The steps planned for the alert's action, or None when no action was planned."""
         rows = self.query("SELECT plan FROM actions WHERE alert_id=?", (alert_id,))
         return list(json.loads(rows[0][0])) if rows else None
-
-
-def firing_clusters(db: sqlite3.Connection, since: float, limit: int) -> list[str]:
-    """Up to `limit` distinct clusters with an alert firing since `since` (on the caller's
-    connection: the storm probe reads on its own while a decision transaction holds the lock)."""
-    rows = db.execute(
-        "SELECT DISTINCT cluster FROM firing WHERE since >= ? AND cluster != '' LIMIT ?", (since, limit)
-    ).fetchall()
-    return [r[0] for r in rows]

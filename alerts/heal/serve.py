@@ -7,6 +7,7 @@ Why here and not in the CLI: tests, the demo and the benchmark build the very sa
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from kansoku.alerts.heal.actions import ACTIONS
 from kansoku.alerts.heal.auth import Authenticator
 from kansoku.alerts.heal.base import Action, KubeApi, Services, StorageBackend
 from kansoku.alerts.heal.config import TOKEN_ENV, LoadedConfig, load_heal_config
-from kansoku.alerts.heal.engine import CheckProbe, DependencyProbe, Engine, StormProbe
+from kansoku.alerts.heal.engine import CheckProbe, DependencyProbe, Engine
 from kansoku.alerts.heal.journal import Journal
 from kansoku.alerts.heal.model import RESULT_OF_STATE, ActionState
 from kansoku.alerts.heal.worker import Healer
@@ -26,6 +27,8 @@ from kansoku.models import Cluster
 
 #: seconds a thread may hold the GIL while another waits (Python's default: 0.005)
 SWITCH_INTERVAL = 0.0005
+#: how often `heal serve` applies `retention_days`
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 @dataclass
@@ -64,8 +67,9 @@ def build(
     synchronous: str = "FULL",
 ) -> Built:
     journal = Journal(loaded.path(loaded.config.journal), synchronous=synchronous)
-    safety = loaded.config.safety
-    probes: list[DependencyProbe] = [StormProbe(journal, safety.storm_clusters, safety.storm_window_seconds)]
+    journal.load_counters()  # once, before anything decides: /metrics never scans the journal
+    # the storm rail is the engine's own (heal.rails), read in each decision transaction
+    probes: list[DependencyProbe] = []
     if checks is not None:
         probes.append(CheckProbe(checks))
     if loaded.config.health_metrics_url:
@@ -88,8 +92,14 @@ def authenticator(loaded: LoadedConfig) -> Authenticator:
     return Authenticator(token, basic)
 
 
-def serve(config: Path, host: str, port: int, dry_run: bool) -> None:
+def serve(
+    config: Path, host: str, port: int, dry_run: bool, on_ready: Callable[[], None] | None = None
+) -> None:
     """`kansoku heal serve`: run the receiver until interrupted.
+
+    Everything that can be wrong in the configuration (hooks and their parameters, the
+    inventory, bundle hooks, credentials) is checked by `load_heal_config`, `authenticator`
+    and `build` before `on_ready` announces the address and before the port is bound.
 
     Why the short GIL switch interval: the journal writer thread decides in Python between
     commits, and with the default 5 ms interval the event loop waited up to 5 ms for the GIL
@@ -108,11 +118,50 @@ def serve(config: Path, host: str, port: int, dry_run: bool) -> None:
     built.healer.start()
     app = create_app(built.journal, built.engine, built.healer, auth)
     sys.setswitchinterval(SWITCH_INTERVAL)
+    stop = threading.Event()
+    threading.Thread(target=_prune_hourly, args=(built, stop), name="heal-prune", daemon=True).start()
+    if on_ready is not None:
+        on_ready()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
+        stop.set()
         built.healer.stop()
         built.journal.close()
+
+
+def keep_seconds(loaded: LoadedConfig) -> float:
+    """The shortest retention the rails allow: what they look back on must stay."""
+    safety = loaded.config.safety
+    return max(safety.replay_window_seconds, safety.cooldown_seconds, safety.storm_window_seconds, 3600.0)
+
+
+def prune_journal(config: Path, older_than_days: float | None) -> dict[str, int]:
+    """`kansoku heal prune`: apply retention now (the config's `retention_days` by default)."""
+    from kansoku.alerts.heal.journal_prune import prune
+
+    loaded = load_heal_config(config)
+    days = older_than_days if older_than_days is not None else loaded.config.retention_days
+    if days is None:
+        raise KansokuError(f"no retention: set retention_days in {config} or pass --older-than-days")
+    journal = open_journal(config)
+    try:
+        return prune(journal, days, keep_seconds(loaded))
+    finally:
+        journal.close()
+
+
+def _prune_hourly(built: Built, stop: threading.Event) -> None:
+    """The server's own retention, once an hour (chunked: see heal.journal_prune)."""
+    from kansoku.alerts.heal.journal_prune import prune
+
+    days = built.loaded.config.retention_days
+    while days is not None and not stop.wait(PRUNE_EVERY_SECONDS):
+        try:
+            prune(built.journal, days, keep_seconds(built.loaded))
+        except Exception as exc:  # retention must never take the receiver down; journaled
+            with built.journal.tx() as db:
+                built.journal.event(db, "prune_error", f"{type(exc).__name__}: {exc}")
 
 
 def open_journal(config: Path) -> Journal:

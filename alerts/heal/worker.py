@@ -21,9 +21,15 @@ from kansoku.alerts.heal.base import Action, ActionFailed
 from kansoku.alerts.heal.engine import Engine
 from kansoku.alerts.heal.journal import Journal
 from kansoku.alerts.heal.model import ActionState, Outcome
+from kansoku.alerts.heal.params import number
 
 #: time after an action's own timeout before the worker gives up waiting for its thread
 GRACE_SECONDS = 5.0
+#: /healthz turns 503 when the decide loop (which wakes at least every second) has not
+#: finished a round for this long
+STALE_SECONDS = 30.0
+#: pause between two decision slices of a backlog, so webhooks are committed in between
+SLICE_PAUSE_SECONDS = 0.002
 
 
 class Healer:
@@ -35,6 +41,9 @@ class Healer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: why deciding failed last time (None: it worked), and when it last worked
+        self._error: str | None = None
+        self._beat = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -54,6 +63,33 @@ class Healer:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def not_deciding(self) -> str | None:
+        """Why the healer is not deciding (for /healthz), or None when it is.
+
+        Why more than "the thread lives": a decision that raises every time (a probe bug, a
+        broken journal) kept the thread alive and retrying while nothing was decided.
+        """
+        if not self.alive():
+            return "worker stopped"
+        if self._error is not None:
+            return f"worker not deciding: {self._error}"
+        stale = time.monotonic() - self._beat
+        if stale > STALE_SECONDS:
+            return f"worker not deciding: no decision round for {stale:.0f}s"
+        return None
+
+    def _decided(self) -> None:
+        self._error = None
+        self._beat = time.monotonic()
+
+    def _failed(self, exc: Exception) -> None:
+        self._error = f"{type(exc).__name__}: {exc}"
+        try:
+            with self.journal.tx() as db:
+                self.journal.event(db, "worker_error", self._error)
+        except Exception:  # the journal itself may be what fails; /healthz says so
+            self._error += " (and the journal refused the event)"
+
     def notify(self) -> None:
         """Wake the decide thread (an action finished, or a deadline may have passed)."""
         self._wake.set()
@@ -68,15 +104,14 @@ class Healer:
         strictly alternate. A failure here is journaled and left to the decide thread.
         """
         try:
-            while True:
-                for action_id in self.engine.decide_pending():
-                    self._pool.submit(self.run_action, action_id)
-                if not self.engine.last_batch_full:
-                    break
+            for action_id in self.engine.decide_pending():
+                self._pool.submit(self.run_action, action_id)
         except Exception as exc:
-            with self.journal.tx() as db:
-                self.journal.event(db, "worker_error", f"{type(exc).__name__}: {exc}")
-            self._wake.set()
+            self._failed(exc)
+        else:
+            self._decided()
+        if self.engine.last_batch_full:
+            self._wake.set()  # the rest in the decide thread, in slices (see _loop)
 
     def recover(self) -> list[int]:
         """After a restart: interrupted actions fail (never re-run); pending ones are returned."""
@@ -98,17 +133,21 @@ class Healer:
             try:
                 # small batches: the journal lock is released between them, so webhooks
                 # waiting to be committed are not held up by a long decision transaction
-                while True:
+                while not self._stop.is_set():
                     for action_id in self.engine.decide_pending():
                         self._pool.submit(self.run_action, action_id)
                     if not self.engine.last_batch_full:
                         break
+                    # a short pause between slices: the journal writer waiting for the lock
+                    # gets it (a released lock is not handed over, the releaser may retake it)
+                    time.sleep(SLICE_PAUSE_SECONDS)
                 for action_id in self.check_deadlines():
                     self._pool.submit(self.run_action, action_id)
-            except Exception as exc:  # keep deciding; the failure is in the journal's events
-                with self.journal.tx() as db:
-                    self.journal.event(db, "worker_error", f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # keep trying; the journal's events and /healthz say why
+                self._failed(exc)
                 time.sleep(1.0)
+            else:
+                self._decided()
 
     def drain(self, timeout: float = 30.0) -> None:
         """Decide and run everything queued now, then return (demo and tests)."""
@@ -129,6 +168,19 @@ class Healer:
             action_id, ActionState.RUNNING, expect=ActionState.PENDING, started_at=time.time()
         ):
             return  # another path already started it: never twice
+        try:
+            self._run_started(action_id)
+        except Exception as exc:  # never leave a row `running` behind a bug of ours
+            self.journal.set_state(
+                action_id,
+                ActionState.FAILED,
+                f"kansoku error: {type(exc).__name__}: {exc}",
+                expect=ActionState.RUNNING,
+                finished_at=time.time(),
+            )
+        self.notify()
+
+    def _run_started(self, action_id: int) -> None:
         row = self.journal.action(action_id)
         alert = self.journal.alert(row.alert_id)
         action = self.actions[row.action]
@@ -176,8 +228,8 @@ class Healer:
                     finished_at=now,
                 )
             else:
-                deadline = float(
-                    row.params.get("verify_deadline_seconds", self.engine.safety.verify_deadline_seconds)
+                deadline = number(
+                    row.params, "verify_deadline_seconds", self.engine.safety.verify_deadline_seconds
                 )
                 self.journal.set_state(
                     action_id,
@@ -185,7 +237,6 @@ class Healer:
                     f"{done.detail}; {checked.detail}",
                     verify_deadline=now + deadline,
                 )
-        self.notify()
 
     def check_deadlines(self) -> list[int]:
         """Verifying actions past their deadline are not healed; escalate where a hook says so."""

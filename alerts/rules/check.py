@@ -48,6 +48,8 @@ class CheckReport:
     findings: list[Finding] = field(default_factory=list)
     promtool: list[PromtoolResult] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)  # file -> documents of other kinds
+    #: rules the label check could not parse within its limits (promtool's verdict stands)
+    unchecked: list[Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -89,7 +91,8 @@ def check_files(paths: Sequence[Path], policy: bool = False, promtool: bool = Tr
             rule_file = load_rule_file(path)
             if rule_file.skipped:
                 report.skipped[str(path)] = rule_file.skipped
-            report.findings.extend(check_rule_file(rule_file))
+            for finding in check_rule_file(rule_file):
+                (report.unchecked if finding.unchecked else report.findings).append(finding)
             if policy:
                 report.findings.extend(policy_findings(rule_file))
             if not promtool:

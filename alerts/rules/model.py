@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kansoku.errors import ConfigError, FieldProblem
-from kansoku.yamlfile import line_of, validate
+from kansoku.yamlfile import control_problem, line_of, validate
 
 
 class RuleModel(BaseModel):
@@ -179,6 +179,9 @@ def load_rule_file(path: Path) -> RuleFile:
         raise ConfigError([FieldProblem(name, None, "", exc.strerror or str(exc))]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([FieldProblem(name, None, "", f"not UTF-8 text ({exc.reason})")]) from None
+    control = control_problem(name, text)
+    if control is not None:
+        raise ConfigError([control])
     try:
         nodes = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
         datas = list(yaml.safe_load_all(text))
@@ -187,6 +190,8 @@ def load_rule_file(path: Path) -> RuleFile:
         raise ConfigError(
             [FieldProblem(name, mark.line + 1 if mark else None, "", f"YAML syntax: {exc.problem}")]
         ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([FieldProblem(name, None, "", f"YAML: {exc}")]) from None
     docs = [(d, n) for d, n in zip(datas, nodes, strict=True) if d is not None]
     if not docs:
         raise ConfigError([FieldProblem(name, 1, "", "file is empty")])

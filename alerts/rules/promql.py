@@ -22,6 +22,7 @@ from typing import Any
 
 import promql_parser
 
+from kansoku.alerts.rules.guard import IN_PROCESS_TERMS, in_child, terms
 from kansoku.alerts.rules.model import Rule, RuleFile
 
 CLUSTER = "cluster"
@@ -44,10 +45,16 @@ class Finding:
     rule: str
     line: int | None
     problem: str
+    #: the label check could not run (see rules.guard): a note, not a failure
+    unchecked: bool = False
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line is not None else self.file
         return f"{where}: group {self.group!r}: rule {self.rule!r}: {self.problem}"
+
+
+class TooLarge(Exception):
+    """The expression is too large for the parser within its limits (message says why)."""
 
 
 def parse(expr: str) -> Any:
@@ -85,7 +92,23 @@ def _short(node: Any, limit: int = 90) -> str:
 
 
 def cluster_drops(expr: str) -> list[str]:
-    """Each sub-expression of `expr` that drops the `cluster` label, described for a human."""
+    """Each sub-expression of `expr` that drops the `cluster` label, described for a human.
+
+    Large expressions are parsed in a memory-limited child (see rules.guard); TooLarge
+    when even that cannot parse them.
+    """
+    if terms(expr) <= IN_PROCESS_TERMS:
+        return cluster_drops_in_process(expr)
+    guarded = in_child(expr)
+    if guarded.syntax is not None:
+        raise PromQLSyntaxError(guarded.syntax)
+    if guarded.unchecked is not None:
+        raise TooLarge(guarded.unchecked)
+    return guarded.problems
+
+
+def cluster_drops_in_process(expr: str) -> list[str]:
+    """`cluster_drops` in this process (any size: only for expressions known to be small)."""
     problems: list[str] = []
     stack = [parse(expr)]
     while stack:
@@ -127,9 +150,29 @@ def check_rule(rule: Rule, file: str) -> list[Finding]:
         drops = cluster_drops(rule.expr)
     except PromQLSyntaxError as exc:
         return [Finding(file, rule.group, rule.name, rule.line, f"invalid PromQL: {exc}")]
+    except TooLarge as exc:
+        return [Finding(file, rule.group, rule.name, rule.line, str(exc), unchecked=True)]
     return [Finding(file, rule.group, rule.name, rule.line, text) for text in drops]
 
 
 def check_rule_file(rule_file: RuleFile) -> list[Finding]:
     """All multi-cluster findings of one parsed rule file, in file order."""
     return [f for rule in rule_file.rules for f in check_rule(rule, rule_file.path)]
+
+
+def _child() -> None:
+    """The memory-limited child of rules.guard: one expression on stdin, JSON on stdout."""
+    import json
+    import sys
+
+    try:
+        out: dict[str, object] = {"problems": cluster_drops_in_process(sys.stdin.read())}
+    except PromQLSyntaxError as exc:
+        out = {"syntax": str(exc)}
+    except MemoryError:
+        sys.exit(3)
+    sys.stdout.write(json.dumps(out))
+
+
+if __name__ == "__main__":
+    _child()

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from kansoku.errors import KansokuError
 from kansoku.tracing.isolate import exception_message
 from kansoku.tracing.model import Link, LinkKind, Span, SpanKey, Trace, Verdict
+from kansoku.urls import check_url
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -37,9 +38,11 @@ class OtlpResult:
 
 def endpoint_url(url: str) -> str:
     """`http://host:4318` -> `http://host:4318/v1/traces`; a full path is kept as given."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise KansokuError(f"--otlp {url!r}: expected an OTLP/HTTP URL such as http://127.0.0.1:4318")
+    try:
+        check_url(url, "--otlp", schemes=("http", "https"))
+    except ValueError as exc:  # inline secrets are refused and never printed (kansoku.urls)
+        raise KansokuError(f"{exc}; expected an OTLP/HTTP URL such as http://127.0.0.1:4318") from None
+    parts = urlsplit(url.strip())
     path = parts.path if parts.path not in ("", "/") else TRACES_PATH
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 

@@ -136,7 +136,8 @@ class EtcdRestore:
         return [
             f"find the newest readable snapshot in {ctx.path_param('snapshot_dir', 'etcd-snapshots/{cluster}')}"
             " (else save one from a healthy endpoint)",
-            f"etcdctl snapshot restore --name {ctx.labels.get('member')} into a new data dir",
+            f"etcdctl snapshot restore --name {ctx.label('member')} into"
+            f" {ctx.path_param('data_dir', 'etcd-restore/{member}-{request_id}')}",
             "start the member with start_command"
             if "start_command" in ctx.params
             else "leave starting the member to its unit (no start_command)",
@@ -172,7 +173,7 @@ class EtcdRestore:
             ctx.remaining(),
         )
         if "start_command" in ctx.params:
-            argv = [a.replace("{data_dir}", str(data_dir)) for a in ctx.list_param("start_command")]
+            argv = ctx.list_param("start_command", extra={"data_dir": str(data_dir)})
             subprocess.run(
                 argv,
                 check=True,
