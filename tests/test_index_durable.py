@@ -21,7 +21,7 @@ import pytest
 
 from kansoku.errors import KansokuError
 from kansoku.tracing import index as index_mod
-from kansoku.tracing.demo_gen import generate
+from kansoku.tracing.demo.generate import generate
 from kansoku.tracing.index import Store, build_index
 from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.store_check import verify_store

@@ -55,7 +55,7 @@ EDGE_LINES = [
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     """Whole files: a small generated demo cloud plus the recorded samples."""
-    from kansoku.tracing.demo_gen import generate
+    from kansoku.tracing.demo.generate import generate
 
     out = tmp_path_factory.mktemp("demo")
     generate(out, target_bytes=3_000_000)

@@ -1,7 +1,7 @@
 """kill -9 of the real `kansoku index` at seeded random moments, then a re-run: the store must
 answer exactly as a clean build of the same logs does (issue 11, item 1).
 
-The logs are the demo cloud (`kansoku.tracing.demo_gen`: 117 text, JSON, rotated `.1` and
+The logs are the demo cloud (`kansoku.tracing.demo`: 117 text, JSON, rotated `.1` and
 `.gz` files with six injected faults). Each round starts from an empty store (a first
 build) or from a store of the logs' first halves (the logs grew: an incremental run),
 kills one or two `kansoku index` processes part-way, lets a last one finish, then compares
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from kansoku.tracing.demo_gen import generate
+from kansoku.tracing.demo.generate import generate
 from kansoku.tracing.store_check import verify_store
 from tests.index_oracle import answers, differences, probe_ids
 
