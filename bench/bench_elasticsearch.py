@@ -98,7 +98,7 @@ def make_corpus(root: Path, records: int) -> tuple[Path, list[str], str]:
 
 
 def _ids(text: str) -> list[str]:
-    from kansoku.models import REQUEST_ID_RE
+    from kansoku.ids import REQUEST_ID_RE
 
     return REQUEST_ID_RE.findall(text)
 

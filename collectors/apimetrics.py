@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from kansoku.models import REQUEST_ID_RE
+from kansoku.ids import REQUEST_ID_RE
 from kansoku.tracing.model import AccessInfo
 from kansoku.tracing.parse import parse_access
 

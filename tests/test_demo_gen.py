@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from kansoku.models import REQUEST_ID_RE
+from kansoku.ids import REQUEST_ID_RE
 from kansoku.tracing.demo.chains import generate_cloud
 from kansoku.tracing.demo.faults import FAULT_KINDS
 from kansoku.tracing.demo.generate import generate

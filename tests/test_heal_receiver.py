@@ -22,7 +22,7 @@ from kansoku.alerts.heal.app import create_app
 from kansoku.alerts.heal.config import load_heal_config
 from kansoku.alerts.heal.serve import Built, authenticator, build, history, set_paused
 from kansoku.errors import ConfigError
-from kansoku.models import REQUEST_ID_RE
+from kansoku.ids import REQUEST_ID_RE
 from kansoku.process import free_port
 from tests.support.heal import AUTH, TOKEN, alert, message, uvicorn_thread, wait_for
 from tests.support.loopback import LoopbackServer

@@ -53,6 +53,7 @@ from typing import IO, Any
 
 from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
+from kansoku.ids import ID_TAIL_BYTES_RE
 from kansoku.tracing.durable import StoreDamaged, make_dir, open_append
 from kansoku.tracing.files import LogFile, LogReadError, PathRule, discover, fingerprint, read_chunks
 from kansoku.tracing.parse import journal_time, parse_access
@@ -74,10 +75,6 @@ MAX_SEGMENTS = 8
 MAX_PROBLEMS_KEPT = 20
 
 
-#: The last 17 characters of a UUID (`xxxx-xxxxxxxxxxxx`); starting the pattern with a
-#: literal `-` lets the regex engine skip to dashes (10x faster than a full UUID pattern),
-#: and possessive counts (`{4}+`, Python 3.11) another ~1.5x (measured on the demo logs).
-_ID_TAIL_RE = re.compile(rb"-[0-9a-f]{4}+-[0-9a-f]{4}+-([0-9a-f]{4}+-[0-9a-f]{12}+)")
 #: A line that is neither an oslo.log header nor a JSON object: rare, checked exactly.
 _SUSPICIOUS_RE = re.compile(
     rb"\n(?!\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)*(?:Z|[+-]\d\d:?\d\d)? +\d+ +[A-Z]+ +\S|\{|\r?\n|$)"
@@ -121,7 +118,7 @@ def _last_match_back(
 def id_key(text: str | bytes) -> int | None:
     """The 64-bit key of an id containing a UUID (`req-<uuid>` or `<uuid>`), else None."""
     raw = text.encode() if isinstance(text, str) else text
-    m = _last_match(_ID_TAIL_RE, raw.lower(), 0, len(raw))
+    m = _last_match(ID_TAIL_BYTES_RE, raw.lower(), 0, len(raw))
     if m is None:
         return None
     tail = m.group(1)
@@ -335,7 +332,7 @@ def _header_dfa(np: Any) -> tuple[Any, int, int, int]:
 def _block_scan(buf: bytes, pos: int, end: int) -> tuple[Any, Any]:
     """(distinct UUID keys, newline positions relative to pos) of buf[pos:end], vectorised.
 
-    The same matches as `_ID_TAIL_RE.findall` (a dash, then 4-4-4-12 lowercase hex with
+    The same matches as `ID_TAIL_BYTES_RE.findall` (a dash, then 4-4-4-12 lowercase hex with
     dashes between; such matches cannot overlap), found with four shifted comparisons of
     the dash mask and a hex check of the few candidates: cheaper than the regex, which
     stops at every dash of a log line (dates, `- - default`, ...) and builds a bytes object

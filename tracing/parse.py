@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from kansoku.ids import REQUEST_ID_RE, UUID, UUID_TOKEN_RE
 from kansoku.tracing.model import AccessInfo, LogLine, ParseProblem
 from kansoku.tracing.routes import route_template
 
@@ -48,11 +49,7 @@ HEADER_RE = re.compile(
 )
 #: Cheap test for "this physical line starts a record" used when grouping lines.
 _START_RE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
-REQ_ID_RE = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-UUID_RE = re.compile(
-    r"(?<![0-9a-f-])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?![0-9a-f])"
-)
-_INSTANCE_RE = re.compile(r"\[instance: ([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\] ")
+_INSTANCE_RE = re.compile(rf"\[instance: ({UUID})\] ")
 _DEBUG_SUFFIX_RE = re.compile(r" \S+ \S+\.py:\d+$")
 #: The final line of a traceback: `nova.exception.NoValidHost: msg`, `ValueError`, ...
 _EXC_LINE_RE = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)(?::\s?(.*))?$")
@@ -292,7 +289,7 @@ def _split_context(rest: str) -> _Context:
 
 
 def _ids_in(text: str) -> list[str]:
-    return REQ_ID_RE.findall(text)
+    return REQUEST_ID_RE.findall(text)
 
 
 def parse_record(
@@ -489,7 +486,7 @@ def _json_instance(extra: dict[str, Any], ctx: dict[str, Any]) -> str | None:
     for source in (extra, ctx):
         for key in ("instance_uuid", "resource_uuid"):
             value = source.get(key)
-            if isinstance(value, str) and UUID_RE.fullmatch(value):
+            if isinstance(value, str) and UUID_TOKEN_RE.fullmatch(value):
                 return value
         inst = source.get("instance")
         if isinstance(inst, dict):
@@ -497,7 +494,7 @@ def _json_instance(extra: dict[str, Any], ctx: dict[str, Any]) -> str | None:
             if isinstance(uuid, str):
                 return uuid
         elif isinstance(inst, str):
-            m = UUID_RE.search(inst)
+            m = UUID_TOKEN_RE.search(inst)
             if m is not None:
                 return m.group(0)
     return None
@@ -506,7 +503,7 @@ def _json_instance(extra: dict[str, Any], ctx: dict[str, Any]) -> str | None:
 def unparsed_line(raw: str, file: str, line_no: int, offset: int, service: str, host: str) -> LogLine:
     """A line in no known format, kept so that any id in it can still be found."""
     ids = _ids_in(raw)
-    uuids = [u for u in UUID_RE.findall(raw) if f"req-{u}" not in ids]
+    uuids = [u for u in UUID_TOKEN_RE.findall(raw) if f"req-{u}" not in ids]
     return LogLine(
         file=file,
         line_no=line_no,

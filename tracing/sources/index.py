@@ -19,6 +19,7 @@ from pathlib import Path
 
 from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
+from kansoku.ids import ID_TAIL_BYTES_RE, ID_TAIL_RE
 from kansoku.tracing.durable import StoreDamaged
 from kansoku.tracing.files import LogReadError, open_error, read_chunks
 from kansoku.tracing.model import LogLine
@@ -104,7 +105,7 @@ class _Chunk:
         the chunk in one regex scan instead, kept for later calls."""
         if many and self._tails is None:
             tails: dict[bytes, list[int]] = {}
-            for m in _TAIL_B_RE.finditer(self.data):
+            for m in ID_TAIL_BYTES_RE.finditer(self.data):
                 tails.setdefault(m.group(1), []).append(m.start(1))
             self._tails = tails
         if self._tails is not None:
@@ -225,18 +226,13 @@ def _definite_start(data: bytes, start: int) -> bool:
     return starts_record(line) and not _is_exception_prefix(line)
 
 
-#: The same 17-character UUID tail the indexer keys on (`xxxx-xxxxxxxxxxxx`).
-_TAIL_RE = re.compile(r"-[0-9a-f]{4}-[0-9a-f]{4}-([0-9a-f]{4}-[0-9a-f]{12})")
-
-
-_TAIL_B_RE = re.compile(rb"-[0-9a-f]{4}+-[0-9a-f]{4}+-([0-9a-f]{4}+-[0-9a-f]{12}+)")
 #: From how many ids asked of one chunk mapping all its UUIDs (one regex scan: ~470 us
 #: on 128 KiB of demo logs, ~20 finds of one id at ~22 us each) beats a find per id.
 _MAP_AT = 20
 
 
 def _tail(text: str) -> str | None:
-    found = _TAIL_RE.findall(text.lower())
+    found = ID_TAIL_RE.findall(text.lower())
     return found[-1] if found else None
 
 
