@@ -17,10 +17,17 @@ import pytest
 
 from kansoku.errors import KansokuError
 from kansoku.tracing import index as index_mod
-from kansoku.tracing.files import DefaultRule, PatternRule, discover, make_rule, read_chunks, strip_rotation
 from kansoku.tracing.index import IndexReport, build_index, id_key
+from kansoku.tracing.ingest.files import (
+    DefaultRule,
+    PatternRule,
+    discover,
+    make_rule,
+    read_chunks,
+    strip_rotation,
+)
+from kansoku.tracing.ingest.records import iter_records
 from kansoku.tracing.model import LogLine
-from kansoku.tracing.parse import iter_records
 from kansoku.tracing.sources.index import IndexSource
 
 DATA = Path(__file__).parent / "data" / "oslo"

@@ -1,6 +1,6 @@
 """The fast paths of the index and the lookup give exactly the answers of the slow ones.
 
-`_block_scan` (numpy) must find the same UUID keys and newlines as `_ID_TAIL_RE.findall` /
+`_block_scan` (numpy) must find the same UUID keys and newlines as `kansoku.ids.ID_TAIL_BYTES_RE.findall` /
 `bytes.count`, `_suspicious` the same newlines as `_SUSPICIOUS_RE.finditer`, the lookup's
 bytes test of a record start the same verdict as parse's str functions, and the memoised
 route templates the same routes as a fresh computation. Checked on a generated demo cloud
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from kansoku.ids import ID_TAIL_BYTES_RE
 from kansoku.tracing import index as ix
-from kansoku.tracing import routes
-from kansoku.tracing.parse import starts_record
+from kansoku.tracing.ingest import routes
+from kansoku.tracing.ingest.records import starts_record
 from kansoku.tracing.sources import index as si
 
 DATA = Path(__file__).parent / "data"
@@ -78,7 +79,7 @@ def _ranges(data: bytes, size: int) -> Iterator[tuple[int, int]]:
 
 def _check_block(buf: bytes, pos: int, end: int) -> None:
     keys, nls = ix._block_scan(buf, pos, end)
-    want = {int(t[:4] + t[5:], 16) for t in ix._ID_TAIL_RE.findall(buf, pos, end)}
+    want = {int(t[:4] + t[5:], 16) for t in ID_TAIL_BYTES_RE.findall(buf, pos, end)}
     assert {int(k) for k in keys} == want
     assert len(keys) == len(want)  # distinct
     assert len(nls) == buf.count(b"\n", pos, end)

@@ -133,7 +133,7 @@ def test_an_upward_import_is_reported_even_inside_a_function() -> None:
 
 
 def test_rooms_of_one_rank_may_not_import_each_other() -> None:
-    assert violations("kansoku.lab.cli", "import kansoku.tracing.parse\n") != []
+    assert violations("kansoku.lab.cli", "import kansoku.tracing.ingest.parse\n") != []
     assert violations("kansoku.alerts.rules.check", "from kansoku.dashboards import defs\n") != []
 
 

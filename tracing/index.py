@@ -55,8 +55,9 @@ from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
 from kansoku.ids import ID_TAIL_BYTES_RE
 from kansoku.tracing.durable import StoreDamaged, make_dir, open_append
-from kansoku.tracing.files import LogFile, LogReadError, PathRule, discover, fingerprint, read_chunks
-from kansoku.tracing.parse import journal_time, parse_access
+from kansoku.tracing.ingest.access import parse_access
+from kansoku.tracing.ingest.files import LogFile, LogReadError, PathRule, discover, fingerprint, read_chunks
+from kansoku.tracing.ingest.journald import journal_time
 from kansoku.tracing.segment import SegmentMeta, SegmentReader, write_segment
 from kansoku.tracing.store import (  # Store, FileEntry and Manifest re-exported: the API of this module
     BLOCK_SIZE,
@@ -1160,7 +1161,7 @@ def _again(retired: list[FileEntry], found: set[str]) -> list[LogFile]:
     """The files of these entries, with the service and host they had, unless the paths of
     this run already include them: files whose store data was damaged and dropped (indexed
     again from the start), or every file of the store for `--repair` without paths."""
-    from kansoku.tracing.files import strip_rotation
+    from kansoku.tracing.ingest.files import strip_rotation
 
     out = []
     for entry in retired:

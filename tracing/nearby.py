@@ -16,9 +16,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kansoku.tracing.files import LogReadError, read_chunks
+from kansoku.tracing.ingest.fields import header_ts
+from kansoku.tracing.ingest.files import LogReadError, read_chunks
+from kansoku.tracing.ingest.oslo_format import HEADER_RE
+from kansoku.tracing.ingest.parse import parse_record
+from kansoku.tracing.ingest.records import iter_raw_records
 from kansoku.tracing.model import LogLine
-from kansoku.tracing.parse import HEADER_RE, _header_ts, iter_raw_records, parse_record
 from kansoku.tracing.stitch import canonical_service
 
 #: Seconds either side of the failure searched for the origin's errors.
@@ -102,7 +105,7 @@ def _time_at(path: str, offset: int) -> float | None:
     if m is None:
         return None
     hm = HEADER_RE.match(m.group(0).decode("ascii", "replace") + "x")
-    return _header_ts(hm) if hm is not None else None
+    return header_ts(hm) if hm is not None else None
 
 
 def _start(path: str, table: Sequence[int], ts: float) -> tuple[int, int]:
@@ -140,7 +143,7 @@ def _scan(entry: _Entry, ts: float, window: float, table: Sequence[int]) -> list
             m = HEADER_RE.match(raw[:200].partition("\n")[0])
             if m is None:
                 continue
-            when = _header_ts(m)
+            when = header_ts(m)
             if when is None or when < ts - window:
                 continue
             if when > ts + window:

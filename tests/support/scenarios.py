@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kansoku.tracing.ingest.records import iter_records
 from kansoku.tracing.model import LogLine, ParseProblem
-from kansoku.tracing.parse import iter_records
 
 T0 = 1795430000.0  # 2026-11-23 09:53:20 UTC
 USER = "6f3b2d1c8a7e4b5f9c0d1e2f3a4b5c6d 9a8b7c6d5e4f4a3b2c1d0e9f8a7b6c5d - - default default"

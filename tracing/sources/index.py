@@ -21,16 +21,15 @@ from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
 from kansoku.ids import ID_TAIL_BYTES_RE, ID_TAIL_RE
 from kansoku.tracing.durable import StoreDamaged
-from kansoku.tracing.files import LogReadError, open_error, read_chunks
-from kansoku.tracing.model import LogLine
-from kansoku.tracing.parse import (
+from kansoku.tracing.ingest.files import LogReadError, open_error, read_chunks
+from kansoku.tracing.ingest.parse import parse_record, unparsed_line
+from kansoku.tracing.ingest.records import (
     is_exception_prefix,
     iter_raw_records,
     json_record_start,
-    parse_record,
     starts_record,
-    unparsed_line,
 )
+from kansoku.tracing.model import LogLine
 from kansoku.tracing.segment import SegmentReader, lookup
 from kansoku.tracing.store import FileEntry, Manifest, Store, load_block_table
 from kansoku.tracing.store_check import decode_gz_block, load_gz_offsets
