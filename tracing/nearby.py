@@ -18,7 +18,7 @@ from typing import Protocol
 
 from kansoku.tracing.ingest.fields import header_ts
 from kansoku.tracing.ingest.files import LogReadError, read_chunks
-from kansoku.tracing.ingest.oslo_format import HEADER_RE
+from kansoku.tracing.ingest.oslo_format import HEAD_STAMP_B, HEADER_RE
 from kansoku.tracing.ingest.parse import parse_record
 from kansoku.tracing.ingest.records import iter_raw_records
 from kansoku.tracing.model import LogLine
@@ -90,9 +90,6 @@ class NearbyErrors:
         return out
 
 
-_HEAD_B = re.compile(rb"(?m)^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?) +\d+ +[A-Z]+ ")
-
-
 def _time_at(path: str, offset: int) -> float | None:
     """The time of the first oslo.log header at or after byte `offset` of a plain file."""
     try:
@@ -101,7 +98,7 @@ def _time_at(path: str, offset: int) -> float | None:
             data = fh.read(16384)
     except OSError:
         return None
-    m = _HEAD_B.search(data)
+    m = HEAD_STAMP_B.search(data)
     if m is None:
         return None
     hm = HEADER_RE.match(m.group(0).decode("ascii", "replace") + "x")

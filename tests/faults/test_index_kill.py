@@ -140,10 +140,11 @@ def test_kill_9_during_index_then_rerun_answers_like_a_clean_build(tmp_path: Pat
 _DYING = """
 import os, signal, sys
 from kansoku.tracing import index as m
-m.FLUSH_POSTINGS = 4000  # many small segments: commits during the run, then merges
-m.MAX_SEGMENTS = 3
+from kansoku.tracing.index import postings as p
+p.FLUSH_POSTINGS = 4000  # many small segments: commits during the run, then merges
+p.MAX_SEGMENTS = 3
 stage = sys.argv[3]
-real_save, real_merge = m.Store.save, m._merge_segments
+real_save, real_merge = m.Store.save, p.merge_segments
 calls = []
 def merge(store, manifest):
     calls.append("merge")
@@ -157,7 +158,7 @@ def save(self, manifest):
     elif calls.count("save") < int(stage):
         return real_save(self, manifest)
     os.kill(os.getpid(), signal.SIGKILL)
-m.Store.save, m._merge_segments = save, merge
+m.Store.save, p.merge_segments = save, merge
 m.build_index([sys.argv[1]], sys.argv[2])
 """
 

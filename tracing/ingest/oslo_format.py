@@ -30,16 +30,21 @@ import re
 
 from kansoku.ids import UUID
 
+#: `YYYY-MM-DD HH:MM:SS` (a space or ISO `T` between date and time), what every header starts with.
+DATE = r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d"
+#: The date with its fraction (`.123`, or `,123` as Python's asctime writes it).
+STAMP = DATE + r"(?:[.,]\d+)?"
+
 #: `2026-11-20 10:15:32.123 12345 INFO nova.compute.manager rest...`
 HEADER_RE = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[.,](?P<frac>\d+))?(?:\.\d+)?"
+    "(?P<date>" + DATE + r")(?:[.,](?P<frac>\d+))?(?:\.\d+)?"
     r"(?P<tz>Z|[+-]\d{2}:?\d{2})? +(?P<pid>\d+) +(?P<level>[A-Z]+) +(?P<logger>\S+)(?: (?P<rest>.*))?$",
     re.DOTALL,
 )
 
 
 #: Cheap test for "this physical line starts a record" used when grouping lines.
-START_RE = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
+START_RE = re.compile(DATE)
 
 
 INSTANCE_RE = re.compile(rf"\[instance: ({UUID})\] ")
@@ -100,3 +105,25 @@ DEVSTACK_SUFFIX_RE = re.compile(r" ?\{\{(?:\(pid=(?P<pid>\d+)\) )?\S+ \S+:\d+\}\
 #: Exception-prefix levels: `ERROR` (Mitaka and later) and `TRACE` (before: oslo-incubator's
 #: log.py wrote every traceback line as `<time> <pid> TRACE <logger> <text>`).
 PREFIX_LEVELS = frozenset({"ERROR", "TRACE"})
+
+
+# --- the same format as bytes: the indexer and the nearby scan read raw blocks --------------
+#: The rest of a header up to the logger: time zone, pid, level.
+_HEADER_TAIL = r"(?:[.,]\d+)*(?:Z|[+-]\d\d:?\d\d)? +\d+ +[A-Z]+ +\S"
+
+#: An oslo.log header at a line start (`buf.match(pos)`).
+HEADER_START_B = re.compile((DATE + _HEADER_TAIL).encode())
+#: A line that is neither an oslo.log header nor a JSON object: rare, checked exactly.
+SUSPICIOUS_LINE_B = re.compile(rb"\n(?!" + (DATE + _HEADER_TAIL).encode() + rb"|\{|\r?\n|$)")
+#: A JSON line that does not end with `}`: a record cut off (crash, disk full).
+BAD_JSON_B = re.compile(rb"\n\{[^\n]*+(?<!\})(?<!\}\r)(?=\n)")
+#: Where a block may end: before a line that starts a record (not an exception-prefix line).
+RECORD_START_B = re.compile(rb"\n(?:" + DATE.encode() + rb"[^\n]{0,40}? [A-Z]+ \S+ \[(?!instance: )|\{)")
+#: Timestamps for a file's first/last time: text headers after a newline, JSON `asctime`
+#: (each pattern starts with a literal so the engine skips ahead fast).
+TEXT_TS_B = re.compile(rb"\n(" + STAMP.encode() + rb")")
+JSON_TS_B = re.compile(rb'"asctime": ?"(' + STAMP.encode() + rb")")
+DATE_START_B = re.compile(DATE.encode())
+TS_AT_B = re.compile(STAMP.encode())
+#: A text header anywhere in a buffer, its stamp captured (the nearby-origin scan).
+HEAD_STAMP_B = re.compile(rb"(?m)^(" + STAMP.encode() + rb") +\d+ +[A-Z]+ ")
