@@ -27,10 +27,6 @@ PRODUCT_FOLDERS = (
 )
 MAX_LINES = 600
 MAX_SHARING_A_PREFIX = 2
-#: offenders being split up (issue 13): this list only shrinks; one fixed must leave it
-NOT_YET = {
-    "lab/traffic.py",
-}
 
 
 def product_files() -> list[Path]:
@@ -69,30 +65,12 @@ def crowded_prefixes(paths: list[Path], limit: int = MAX_SHARING_A_PREFIX) -> li
     ]
 
 
-def key(finding: str) -> str:
-    """The NOT_YET key of a finding: a module's path, or `folder/: prefix`."""
-    where, _, what = finding.partition(": ")
-    if " share '" in what:
-        return where + ": " + what.split("'")[1]
-    return where
-
-
-def unexpected(found: list[str]) -> list[str]:
-    return [f for f in found if key(f) not in NOT_YET]
-
-
 def test_no_product_module_is_over_600_lines() -> None:
-    assert unexpected(long_modules(product_files())) == []
+    assert long_modules(product_files()) == []
 
 
 def test_no_folder_holds_three_modules_sharing_a_name_prefix() -> None:
-    assert unexpected(crowded_prefixes(product_files())) == []
-
-
-def test_the_list_of_offenders_being_split_only_shrinks() -> None:
-    """A module split (or a folder sorted) leaves NOT_YET, so it cannot grow back unseen."""
-    paths = product_files()
-    assert NOT_YET - {key(f) for f in long_modules(paths) + crowded_prefixes(paths)} == set()
+    assert crowded_prefixes(product_files()) == []
 
 
 def test_the_checks_name_their_offenders(tmp_path: Path) -> None:
@@ -110,9 +88,5 @@ def test_the_checks_name_their_offenders(tmp_path: Path) -> None:
             "tracing/: 3 modules share 'demo' (demo.py, demo_chains.py, demo_gen.py)"
         ]
         assert long_modules(paths) == ["tracing/big.py: 601 lines (at most 600)"]
-        assert [key(f) for f in crowded_prefixes(paths) + long_modules(paths)] == [
-            "tracing/: demo",
-            "tracing/big.py",
-        ]
     finally:
         REPO = saved
