@@ -15,7 +15,7 @@ from typing import Any
 
 from kansoku.alerts.heal.actions import ACTIONS
 from kansoku.alerts.heal.auth import Authenticator
-from kansoku.alerts.heal.base import Action, KubeApi, Services, StorageBackend
+from kansoku.alerts.heal.base import Action, HookSources, KubeApi, Services, StorageBackend
 from kansoku.alerts.heal.config import TOKEN_ENV, LoadedConfig, load_heal_config
 from kansoku.alerts.heal.engine import CheckProbe, DependencyProbe, Engine, StormProbe
 from kansoku.alerts.heal.journal import Journal
@@ -62,7 +62,9 @@ def build(
     actions: dict[str, Action] | None = None,
     checks: Callable[[], str | None] | None = None,
     synchronous: str = "FULL",
+    hook_sources: HookSources | None = None,
 ) -> Built:
+    """The journal, engine and healer for `loaded`; `hook_sources` reads the bundles' heal hooks."""
     journal = Journal(loaded.path(loaded.config.journal), synchronous=synchronous)
     safety = loaded.config.safety
     probes: list[DependencyProbe] = [StormProbe(journal, safety.storm_clusters, safety.storm_window_seconds)]
@@ -74,7 +76,9 @@ def build(
         azs = {c.id: c.az for c in loaded.clusters().values()}
         probes.append(HealthMetricsProbe(loaded.config.health_metrics_url, azs))
     registry = actions or ACTIONS
-    engine = Engine(journal, loaded, registry, services or default_services(loaded), probes, dry_run)
+    engine = Engine(
+        journal, loaded, registry, services or default_services(loaded), probes, dry_run, hook_sources
+    )
     return Built(loaded, journal, engine, Healer(journal, engine, registry, loaded.config.workers))
 
 
@@ -88,8 +92,8 @@ def authenticator(loaded: LoadedConfig) -> Authenticator:
     return Authenticator(token, basic)
 
 
-def serve(config: Path, host: str, port: int, dry_run: bool) -> None:
-    """`kansoku heal serve`: run the receiver until interrupted.
+def serve(config: Path, host: str, port: int, dry_run: bool, hook_sources: HookSources | None = None) -> None:
+    """`kansoku heal serve`: run the receiver until interrupted (`hook_sources`: the bundles' hooks).
 
     Why the short GIL switch interval: the journal writer thread decides in Python between
     commits, and with the default 5 ms interval the event loop waited up to 5 ms for the GIL
@@ -104,7 +108,7 @@ def serve(config: Path, host: str, port: int, dry_run: bool) -> None:
 
     loaded = load_heal_config(config)
     auth = authenticator(loaded)
-    built = build(loaded, dry_run=dry_run)
+    built = build(loaded, dry_run=dry_run, hook_sources=hook_sources)
     built.healer.start()
     app = create_app(built.journal, built.engine, built.healer, auth)
     sys.setswitchinterval(SWITCH_INTERVAL)
