@@ -390,7 +390,7 @@ def inject_chain(cloud: Cloud, kind: str, t: float, seed: int) -> tuple[FaultRec
     return rec, tracker
 
 
-#: nova-api losing the request context mid-request (issue 18: 7 % of the misses).
+#: nova-api losing the request context mid-request (7 % of the misses before causal chains).
 SWITCH_KIND = "api_request_id_switch"
 
 
