@@ -1,6 +1,6 @@
 """Two-step faults for the demo cloud: an earlier request breaks a resource, the user's later one is refused.
 
-Why: in real clouds the request a user reports is often not the one that broke (issue 18):
+Why: in real clouds the request a user reports is often not the one that broke:
 a build failed in nova-compute and left the instance in ERROR, a volume create failed in
 cinder-volume and left the volume in `error`; the user only sees the next call refused
 ("409 Conflict: Cannot 'reboot' instance ... while it is in vm_state error"). The two
