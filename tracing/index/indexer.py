@@ -150,7 +150,7 @@ class FileIndexer:
             entry.last_ts = entry.first_ts
 
     def _journal_timestamps(self, buf: bytes, pos: int, end: int) -> None:
-        """journald lines (`Nov 23 10:15:02.123456 host unit[pid]: ...`) carry no year; parse.py
+        """journald lines (`Nov 23 10:15:02.123456 host unit[pid]: ...`) carry no year; ingest.journald
         knows the rule (the file's mtime), so the first and last line of the block ask it."""
         entry = self.entry
         nl = buf.find(b"\n", pos, end)
@@ -226,7 +226,7 @@ class FileIndexer:
         if not text.strip():
             return kind
         if journal_time(text, self.entry.path) is not None:
-            return "text"  # devstack/journald: parsed by parse.py's journald branch
+            return "text"  # devstack/journald: parsed by ingest.journald
         if DATE_START_B.match(line):
             self._problem_at(buf, line_start, "timestamp without the oslo.log 'pid LEVEL logger' header")
             return "text"
