@@ -153,6 +153,38 @@ def _first(rec: tuple[float, str]) -> float:
     return rec[0]
 
 
+def text_record(
+    stamp: str,
+    pid: int,
+    level: str,
+    logger: str,
+    context: str,
+    inst: str | None,
+    msg: str,
+    summary: str | None = None,
+    src: Src | None = None,
+    tb: list[str] | None = None,
+) -> str:
+    """One oslo.log text record as ContextFormatter writes it (lines joined by ``\\n``).
+
+    `context` is what goes between the brackets (``-`` without a request context);
+    `summary` is the error summary appended to WARNING and above; `src` the DEBUG suffix;
+    `tb` the traceback, every line behind ``logging_exception_prefix`` and a last, empty one
+    (the traceback text ends with a newline). The demo cloud and the tests' hand-written
+    scenarios (tests/support/scenarios.py) both write through here.
+    """
+    inst_s = f"[instance: {inst}] " if inst else ""
+    text = f"{stamp} {pid} {level} {logger} [{context}] {inst_s}{msg}"
+    if summary is not None and level != "DEBUG" and level != "INFO":
+        text += ": " + summary
+    if level == "DEBUG" and src is not None:
+        text += f" {src.func} {src.path}:{src.line}"
+    if tb:
+        prefix = f"\n{stamp} {pid} ERROR {logger} {inst_s}"
+        text += prefix + prefix.join(tb) + prefix
+    return text
+
+
 class OsloLogWriter:
     """Formats records as oslo.log does and queues them in per-host, per-service files.
 
@@ -210,23 +242,15 @@ class OsloLogWriter:
                 (ts, self._json_record(log, ts, level, logger, ctx, msg, inst, src, summary, tb))
             )
             return
-        stamp = self.stamp(ts)
-        inst_s = f"[instance: {inst}] " if inst else ""
         if ctx is None:
             cstr = "-"
         elif log.fmt == "legacy":
             cstr = ctx.legacy
         else:
             cstr = ctx.text
-        text = f"{stamp} {log.pid} {level} {logger} [{cstr}] {inst_s}{msg}"
-        if summary is not None and level != "DEBUG" and level != "INFO":
-            text += ": " + summary
-        if level == "DEBUG" and src is not None:
-            text += f" {src.func} {src.path}:{src.line}"
-        if tb:
-            prefix = f"\n{stamp} {log.pid} ERROR {logger} {inst_s}"
-            text += prefix + prefix.join(tb) + prefix
-        log.pending.append((ts, text))
+        log.pending.append(
+            (ts, text_record(self.stamp(ts), log.pid, level, logger, cstr, inst, msg, summary, src, tb))
+        )
 
     def _json_record(
         self,
