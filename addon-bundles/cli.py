@@ -11,8 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
+from kansoku.alerts.cli import CONFIG_OPT, heal_app, rules_app
 from kansoku.config import store_dir
-from kansoku.options import DEFAULT_INVENTORY, inventory_option, store_option
+from kansoku.options import DEFAULT_BIND, DEFAULT_INVENTORY, bind_option, inventory_option, store_option
 
 bundle_app = typer.Typer(
     help="Add-on bundles: dashboards and alert rules per Kubernetes version.", no_args_is_help=True
@@ -300,6 +301,81 @@ def upgrade_cmd(
     for cid, alert in report.stopped_by:
         console.print(f"[red]stopped[/]: {alert} firing on {cid}")
     raise typer.Exit(0 if report.completed else 1)
+
+
+# -- commands of the alerts area that read every bundle ----------------------------------------
+# The bundles are built from the alerts area's rule files, so they sit above it: `rules test`
+# (every bundle's rules) and `heal serve` (the healer, with the bundles' heal hooks wired in
+# through `kansoku.alerts.heal.base.HookSource`) are added to its command groups from here.
+
+
+@rules_app.command("test")
+def rules_test_cmd(bundles: BundleDirs = None) -> None:
+    """promtool check + test on every rule file and unit test of every bundle; print coverage.
+
+    Example: kansoku rules test --bundles addon-bundles/bundles --bundles examples/bundle
+    """
+    from rich.table import Table
+
+    from kansoku.addon_bundles.ops import catalog
+    from kansoku.alerts.rules.check import run_rule_tests
+
+    cat = catalog(bundles)
+    rule_paths = sorted({p for b in cat.bundles.values() for p in b.rule_paths})
+    test_paths = sorted({p for b in cat.bundles.values() for p in b.test_paths})
+    report = run_rule_tests(rule_paths, test_paths)
+    console = _console()
+    for result in report.check.promtool + report.tests:
+        console.print(
+            f"{'ok  ' if result.ok else 'FAIL'} promtool {result.command} {result.target}", markup=False
+        )
+        if not result.ok:
+            console.print(result.output, markup=False)
+    for finding in report.check.findings:
+        console.print(str(finding), markup=False)
+    table = Table("alert", "source", "fires", "stays silent")
+    for alert in report.alerts:
+        table.add_row(
+            alert,
+            "vendored" if alert in report.vendored else "kansoku",
+            str(len(report.coverage.fires.get(alert, []))),
+            "n/a (always fires)"
+            if alert in report.always_firing
+            else str(len(report.coverage.silent.get(alert, []))),
+        )
+    console.print(table)
+    own = [a for a in report.alerts if a not in report.vendored]
+    vendored = sorted(report.vendored)
+    untested = set(report.untested)
+    console.print(
+        f"coverage: {sum(a not in untested for a in own)}/{len(own)} kansoku alerts have a firing "
+        f"and a silent test; vendored: {sum(a not in untested for a in vendored)}/{len(vendored)} "
+        "(the rest are tested upstream against upstream's rendering; rules/README.md)"
+    )
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@heal_app.command("serve")
+def heal_serve_cmd(
+    config: Path = CONFIG_OPT,
+    host: Annotated[str, bind_option()] = DEFAULT_BIND,
+    port: int = typer.Option(9095, help="listen port"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="decide and journal, never act"),
+) -> None:
+    """Receive Alertmanager webhooks on POST /alertmanager and heal (token: $KANSOKU_HEAL_TOKEN).
+
+    Example: kansoku heal serve --config examples/heal.yaml --dry-run
+    """
+    from kansoku.addon_bundles.ops import CatalogHooks
+    from kansoku.alerts.heal.serve import serve
+
+    def ready() -> None:  # after the whole config (bundle hooks included) was checked, before bind
+        typer.echo(
+            f"kansoku heal: listening on http://{host}:{port}/alertmanager{' (dry-run)' if dry_run else ''}",
+            err=True,
+        )
+
+    serve(config, host, port, dry_run, hook_sources=CatalogHooks, on_ready=ready)
 
 
 def register(app: typer.Typer) -> None:

@@ -217,3 +217,14 @@ def heal_hooks(catalog: Catalog, cluster: Cluster) -> list[HealHook]:
 
 def catalog(bundle_dirs: list[Path] | None = None) -> Catalog:
     return load_catalog(*(bundle_dirs or []))
+
+
+class CatalogHooks:
+    """The bundle catalog as the healer's `HookSource` (kansoku.alerts.heal.base): the heal
+    hooks of each cluster's bundle chain. `CatalogHooks(bundle_dirs)` is its `HookSources`."""
+
+    def __init__(self, bundle_dirs: list[Path] | None = None) -> None:
+        self.catalog = catalog(bundle_dirs)
+
+    def hooks_for(self, cluster: Cluster) -> list[HealHook]:
+        return heal_hooks(self.catalog, cluster)

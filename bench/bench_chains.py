@@ -71,7 +71,7 @@ def _judge(source, fault, tally: Tally) -> None:  # type: ignore[no-untyped-def]
 
 
 def demo_runs(seeds: list[int], single: Tally, two_step: Tally, switch: Tally) -> None:
-    from kansoku.tracing.demo_chains import SWITCH_KIND, generate_cloud
+    from kansoku.tracing.demo.chains import SWITCH_KIND, generate_cloud
     from kansoku.tracing.index import build_index
     from kansoku.tracing.sources.index import IndexSource
 
@@ -91,7 +91,7 @@ def saved_lab_run(two_step: Tally) -> bool:
     """The saved real two-step run (tests/data/real-openstack-two-step), if present."""
     if not (SAVED / "traffic-two-step.json").exists():
         return False
-    from kansoku.tracing.demo_gen import FaultRecord
+    from kansoku.tracing.demo.truth import FaultRecord
     from kansoku.tracing.index import build_index
     from kansoku.tracing.sources.index import IndexSource
 

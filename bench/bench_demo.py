@@ -89,7 +89,7 @@ def main() -> None:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         subprocess.run(
-            [py, "-m", "kansoku.tracing.demo_gen", str(gen_dir), "--bytes", str(target)],
+            [py, "-m", "kansoku.tracing.demo", str(gen_dir), "--bytes", str(target)],
             check=True,
             capture_output=True,
         )
@@ -98,7 +98,7 @@ def main() -> None:
         gen_rss_mb = after.ru_maxrss / 1024
         # CPU seconds too: the machine is shared, wall time depends on the neighbours
         gen_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-        from kansoku.tracing.demo_gen import GroundTruth
+        from kansoku.tracing.demo.truth import GroundTruth
 
         truth = GroundTruth.load(gen_dir / "ground-truth.json")
         gen_lps = truth.total_lines / gen_s

@@ -35,9 +35,10 @@ sys.path.insert(0, str(REPO))
 from machine import cpu_model  # noqa: E402
 
 from kansoku.tracing import es_shape  # noqa: E402
-from kansoku.tracing.files import read_chunks  # noqa: E402
+from kansoku.tracing.ingest.files import read_chunks  # noqa: E402
+from kansoku.tracing.ingest.parse import parse_record  # noqa: E402
+from kansoku.tracing.ingest.records import iter_records  # noqa: E402
 from kansoku.tracing.model import LogLine  # noqa: E402
-from kansoku.tracing.parse import iter_records, parse_record  # noqa: E402
 from kansoku.tracing.ship import ShipReport, _lines, actions, ship  # noqa: E402
 from kansoku.tracing.sources.es import ElasticsearchSource  # noqa: E402
 from tests.support.es import make_oslo_tree, serve_fake_es  # noqa: E402
@@ -98,7 +99,7 @@ def make_corpus(root: Path, records: int) -> tuple[Path, list[str], str]:
 
 
 def _ids(text: str) -> list[str]:
-    from kansoku.models import REQUEST_ID_RE
+    from kansoku.ids import REQUEST_ID_RE
 
     return REQUEST_ID_RE.findall(text)
 

@@ -92,7 +92,7 @@ def main() -> None:
     args = ap.parse_args()
     reps = 5 if args.quick else 100
     sys.path.insert(0, str(REPO))
-    from kansoku.tracing import parse
+    from kansoku.tracing.ingest import records as parse
 
     old = _load_old_parser()
     oslo = _corpus([a for a, _ in PAIRS], LAB, reps)

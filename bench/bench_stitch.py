@@ -36,7 +36,7 @@ KANSOKU = str(REPO / ".venv" / "bin" / "kansoku")
 sys.path.insert(0, str(REPO))
 
 if TYPE_CHECKING:
-    from kansoku.tracing.demo_gen import GroundTruth
+    from kansoku.tracing.demo.truth import GroundTruth
 
 
 def best(fn: Callable[[], object], runs: int = 5) -> float:
@@ -61,7 +61,8 @@ def sh(cmd: list[str] | str, shell: bool = False) -> None:
 
 def corpus(size_mb: int | None) -> tuple[Path, Path, GroundTruth]:
     """A demo-cloud corpus and its index under bench/data (regenerated only if missing)."""
-    from kansoku.tracing.demo_gen import GroundTruth, generate
+    from kansoku.tracing.demo.generate import generate
+    from kansoku.tracing.demo.truth import GroundTruth
     from kansoku.tracing.index import build_index
 
     name = f"stitch-{size_mb or 'default'}mb"

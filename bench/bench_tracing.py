@@ -1,7 +1,7 @@
 """Benchmark: index build, lookup, trace assembly and `kansoku trace ID` over a demo-cloud corpus.
 
 Generates ~1 GB (default; `--quick`: ~50 MB) of OpenStack logs with the demo generator
-(`kansoku.tracing.demo_gen`, multi-host, text + JSON, rotated and gzipped), then reports,
+(`kansoku.tracing.demo`, multi-host, text + JSON, rotated and gzipped), then reports,
 each against a baseline run in the same script over the same files:
 
 * index build lines/s per core (CPU time of a child process) vs `grep -c req-` (`zcat | grep`
@@ -65,7 +65,7 @@ def ensure_corpus(size_mb: int) -> Path:
     data = REPO / "bench" / "data" / f"tracing-{size_mb}mb"
     if (data / "ground-truth.json").is_file():
         return data
-    from kansoku.tracing.demo_gen import generate
+    from kansoku.tracing.demo.generate import generate
 
     if data.exists():
         shutil.rmtree(data)
@@ -271,7 +271,7 @@ def write_results(
     lines = [
         "## Tracing: index build, lookup, trace assembly",
         "",
-        f"Corpus: demo cloud (`kansoku.tracing.demo_gen`), {build['bytes'] / 1e6:,.0f} MB uncompressed, "
+        f"Corpus: demo cloud (`kansoku.tracing.demo`), {build['bytes'] / 1e6:,.0f} MB uncompressed, "
         f"{build['lines']:,.0f} lines, {build['files']:.0f} files (text + JSON, rotated `.1` and `.2.gz`). "
         f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}, Python {platform.python_version()}. "
         f"Run: `python bench/bench_tracing.py{' --quick' if size_mb <= 50 else ''}` "

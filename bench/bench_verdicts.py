@@ -41,8 +41,8 @@ def main() -> int:
     parser.parse_args()
     sys.path.insert(0, str(REPO))
     from kansoku.tracing.evaluate import check_request, load_truth
-    from kansoku.tracing.files import DefaultRule
     from kansoku.tracing.index import build_index
+    from kansoku.tracing.ingest.files import DefaultRule
     from kansoku.tracing.nearby import NearbyErrors
     from kansoku.tracing.sources.index import IndexSource
 

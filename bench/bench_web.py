@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from machine import cpu_model  # noqa: E402
 
-from kansoku.health.crosslayer_sources import SnapshotIaas  # noqa: E402
+from kansoku.health.crosslayer.sources import SnapshotIaas  # noqa: E402
 from kansoku.health.runner import Monitor  # noqa: E402
 from kansoku.health.simfleet import fleet_inventory, start_process, write_inventory  # noqa: E402
 from kansoku.health.table import to_json  # noqa: E402

@@ -1,6 +1,6 @@
 """OpenStack API request metrics from wsgi access lines, parsed by the tracer's parser.
 
-Why reuse `kansoku.tracing.parse.parse_access`: the tracer already knows every access-line
+Why reuse `kansoku.tracing.ingest.access.parse_access`: the tracer already knows every access-line
 format (oslo requestlog, eventlet.wsgi, Apache combined, uWSGI) and the route templating
 (`/v2.1/servers/{id}`); parsing twice would let metrics and traces disagree. Counters and
 histograms are kept here per (service, route, method[, status]) and exposed by the exporter;
@@ -17,9 +17,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from kansoku.models import REQUEST_ID_RE
+from kansoku.ids import REQUEST_ID_RE
+from kansoku.tracing.ingest.access import parse_access
 from kansoku.tracing.model import AccessInfo
-from kansoku.tracing.parse import parse_access
 
 #: Histogram buckets (seconds): OpenStack API calls range from ms (GET /) to minutes (boot).
 BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

@@ -30,7 +30,7 @@ from kansoku.collectors.shard import Shard, ShardInfoCollector, ShardLabelled
 from kansoku.collectors.tail import LogTailer
 from kansoku.errors import ConfigError
 from kansoku.health.crosslayer import CrossVerdict, IaasSource, judge_fleet
-from kansoku.health.crosslayer_check import CrossLayerCollector, iaas_source
+from kansoku.health.crosslayer.check import CrossLayerCollector, iaas_source
 from kansoku.health.model import CheckResult, CheckStatus
 from kansoku.health.runner import Monitor
 from kansoku.inventory import Inventory, load_inventory

@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         """
         from rich.console import Console
 
-        from kansoku.health.crosslayer_check import print_verdicts, verdicts_for_check, with_verdicts
+        from kansoku.health.crosslayer.check import print_verdicts, verdicts_for_check, with_verdicts
         from kansoku.health.runner import run_check
         from kansoku.health.summary import render_summary
         from kansoku.health.table import exit_code, render, to_json

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-from kansoku.models import REQUEST_ID_RE, Cluster
+from kansoku.ids import REQUEST_ID_RE
+from kansoku.models import Cluster
 
 from .httpclient import ProbeError, Response
 from .httpclient import request as http_request

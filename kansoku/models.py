@@ -7,18 +7,12 @@ carries a request id that `kansoku trace` opens; a heal action targets an invent
 
 from __future__ import annotations
 
-import re
 import uuid
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kansoku.urls import check_url
-
-#: An OpenStack request id as oslo.context makes it: ``req-`` and a lowercase UUID4.
-REQUEST_ID_RE = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-#: A bare UUID (instance, server, port, volume ids).
-UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def new_request_id() -> str:

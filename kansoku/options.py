@@ -71,7 +71,7 @@ def inventory_option() -> Any:
 
 
 def rule_option() -> Any:
-    """`--rule SPEC`: the path rule of `kansoku.tracing.files.make_rule`."""
+    """`--rule SPEC`: the path rule of `kansoku.tracing.ingest.files.make_rule`."""
     import typer
 
     return typer.Option("--rule", help=RULE_HELP)

@@ -303,7 +303,7 @@ NOVA_RPC_SERVICES: dict[str, str] = {
 
 #: nova's fake drivers the lab can run nova-compute with: the default boots everything;
 #: `fake.FakeBuildAbortDriver` (nova/virt/fake.py) fails every spawn with BuildAbortException,
-#: so a build ends in ERROR without a reschedule (issue 18's two-step failures).
+#: so a build ends in ERROR without a reschedule (the two-step failures).
 DEFAULT_COMPUTE_DRIVER = "fake.FakeDriver"
 
 

@@ -6,13 +6,14 @@ keystoneauth (the transport openstacksdk uses) with or without an
 `X-OpenStack-Request-ID`, and records the ids sent and returned, the HTTP status, which
 services must log the request and which service/exception a failure must be isolated to.
 The record goes to `<lab>/traffic.json`; tests and users read it back.
+
+The scenarios of keystone, placement, nova's API and RPC are here; nova's server creates
+and compute RPC are `nova`; the client and the running lab `client`; the records `records`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,105 +21,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from kansoku.errors import KansokuError
-from kansoku.lab.services import ADMIN_PASSWORD, ADMIN_USER, LabPaths, LabState, read_state
+from kansoku.lab.client import LabClient, running_lab
+from kansoku.lab.nova import compute_scenarios, server_create_scenarios
+from kansoku.lab.records import TrafficRecord, TrafficReport
+from kansoku.lab.services import ADMIN_PASSWORD, ADMIN_USER, LabPaths
 from kansoku.models import new_request_id
-
-REQUEST_ID_HEADER = "X-OpenStack-Request-ID"
-
-
-class TrafficRecord(BaseModel):
-    """One request of the traffic run and what the logs must show for it."""
-
-    name: str
-    description: str
-    service: str = Field(..., description="the service the client called first")
-    method: str
-    path: str
-    sent_global_request_id: str | None = Field(None, description="X-OpenStack-Request-ID we sent")
-    sent_header: str | None = Field(None, description="the raw header value, also when invalid")
-    local_request_id: str | None = Field(None, description="x-openstack-request-id returned")
-    status: int | str
-    expected_status: int | str
-    services: list[str] = Field(default_factory=list, description="services that must log this request")
-    failing_service: str | None = None
-    exception: str | None = Field(
-        None, description="exception class the failing service's log names (None: the log names none)"
-    )
-    resource_id: str | None = Field(None, description="what the request created (a server's uuid)")
-    final_state: str | None = Field(None, description="the created server's last status (ACTIVE, ERROR)")
-    retried_global_request_ids: list[str] = Field(
-        default_factory=list, description="earlier attempts of this create that stayed in BUILD"
-    )
-    expected_final_state: str | None = None
-    caused_by: str | None = Field(
-        None, description="the earlier record whose failure this one only shows (a two-step failure)"
-    )
-
-
-class TrafficReport(BaseModel):
-    lab: str
-    requests: list[TrafficRecord]
-
-    def by_name(self, name: str) -> TrafficRecord:
-        for record in self.requests:
-            if record.name == name:
-                return record
-        raise KeyError(name)
-
-
-class _Client:
-    """keystoneauth sessions against the lab: one authenticated, one bare (for token calls)."""
-
-    def __init__(self, state: LabState) -> None:
-        from keystoneauth1 import session as ks_session
-        from keystoneauth1.identity import v3
-
-        self.state = state
-        self.bare = ks_session.Session()
-        auth = v3.Password(
-            auth_url=state.auth_url,
-            username=ADMIN_USER,
-            password=ADMIN_PASSWORD,
-            project_name="admin",
-            user_domain_name="Default",
-            project_domain_name="Default",
-        )
-        self.session = ks_session.Session(auth=auth)
-
-    def call(
-        self,
-        url: str,
-        method: str = "GET",
-        global_id: str | None = None,
-        raw_header: str | None = None,
-        token: str | None = None,
-        headers: dict[str, str] | None = None,
-        body: Any = None,
-        auth: bool = True,
-        data: bytes | None = None,
-    ) -> tuple[int, str | None, Any]:
-        hdrs = dict(headers or {})
-        if global_id is not None or raw_header is not None:
-            hdrs[REQUEST_ID_HEADER] = raw_header if raw_header is not None else str(global_id)
-        if token is not None:
-            hdrs["X-Auth-Token"] = token
-        sess = self.session if auth and token is None else self.bare
-        from keystoneauth1 import exceptions as ks_exc
-
-        try:
-            resp = sess.request(
-                url, method, headers=hdrs, json=body, data=data, raise_exc=False, authenticated=None
-            )
-        except ks_exc.ConnectionError as exc:
-            raise KansokuError(f"the lab does not answer at {url}: {exc}; see `kansoku lab status`") from None
-        try:
-            payload = resp.json()
-        except ValueError:
-            payload = resp.text
-        return int(resp.status_code), resp.headers.get("x-openstack-request-id"), payload
 
 
 def _rpc_calls(paths: LabPaths, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -145,33 +53,10 @@ def _rpc_calls(paths: LabPaths, calls: list[dict[str, Any]]) -> list[dict[str, A
     return result
 
 
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def running_lab(root: Path) -> tuple[LabPaths, LabState]:
-    """The lab in `root`, or a KansokuError naming the processes that stopped."""
-    paths = LabPaths(root.resolve())
-    state = read_state(paths)
-    stopped = [s.name for s in state.services if s.pid and not _running(s.pid)]
-    if stopped:
-        raise KansokuError(
-            f"the lab in {paths.root} is not running ({', '.join(stopped)} stopped): "
-            f"`kansoku lab down --dir {root}` then `kansoku lab up --dir {root}`"
-        )
-    return paths, state
-
-
 def run_traffic(root: Path) -> TrafficReport:
     """Drive every scenario against the lab in `root` and write `traffic.json`."""
     paths, state = running_lab(root)
-    client = _Client(state)
+    client = LabClient(state)
     ks, pl, nova = state.auth_url, state.placement_url, state.nova_url
     records: list[TrafficRecord] = []
     pl_hdr = {"OpenStack-API-Version": "placement 1.20"}
@@ -284,10 +169,10 @@ def run_traffic(root: Path) -> TrafficReport:
     # nova-api -> RabbitMQ -> nova-compute: hypervisor uptime (microversion < 2.88) is an RPC
     # call; the fake driver does not implement it, so nova-compute raises NotImplementedError
     # back to nova-api, which answers 501.
-    records.extend(_compute_scenarios(client, state))
+    records.extend(compute_scenarios(client, state))
     # the five-service path: nova-api -> glance, placement; conductor -> scheduler -> placement
     # -> compute, once to ACTIVE and once into NoValidHost.
-    records.extend(_server_create_scenarios(client, state))
+    records.extend(server_create_scenarios(client, state))
 
     # placement: create, duplicate (409), allocation conflict (409), 404, 406.
     rp_name = f"lab-rp-{uuid.uuid4().hex[:8]}"
@@ -431,210 +316,3 @@ def run_traffic(root: Path) -> TrafficReport:
     report = TrafficReport(lab=str(paths.root), requests=records)
     paths.traffic.write_text(json.dumps(report.model_dump(), indent=2) + "\n")
     return report
-
-
-def _compute_scenarios(client: _Client, state: LabState) -> list[TrafficRecord]:
-    """Real nova RPC: nova-api calls nova-compute; once it raises, once it is stuck (SIGSTOP)."""
-    nova = state.nova_url
-    compute = next((s for s in state.services if s.name == "nova-compute"), None)
-    if compute is None:
-        raise KansokuError("the lab has no nova-compute: start it with `kansoku lab up`")
-    hdr = {"X-OpenStack-Nova-API-Version": "2.87"}
-    status, _, payload = client.call(f"{nova}/v2.1/os-hypervisors", headers=hdr)
-    hypervisors = payload.get("hypervisors", []) if isinstance(payload, dict) else []
-    if status != 200 or not hypervisors:
-        raise KansokuError(f"nova-api lists no hypervisor ({status}): is nova-compute mapped to a cell?")
-    path = f"/v2.1/os-hypervisors/{hypervisors[0]['id']}/uptime"
-    out: list[TrafficRecord] = []
-    gid = new_request_id()
-    status, local, _ = client.call(f"{nova}{path}", global_id=gid, headers=hdr)
-    out.append(
-        TrafficRecord(
-            name="compute-rpc-raises",
-            description="hypervisor uptime: nova-api calls nova-compute over RabbitMQ, the fake driver "
-            "raises NotImplementedError, nova-api answers 501",
-            service="nova-api",
-            method="GET",
-            path=path,
-            sent_global_request_id=gid,
-            local_request_id=local,
-            status=status,
-            expected_status=501,
-            services=["nova-api", "nova-compute"],
-            failing_service="nova-compute",
-            exception="NotImplementedError",
-        )
-    )
-    gid = new_request_id()
-    os.kill(compute.pid, signal.SIGSTOP)
-    try:
-        status, local, _ = client.call(f"{nova}{path}", global_id=gid, headers=hdr)
-    finally:
-        os.kill(compute.pid, signal.SIGCONT)
-    # Let the resumed compute log its late handling before anyone indexes the logs.
-    compute_log = Path(state.log_files()["nova-compute"])
-    deadline = time.monotonic() + 30.0
-    while time.monotonic() < deadline and gid not in compute_log.read_text(errors="replace"):
-        time.sleep(0.2)
-    out.append(
-        TrafficRecord(
-            name="compute-rpc-timeout",
-            description="hypervisor uptime while nova-compute is stopped (SIGSTOP): MessagingTimeout "
-            "in nova-api after rpc_response_timeout (5 s), 500; RabbitMQ had already delivered the "
-            "message, so the resumed compute handles it late, after nova-api gave up",
-            service="nova-api",
-            method="GET",
-            path=path,
-            sent_global_request_id=gid,
-            local_request_id=local,
-            status=status,
-            expected_status=500,
-            services=["nova-api", "nova-compute"],
-            failing_service="nova-compute",
-        )
-    )
-    return out
-
-
-#: Microversion for server creates: `networks: "none"` needs >= 2.37 (no neutron in the lab).
-CREATE_MICROVERSION = "2.37"
-#: Boots of the small flavor before giving up: on SQLite, nova-compute now and then reverts a
-#: build before its first log line, the exception lost in its native thread pool (likely a
-#: refused SQLite write in the conductor; docs/openstack-odd-cases.md case 21); a fresh
-#: create then succeeds.
-CREATE_ATTEMPTS = 3
-#: The fake driver's host has 800,000 MB of RAM at ratio 1.0: this flavor fits nowhere.
-OVERSIZED_RAM_MB = 2_000_000
-
-
-def image_and_flavors(client: _Client, state: LabState, rams: dict[str, int]) -> tuple[str, dict[str, str]]:
-    """A tiny raw image in glance and one flavor per name (RAM in MB), made without a global id.
-
-    Setup runs without a global id, so the only lines under a create's global id are its own.
-    """
-    if not state.glance_url:
-        raise KansokuError(
-            "the lab has no glance: `kansoku lab down` then `kansoku lab up` with this version"
-        )
-    glance, nova = state.glance_url, state.nova_url
-    status, _, image = client.call(
-        f"{glance}/v2/images",
-        "POST",
-        body={"name": "kansoku-lab-tiny", "disk_format": "raw", "container_format": "bare"},
-    )
-    if status != 201 or not isinstance(image, dict):
-        raise KansokuError(f"glance refused the lab image: {status} {image}")
-    status, _, payload = client.call(
-        f"{glance}/v2/images/{image['id']}/file",
-        "PUT",
-        headers={"Content-Type": "application/octet-stream"},
-        data=b"kansoku lab image: the fake driver never reads it\n",
-    )
-    if status != 204:
-        raise KansokuError(f"glance refused the lab image data: {status} {payload}")
-    flavors: dict[str, str] = {}
-    for name, ram in rams.items():
-        status, _, payload = client.call(
-            f"{nova}/v2.1/flavors",
-            "POST",
-            body={"flavor": {"name": f"{name}-{uuid.uuid4().hex[:6]}", "ram": ram, "vcpus": 1, "disk": 1}},
-        )
-        if status != 200 or not isinstance(payload, dict):
-            raise KansokuError(f"nova-api refused flavor {name}: {status} {payload}")
-        flavors[name] = str(payload["flavor"]["id"])
-    return str(image["id"]), flavors
-
-
-def _server_create_scenarios(client: _Client, state: LabState) -> list[TrafficRecord]:
-    """POST /servers twice: a small flavor boots ACTIVE, an oversized one ends in NoValidHost.
-
-    Setup (the image in glance, two flavors) runs without a global id, so the only lines
-    under each create's global id are the create's own.
-    """
-    image_id, flavors = image_and_flavors(client, state, {"lab.tiny": 64, "lab.huge": OVERSIZED_RAM_MB})
-    nova = state.nova_url
-    hdr = {"X-OpenStack-Nova-API-Version": CREATE_MICROVERSION}
-    out: list[TrafficRecord] = []
-    plan = (
-        ("server-create", "lab.tiny", "ACTIVE"),
-        ("server-create-no-valid-host", "lab.huge", "ERROR"),
-    )
-    for name, flavor, expected in plan:
-        body = {
-            "server": {
-                "name": name,
-                "imageRef": image_id,
-                "flavorRef": flavors[flavor],
-                "networks": "none",
-            }
-        }
-        retried: list[str] = []
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
-            gid = new_request_id()
-            status, local, payload = client.call(f"{nova}/v2.1/servers", "POST", gid, headers=hdr, body=body)
-            server_id = payload["server"]["id"] if status == 202 and isinstance(payload, dict) else None
-            final = _wait_server(client, nova, server_id, hdr) if server_id else None
-            if final == expected or attempt == CREATE_ATTEMPTS:
-                break
-            # SQLite lab only: a build that nova-compute silently dropped (odd case 21) stays in
-            # BUILD; boot another one, keeping the dropped attempt's global id on the record.
-            retried.append(gid)
-        if expected == "ACTIVE":
-            description = (
-                f"POST /servers (flavor {flavor}, image in glance, networks none): nova-api reads the "
-                "image from glance and counts usage in placement, conductor asks the scheduler, which "
-                "claims in placement, and nova-compute's fake driver boots it: ACTIVE"
-            )
-            extra: dict[str, Any] = {}
-        else:
-            description = (
-                f"POST /servers with flavor {flavor} ({OVERSIZED_RAM_MB} MB RAM, more than the fake "
-                "host has): placement returns no allocation candidates, the scheduler raises "
-                "NoValidHost back to the conductor, which sets the instance to ERROR"
-            )
-            extra = {"failing_service": "nova-scheduler", "exception": "NoValidHost"}
-        out.append(
-            TrafficRecord(
-                name=name,
-                description=description,
-                service="nova-api",
-                method="POST",
-                path="/v2.1/servers",
-                sent_global_request_id=gid,
-                local_request_id=local,
-                status=status,
-                expected_status=202,
-                services=(
-                    ["nova-api", "glance", "placement", "nova-conductor", "nova-scheduler", "nova-compute"]
-                    if expected == "ACTIVE"
-                    else ["nova-api", "glance", "placement", "nova-conductor", "nova-scheduler"]
-                ),
-                resource_id=server_id,
-                retried_global_request_ids=retried,
-                final_state=final,
-                expected_final_state=expected,
-                **extra,
-            )
-        )
-    return out
-
-
-def _wait_server(
-    client: _Client, nova: str, server_id: str, hdr: dict[str, str], timeout: float = 45.0
-) -> str:
-    """Poll until the server is ACTIVE or ERROR; its last status is what the record keeps.
-
-    Polled through the brief list filtered by uuid and status, not `GET /servers/{id}`:
-    showing one server asks neutron for its security groups, and the lab has no neutron
-    (every show would be a 500 with a traceback in nova-api's log).
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for state in ("ACTIVE", "ERROR"):
-            status, _, payload = client.call(
-                f"{nova}/v2.1/servers?uuid={server_id}&status={state}", headers=hdr
-            )
-            if status == 200 and isinstance(payload, dict) and payload.get("servers"):
-                return state
-        time.sleep(0.5)
-    return f"neither ACTIVE nor ERROR after {timeout:.0f}s"

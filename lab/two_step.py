@@ -14,16 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from kansoku.errors import KansokuError
+from kansoku.lab.client import LabClient, running_lab
+from kansoku.lab.nova import CREATE_MICROVERSION, image_and_flavors, wait_server
+from kansoku.lab.records import TrafficRecord, TrafficReport
 from kansoku.lab.services import LabPaths
-from kansoku.lab.traffic import (
-    CREATE_MICROVERSION,
-    TrafficRecord,
-    TrafficReport,
-    _Client,
-    _wait_server,
-    image_and_flavors,
-    running_lab,
-)
 from kansoku.models import new_request_id
 
 ABORT_DRIVER = "fake.FakeBuildAbortDriver"
@@ -36,7 +30,7 @@ def two_step_path(root: Path) -> Path:
 def run_two_step(root: Path) -> TrafficReport:
     """Boot a server that nova-compute fails to build, then reboot it; write the report."""
     paths, state = running_lab(root)
-    client = _Client(state)
+    client = LabClient(state)
     nova = state.nova_url
     image_id, flavors = image_and_flavors(client, state, {"lab.tiny": 64})
     hdr = {"X-OpenStack-Nova-API-Version": CREATE_MICROVERSION}
@@ -55,7 +49,7 @@ def run_two_step(root: Path) -> TrafficReport:
     if status != 202 or not isinstance(payload, dict):
         raise KansokuError(f"nova-api refused the two-step create: {status} {payload}")
     server_id = str(payload["server"]["id"])
-    final = _wait_server(client, nova, server_id, hdr)
+    final = wait_server(client, nova, server_id, hdr)
     build = TrafficRecord(
         name="server-create-build-abort",
         description=(

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from kansoku.cli import build_app
 from kansoku.tracing.index import build_index
+from kansoku.tracing.ingest.records import iter_records
 from kansoku.tracing.isolate import isolate
 from kansoku.tracing.model import LogLine
-from kansoku.tracing.parse import iter_records
 from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stats import fleet_stats
 from kansoku.tracing.stitch import build_trace

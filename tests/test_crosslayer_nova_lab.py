@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kansoku.health.crosslayer import IAAS, KUBERNETES, judge_cluster
-from kansoku.health.crosslayer_nova import NovaIaas
+from kansoku.health.crosslayer.nova import NovaIaas
 from kansoku.health.model import CheckResult
 from kansoku.health.state import StateStore
 from kansoku.models import CheckState, Cluster

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from kansoku.tracing.demo import check_fault, prepare, verdict_matches
-from kansoku.tracing.demo_chains import CHAINS
-from kansoku.tracing.demo_gen import FAULT_KINDS, GroundTruth
+from kansoku.tracing.demo.chains import CHAINS
+from kansoku.tracing.demo.faults import FAULT_KINDS
+from kansoku.tracing.demo.truth import GroundTruth
 from kansoku.tracing.model import LogSource
 
 REPO = Path(__file__).resolve().parent.parent

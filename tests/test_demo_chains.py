@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from kansoku.tracing.demo import check_fault, prepare, verdict_matches
-from kansoku.tracing.demo_chains import CHAIN_KINDS, CHAINS, SWITCH_KIND, generate_cloud
-from kansoku.tracing.demo_gen import GroundTruth, generate
+from kansoku.tracing.demo.chains import CHAIN_KINDS, CHAINS, SWITCH_KIND, generate_cloud
+from kansoku.tracing.demo.generate import generate
+from kansoku.tracing.demo.truth import GroundTruth
 from kansoku.tracing.isolate import isolate
 from kansoku.tracing.model import LinkKind, LogSource
 from kansoku.tracing.stitch import build_trace

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from kansoku.tracing import es_shape
+from kansoku.tracing.ingest.records import iter_records
 from kansoku.tracing.model import LogLine
-from kansoku.tracing.parse import iter_records
 from tests.support.es import GLOBAL_ID, INSTANCE, PLACEMENT_CALLEE_ID, write_oslo_log
 
 

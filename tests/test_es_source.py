@@ -9,8 +9,8 @@ import pytest
 from kansoku.errors import KansokuError
 from kansoku.process import free_port
 from kansoku.tracing import es_shape
+from kansoku.tracing.ingest.records import iter_records
 from kansoku.tracing.model import LogLine
-from kansoku.tracing.parse import iter_records
 from kansoku.tracing.sources import open_source
 from kansoku.tracing.sources.es import ElasticsearchSource, TimeWindow
 from tests.support.es import (

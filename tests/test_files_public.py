@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from kansoku.tracing.files import DefaultRule, discover, is_log_name, service_name
 from kansoku.tracing.index import build_index
+from kansoku.tracing.ingest.files import DefaultRule, discover, is_log_name, service_name
 from kansoku.tracing.sources.index import IndexSource
 
 REPO = Path(__file__).resolve().parents[1]

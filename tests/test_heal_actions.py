@@ -29,7 +29,8 @@ from kansoku.alerts.heal.actions.kube import ReplaceNode, RestartAgent, ScaleOut
 from kansoku.alerts.heal.base import ActionContext, ActionFailed
 from kansoku.alerts.heal.config import HealConfig, config_from_model
 from kansoku.alerts.heal.serve import default_services
-from kansoku.models import REQUEST_ID_RE, Cluster, new_request_id
+from kansoku.ids import REQUEST_ID_RE
+from kansoku.models import Cluster, new_request_id
 from kansoku.process import ManagedProcess, free_port
 from kansoku.servers import ETCDCTL_BIN
 from tests.conftest import require

@@ -17,7 +17,7 @@ import pytest
 from kansoku.alerts.heal.app import create_app
 from kansoku.alerts.heal.config import load_heal_config
 from kansoku.alerts.heal.serve import authenticator, build, history
-from kansoku.models import REQUEST_ID_RE
+from kansoku.ids import REQUEST_ID_RE
 from kansoku.process import ManagedProcess, free_port, http_ok
 from kansoku.servers import (
     ETCD_BIN,

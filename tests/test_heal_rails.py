@@ -389,7 +389,7 @@ def test_prune_drops_old_closed_rows_keeps_open_ones_and_the_counters(tmp_path: 
     import time
 
     from kansoku.alerts.heal.journal import Journal
-    from kansoku.alerts.heal.journal_prune import prune
+    from kansoku.alerts.heal.journal.prune import prune
     from kansoku.alerts.heal.model import AMMessage
 
     (tmp_path / "token").write_text(TOKEN)
@@ -437,7 +437,7 @@ def test_prune_drops_old_closed_rows_keeps_open_ones_and_the_counters(tmp_path: 
 
 def test_prune_refuses_a_horizon_inside_the_replay_window(tmp_path: Path) -> None:
     from kansoku.alerts.heal.journal import Journal
-    from kansoku.alerts.heal.journal_prune import prune
+    from kansoku.alerts.heal.journal.prune import prune
 
     journal = Journal(tmp_path / "j.sqlite")
     try:

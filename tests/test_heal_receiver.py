@@ -22,7 +22,7 @@ from kansoku.alerts.heal.app import create_app
 from kansoku.alerts.heal.config import load_heal_config
 from kansoku.alerts.heal.serve import Built, authenticator, build, history, set_paused
 from kansoku.errors import ConfigError
-from kansoku.models import REQUEST_ID_RE
+from kansoku.ids import REQUEST_ID_RE
 from kansoku.process import free_port
 from tests.support.heal import AUTH, TOKEN, alert, message, uvicorn_thread, wait_for
 from tests.support.loopback import LoopbackServer
@@ -405,9 +405,40 @@ def test_kansoku_collector_metrics_saying_a_region_is_down_pause_healing(tmp_pat
         assert dead.shared_dependency_down() is None
 
 
+def test_bundle_hooks_without_a_bundle_catalog_is_a_clear_error(tmp_path: Path) -> None:
+    """The healer does not import the bundles: asked for their hooks with no catalog wired in,
+    it says so instead of silently healing with heal.yaml's hooks only."""
+    from kansoku.errors import KansokuError
+
+    (tmp_path / "heal.yaml").write_text(
+        "journal: j.sqlite\nbundle_hooks: true\ndry_run: true\n"
+        "clusters:\n  - {id: c1, api_url: 'https://10.0.0.1:6443', k8s_version: 1.29.4}\n"
+    )
+    with pytest.raises(KansokuError, match="bundle_hooks is true but no bundle catalog"):
+        build(load_heal_config(tmp_path / "heal.yaml"))
+
+
+def test_heal_serve_and_rules_test_are_registered_with_the_bundles() -> None:
+    """`heal serve` and `rules test` read the bundles, so the bundles' CLI adds them to the
+    alerts area's command groups: the user sees one `heal` and one `rules` group as before."""
+    from typer.testing import CliRunner
+
+    from kansoku.cli import build_app
+
+    app = build_app()
+    heal = CliRunner().invoke(app, ["heal", "--help"])
+    assert heal.exit_code == 0 and all(c in heal.output for c in ("serve", "history", "pause", "resume"))
+    rules = CliRunner().invoke(app, ["rules", "--help"])
+    assert rules.exit_code == 0 and "check" in rules.output and "test" in rules.output
+    serve = CliRunner().invoke(app, ["heal", "serve", "--help"])
+    assert serve.exit_code == 0 and "--dry-run" in serve.output
+
+
 def test_bundle_heal_hooks_apply_per_cluster(tmp_path: Path) -> None:
     """Hooks shipped in the real kansoku-core bundle manifest (addon-bundles), chosen by the
-    cluster's Kubernetes version, decide an alert when heal.yaml has no hook for it."""
+    cluster's Kubernetes version, decide an alert when heal.yaml has no hook for it. The
+    bundle catalog reaches the healer through its HookSource seam, as `kansoku heal serve` wires it."""
+    from kansoku.addon_bundles.ops import CatalogHooks
     from kansoku.alerts.heal.journal import Journal
 
     (tmp_path / "heal.yaml").write_text(
@@ -415,7 +446,7 @@ def test_bundle_heal_hooks_apply_per_cluster(tmp_path: Path) -> None:
         "clusters:\n  - {id: c1, api_url: 'https://10.0.0.1:6443', k8s_version: 1.29.4}\n"
         "cluster_sizes: {c1: 10}\n"
     )
-    built = build(load_heal_config(tmp_path / "heal.yaml"))
+    built = build(load_heal_config(tmp_path / "heal.yaml"), hook_sources=CatalogHooks)
     journal: Journal = built.journal
     try:
         body = message(

@@ -16,11 +16,17 @@ from pathlib import Path
 import pytest
 
 from kansoku.errors import KansokuError
-from kansoku.tracing import index as index_mod
-from kansoku.tracing.files import DefaultRule, PatternRule, discover, make_rule, read_chunks, strip_rotation
-from kansoku.tracing.index import IndexReport, build_index, id_key
+from kansoku.tracing.index import IndexReport, Store, build_index, gz_cache, id_key, postings
+from kansoku.tracing.ingest.files import (
+    DefaultRule,
+    PatternRule,
+    discover,
+    make_rule,
+    read_chunks,
+    strip_rotation,
+)
+from kansoku.tracing.ingest.records import iter_records
 from kansoku.tracing.model import LogLine
-from kansoku.tracing.parse import iter_records
 from kansoku.tracing.sources.index import IndexSource
 
 DATA = Path(__file__).parent / "data" / "oslo"
@@ -407,7 +413,7 @@ def test_store_errors_are_user_errors(tmp_path: Path) -> None:
 
 
 def test_segments_are_merged_when_there_are_many(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index_mod, "MAX_SEGMENTS", 2)
+    monkeypatch.setattr(postings, "MAX_SEGMENTS", 2)
     logs = tmp_path / "logs" / "h"
     logs.mkdir(parents=True)
     rng = random.Random(8)
@@ -481,7 +487,7 @@ def test_discover_orders_rotations_oldest_first(tmp_path: Path) -> None:
 def test_seekable_gz_copy_with_each_codec(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, codec_name: str
 ) -> None:
-    monkeypatch.setattr(index_mod, "default_codec_name", lambda: codec_name)
+    monkeypatch.setattr(gz_cache, "default_codec_name", lambda: codec_name)
     logs = tmp_path / "logs" / "h"
     logs.mkdir(parents=True)
     rng = random.Random(9)
@@ -505,7 +511,7 @@ def test_seekable_gz_copy_with_each_codec(
     # .gz itself; the manifest is rewritten through the store so that its checksum holds
     for p in (tmp_path / "st" / "gz").iterdir():
         p.unlink()
-    store = index_mod.Store(tmp_path / "st")
+    store = Store(tmp_path / "st")
     loaded = store.load()
     (only,) = loaded.files
     only.gz_blocks = only.gz_size = only.gz_off_crc = 0

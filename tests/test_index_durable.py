@@ -20,9 +20,8 @@ from pathlib import Path
 import pytest
 
 from kansoku.errors import KansokuError
-from kansoku.tracing import index as index_mod
-from kansoku.tracing.demo_gen import generate
-from kansoku.tracing.index import Store, build_index
+from kansoku.tracing.demo.generate import generate
+from kansoku.tracing.index import Manifest, Store, build_index, postings
 from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.store_check import verify_store
 from tests.index_oracle import answers, differences, probe_ids
@@ -57,7 +56,7 @@ class _Boom(Exception):
     """Stands for the process dying (disk full, kill -9) at the commit point."""
 
 
-def _failing_save(self: Store, manifest: index_mod.Manifest) -> None:
+def _failing_save(self: Store, manifest: Manifest) -> None:
     raise _Boom("the commit never happened")
 
 
@@ -109,7 +108,7 @@ def _relocate(value: dict[str, object], old: Path, new: Path) -> dict[str, objec
 def test_failed_commit_after_a_merge_keeps_the_old_segments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo: Demo
 ) -> None:
-    monkeypatch.setattr(index_mod, "MAX_SEGMENTS", 2)
+    monkeypatch.setattr(postings, "MAX_SEGMENTS", 2)
     logs = tmp_path / "logs"
     logs.mkdir()
     files = sorted(p for p in demo.logs.rglob("*.log") if p.stat().st_size > 0)[:4]
@@ -265,7 +264,7 @@ def test_store_files_are_private(demo: Demo, tmp_path: Path) -> None:
 def test_readers_survive_a_commit_that_merges_away_their_segments(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo: Demo
 ) -> None:
-    monkeypatch.setattr(index_mod, "MAX_SEGMENTS", 1)
+    monkeypatch.setattr(postings, "MAX_SEGMENTS", 1)
     logs = tmp_path / "logs"
     files = sorted(p for p in demo.logs.rglob("*.log") if p.stat().st_size > 0)[:2]
     dst = [logs / p.relative_to(demo.logs) for p in files]

@@ -1,7 +1,7 @@
 """The fast paths of the index and the lookup give exactly the answers of the slow ones.
 
-`_block_scan` (numpy) must find the same UUID keys and newlines as `_ID_TAIL_RE.findall` /
-`bytes.count`, `_suspicious` the same newlines as `_SUSPICIOUS_RE.finditer`, the lookup's
+`block_scan` (numpy) must find the same UUID keys and newlines as `kansoku.ids.ID_TAIL_BYTES_RE.findall` /
+`bytes.count`, `suspicious` the same newlines as `oslo_format.SUSPICIOUS_LINE_B.finditer`, the lookup's
 bytes test of a record start the same verdict as parse's str functions, and the memoised
 route templates the same routes as a fresh computation. Checked on a generated demo cloud
 (text, JSON, access lines, tracebacks), the real recorded samples in tests/data, and
@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from kansoku.tracing import index as ix
-from kansoku.tracing import routes
-from kansoku.tracing.parse import starts_record
+from kansoku.ids import ID_TAIL_BYTES_RE
+from kansoku.tracing.index import scan as ix
+from kansoku.tracing.ingest import oslo_format, routes
+from kansoku.tracing.ingest.records import starts_record
 from kansoku.tracing.sources import index as si
+from kansoku.tracing.store import BLOCK_SIZE
 
 DATA = Path(__file__).parent / "data"
 
@@ -55,7 +57,7 @@ EDGE_LINES = [
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     """Whole files: a small generated demo cloud plus the recorded samples."""
-    from kansoku.tracing.demo_gen import generate
+    from kansoku.tracing.demo.generate import generate
 
     out = tmp_path_factory.mktemp("demo")
     generate(out, target_bytes=3_000_000)
@@ -77,19 +79,19 @@ def _ranges(data: bytes, size: int) -> Iterator[tuple[int, int]]:
 
 
 def _check_block(buf: bytes, pos: int, end: int) -> None:
-    keys, nls = ix._block_scan(buf, pos, end)
-    want = {int(t[:4] + t[5:], 16) for t in ix._ID_TAIL_RE.findall(buf, pos, end)}
+    keys, nls = ix.block_scan(buf, pos, end)
+    want = {int(t[:4] + t[5:], 16) for t in ID_TAIL_BYTES_RE.findall(buf, pos, end)}
     assert {int(k) for k in keys} == want
     assert len(keys) == len(want)  # distinct
     assert len(nls) == buf.count(b"\n", pos, end)
-    got = ix._suspicious(buf, pos, end, nls)
-    assert got == [m.start() for m in ix._SUSPICIOUS_RE.finditer(buf, pos, end)]
+    got = ix.suspicious(buf, pos, end, nls)
+    assert got == [m.start() for m in oslo_format.SUSPICIOUS_LINE_B.finditer(buf, pos, end)]
 
 
 def test_block_scan_matches_the_regexes_on_real_and_generated_logs(corpus: list[bytes]) -> None:
     blocks = 0
     for data in corpus:
-        for pos, end in _ranges(data, ix.BLOCK_SIZE):
+        for pos, end in _ranges(data, BLOCK_SIZE):
             _check_block(data, pos, end)
             blocks += 1
     assert blocks > 20
@@ -180,15 +182,19 @@ def test_route_memo_gives_the_computed_route() -> None:
 def test_last_match_backwards_equals_the_last_of_finditer(corpus: list[bytes]) -> None:
     """Block ends and last timestamps: searching back from the end finds the same match."""
     rnd = random.Random(3)
-    patterns = ((ix._TEXT_TS_RE, b"\n"), (ix._JSON_TS_RE, b'"asctime"'), (ix._RECORD_START_RE, b"\n"))
+    patterns = (
+        (oslo_format.TEXT_TS_B, b"\n"),
+        (oslo_format.JSON_TS_B, b'"asctime"'),
+        (oslo_format.RECORD_START_B, b"\n"),
+    )
     checked = 0
     for data in corpus:
         for _ in range(40):
             end = rnd.randrange(1, len(data) + 1)
             lo = max(0, end - rnd.choice([100, 8192, 16384, 65536]))
             for pattern, anchor in patterns:
-                slow = ix._last_match(pattern, data, lo, end)
-                fast = ix._last_match_back(pattern, anchor, data, lo, end)
+                slow = ix.last_match(pattern, data, lo, end)
+                fast = ix.last_match_back(pattern, anchor, data, lo, end)
                 assert (slow is None) == (fast is None)
                 if slow is not None and fast is not None:
                     assert slow.span() == fast.span()

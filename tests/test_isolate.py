@@ -203,7 +203,7 @@ def test_devstack_journald_lines_give_the_same_verdict_as_oslo_lines(tmp_path: P
     """devstack's journald lines (`Nov 23 ... devstack@n-cond-cell1.service[pid]: ERROR ...`)
     wrap oslo.log in a prefix: parsed like oslo lines, placement's 409 is the root cause and
     the conductor's NoValidHost only propagates it (as in the demo's placement conflict)."""
-    from kansoku.tracing.parse import iter_records
+    from kansoku.tracing.ingest.records import iter_records
     from tests.support.scenarios import MemorySource
 
     a, p = rid(), rid()

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kansoku.cli import build_app
-from kansoku.lab.traffic import TrafficReport
+from kansoku.lab.records import TrafficReport
 
 DATA = Path(__file__).parent / "data" / "real-openstack"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kansoku.lab.traffic import TrafficReport
+from kansoku.lab.records import TrafficReport
 from kansoku.tracing.index import build_index
 from kansoku.tracing.model import LinkKind, Strength
 from kansoku.tracing.trace_cmd import trace_main

@@ -32,9 +32,8 @@ RANKS = {
     "kansoku.health": 2,
     "kansoku.collectors": 3,
     "kansoku.dashboards": 4,
-    "kansoku.alerts.rules": 4,
-    "kansoku.addon_bundles": 5,
-    "kansoku.alerts": 6,  # heal, the alerts CLI (heal, rules) and demo
+    "kansoku.alerts": 4,  # rule files, heal, the alerts CLI and demo: below the bundles
+    "kansoku.addon_bundles": 5,  # bundles = dashboards + rules; wires the bundles' hooks into heal
     "kansoku.web": 7,  # the web UI shows every area
     # the entry points put every area's commands and demos together
     "kansoku.cli": 8,
@@ -133,7 +132,7 @@ def test_an_upward_import_is_reported_even_inside_a_function() -> None:
 
 
 def test_rooms_of_one_rank_may_not_import_each_other() -> None:
-    assert violations("kansoku.lab.cli", "import kansoku.tracing.parse\n") != []
+    assert violations("kansoku.lab.cli", "import kansoku.tracing.ingest.parse\n") != []
     assert violations("kansoku.alerts.rules.check", "from kansoku.dashboards import defs\n") != []
 
 
@@ -146,10 +145,35 @@ def test_relative_imports_are_resolved() -> None:
     assert violations("kansoku.alerts.rules", "from . import check\n", is_package=True) == []
 
 
-def test_the_rule_files_room_sits_below_the_bundles_and_heal_above() -> None:
+def test_the_whole_alerts_area_sits_below_the_bundles() -> None:
+    """Rules and heal alike: the healer reads the bundles' hooks through a seam
+    (`alerts.heal.base.HookSource`), wired in by the bundles' CLI, never by importing them."""
     assert violations("kansoku.addon_bundles.render", "from kansoku.alerts.rules.model import R\n") == []
-    assert violations("kansoku.addon_bundles.render", "from kansoku.alerts.heal.base import A\n") != []
-    assert violations("kansoku.alerts.heal.engine", "from kansoku.addon_bundles.ops import c\n") == []
+    assert violations("kansoku.addon_bundles.cli", "from kansoku.alerts.heal.base import A\n") == []
+    assert violations("kansoku.alerts.heal.engine", "from kansoku.addon_bundles.ops import c\n") != []
+    assert violations("kansoku.alerts.cli", "from kansoku.addon_bundles.cli import BundleDirs\n") != []
+
+
+def area_graph() -> dict[str, set[str]]:
+    """area (top-level package) -> the other areas its modules import."""
+    areas = sorted(set(FOLDERS.values()), key=len, reverse=True)
+
+    def area_of(module: str) -> str:
+        if RANKS[room_of(module)] >= RANKS["kansoku.cli"]:
+            return "entry points"  # kansoku.cli, kansoku.demo: in the core's folder, above every area
+        return next((a for a in areas if module == a or module.startswith(a + ".")), "kansoku")
+
+    graph: dict[str, set[str]] = {}
+    for module, targets in import_graph().items():
+        src = area_of(module)
+        graph.setdefault(src, set()).update(area_of(t) for t in targets if area_of(t) != src)
+    return graph
+
+
+def test_no_two_areas_import_each_other() -> None:
+    """Folder level too: an area's rooms may sit at different ranks, but two areas never
+    depend on each other in both directions (alerts <-> addon-bundles was such a pair)."""
+    assert cycles(area_graph()) == []
 
 
 def import_graph() -> dict[str, set[str]]:

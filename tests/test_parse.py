@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from kansoku.tracing.ingest.access import parse_access
+from kansoku.tracing.ingest.parse import parse_record
+from kansoku.tracing.ingest.records import LineParser, iter_records
+from kansoku.tracing.ingest.routes import route_template
+from kansoku.tracing.ingest.tracebacks import exception_type
 from kansoku.tracing.model import LogLine, ParseProblem
-from kansoku.tracing.parse import LineParser, exception_type, iter_records, parse_access, parse_record
-from kansoku.tracing.routes import route_template
 
 DATA = Path(__file__).parent / "data" / "oslo"
 

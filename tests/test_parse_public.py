@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from kansoku.tracing import parse
-from kansoku.tracing.files import read_chunks
+from kansoku.tracing.ingest import journald
+from kansoku.tracing.ingest.files import read_chunks
+from kansoku.tracing.ingest.parse import parse_record
+from kansoku.tracing.ingest.records import iter_records
+from kansoku.tracing.ingest.routes import route_template
 from kansoku.tracing.model import LogLine, ParseProblem
-from kansoku.tracing.parse import iter_records, parse_record
-from kansoku.tracing.routes import route_template
 
 DATA = Path(__file__).parent / "data" / "devstack"
 EXCERPTS = [
@@ -39,7 +40,7 @@ def _copy(tmp_path: Path, rel: str, mtime: float) -> Path:
     dst = tmp_path / Path(rel).name
     shutil.copyfile(DATA / rel, dst)
     os.utime(dst, (mtime, mtime))
-    parse._year_cache.pop(str(dst), None)
+    journald._year_cache.pop(str(dst), None)
     return dst
 
 
@@ -164,7 +165,7 @@ def test_year_from_mtime_rolls_back_over_new_year(tmp_path: Path) -> None:
     path.write_text(line)
     jan = _utc(2027, 1, 1, 0, 5, 0)
     os.utime(path, (jan, jan))
-    parse._year_cache.pop(str(path), None)
+    journald._year_cache.pop(str(path), None)
     (rec,) = _lines(path)
     assert rec.ts == _utc(2026, 12, 31, 23, 59, 59) + 0.5
     assert rec.host == "np0038123456"

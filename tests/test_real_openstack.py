@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from kansoku.errors import KansokuError
+from kansoku.ids import REQUEST_ID_RE
 from kansoku.lab.cli import lab_down, lab_status, lab_up
+from kansoku.lab.records import TrafficRecord, TrafficReport
 from kansoku.lab.services import LabPaths, LabState, answers, start_wsgi
-from kansoku.lab.traffic import TrafficRecord, TrafficReport, run_traffic
-from kansoku.models import REQUEST_ID_RE
+from kansoku.lab.traffic import run_traffic
 from kansoku.servers import RabbitMQ
 
 pytestmark = pytest.mark.real

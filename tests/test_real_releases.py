@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from kansoku.tracing.evaluate import check_request, load_truth
-from kansoku.tracing.files import DefaultRule, discover
 from kansoku.tracing.index import build_index
+from kansoku.tracing.ingest.files import DefaultRule, discover
+from kansoku.tracing.ingest.records import iter_records
 from kansoku.tracing.model import LogLine, ParseProblem
 from kansoku.tracing.nearby import NearbyErrors
-from kansoku.tracing.parse import iter_records
 from kansoku.tracing.sources.index import IndexSource
 
 REPO = Path(__file__).resolve().parents[1]

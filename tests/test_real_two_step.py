@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from kansoku.lab.cli import lab_down, lab_up
+from kansoku.lab.records import TrafficReport
 from kansoku.lab.services import LabPaths
-from kansoku.lab.traffic import TrafficReport
 from kansoku.lab.two_step import ABORT_DRIVER, run_two_step
 from kansoku.servers import RabbitMQ
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from kansoku.tracing.ingest.records import iter_records
 from kansoku.tracing.model import LinkKind, SpanKey, Strength
-from kansoku.tracing.parse import iter_records
 from kansoku.tracing.stitch import build_trace, explain_link
 from tests.support.scenarios import Cloud, MemorySource, boot_novalidhost, boot_port_binding_failed, rid
 

@@ -19,7 +19,7 @@ from kansoku.health.crosslayer import (
     Window,
     judge_cluster,
 )
-from kansoku.health.crosslayer_sources import SnapshotIaas
+from kansoku.health.crosslayer.sources import SnapshotIaas
 from kansoku.health.model import CheckResult, CheckStatus
 from kansoku.health.state import StateStore
 from kansoku.models import CheckState, Cluster
@@ -175,7 +175,7 @@ def test_binding_beyond_loopback_needs_the_token(monkeypatch: pytest.MonkeyPatch
 
 
 def _state_with_failure(message: str) -> WebState:
-    from kansoku.health.crosslayer_sources import StoreScan
+    from kansoku.health.crosslayer.sources import StoreScan
 
     state = WebState(WebSources(title="t"))
     state.scan = StoreScan(failed=[FailedRequest("req-1", time.time(), "nova-api", "ctl-1", message)])
@@ -294,7 +294,7 @@ def test_nova_that_cannot_be_reached_is_asked_once_per_ttl(tmp_path: Path) -> No
     import openstack.config
     from openstack.connection import Connection
 
-    from kansoku.health.crosslayer_nova import NovaIaas
+    from kansoku.health.crosslayer.nova import NovaIaas
     from kansoku.process import free_port
 
     region = openstack.config.get_cloud_region(

@@ -56,8 +56,8 @@ def index_command(
 
     from kansoku.errors import KansokuError
     from kansoku.progress import progress_bar
-    from kansoku.tracing.files import make_rule
     from kansoku.tracing.index import IndexProgress, build_index
+    from kansoku.tracing.ingest.files import make_rule
     from kansoku.tracing.safe_text import visible
 
     console = Console(highlight=False)

@@ -19,7 +19,7 @@ Two quirks of that regex matter for tracing and are reproduced here exactly:
 
 `to_document` applies the same regex to a raw record (what `kansoku ship` writes), and
 `to_raw` rebuilds the exact oslo.log text from such a document so that the one parser
-(`kansoku.tracing.parse`) reads Elasticsearch and files alike. Documents of other pipelines
+(`kansoku.tracing.ingest.parse`) reads Elasticsearch and files alike. Documents of other pipelines
 that keep the whole line in `message` (kolla's older `format /^(?<message>.*)$/`, Filebeat,
 Logstash) are read through that field.
 """

@@ -65,7 +65,7 @@ def load_truth(corpus: Path) -> dict[str, Any]:
 def _lines_with(corpus: Path, ids: list[str]) -> dict[str, list[list[int]]]:
     """Physical lines of the records holding any of `ids` (the lab's own ground truth names
     ids, not lines): what a trace from the first id must find at least."""
-    from kansoku.tracing.parse import iter_raw_records
+    from kansoku.tracing.ingest.records import iter_raw_records
 
     out: dict[str, list[list[int]]] = {}
     for path in sorted(corpus.glob("*.log")):

@@ -16,6 +16,7 @@ from http import HTTPStatus
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
+from kansoku.ids import REQUEST_ID_LOOSE
 from kansoku.tracing.model import ErrorInfo, LogLine, Span, SpanKey, Trace, Verdict
 from kansoku.tracing.rpc_evidence import is_periodic_task, is_rpc_callee_line, last_host_error
 from kansoku.tracing.stitch import canonical_service, is_error_line
@@ -39,7 +40,7 @@ TIMEOUT_EXCEPTIONS = ("MessagingTimeout",)
 _RPCAPI_RE = re.compile(r"/(\w+)/(\w+)/rpcapi\.py")
 _VIA_API_RE = re.compile(r"\b(compute|conductor|scheduler|volume|backup)_(?:rpc)?api\.")
 #: oslo.log's context bracket: `[None req-... user project ...] ` or `[req-... ...] ` or `[-] `.
-_CONTEXT_RE = re.compile(r"\[(?:None|-|req-[0-9a-f-]{36})(?: [^\]]*)?\] ")
+_CONTEXT_RE = re.compile(rf"\[(?:None|-|{REQUEST_ID_LOOSE})(?: [^\]]*)?\] ")
 _EXC_IN_TEXT_RE = re.compile(r"((?:[a-z_]\w*\.)+[A-Z]\w*): ")
 _DETAIL_RE = re.compile(r'"detail": "((?:[^"\\]|\\.)*)"')
 _EXC_FINAL_RE = re.compile(r"^([A-Za-z_][\w.]*?)(?:_Remote)?: ?(.*)$")

@@ -16,9 +16,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kansoku.tracing.files import LogReadError, read_chunks
+from kansoku.tracing.ingest.fields import header_ts
+from kansoku.tracing.ingest.files import LogReadError, read_chunks
+from kansoku.tracing.ingest.oslo_format import HEAD_STAMP_B, HEADER_RE
+from kansoku.tracing.ingest.parse import parse_record
+from kansoku.tracing.ingest.records import iter_raw_records
 from kansoku.tracing.model import LogLine
-from kansoku.tracing.parse import HEADER_RE, _header_ts, iter_raw_records, parse_record
 from kansoku.tracing.stitch import canonical_service
 
 #: Seconds either side of the failure searched for the origin's errors.
@@ -87,9 +90,6 @@ class NearbyErrors:
         return out
 
 
-_HEAD_B = re.compile(rb"(?m)^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?) +\d+ +[A-Z]+ ")
-
-
 def _time_at(path: str, offset: int) -> float | None:
     """The time of the first oslo.log header at or after byte `offset` of a plain file."""
     try:
@@ -98,11 +98,11 @@ def _time_at(path: str, offset: int) -> float | None:
             data = fh.read(16384)
     except OSError:
         return None
-    m = _HEAD_B.search(data)
+    m = HEAD_STAMP_B.search(data)
     if m is None:
         return None
     hm = HEADER_RE.match(m.group(0).decode("ascii", "replace") + "x")
-    return _header_ts(hm) if hm is not None else None
+    return header_ts(hm) if hm is not None else None
 
 
 def _start(path: str, table: Sequence[int], ts: float) -> tuple[int, int]:
@@ -140,7 +140,7 @@ def _scan(entry: _Entry, ts: float, window: float, table: Sequence[int]) -> list
             m = HEADER_RE.match(raw[:200].partition("\n")[0])
             if m is None:
                 continue
-            when = _header_ts(m)
+            when = header_ts(m)
             if when is None or when < ts - window:
                 continue
             if when > ts + window:

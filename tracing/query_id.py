@@ -10,17 +10,12 @@ lookup then says it found nothing for it).
 
 from __future__ import annotations
 
-import re
-
-_HEX = "[0-9a-fA-F]"
-_UUID = rf"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}"
-_REQ_RE = re.compile(rf"(?<![0-9a-zA-Z])[rR][eE][qQ]-{_UUID}(?![0-9a-fA-F])")
-_UUID_RE = re.compile(rf"(?<![0-9a-fA-F-]){_UUID}(?![0-9a-fA-F])")
+from kansoku.ids import PASTED_REQUEST_ID_RE, PASTED_UUID_RE
 
 
 def normalise_id(text: str) -> str:
     """`request_id=REQ-6F1C…` -> `req-6f1c…`; `'3F6C…',` -> `3f6c…` (see the module doc)."""
-    m = _REQ_RE.search(text) or _UUID_RE.search(text)
+    m = PASTED_REQUEST_ID_RE.search(text) or PASTED_UUID_RE.search(text)
     if m is not None:
         return m.group(0).lower()
     return text.strip().strip("'\"[](),;").lower()

@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kansoku.ids import UUID
 from kansoku.tracing.model import LogLine, ResourceRef
 
-_U = r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+_U = f"({UUID})"
 
 #: URL path segments that name a resource (nova, cinder, neutron, glance APIs).
 _URL_RES: tuple[tuple[re.Pattern[str], str], ...] = (

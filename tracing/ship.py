@@ -108,9 +108,9 @@ def actions(
 
     `progress(files_done, files_total, bytes_done, bytes_total, records)` is called before
     each file and after the last (on-disk bytes; the CLI draws a bar with it)."""
-    from kansoku.tracing.files import LogReadError, discover, make_rule, read_chunks
+    from kansoku.tracing.ingest.files import LogReadError, discover, make_rule, read_chunks
+    from kansoku.tracing.ingest.records import iter_records
     from kansoku.tracing.model import LogLine
-    from kansoku.tracing.parse import iter_records
 
     name = index_namer(index)
     files, problems = discover(paths, make_rule(path_rule, host))

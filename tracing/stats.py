@@ -68,7 +68,8 @@ def _candidate(line: bytes) -> bool:
 
 def access_infos(lines: Iterable[bytes]) -> Iterator[AccessInfo]:
     """The access lines among raw log lines: oslo/eventlet, combined and uWSGI text, and JSON."""
-    from kansoku.tracing.parse import parse_access, parse_record
+    from kansoku.tracing.ingest.access import parse_access
+    from kansoku.tracing.ingest.parse import parse_record
 
     for raw in lines:
         if not _candidate(raw):
@@ -101,7 +102,7 @@ def _from_client(text: str) -> str:
 
 
 def _stream_lines(path: str) -> Iterator[bytes]:
-    from kansoku.tracing.files import read_chunks
+    from kansoku.tracing.ingest.files import read_chunks
 
     rest = b""
     for chunk in read_chunks(path):
@@ -115,8 +116,8 @@ def _stream_lines(path: str) -> Iterator[bytes]:
 
 def collect(store: Path) -> StatsInput:
     """Stream every live file of the index store and group its access lines."""
-    from kansoku.tracing.files import LogReadError
     from kansoku.tracing.index import Store, iter_entries
+    from kansoku.tracing.ingest.files import LogReadError
 
     if not Store(store).exists():
         raise KansokuError(f"{store}: no index here; run `kansoku index PATH...` first (or give --store)")

@@ -20,13 +20,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 
+from kansoku.ids import REQUEST_ID_RE, UUID_RE
 from kansoku.tracing.model import Link, LinkKind, LogLine, LogSource, Span, SpanKey, Strength, Trace
 from kansoku.tracing.query_id import normalise_id
 from kansoku.tracing.rpc_evidence import is_periodic_task, is_rpc_callee_line, is_rpc_caller_line
-
-# kansoku.models has the same patterns but imports pydantic (~150 ms): `kansoku trace` must start fast.
-REQUEST_ID_RE = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 #: Expansion bounds: a request touching 10 services has a few dozen ids and a few thousand
 #: lines; an instance that lived for months has far more, and we stop there.

@@ -3,7 +3,7 @@
 `Store` owns the directory (`manifest.json`, `seg-*.idx`, `blocks/<id>.bin`, `gz/<id>.z|.off`,
 `lock`); `Manifest` and `FileEntry` are the committed state; `load_block_table` reads a
 file's block table back, checked against its CRC32; the codecs compress the seekable
-copies of rotated `.gz` files. Building is in `tracing/index.py`, lookups in
+copies of rotated `.gz` files. Building is in `tracing/index/`, lookups in
 `tracing/source_index.py`, recovery and repair in `tracing/store_check.py`; the commit
 protocol is in docs/tracing-index.md ("Crash safety"). Stdlib only: the lookup path
 imports this.

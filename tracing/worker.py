@@ -17,9 +17,9 @@ import gzip
 import io
 from collections.abc import Callable, Iterator
 
+from kansoku.ids import REQUEST_ID_RE
+from kansoku.tracing.ingest.records import iter_records
 from kansoku.tracing.model import Link, LinkKind, LogLine, LogSource, Span, Strength, Trace
-from kansoku.tracing.parse import iter_records
-from kansoku.tracing.stitch import REQUEST_ID_RE
 
 #: How far past the request's last record we look (bytes, and records of the same pid).
 MAX_AHEAD_BYTES = 256 * 1024

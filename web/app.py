@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from kansoku.errors import KansokuError
-from kansoku.models import REQUEST_ID_RE, UUID_RE
+from kansoku.ids import REQUEST_ID_RE, UUID_RE
 
 from .pages import cluster_page, control_plane_page, message_page, overview
 from .pages_trace import heal_page, trace_page

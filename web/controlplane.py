@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kansoku.health.crosslayer_sources import AccessSamples
+from kansoku.health.crosslayer.sources import AccessSamples
 
 BUCKETS = 24
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kansoku.health.crosslayer import Window
-from kansoku.health.crosslayer_sources import SnapshotIaas
+from kansoku.health.crosslayer.sources import SnapshotIaas
 from kansoku.inventory import Inventory
 from kansoku.process import ManagedProcess
 
@@ -62,7 +62,7 @@ def demo_iaas(inventory: Inventory, truth: Any) -> dict[str, Any]:
     touched = {
         sh.split("@", 1)[1] for f in truth.faults for sh in [*f.services, *f.reachable] if "@cmp-" in sh
     } | {bind_host, rpc_host}
-    # the two-step faults break builds on a compute host too (tracing.demo_chains)
+    # the two-step faults break builds on a compute host too (tracing.demo.chains)
     touched |= {f.root_host for f in truth.chain_faults if f.root_host.startswith("cmp-")}
     healthy = [h for h in computes if h not in touched]
     if not healthy:

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from kansoku.config import store_dir
 from kansoku.errors import KansokuError
-from kansoku.health.crosslayer_check import iaas_source
+from kansoku.health.crosslayer.check import iaas_source
 
 from .state import WebSources, WebState
 
@@ -41,7 +41,7 @@ def sources_from_options(
     if inv is None:
         notes.append("no --inventory: the fleet grid is empty")
     source = iaas_source(iaas, inv)
-    from kansoku.health.crosslayer_sources import SnapshotIaas
+    from kansoku.health.crosslayer.sources import SnapshotIaas
 
     window = source.window if isinstance(source, SnapshotIaas) else None
     return WebSources(path_or_none, inv, heal_config, source, window, notes=notes)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kansoku.health.crosslayer import CrossVerdict, IaasSource, Window, fault_label, judge_fleet
-from kansoku.health.crosslayer_sources import LogFailures, StoreScan, scan_store
+from kansoku.health.crosslayer.sources import LogFailures, StoreScan, scan_store
 from kansoku.health.model import CheckStatus
 from kansoku.inventory import Inventory
 from kansoku.models import CheckState, Cluster

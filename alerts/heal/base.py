@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from kansoku.alerts.heal.model import Outcome
 from kansoku.alerts.heal.params import label_problem
 from kansoku.errors import KansokuError
-from kansoku.models import Cluster
+from kansoku.models import Cluster, HealHook
 
 
 class StorageBackend(Protocol):
@@ -156,3 +156,19 @@ class Action(Protocol):
     def execute(self, ctx: ActionContext) -> Outcome: ...
 
     def verify(self, ctx: ActionContext, done: Outcome) -> Outcome: ...
+
+
+class HookSource(Protocol):
+    """A cluster's heal hooks from outside heal.yaml: the hooks its add-on bundle chain ships.
+
+    Why a seam: the bundles (kansoku.addon_bundles) are built from this package's rule files,
+    so they sit above it and the healer may not import them; the bundle catalog implements
+    this Protocol (`addon_bundles.ops.CatalogHooks`) and `kansoku heal serve` (registered by
+    the bundles' CLI) wires it in.
+    """
+
+    def hooks_for(self, cluster: Cluster) -> list[HealHook]: ...
+
+
+#: Opens the HookSource for heal.yaml's `bundle_dirs` (None: the shipped bundles).
+HookSources = Callable[[list[Path] | None], HookSource]

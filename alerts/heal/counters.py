@@ -4,7 +4,7 @@ Why not a journal scan per scrape: the grouped COUNTs took 1.4 s per scrape at 1
 under the journal lock, so each scrape stalled every webhook for as long (issue 11,
 item 12). Why still from the journal at start: counters that restart at zero would make
 success rates lie right after a crash. So: one scan when the server starts, plus the
-totals of rows pruned earlier (kept in `settings`, see heal.journal_prune), then increments at the
+totals of rows pruned earlier (kept in `settings`, see heal.journal.prune), then increments at the
 places where an action reaches a final state, a rail skips one, or a request is answered.
 The increments follow commits; a crash between a commit and its increment loses nothing,
 because the next start counts from the journal again.

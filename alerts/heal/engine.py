@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kansoku.alerts.heal.base import Action, ActionContext, ActionFailed, Services
+from kansoku.alerts.heal.base import Action, ActionContext, ActionFailed, HookSources, Services
 from kansoku.alerts.heal.config import HealConfig, LoadedConfig
 from kansoku.alerts.heal.journal import AlertRow, Journal, kind_of
 from kansoku.alerts.heal.model import SKIPPED, ActionState, Decision
@@ -67,25 +67,31 @@ class _Batch:
 
 
 def bundle_hooks(
-    loaded: LoadedConfig, clusters: dict[str, Cluster], known: frozenset[str]
+    loaded: LoadedConfig,
+    clusters: dict[str, Cluster],
+    known: frozenset[str],
+    hook_sources: HookSources | None = None,
 ) -> dict[str, list[HealHook]]:
-    """Each cluster's heal hooks from its add-on bundle chain (kansoku.addon_bundles).
+    """Each cluster's heal hooks from its add-on bundle chain, read through `hook_sources`.
 
     Why per cluster: a cluster's bundle version follows its Kubernetes version, and so do
     the hooks it ships. A hook naming an action this healer does not know is a bundle bug:
-    refuse to start rather than ignore it.
+    refuse to start rather than ignore it. The bundles sit above the healer, so their
+    catalog is handed in (`base.HookSource`, wired by `kansoku heal serve`), never imported.
     """
     if not loaded.config.bundle_hooks:
         return {}
-    # imported on use: the bundle catalog (rule tooling, dashboards) costs ~150 ms at start
-    # and only heal.yaml files with bundle_hooks need it (tests/test_layering.py keeps it one-way)
-    from kansoku.addon_bundles.ops import catalog, heal_hooks
     from kansoku.errors import KansokuError
 
-    cat = catalog([loaded.path(d) for d in loaded.config.bundle_dirs] or None)
+    if hook_sources is None:
+        raise KansokuError(
+            f"{loaded.source}: bundle_hooks is true but no bundle catalog was given to the healer "
+            "(kansoku heal serve wires it; a library caller passes hook_sources=CatalogHooks)"
+        )
+    source = hook_sources([loaded.path(d) for d in loaded.config.bundle_dirs] or None)
     out: dict[str, list[HealHook]] = {}
     for cluster in clusters.values():
-        hooks = heal_hooks(cat, cluster)
+        hooks = source.hooks_for(cluster)
         for hook in hooks:
             for name in (hook.action, hook.escalate_to):
                 if name is not None and name not in known:
@@ -112,6 +118,7 @@ class Engine:
         services: Services,
         probes: list[DependencyProbe],
         dry_run: bool,
+        hook_sources: HookSources | None = None,
     ) -> None:
         self.journal = journal
         self.loaded = loaded
@@ -123,7 +130,7 @@ class Engine:
         self.dry_run = dry_run or loaded.config.dry_run
         self.clusters: dict[str, Cluster] = loaded.clusters()
         self.workdir = loaded.path(loaded.config.workdir)
-        self.cluster_hooks = bundle_hooks(loaded, self.clusters, frozenset(actions))
+        self.cluster_hooks = bundle_hooks(loaded, self.clusters, frozenset(actions), hook_sources)
         self.alert_names = frozenset(
             [h.alert for h in loaded.config.hooks]
             + [h.alert for hs in self.cluster_hooks.values() for h in hs]

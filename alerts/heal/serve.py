@@ -16,7 +16,7 @@ from typing import Any
 
 from kansoku.alerts.heal.actions import ACTIONS
 from kansoku.alerts.heal.auth import Authenticator
-from kansoku.alerts.heal.base import Action, KubeApi, Services, StorageBackend
+from kansoku.alerts.heal.base import Action, HookSources, KubeApi, Services, StorageBackend
 from kansoku.alerts.heal.config import TOKEN_ENV, LoadedConfig, load_heal_config
 from kansoku.alerts.heal.engine import CheckProbe, DependencyProbe, Engine
 from kansoku.alerts.heal.journal import Journal
@@ -65,7 +65,9 @@ def build(
     actions: dict[str, Action] | None = None,
     checks: Callable[[], str | None] | None = None,
     synchronous: str = "FULL",
+    hook_sources: HookSources | None = None,
 ) -> Built:
+    """The journal, engine and healer for `loaded`; `hook_sources` reads the bundles' heal hooks."""
     journal = Journal(loaded.path(loaded.config.journal), synchronous=synchronous)
     journal.load_counters()  # once, before anything decides: /metrics never scans the journal
     # the storm rail is the engine's own (heal.rails), read in each decision transaction
@@ -78,7 +80,9 @@ def build(
         azs = {c.id: c.az for c in loaded.clusters().values()}
         probes.append(HealthMetricsProbe(loaded.config.health_metrics_url, azs))
     registry = actions or ACTIONS
-    engine = Engine(journal, loaded, registry, services or default_services(loaded), probes, dry_run)
+    engine = Engine(
+        journal, loaded, registry, services or default_services(loaded), probes, dry_run, hook_sources
+    )
     return Built(loaded, journal, engine, Healer(journal, engine, registry, loaded.config.workers))
 
 
@@ -93,9 +97,14 @@ def authenticator(loaded: LoadedConfig) -> Authenticator:
 
 
 def serve(
-    config: Path, host: str, port: int, dry_run: bool, on_ready: Callable[[], None] | None = None
+    config: Path,
+    host: str,
+    port: int,
+    dry_run: bool,
+    hook_sources: HookSources | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
-    """`kansoku heal serve`: run the receiver until interrupted.
+    """`kansoku heal serve`: run the receiver until interrupted (`hook_sources`: the bundles' hooks).
 
     Everything that can be wrong in the configuration (hooks and their parameters, the
     inventory, bundle hooks, credentials) is checked by `load_heal_config`, `authenticator`
@@ -114,7 +123,7 @@ def serve(
 
     loaded = load_heal_config(config)
     auth = authenticator(loaded)
-    built = build(loaded, dry_run=dry_run)
+    built = build(loaded, dry_run=dry_run, hook_sources=hook_sources)
     built.healer.start()
     app = create_app(built.journal, built.engine, built.healer, auth)
     sys.setswitchinterval(SWITCH_INTERVAL)
@@ -138,7 +147,7 @@ def keep_seconds(loaded: LoadedConfig) -> float:
 
 def prune_journal(config: Path, older_than_days: float | None) -> dict[str, int]:
     """`kansoku heal prune`: apply retention now (the config's `retention_days` by default)."""
-    from kansoku.alerts.heal.journal_prune import prune
+    from kansoku.alerts.heal.journal.prune import prune
 
     loaded = load_heal_config(config)
     days = older_than_days if older_than_days is not None else loaded.config.retention_days
@@ -152,8 +161,8 @@ def prune_journal(config: Path, older_than_days: float | None) -> dict[str, int]
 
 
 def _prune_hourly(built: Built, stop: threading.Event) -> None:
-    """The server's own retention, once an hour (chunked: see heal.journal_prune)."""
-    from kansoku.alerts.heal.journal_prune import prune
+    """The server's own retention, once an hour (chunked: see heal.journal.prune)."""
+    from kansoku.alerts.heal.journal.prune import prune
 
     days = built.loaded.config.retention_days
     while days is not None and not stop.wait(PRUNE_EVERY_SECONDS):

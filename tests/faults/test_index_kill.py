@@ -1,7 +1,7 @@
 """kill -9 of the real `kansoku index` at seeded random moments, then a re-run: the store must
 answer exactly as a clean build of the same logs does (issue 11, item 1).
 
-The logs are the demo cloud (`kansoku.tracing.demo_gen`: 117 text, JSON, rotated `.1` and
+The logs are the demo cloud (`kansoku.tracing.demo`: 117 text, JSON, rotated `.1` and
 `.gz` files with six injected faults). Each round starts from an empty store (a first
 build) or from a store of the logs' first halves (the logs grew: an incremental run),
 kills one or two `kansoku index` processes part-way, lets a last one finish, then compares
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from kansoku.tracing.demo_gen import generate
+from kansoku.tracing.demo.generate import generate
 from kansoku.tracing.store_check import verify_store
 from tests.index_oracle import answers, differences, probe_ids
 
@@ -140,10 +140,11 @@ def test_kill_9_during_index_then_rerun_answers_like_a_clean_build(tmp_path: Pat
 _DYING = """
 import os, signal, sys
 from kansoku.tracing import index as m
-m.FLUSH_POSTINGS = 4000  # many small segments: commits during the run, then merges
-m.MAX_SEGMENTS = 3
+from kansoku.tracing.index import postings as p
+p.FLUSH_POSTINGS = 4000  # many small segments: commits during the run, then merges
+p.MAX_SEGMENTS = 3
 stage = sys.argv[3]
-real_save, real_merge = m.Store.save, m._merge_segments
+real_save, real_merge = m.Store.save, p.merge_segments
 calls = []
 def merge(store, manifest):
     calls.append("merge")
@@ -157,7 +158,7 @@ def save(self, manifest):
     elif calls.count("save") < int(stage):
         return real_save(self, manifest)
     os.kill(os.getpid(), signal.SIGKILL)
-m.Store.save, m._merge_segments = save, merge
+m.Store.save, p.merge_segments = save, merge
 m.build_index([sys.argv[1]], sys.argv[2])
 """
 

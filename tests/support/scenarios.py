@@ -19,8 +19,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kansoku.tracing.demo.writer import text_record
+from kansoku.tracing.ingest.records import iter_records
 from kansoku.tracing.model import LogLine, ParseProblem
-from kansoku.tracing.parse import iter_records
 
 T0 = 1795430000.0  # 2026-11-23 09:53:20 UTC
 USER = "6f3b2d1c8a7e4b5f9c0d1e2f3a4b5c6d 9a8b7c6d5e4f4a3b2c1d0e9f8a7b6c5d - - default default"
@@ -90,16 +91,12 @@ class Cloud:
         path = self.path(host, service)
         pid = self.pids.setdefault(f"{host}/{service}", 1000 + 37 * len(self.pids))
         stamp = fmt_ts(T0 + t + self.skew.get(host, 0.0))
-        ctx = f"[{gid or 'None'} {req} {USER}]" if req else "[-]"
-        inst = f"[instance: {instance}] " if instance else ""
-        suffix = ""
-        if tb:
-            suffix = f": {tb[-1]}"
+        ctx = f"{gid or 'None'} {req} {USER}" if req else "-"
+        # the demo cloud's writer: one formatter of oslo.log text records for both
+        text = text_record(stamp, pid, level, logger, ctx, instance, msg, tb[-1] if tb else None, tb=tb)
         lines = self._lines[path]
         line_no = len(lines) + 1
-        lines.append(f"{stamp} {pid} {level} {logger} {ctx} {inst}{msg}{suffix}")
-        for tb_line in tb or ():
-            lines.append(f"{stamp} {pid} ERROR {logger} {inst}{tb_line}")
+        lines.extend(text.split("\n"))
         return f"{path}:{line_no}"
 
     def access(

@@ -293,7 +293,7 @@ class ElasticsearchSource:
 
     def lines_for(self, ids: Iterable[str]) -> Iterator[LogLine]:
         """Every document carrying one of `ids`, parsed, oldest first, each exactly once."""
-        from kansoku.tracing.parse import parse_record, unparsed_line
+        from kansoku.tracing.ingest.parse import parse_record, unparsed_line
 
         wanted = [i for i in dict.fromkeys(ids) if i]
         if not wanted:

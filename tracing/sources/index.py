@@ -19,17 +19,17 @@ from pathlib import Path
 
 from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
+from kansoku.ids import ID_TAIL_BYTES_RE, ID_TAIL_RE
 from kansoku.tracing.durable import StoreDamaged
-from kansoku.tracing.files import LogReadError, open_error, read_chunks
-from kansoku.tracing.model import LogLine
-from kansoku.tracing.parse import (
+from kansoku.tracing.ingest.files import LogReadError, open_error, read_chunks
+from kansoku.tracing.ingest.parse import parse_record, unparsed_line
+from kansoku.tracing.ingest.records import (
     is_exception_prefix,
     iter_raw_records,
     json_record_start,
-    parse_record,
     starts_record,
-    unparsed_line,
 )
+from kansoku.tracing.model import LogLine
 from kansoku.tracing.segment import SegmentReader, lookup
 from kansoku.tracing.store import FileEntry, Manifest, Store, load_block_table
 from kansoku.tracing.store_check import decode_gz_block, load_gz_offsets
@@ -104,7 +104,7 @@ class _Chunk:
         the chunk in one regex scan instead, kept for later calls."""
         if many and self._tails is None:
             tails: dict[bytes, list[int]] = {}
-            for m in _TAIL_B_RE.finditer(self.data):
+            for m in ID_TAIL_BYTES_RE.finditer(self.data):
                 tails.setdefault(m.group(1), []).append(m.start(1))
             self._tails = tails
         if self._tails is not None:
@@ -225,18 +225,13 @@ def _definite_start(data: bytes, start: int) -> bool:
     return starts_record(line) and not _is_exception_prefix(line)
 
 
-#: The same 17-character UUID tail the indexer keys on (`xxxx-xxxxxxxxxxxx`).
-_TAIL_RE = re.compile(r"-[0-9a-f]{4}-[0-9a-f]{4}-([0-9a-f]{4}-[0-9a-f]{12})")
-
-
-_TAIL_B_RE = re.compile(rb"-[0-9a-f]{4}+-[0-9a-f]{4}+-([0-9a-f]{4}+-[0-9a-f]{12}+)")
 #: From how many ids asked of one chunk mapping all its UUIDs (one regex scan: ~470 us
 #: on 128 KiB of demo logs, ~20 finds of one id at ~22 us each) beats a find per id.
 _MAP_AT = 20
 
 
 def _tail(text: str) -> str | None:
-    found = _TAIL_RE.findall(text.lower())
+    found = ID_TAIL_RE.findall(text.lower())
     return found[-1] if found else None
 
 

@@ -22,8 +22,9 @@ import re
 import time
 from pathlib import Path
 
+from kansoku.tracing.ingest.oslo_format import HEADER_RE
+from kansoku.tracing.ingest.records import iter_records
 from kansoku.tracing.model import LogLine
-from kansoku.tracing.parse import HEADER_RE, iter_records
 
 HERE = Path(__file__).parent
 LAB = HERE.parent / "real-openstack"

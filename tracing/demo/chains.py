@@ -1,6 +1,6 @@
 """Two-step faults for the demo cloud: an earlier request breaks a resource, the user's later one is refused.
 
-Why: in real clouds the request a user reports is often not the one that broke (issue 18):
+Why: in real clouds the request a user reports is often not the one that broke:
 a build failed in nova-compute and left the instance in ERROR, a volume create failed in
 cinder-volume and left the volume in `error`; the user only sees the next call refused
 ("409 Conflict: Cannot 'reboot' instance ... while it is in vm_state error"). The two
@@ -19,25 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kansoku.tracing.demo_gen import (
-    S_CINDER_SCHED,
-    S_COMPUTE,
-    S_KSA,
-    S_NOVA_WSGI,
-    S_SCHED,
-    Cloud,
-    Ctx,
-    FaultRecord,
-    GroundTruth,
-    Injector,
-    Tracker,
-    _s,
-    generate,
-)
+from kansoku.tracing.demo.catalog import S_CINDER_SCHED, S_COMPUTE, S_KSA, S_NOVA_WSGI, S_SCHED, code_at
+from kansoku.tracing.demo.cloud import Cloud
+from kansoku.tracing.demo.generate import Injector, generate
+from kansoku.tracing.demo.truth import FaultRecord, GroundTruth, Tracker
+from kansoku.tracing.demo.writer import Ctx
 
 PY = "/usr/lib/python3/dist-packages"
-S_API = _s("_provision_instances", "nova/compute/api.py", 1120)
-S_COND = _s("schedule_and_build_instances", "nova/conductor/manager.py", 1580)
+S_API = code_at("_provision_instances", "nova/compute/api.py", 1120)
+S_COND = code_at("schedule_and_build_instances", "nova/conductor/manager.py", 1580)
 
 #: kind -> fraction of the traffic where the first step starts.
 CHAIN_KINDS: dict[str, float] = {
@@ -400,7 +390,7 @@ def inject_chain(cloud: Cloud, kind: str, t: float, seed: int) -> tuple[FaultRec
     return rec, tracker
 
 
-#: nova-api losing the request context mid-request (issue 18: 7 % of the misses).
+#: nova-api losing the request context mid-request (7 % of the misses before causal chains).
 SWITCH_KIND = "api_request_id_switch"
 
 
@@ -495,5 +485,5 @@ CHAINS: dict[str, tuple[float, Injector]] = {
 
 
 def generate_cloud(out_dir: Path | str, **kwargs: Any) -> GroundTruth:
-    """The demo cloud with its two-step faults (`demo_gen.generate` arguments otherwise)."""
+    """The demo cloud with its two-step faults (`generate.generate` arguments otherwise)."""
     return generate(out_dir, extra=CHAINS, **kwargs)

@@ -17,10 +17,9 @@ from prometheus_client.registry import Collector
 from rich.console import Console
 from rich.markup import escape
 
+from kansoku.health.crosslayer import IAAS, KUBERNETES, CrossVerdict, IaasSource, judge_fleet
+from kansoku.health.model import CheckStatus
 from kansoku.inventory import Inventory, load_inventory
-
-from .crosslayer import IAAS, KUBERNETES, CrossVerdict, IaasSource, judge_fleet
-from .model import CheckStatus
 
 _STYLE = {IAAS: "bold magenta", KUBERNETES: "cyan"}
 
@@ -28,8 +27,8 @@ _STYLE = {IAAS: "bold magenta", KUBERNETES: "cyan"}
 def iaas_source(spec: str | None, inventory: Inventory | None) -> IaasSource | None:
     """`nova` (the inventory's `openstack.cloud` through openstacksdk) or a snapshot JSON file;
     without a spec, Nova when the inventory polls compute services or network agents."""
-    from .crosslayer_nova import NovaIaas
-    from .crosslayer_sources import SnapshotIaas
+    from kansoku.health.crosslayer.nova import NovaIaas
+    from kansoku.health.crosslayer.sources import SnapshotIaas
 
     settings = inventory.openstack if inventory is not None else None
     if spec is None:
@@ -46,9 +45,8 @@ def verdicts_for_check(
 ) -> dict[str, CrossVerdict] | None:
     """The verdict of every failing cluster, or None when no IaaS source is configured."""
     from kansoku.config import store_dir
+    from kansoku.health.crosslayer.sources import LogFailures, SnapshotIaas, scan_store
     from kansoku.tracing.index import Store
-
-    from .crosslayer_sources import LogFailures, SnapshotIaas, scan_store
 
     inventory = load_inventory(inventory_path)
     iaas = iaas_source(iaas_spec, inventory)

@@ -16,7 +16,7 @@ or "Kubernetes fault: IaaS healthy". When the IaaS cannot be asked the verdict s
 (never "healthy" by default).
 
 Sources are Protocols (`IaasSource`, `FailureSource`); implementations (Nova through
-openstacksdk, a snapshot file, the log index) are in `crosslayer_sources.py`. Heal decisions
+openstacksdk, a snapshot file, the log index) are in `crosslayer/sources.py`. Heal decisions
 may consult `judge_cluster` later (replace_node already refuses hypervisor faults itself).
 """
 
@@ -27,10 +27,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from kansoku.health.fleet import MANAGEMENT_FAULT, fault_domain
+from kansoku.health.model import CheckStatus
 from kansoku.models import CheckState, Cluster
-
-from .fleet import MANAGEMENT_FAULT, fault_domain
-from .model import CheckStatus
 
 IAAS = "iaas"
 KUBERNETES = "kubernetes"

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kansoku.alerts.heal.counters import PRUNED_KEY, Counters
-from kansoku.alerts.heal.journal_schema import SCHEMA, kind_of, migrate, target_of
+from kansoku.alerts.heal.journal.schema import SCHEMA, kind_of, migrate, target_of
 from kansoku.alerts.heal.model import SKIPPED, ActionState, AMMessage
 
 __all__ = ["ActionRow", "AlertRow", "Journal", "kind_of", "target_of"]

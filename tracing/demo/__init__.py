@@ -19,7 +19,7 @@ from kansoku.errors import KansokuError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from kansoku.tracing.demo_gen import FaultRecord, GroundTruth
+    from kansoku.tracing.demo.truth import FaultRecord, GroundTruth
     from kansoku.tracing.model import LogSource, Verdict
 
 #: The fault whose trace the demo draws in full: the classic "my VM create failed".
@@ -124,8 +124,8 @@ def prepare(workdir: Path, *, seed: int | None = None, scale: int = 1) -> DemoCl
     """
     import shutil
 
-    from kansoku.tracing.demo_chains import generate_cloud
-    from kansoku.tracing.demo_gen import DEFAULT_SEED
+    from kansoku.tracing.demo.chains import generate_cloud
+    from kansoku.tracing.demo.generate import DEFAULT_SEED
     from kansoku.tracing.index import build_index
     from kansoku.tracing.sources.index import IndexSource
 

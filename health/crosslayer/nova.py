@@ -18,10 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from kansoku.health.crosslayer import AgentView, IaasError, ServerView
+from kansoku.health.crosslayer.sources import _ts
 from kansoku.models import Cluster
-
-from .crosslayer import AgentView, IaasError, ServerView
-from .crosslayer_sources import _ts
 
 #: Seconds before a call to Nova gives up (openstacksdk's `api_timeout`; none by default).
 API_TIMEOUT_S = 10.0

@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import re
 
+from kansoku.ids import PATH_UUID_RE, UUID_OPTIONAL_DASHES
+
 _ID_SEGMENT = re.compile(
     r"""^(?:
-        (?:req-)?[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}
+        (?:req-)?"""
+    + UUID_OPTIONAL_DASHES
+    + r"""
       | [0-9a-fA-F]{16,}
       | \d+
       | (?=[^/]*\d)[A-Za-z0-9_-]{20,}
@@ -96,7 +100,6 @@ def _kind(seg: str) -> int:
 #: Dashed UUIDs are what makes most paths unique; every one is an id segment (rule 1) and
 #: stays one as all zeros, so paths are memoised with their UUIDs zeroed: one memo entry per
 #: route shape instead of one per server.
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 
 
@@ -104,7 +107,7 @@ def route_template(path: str) -> str:
     """`/v2.1/servers/3f6c...-.../action?x=1` -> `/v2.1/servers/{id}/action` (memoised)."""
     found = _path_memo.get(path)
     if found is None:
-        shape = _UUID.sub(_ZERO_UUID, path)
+        shape = PATH_UUID_RE.sub(_ZERO_UUID, path)
         found = _path_memo.get(shape)
         if found is None:
             found = _route_template(shape)

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from kansoku.errors import KansokuError
+from kansoku.health.crosslayer import IAAS_PROJECTS, AgentView, FailedRequest, ServerView, Window
 from kansoku.models import Cluster
-
-from .crosslayer import IAAS_PROJECTS, AgentView, FailedRequest, ServerView, Window
 
 
 def _ts(value: Any) -> float | None:
@@ -164,10 +163,10 @@ def scan_store(store: Path) -> StoreScan:
     """Every live file of the store: ERROR records and 5xx answers (failed requests) and every
     access line (charts). Records are parsed only when a cheap text test says they may be one.
     """
-    from kansoku.tracing.files import LogReadError
     from kansoku.tracing.index import Store, iter_entries
+    from kansoku.tracing.ingest.files import LogReadError
+    from kansoku.tracing.ingest.records import iter_records
     from kansoku.tracing.model import LogLine
-    from kansoku.tracing.parse import iter_records
     from kansoku.tracing.stats import _stream_lines
 
     if not Store(store).exists():

@@ -1,0 +1,115 @@
+"""Postings (64-bit id key -> file and block) buffered in memory and written as sorted segments; merges."""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any
+
+from kansoku.ids import ID_TAIL_BYTES_RE
+from kansoku.tracing.index.scan import last_match
+from kansoku.tracing.segment import SegmentMeta, SegmentReader, write_segment
+from kansoku.tracing.store import Manifest, Store
+
+FLUSH_POSTINGS = 2_000_000
+
+
+MAX_SEGMENTS = 8
+
+
+def id_key(text: str | bytes) -> int | None:
+    """The 64-bit key of an id containing a UUID (`req-<uuid>` or `<uuid>`), else None."""
+    raw = text.encode() if isinstance(text, str) else text
+    m = last_match(ID_TAIL_BYTES_RE, raw.lower(), 0, len(raw))
+    if m is None:
+        return None
+    tail = m.group(1)
+    return int(tail[:4] + tail[5:], 16)
+
+
+class Postings:
+    """Buffered postings, flushed as sorted immutable segments (bounded memory).
+
+    Per block the distinct keys arrive as one numpy uint64 array (`block_scan`) with one
+    posting value for all of them; the arrays are joined and sorted only at flush time.
+    """
+
+    def __init__(self, store: Store, manifest: Manifest) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.parts: list[Any] = []
+        self.posts: array[int] = array("Q")
+        self.counts: array[int] = array("Q")
+        self.pending = 0
+        self.total = 0
+        self.flushed = 0  # segments written since the last commit
+
+    def add(self, keys: Any, post: int) -> None:
+        n = len(keys)
+        self.parts.append(keys)
+        self.posts.append(post)
+        self.counts.append(n)
+        self.pending += n
+        self.total += n
+        if self.pending >= FLUSH_POSTINGS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        import numpy as np
+
+        keys = np.concatenate(self.parts)
+        posts = np.repeat(
+            np.frombuffer(self.posts, dtype=np.uint64),
+            np.frombuffer(self.counts, dtype=np.uint64).astype(np.int64),
+        )
+        name = f"seg-{self.manifest.next_segment:06d}.idx"
+        self.manifest.next_segment += 1
+        self.manifest.segments.append(write_segment(self.store.root / name, keys, posts))
+        self.flushed += 1
+        self.parts = []
+        self.posts = array("Q")
+        self.counts = array("Q")
+        self.pending = 0
+
+
+def merge_segments(store: Store, manifest: Manifest) -> list[str]:
+    """Merge the smallest segments into one when there are too many (bounded by size).
+
+    Returns the names of the segments merged away. They are deleted only after the
+    manifest that no longer names them is committed: until then the last committed
+    manifest still needs them (a failed commit here must not brick the store).
+    """
+    if len(manifest.segments) <= MAX_SEGMENTS:
+        return []
+    metas = sorted(manifest.segments, key=lambda m: (m.size, m.name))
+    chosen: list[SegmentMeta] = []
+    budget = 16 * FLUSH_POSTINGS * 16  # bytes of postings merged at once
+    used = 0
+    for meta in metas:
+        if chosen and used + meta.size > budget:
+            break
+        chosen.append(meta)
+        used += meta.size
+    if len(chosen) < 2:
+        return []
+    keys: array[int] = array("Q")
+    posts: array[int] = array("Q")
+    for meta in chosen:
+        reader = SegmentReader(store.root / meta.name, meta)
+        try:
+            k, p = reader.arrays()
+        finally:
+            reader.close()
+        keys.extend(k)
+        posts.extend(p)
+    import numpy as np
+
+    name = f"seg-{manifest.next_segment:06d}.idx"
+    manifest.next_segment += 1
+    merged = write_segment(
+        store.root / name, np.frombuffer(keys, dtype=np.uint64), np.frombuffer(posts, dtype=np.uint64)
+    )
+    names = {m.name for m in chosen}
+    manifest.segments = [s for s in manifest.segments if s.name not in names] + [merged]
+    return sorted(names)

@@ -1,0 +1,288 @@
+"""One block of a log file, scanned once: every UUID key, every newline, and the lines that are not records.
+
+Vectorised with numpy (imported only here, by the indexer: the lookup path stays standard
+library); `block_scan` must agree with the regexes of `ingest.oslo_format` and `kansoku.ids`
+(tests/test_index_scan.py checks it on real and generated logs).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kansoku.tracing.ingest.oslo_format import (
+    HEADER_START_B,
+    RECORD_START_B,
+    SUSPICIOUS_LINE_B,
+)
+from kansoku.tracing.store import BLOCK_SIZE
+
+
+def last_match(pattern: re.Pattern[bytes], buf: bytes, pos: int, end: int) -> re.Match[bytes] | None:
+    last = None
+    for m in pattern.finditer(buf, pos, end):
+        last = m
+    return last
+
+
+def last_match_back(
+    pattern: re.Pattern[bytes], anchor: bytes, buf: bytes, pos: int, end: int
+) -> re.Match[bytes] | None:
+    """`last_match` for a pattern that starts with the literal `anchor` and whose matches
+    cannot overlap: tries the anchors from the end backwards (the last match is usually in
+    the last line; iterating every match of an 8-16 KiB window cost ~5 % of a build)."""
+    at = buf.rfind(anchor, pos, end)
+    while at != -1:
+        m = pattern.match(buf, at, end)
+        if m is not None:
+            return m
+        at = buf.rfind(anchor, pos, at)
+    return None
+
+
+#: Byte classes and states of `_Scan.header_dfa`: the variable part of an oslo.log header
+#: after its fixed 19-character `YYYY-MM-DD HH:MM:SS` (see `_SUSPICIOUS_RE`).
+_C_DIGIT, _C_DOTCOMMA, _C_Z, _C_PLUS, _C_MINUS, _C_SPACE, _C_COLON, _C_UPPER, _C_OTHER, _C_WS = range(10)
+
+
+_N_CLASSES = 10
+
+
+_HEADER_COLS = 19  # `YYYY-MM-DD HH:MM:SS`
+
+
+_DFA_COLS = 24  # header bytes after those checked per vectorised pass
+
+
+class _Scan:
+    """Lookup tables for `block_scan` and `suspicious`, built once per process (numpy is
+    imported lazily: the `kansoku trace` path imports this module and must not pay for it)."""
+
+    _made: _Scan | None = None
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.np = np
+        # hex digit -> its value, anything else -> 255 (one gather checks and converts)
+        self.nib = np.full(256, 255, dtype=np.uint8)
+        self.nib[np.frombuffer(b"0123456789", dtype=np.uint8)] = np.arange(10, dtype=np.uint8)
+        self.nib[np.frombuffer(b"abcdef", dtype=np.uint8)] = np.arange(10, 16, dtype=np.uint8)
+        # rows: positions after the first dash of `-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (its 24 hex
+        # digits); the last 16 of them are the key
+        self.hex_rows = np.array(
+            [*range(1, 5), *range(6, 10), *range(11, 15), *range(16, 28)], dtype=np.int64
+        )[:, None]
+        self.empty = np.zeros(0, dtype=np.uint64)
+        self.digit = np.zeros(256, dtype=bool)
+        self.digit[np.frombuffer(b"0123456789", dtype=np.uint8)] = True
+        self.fixed_rows = np.arange(_HEADER_COLS, dtype=np.int64)[:, None]
+        self.digit_rows = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18], dtype=np.int64)
+        self.var_rows = np.arange(_HEADER_COLS, _HEADER_COLS + _DFA_COLS, dtype=np.int64)[:, None]
+        cls = np.full(256, _C_OTHER, dtype=np.int64)
+        cls[np.frombuffer(b"0123456789", dtype=np.uint8)] = _C_DIGIT
+        cls[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXY", dtype=np.uint8)] = _C_UPPER
+        for ch, c in ((b".", _C_DOTCOMMA), (b",", _C_DOTCOMMA), (b"Z", _C_Z), (b"+", _C_PLUS)):
+            cls[ch[0]] = c
+        for ch, c in ((b"-", _C_MINUS), (b" ", _C_SPACE), (b":", _C_COLON)):
+            cls[ch[0]] = c
+        cls[np.frombuffer(b"\t\n\r\x0b\x0c", dtype=np.uint8)] = _C_WS
+        self.cls = cls
+        table, start, self.accept, self.dead = _header_dfa(np)
+        # three columns per step: next = table3[state + c1 * 100 + c2 * 10 + c3]
+        n_states = len(table) // _N_CLASSES
+        s = np.arange(n_states, dtype=np.int64)[:, None] * _N_CLASSES
+        codes = np.arange(_N_CLASSES**3, dtype=np.int64)
+        c1, c2, c3 = codes // 100, codes // 10 % 10, codes % 10
+        after = table[table[table[s + c1] + c2] + c3]  # (states, 1000), pre-multiplied by 10
+        self.table3 = (after // _N_CLASSES * _N_CLASSES**3).reshape(-1)
+        self.start3 = start // _N_CLASSES * _N_CLASSES**3
+        self.accept3 = self.accept // _N_CLASSES * _N_CLASSES**3
+        self.dead3 = self.dead // _N_CLASSES * _N_CLASSES**3
+        # scratch arrays reused block after block: a fresh 128 KiB numpy array is a fresh
+        # mmap (glibc's threshold) and costs a page fault per 4 KiB on first touch
+        self._bools = [np.zeros(0, dtype=bool) for _ in range(3)]
+        self._idx = np.zeros(0, dtype=np.int64)
+
+    def bools(self, i: int, n: int) -> Any:
+        """Scratch bool array number `i`, at least `n` long (a view of exactly `n`)."""
+        if len(self._bools[i]) < n:
+            self._bools[i] = self.np.zeros(max(n, BLOCK_SIZE * 2), dtype=bool)
+        return self._bools[i][:n]
+
+    def idx(self, rows: int, cols: int) -> Any:
+        """Scratch contiguous int64 (rows, cols) array."""
+        if len(self._idx) < rows * cols:
+            self._idx = self.np.zeros(max(rows * cols, 24 * 8192), dtype=self.np.int64)
+        return self._idx[: rows * cols].reshape(rows, cols)
+
+    @classmethod
+    def get(cls) -> _Scan:
+        if cls._made is None:
+            cls._made = cls()
+        return cls._made
+
+
+def _header_dfa(np: Any) -> tuple[Any, int, int, int]:
+    r"""The DFA of `(?:[.,]\d+)*(?:Z|[+-]\d\d:?\d\d)? +\d+ +[A-Z]+ +\S` (deterministic as
+    written: every branch starts with a different byte class). Returns a flat table
+    `next = table[state + class]` with states pre-multiplied by the class count."""
+    names = ["s0", "frac1", "frac", "tz1", "tz2", "tz3", "tz4", "tz5", "tzdone"]
+    names += ["sp1", "pid", "sp2", "level", "sp3", "accept", "dead"]
+    st = {name: i for i, name in enumerate(names)}
+    table = np.full((len(names), _N_CLASSES), st["dead"], dtype=np.int64)
+
+    def go(frm: str, cls: int, to: str) -> None:
+        table[st[frm], cls] = st[to]
+
+    for frm in ("s0", "frac"):
+        go(frm, _C_DOTCOMMA, "frac1")
+        go(frm, _C_Z, "tzdone")
+        go(frm, _C_PLUS, "tz1")
+        go(frm, _C_MINUS, "tz1")
+        go(frm, _C_SPACE, "sp1")
+    go("frac1", _C_DIGIT, "frac")
+    go("frac", _C_DIGIT, "frac")
+    go("tz1", _C_DIGIT, "tz2")
+    go("tz2", _C_DIGIT, "tz3")
+    go("tz3", _C_COLON, "tz4")
+    go("tz3", _C_DIGIT, "tz5")
+    go("tz4", _C_DIGIT, "tz5")
+    go("tz5", _C_DIGIT, "tzdone")
+    go("tzdone", _C_SPACE, "sp1")
+    go("sp1", _C_SPACE, "sp1")
+    go("sp1", _C_DIGIT, "pid")
+    go("pid", _C_DIGIT, "pid")
+    go("pid", _C_SPACE, "sp2")
+    go("sp2", _C_SPACE, "sp2")
+    go("sp2", _C_UPPER, "level")
+    go("sp2", _C_Z, "level")
+    go("level", _C_UPPER, "level")
+    go("level", _C_Z, "level")
+    go("level", _C_SPACE, "sp3")
+    go("sp3", _C_SPACE, "sp3")
+    for c in range(_N_CLASSES):
+        if c not in (_C_SPACE, _C_WS):
+            go("sp3", c, "accept")
+        go("accept", c, "accept")
+    flat = (table * _N_CLASSES).reshape(-1)
+    return flat, st["s0"] * _N_CLASSES, st["accept"] * _N_CLASSES, st["dead"] * _N_CLASSES
+
+
+def block_scan(buf: bytes, pos: int, end: int) -> tuple[Any, Any]:
+    """(distinct UUID keys, newline positions relative to pos) of buf[pos:end], vectorised.
+
+    The same matches as `ID_TAIL_BYTES_RE.findall` (a dash, then 4-4-4-12 lowercase hex with
+    dashes between; such matches cannot overlap), found with four shifted comparisons of
+    the dash mask and a hex check of the few candidates: cheaper than the regex, which
+    stops at every dash of a log line (dates, `- - default`, ...) and builds a bytes object
+    per hit. Keys are the last 16 hex digits as a big-endian uint64 (see `id_key`).
+    """
+    sc = _Scan.get()
+    np = sc.np
+    m = end - pos
+    d = np.frombuffer(buf, dtype=np.uint8, count=m, offset=pos)
+    nls = np.flatnonzero(np.equal(d, 10, out=sc.bools(0, m)))
+    n = m - 27
+    if n <= 0:
+        return sc.empty, nls
+    dash = np.equal(d, 45, out=sc.bools(1, m))
+    cand = np.logical_and(dash[:n], dash[5 : n + 5], out=sc.bools(2, n))
+    cand &= dash[10 : n + 10]
+    cand &= dash[15 : n + 15]
+    at = np.flatnonzero(cand)
+    if not len(at):
+        return sc.empty, nls
+    idx = np.add(at, sc.hex_rows, out=sc.idx(len(sc.hex_rows), len(at)))
+    v = sc.nib.take(d.take(idx))  # (24, candidates): row-wise ops are fast
+    v = v[8:, np.maximum.reduce(v, axis=0) < 16]
+    if not v.shape[1]:
+        return sc.empty, nls
+    packed = (v[0::2] << 4) | v[1::2]  # (8, keys) bytes, most significant first
+    keys = np.sort(np.ascontiguousarray(packed.T).view(">u8").reshape(-1).astype(np.uint64))
+    if len(keys) > 1:
+        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    return keys, nls
+
+
+def suspicious(buf: bytes, pos: int, end: int, nls: Any) -> list[int]:
+    """Positions of the newlines in buf[pos:end] that `SUSPICIOUS_LINE_B` would match, in order.
+
+    The regex stops at every newline to try the header pattern (~1 us a line); here the
+    fixed 19 bytes of every line's header are checked at once and the variable rest runs
+    through `_header_dfa`, all lines in step, three columns per pass. Lines the vectorised
+    check cannot decide (near the block end, or a header longer than the columns looked
+    at) go to the regex itself, so the answer is exactly the regex's.
+    """
+    sc = _Scan.get()
+    np = sc.np
+    m = end - pos
+    d = np.frombuffer(buf, dtype=np.uint8, count=m, offset=pos)
+    starts = nls + 1
+    # lines whose whole header window lies in the block; the rest are decided by the regex
+    inside = starts + (_HEADER_COLS + _DFA_COLS) <= m
+    near_end = nls[~inside]
+    starts = starts[inside]
+    first = d[starts]
+    # `{`, a blank line (`\n`, `\r\n`) or a header: only the last needs checking
+    maybe_header = (first != 123) & (first != 10) & ~((first == 13) & (d[starts + 1] == 10))
+    starts = starts[maybe_header]
+    fixed = d.take(starts + sc.fixed_rows)  # (19, lines)
+    ok = np.logical_and.reduce(sc.digit[fixed[sc.digit_rows]], axis=0)
+    ok &= (fixed[4] == 45) & (fixed[7] == 45) & ((fixed[10] == 32) | (fixed[10] == 84))
+    ok &= (fixed[13] == 58) & (fixed[16] == 58)
+    bad = [starts[~ok]]
+    starts = starts[ok]
+    if len(starts):
+        classes = sc.cls.take(d.take(starts + sc.var_rows))  # (24, lines)
+        codes = classes[0::3] * 100 + classes[1::3] * 10 + classes[2::3]  # 3 columns a step
+        state = np.full(len(starts), sc.start3, dtype=np.int64)
+        table = sc.table3
+        for row in codes:
+            state = table.take(state + row)
+        bad.append(starts[state == sc.dead3])
+        undecided = starts[(state != sc.dead3) & (state != sc.accept3)]
+        near_end = np.concatenate((near_end, undecided - 1))
+    found = [int(x) for x in np.concatenate(bad) - 1 + pos]
+    for at in near_end.tolist():
+        if SUSPICIOUS_LINE_B.match(buf, at + pos, end):
+            found.append(at + pos)
+    found.sort()
+    return found
+
+
+def buf_view(buf: bytes, pos: int, end: int) -> Any:
+    """buf[pos:end] as a numpy uint8 array without a copy."""
+    np = _Scan.get().np
+    return np.frombuffer(buf, dtype=np.uint8, count=end - pos, offset=pos)
+
+
+def is_good_start(buf: bytes, pos: int) -> bool:
+    return bool(HEADER_START_B.match(buf, pos)) or buf.startswith(b"{", pos)
+
+
+def kind_of_line_before(buf: bytes, nl_at: int, block_pos: int, kind: str) -> str:
+    """Kind of the (good) line ending at `nl_at`: 'text' for an oslo header, else 'other'."""
+    start = buf.rfind(b"\n", block_pos, nl_at) + 1
+    if start == 0 and block_pos > 0:
+        start = block_pos
+    if start >= nl_at:
+        return kind
+    if HEADER_START_B.match(buf, start):
+        return "text"
+    return "other"
+
+
+def cut(buf: bytes, target: int) -> int:
+    """A block end near `target`: just before a record start, else after a newline."""
+    window = max(0, target - BLOCK_SIZE // 2)
+    last = last_match_back(RECORD_START_B, b"\n", buf, max(window, target - 16384), target)
+    if last is None:
+        last = last_match_back(RECORD_START_B, b"\n", buf, window, target)
+    if last is not None:
+        return last.start() + 1
+    nl = buf.rfind(b"\n", window, target)
+    if nl != -1:
+        return nl + 1
+    nl = buf.find(b"\n", target)
+    return nl + 1 if nl != -1 else len(buf)

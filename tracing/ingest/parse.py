@@ -1,0 +1,226 @@
+"""Parse one OpenStack log record (oslo.log text or JSON, journald, access lines) into a `LogLine`.
+
+The formats are oslo.log's own defaults (`oslo_log/_options.py`, `oslo_log/formatters.py`);
+every regex of the format is built in `oslo_format`, ids come from `kansoku.ids`. Grouping
+physical lines into records is `records`; a line that cannot be understood still becomes a
+`LogLine(fmt="unparsed")` carrying every id found in it (`unparsed_line`), so nothing is
+silently dropped and it stays findable.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from kansoku.ids import UUID_TOKEN_RE
+from kansoku.tracing.ingest.access import access_ts, parse_access
+from kansoku.tracing.ingest.fields import (
+    first_id,
+    header_ts,
+    ids_in,
+    record_body,
+    split_context,
+    str_or_none,
+    strip_exception_prefix,
+)
+from kansoku.tracing.ingest.journald import parse_journal
+from kansoku.tracing.ingest.oslo_format import (
+    DEBUG_SUFFIX_RE,
+    HEADER_RE,
+    INSTANCE_RE,
+    JOURNAL_RE,
+    LEVELS,
+    MONTHS,
+)
+from kansoku.tracing.ingest.tracebacks import exception_in_message, exception_type
+from kansoku.tracing.model import LogLine
+
+
+def parse_record(
+    raw: str, file: str = "", line_no: int = 1, offset: int = 0, service: str = "", host: str = ""
+) -> LogLine | None:
+    """One record's text (first line plus continuation lines, no trailing newline) -> LogLine.
+
+    Returns None when the first line is in no known format; `iter_records` then emits a
+    ParseProblem and an `unparsed` LogLine.
+    """
+    first, nl, tail = raw.partition("\n")
+    n_lines = raw.count("\n") + 1
+    if first.startswith("{"):
+        return _parse_json(raw, file, line_no, offset, service, host)
+    if first[:3] in MONTHS:
+        return parse_journal(raw, file, line_no, offset, service, host)
+    m = HEADER_RE.match(first)
+    if m is None:
+        if first[10:11] == "T" and JOURNAL_RE.match(first) is not None:
+            return parse_journal(raw, file, line_no, offset, service, host)
+        access = parse_access(first)
+        if access is None:
+            return None
+        return LogLine(
+            file=file,
+            line_no=line_no,
+            offset=offset,
+            service=service,
+            host=host,
+            ts=access_ts(first),
+            pid=None,
+            level="INFO" if access.status < 500 else "ERROR",
+            logger=None,
+            global_id=None,
+            local_id=first_id(ids_in(first)),
+            user_identity=None,
+            instance=None,
+            message=first,
+            raw=raw,
+            fmt="access",
+            access=access,
+            extra_ids=tuple(ids_in(first)[1:]),
+            n_lines=n_lines,
+        )
+    level = m.group("level")
+    if level not in LEVELS:
+        return None
+    ctx = split_context(m.group("rest") or "")
+    message = ctx.rest
+    instance: str | None = None
+    im = INSTANCE_RE.match(message)
+    if im is not None:
+        instance = im.group(1)
+        message = message[im.end() :]
+    if level == "DEBUG":
+        dm = DEBUG_SUFFIX_RE.search(message)
+        if dm is not None:
+            message = message[: dm.start()]
+    logger = m.group("logger")
+    body_lines = [strip_exception_prefix(cont, logger) for cont in tail.split("\n")] if nl else []
+    message, exc, extra, access = record_body(message, body_lines, ctx, level)
+    return LogLine(
+        file=file,
+        line_no=line_no,
+        offset=offset,
+        service=service,
+        host=host,
+        ts=header_ts(m),
+        pid=int(m.group("pid")),
+        level=level,
+        logger=logger,
+        global_id=ctx.global_id,
+        local_id=ctx.local_id,
+        user_identity=ctx.user_identity,
+        instance=instance,
+        message=message,
+        raw=raw,
+        fmt="text",
+        exception=exc,
+        access=access,
+        extra_ids=extra,
+        n_lines=n_lines,
+    )
+
+
+def _parse_json(raw: str, file: str, line_no: int, offset: int, service: str, host: str) -> LogLine | None:
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or "message" not in obj:
+        return None
+    ctx = obj.get("context") or {}
+    extra = obj.get("extra") or {}
+    if not isinstance(ctx, dict):
+        ctx = {}
+    if not isinstance(extra, dict):
+        extra = {}
+    message = str(obj.get("message", ""))
+    tb = obj.get("traceback")
+    exc: str | None = None
+    if isinstance(tb, str) and tb:
+        exc = exception_type(tb.split("\n"))
+    elif isinstance(tb, list):
+        exc = exception_type("\n".join(str(x) for x in tb).split("\n"))
+    level = str_or_none(obj.get("levelname"))
+    if exc is None and level in ("ERROR", "CRITICAL", "WARNING"):
+        exc = exception_in_message(message) or exception_in_message(str(obj.get("error_summary") or ""))
+    instance = _json_instance(extra, ctx)
+    global_id = str_or_none(ctx.get("global_request_id"))
+    local_id = str_or_none(ctx.get("request_id"))
+    created = obj.get("created")
+    ts: float | None = float(created) if isinstance(created, int | float) else None
+    if ts is None and isinstance(obj.get("asctime"), str):
+        hm = HEADER_RE.match(f"{obj['asctime']} 0 INFO x")
+        ts = header_ts(hm) if hm is not None else None
+    text_for_ids = message + ("\n" + tb if isinstance(tb, str) else "")
+    known = {global_id, local_id}
+    extra_ids = tuple(dict.fromkeys(i for i in ids_in(text_for_ids) if i not in known))
+    user_identity = " ".join(
+        str_or_none(ctx.get(k)) or "-"
+        for k in ("user", "project", "domain", "system_scope", "user_domain", "project_domain")
+    )
+    pid = obj.get("process")
+    return LogLine(
+        file=file,
+        line_no=line_no,
+        offset=offset,
+        service=service,
+        host=host or (str(obj["hostname"]) if obj.get("hostname") else ""),
+        ts=ts,
+        pid=pid if isinstance(pid, int) else None,
+        level=level,
+        logger=str_or_none(obj.get("name")),
+        global_id=global_id,
+        local_id=local_id,
+        user_identity=None if not ctx else user_identity,
+        instance=instance,
+        message=message if not isinstance(tb, str) or not tb else message + "\n" + tb,
+        raw=raw,
+        fmt="json",
+        exception=exc,
+        access=parse_access(message),
+        extra_ids=extra_ids,
+        n_lines=1,
+    )
+
+
+def _json_instance(extra: dict[str, Any], ctx: dict[str, Any]) -> str | None:
+    for source in (extra, ctx):
+        for key in ("instance_uuid", "resource_uuid"):
+            value = source.get(key)
+            if isinstance(value, str) and UUID_TOKEN_RE.fullmatch(value):
+                return value
+        inst = source.get("instance")
+        if isinstance(inst, dict):
+            uuid = inst.get("uuid")
+            if isinstance(uuid, str):
+                return uuid
+        elif isinstance(inst, str):
+            m = UUID_TOKEN_RE.search(inst)
+            if m is not None:
+                return m.group(0)
+    return None
+
+
+def unparsed_line(raw: str, file: str, line_no: int, offset: int, service: str, host: str) -> LogLine:
+    """A line in no known format, kept so that any id in it can still be found."""
+    ids = ids_in(raw)
+    uuids = [u for u in UUID_TOKEN_RE.findall(raw) if f"req-{u}" not in ids]
+    return LogLine(
+        file=file,
+        line_no=line_no,
+        offset=offset,
+        service=service,
+        host=host,
+        ts=None,
+        pid=None,
+        level=None,
+        logger=None,
+        global_id=None,
+        local_id=first_id(ids),
+        user_identity=None,
+        instance=first_id(uuids),
+        message=raw,
+        raw=raw,
+        fmt="unparsed",
+        extra_ids=tuple(ids[1:]),
+        n_lines=raw.count("\n") + 1,
+    )
