@@ -27,6 +27,7 @@ against the rules above before they are written (golden: a later change to a rul
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,10 @@ def _window_minutes(expr: str) -> int:
 
 
 def _expand(value: str, points: int) -> str:
+    """`69` -> constant, `0+5` -> counter, `cycle 1 0` -> the pattern repeated; else verbatim."""
+    if value.startswith("cycle "):
+        pattern = value.split()[1:]
+        return " ".join(pattern[i % len(pattern)] for i in range(points))
     return value if "x" in value or " " in value else f"{value}x{points}"
 
 
@@ -92,7 +97,7 @@ def scenario_of(alert: str, spec: dict[str, Any], rules: list[dict[str, Any]]) -
     eval_minutes = int(_minutes(str(spec["eval"]))) if "eval" in spec else -(-span // STEP) * STEP + 2 * STEP
     interval = str(spec.get("interval", "1m"))
     points = (
-        int(eval_minutes / _minutes(interval)) + 5 if _minutes(interval) >= 1 else eval_minutes * 60 // 15 + 5
+        int(eval_minutes * 60 / (_minutes(interval) * 60 if interval[-1] != "s" else int(interval[:-1]))) + 5
     )
     series: dict[str, dict[str, str]] = {}
     for text, values in raw.items():
@@ -210,10 +215,14 @@ def generate(rule_path: Path, spec_path: Path, out: Path) -> tuple[int, list[str
     return len(scenarios), problems
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Regenerate every scenario file, or only those whose spec name contains an argument."""
+    only = sys.argv[1:] if argv is None else argv
     bundle = Path(__file__).resolve().parent / "bundles" / "kansoku-k8s-2.1.0"
     failed = False
     for spec_path in sorted((bundle / "tests" / "scenarios").glob("vendored-*.yaml")):
+        if only and not any(o in spec_path.name for o in only):
+            continue
         rule_path = bundle / "rules" / (spec_path.stem + ".rules.yaml")
         out = bundle / "tests" / scenario_test_name(rule_path)
         n, problems = generate(rule_path, spec_path, out)

@@ -24,50 +24,7 @@ from kansoku.alerts.rules.promtool import coverage_of
 BUNDLE = BUNDLES_DIR / "kansoku-k8s-2.1.0"
 
 #: vendored alerts without a firing and a silent test, and why (docs/bundles.md says the same)
-NOT_COVERED: dict[str, str] = {
-    "CPUThrottlingHigh": "kubernetes-mixin: scenario not written yet",
-    "KubeAPIErrorBudgetBurn": "kubernetes-mixin: scenario not written yet",
-    "KubeAPITerminatedRequests": "kubernetes-mixin: scenario not written yet",
-    "KubeAggregatedAPIDown": "kubernetes-mixin: scenario not written yet",
-    "KubeAggregatedAPIErrors": "kubernetes-mixin: scenario not written yet",
-    "KubeCPUOvercommit": "kubernetes-mixin: scenario not written yet",
-    "KubeCPUQuotaOvercommit": "kubernetes-mixin: scenario not written yet",
-    "KubeClientCertificateExpiration": "kubernetes-mixin: scenario not written yet",
-    "KubeClientErrors": "kubernetes-mixin: scenario not written yet",
-    "KubeDaemonSetNotScheduled": "kubernetes-mixin: scenario not written yet",
-    "KubeDaemonSetRolloutStuck": "kubernetes-mixin: scenario not written yet",
-    "KubeDeploymentGenerationMismatch": "kubernetes-mixin: scenario not written yet",
-    "KubeDeploymentReplicasMismatch": "kubernetes-mixin: scenario not written yet",
-    "KubeHpaMaxedOut": "kubernetes-mixin: scenario not written yet",
-    "KubeHpaReplicasMismatch": "kubernetes-mixin: scenario not written yet",
-    "KubeJobNotCompleted": "kubernetes-mixin: scenario not written yet",
-    "KubeMemoryOvercommit": "kubernetes-mixin: scenario not written yet",
-    "KubeMemoryQuotaOvercommit": "kubernetes-mixin: scenario not written yet",
-    "KubeNodeEviction": "kubernetes-mixin: scenario not written yet",
-    "KubeNodePressure": "kubernetes-mixin: scenario not written yet",
-    "KubeNodeReadinessFlapping": "kubernetes-mixin: scenario not written yet",
-    "KubeNodeUnreachable": "kubernetes-mixin: scenario not written yet",
-    "KubePdbNotEnoughHealthyPods": "kubernetes-mixin: scenario not written yet",
-    "KubePersistentVolumeInodesFillingUp": "kubernetes-mixin: scenario not written yet",
-    "KubePodNotReady": "kubernetes-mixin: scenario not written yet",
-    "KubeQuotaAlmostFull": "kubernetes-mixin: scenario not written yet",
-    "KubeQuotaExceeded": "kubernetes-mixin: scenario not written yet",
-    "KubeQuotaFullyUsed": "kubernetes-mixin: scenario not written yet",
-    "KubeStateMetricsListErrors": "kubernetes-mixin: scenario not written yet",
-    "KubeStateMetricsShardingMismatch": "kubernetes-mixin: scenario not written yet",
-    "KubeStateMetricsShardsMissing": "kubernetes-mixin: scenario not written yet",
-    "KubeStateMetricsWatchErrors": "kubernetes-mixin: scenario not written yet",
-    "KubeStatefulSetGenerationMismatch": "kubernetes-mixin: scenario not written yet",
-    "KubeStatefulSetReplicasMismatch": "kubernetes-mixin: scenario not written yet",
-    "KubeStatefulSetUpdateNotRolledOut": "kubernetes-mixin: scenario not written yet",
-    "KubeVersionMismatch": "kubernetes-mixin: scenario not written yet",
-    "KubeletClientCertificateExpiration": "kubernetes-mixin: scenario not written yet",
-    "KubeletPodStartUpLatencyHigh": "kubernetes-mixin: scenario not written yet",
-    "KubeletServerCertificateExpiration": "kubernetes-mixin: scenario not written yet",
-    "KubeletTooManyPods": "kubernetes-mixin: scenario not written yet",
-    "NodeNetworkInterfaceFlapping": "kubernetes-mixin: scenario not written yet",
-    "TargetDown": "kubernetes-mixin: scenario not written yet",
-}
+NOT_COVERED: dict[str, str] = {}
 
 
 def _specs() -> list[Path]:
