@@ -20,7 +20,9 @@ with exactly the severities the level names (`fires: {critical: [warning, critic
 higher tier also crosses the lower threshold; a level not named after a severity expects every
 severity of the alert). Raw series feed the recording rules the alert reads: promtool evaluates
 the whole rule file in the test. A value without `x` is expanded over the test's span: `69` is
-a constant, `0+5` a counter. Expected labels and annotations are promtool's output, checked
+a constant, `0+5` a counter, `_` absent, `cycle 1 0` a repeated pattern (a flapping gauge);
+`eval:` and `interval:` override the evaluation time (`for` + the longest range + two rule
+evaluations) and the sample interval (1m). Expected labels and annotations are promtool's output, checked
 against the rules above before they are written (golden: a later change to a rule fails it).
 """
 

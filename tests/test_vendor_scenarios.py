@@ -87,3 +87,33 @@ def test_every_vendored_alert_has_a_firing_and_a_silent_test() -> None:
     cov = coverage_of(bundle.test_paths)
     assert len(vendored) == 134
     assert set(cov.missing(vendored)) == set(NOT_COVERED)
+
+
+#: severity tiers no input can fire, and why (rules/README.md says the same)
+DEAD_TIERS = {
+    (
+        "AlertmanagerClusterFailedToSendAlerts",
+        "warning",
+    ): 'selects integration!~".*", which every value matches',
+}
+
+
+def test_every_severity_tier_of_a_vendored_alert_fires_in_some_test() -> None:
+    """An alert with several tiers under one name (heal hooks and routes match on name and
+    severity) has a firing case per tier, not only per name."""
+    bundle = load_catalog().bundles["kansoku-k8s-2.1.0"]
+    tiers = {
+        (r.name, r.labels.get("severity", ""))
+        for p in bundle.rule_paths
+        if p.name.startswith("vendored-")
+        for r in load_rule_file(p).rules
+        if r.kind == "alert"
+    }
+    fired = {
+        (art["alertname"], exp.get("exp_labels", {}).get("severity", ""))
+        for path in bundle.test_paths
+        for case in yaml.safe_load(path.read_text()).get("tests") or []
+        for art in case.get("alert_rule_test") or []
+        for exp in art.get("exp_alerts") or []
+    }
+    assert tiers - fired == set(DEAD_TIERS)
