@@ -58,6 +58,7 @@ def test_rules_test_command_runs_all_bundles_and_prints_coverage(need_prometheus
     result = CliRunner().invoke(build_app(), ["rules", "test"])
     assert result.exit_code == 0, result.output
     assert "coverage: 20/20 kansoku alerts have a firing and a silent test" in result.output
+    assert "vendored: 134/134" in result.output.replace("\n", "")
     assert "kansoku-k8s-1.0.0/tests/kubernetes.rules.test.yaml" in result.output.replace("\n", "")
 
 
