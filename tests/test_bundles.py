@@ -571,7 +571,7 @@ def test_generated_vendored_tests_follow_from_the_rules() -> None:
     synthetic series sit on either side of its threshold for longer than `for`."""
     import yaml
 
-    from kansoku.addon_bundles.vendor_tests import case_of, cases, generated_name, promtool_document
+    from kansoku.addon_bundles.vendor.generated_tests import case_of, cases, generated_name, promtool_document
 
     bundle = BUNDLES_DIR / "kansoku-k8s-2.1.0"
     siblings = sorted((bundle / "rules").glob("vendored-*.rules.yaml"))

@@ -1,4 +1,4 @@
-"""The hand-written scenario tests of the vendored mixin alerts (addon-bundles/vendor_scenarios.py):
+"""The hand-written scenario tests of the vendored mixin alerts (addon-bundles/vendor/scenarios.py):
 the committed promtool files follow from the specs, every firing level fires for cluster c1
 only, and with them every vendored alert has a firing and a silent test."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from kansoku.addon_bundles.catalog import BUNDLES_DIR, load_catalog
-from kansoku.addon_bundles.vendor_scenarios import (
+from kansoku.addon_bundles.vendor.scenarios import (
     HEALTHY,
     case_name,
     check_golden,

@@ -218,7 +218,3 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"vendored-etcd-mixin.rules.yaml: {len(rep.kept)} alerts, rewritten {rep.rewritten}, dropped {rep.dropped}"
     )
-
-
-if __name__ == "__main__":
-    main()
