@@ -2,7 +2,8 @@
 
 Which API routes fail and which are slow is the first question after "what broke this one
 request". The access lines are already in the indexed files; we stream them (one line at a
-time, cheap byte tests before any regex) and keep only per-group counts and durations, so
+time, cheap byte tests before any regex; the common oslo shapes read straight from the bytes
+by `stats_scan`) and keep only per-group counts and durations, so
 memory grows with the number of access lines' durations (8 bytes each), never the log size.
 pandas is imported only here, inside the functions, to keep `kansoku trace ID` fast.
 """
@@ -120,15 +121,17 @@ def collect(store: Path) -> StatsInput:
 
     if not Store(store).exists():
         raise KansokuError(f"{store}: no index here; run `kansoku index PATH...` first (or give --store)")
+    from kansoku.tracing.stats_scan import Groups, scan_file
+
     out = StatsInput()
+    groups = Groups(out.counts, out.durations, access_infos)  # fills out's dicts: see stats_scan
     for entry in iter_entries(store):
         out.files += 1
         try:
-            for access in access_infos(_stream_lines(entry.path)):
-                out.lines += 1
-                out.add(entry.service, access)
+            scan_file(entry.path, entry.service, groups)
         except LogReadError as err:
             out.problems.append(str(err))
+    out.lines = groups.lines
     return out
 
 

@@ -1,0 +1,221 @@
+"""The scan under `kansoku trace stats`: access lines of one file -> counts and durations per group.
+
+`stats.access_infos` decodes each candidate line, cuts it at the client, runs the general
+access regexes and builds an `AccessInfo`: ~8 us per access line, and in an API service
+most lines are access lines. Almost all of them are in one of two exact shapes, the oslo
+text record and the oslo JSON record whose first key is `"message"`:
+
+    2026-11-20 08:34:38.167 39233 INFO nova.api.openstack.requestlog [ctx] 10.30.0.15 "GET /v2.1/servers/..." status: 200 len: 2582 microversion: 2.79 time: 0.166977
+    {"message": "10.20.0.8 \\"DELETE /allocations/...\\" status: 204 len: 0 microversion: 1.36", ...
+
+For those, one anchored bytes regex reads method, path, status and time straight from the
+raw line (no decode, no `AccessInfo`), and the route comes from `route_template` of the
+path with its UUIDs zeroed, memoised on the bytes. The shapes are strict (printable ASCII
+in client, path and microversion, the record ends after the access fields) so that a line
+they accept gives exactly what the general path gives; every other candidate line still
+goes through `stats.access_infos`, in file order, so counts, durations and the order in
+which groups first appear are the same as before (tests/test_stats_scan.py compares both
+on the demo cloud and on recorded real logs).
+"""
+
+from __future__ import annotations
+
+import re
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+
+from kansoku.tracing.model import AccessInfo
+from kansoku.tracing.routes import route_template
+
+# Shared tail: the oslo.service / requestlog access fields, as parse._OSLO_ACCESS_RE reads
+# them, with client, path and microversion narrowed to printable ASCII without spaces or
+# quotes (a line outside that goes the general way).
+_TAIL = (
+    rb" +len: (?:\d+|-|None)(?: microversion: [!-~]+)?(?: time: (\d+(?:\.\d+)?))?"  # time: float() of [\d.]+
+)
+_TEXT = re.compile(
+    rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \d+ [A-Z]+ [!#-~]+ \[[^\"\]\n]*\] [!#-~]+ "
+    rb'"([A-Z]+) ([!#-~]+)(?: HTTP/[\d.]+)?" status: (\d{3})' + _TAIL + rb"\r?\Z"
+)
+#: The text shape for a whole chunk at once (`findall`; the HTTP version captured so the
+#: chunk's `HTTP/` count can prove no other line is a candidate).
+_TEXT_LINES = re.compile(
+    rb"(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \d+ [A-Z]+ [!#-~]+ \[[^\"\]\n]*\] [!#-~]+ "
+    rb'"([A-Z]+) ([!#-~]+)( HTTP/[\d.]+)?" status: (\d{3})' + _TAIL + rb"\r?$"
+)
+_JSON = re.compile(
+    rb'\{"message": "[!#-\[\]-~]+ \\"([A-Z]+) ([!#-\[\]-~]+)(?: HTTP/[\d.]+)?\\" status: (\d{3})'
+    + _TAIL.replace(rb"[!-~]", rb"[!#-\[\]-~]")
+    + rb'", '
+)
+_ZERO = b"00000000-0000-0000-0000-000000000000"
+#: What `_shape` zeroes: every dashed UUID (as `route_template` does) and a keystone id (32 hex
+#: digits) that is a whole path segment; both become the zero UUID, an id by route rule 1.
+_IDS_B = re.compile(
+    rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?<=/)[0-9a-fA-F]{32}(?=/|\Z)"
+)
+
+
+def _cut_query(path: bytes) -> bytes:
+    for sep in (b"?", b"#"):
+        cut = path.find(sep)
+        if cut != -1:
+            path = path[:cut]
+    return path
+
+
+def _shape(path: bytes) -> bytes:
+    """`path` with what cannot change its route made constant, so routes memoise per shape.
+
+    `route_template` drops the query and fragment first and turns every dashed UUID into
+    `{id}` (it memoises with them zeroed too); a segment of 32 hex digits (a keystone
+    project id in cinder's `/v3/{project}/volumes`) or of a UUID is an id by its first
+    rule. A path and its shape therefore always have the same route.
+    """
+    if b"?" in path or b"#" in path:
+        path = _cut_query(path)
+    if len(path) >= 33:  # room for "/" and a 32-digit id, or a UUID
+        path = _IDS_B.sub(_ZERO, path)
+    return path
+
+
+GroupKey = tuple[str, str, str, int]  # service, method, route, status (as stats.GroupKey)
+
+
+class Groups:
+    """Counts and durations per (service, method, route, status), in first-seen order.
+
+    The dicts are the caller's (`stats.StatsInput`'s), filled in place; `general` is the
+    per-line parser for the other lines (passed in: `stats` imports this module).
+    """
+
+    def __init__(
+        self,
+        counts: dict[GroupKey, int],
+        durations: dict[GroupKey, array[float]],
+        general: Callable[[Iterable[bytes]], Iterator[AccessInfo]],
+    ) -> None:
+        self.counts = counts
+        self.general = general  # stats.access_infos: every line off the two shapes
+        self.durations = durations
+        self.lines = 0  # access lines seen
+        self.memo: dict[tuple[str, bytes, bytes, bytes], GroupKey] = {}  # (service, method, shape, status)
+
+    def key(self, service: str, method: bytes, path: bytes, status: bytes) -> GroupKey:
+        """The group of one access line; memoised on the path's shape (`_shape`)."""
+        shape = _shape(path)  # idempotent: a shape may be passed in
+        memo_key = (service, method, shape, status)
+        found = self.memo.get(memo_key)
+        if found is None:
+            found = (service, method.decode(), route_template(shape.decode("ascii")), int(status))
+            if len(self.memo) > 65_536:  # route shapes are few; a flood of odd paths stays bounded
+                self.memo.clear()
+            self.memo[memo_key] = found
+        return found
+
+
+def _scan_dense(data: bytes, n_status: int, service: str, groups: Groups) -> bool:
+    """All access lines of a chunk made only of text-shape access lines and other lines; False
+    (and nothing added) when the chunk holds any other candidate line.
+
+    One `findall` (tuples built in C) instead of a Python step per line. It is exact only if
+    every candidate line is one of its matches, which the counts prove: each match holds one
+    `status: ` and its captured `HTTP/`, so equal totals over the chunk leave no candidate
+    line outside them (`stats._candidate` needs `status: `, `=> generated` or `HTTP/`).
+    """
+    found = _TEXT_LINES.findall(data)
+    if (
+        len(found) != n_status
+        or data.count(b"HTTP/") != sum(1 for m in found if m[2])
+        or b"=> generated" in data
+    ):
+        return False
+    counts, durations, group_key = groups.counts, groups.durations, groups.key
+    memo = groups.memo
+    ids_sub = _IDS_B.sub
+    for method, path, _, status, took in found:
+        # Groups.key inlined (a call per line is a third of this loop)
+        shape = path if b"?" not in path and b"#" not in path else _cut_query(path)
+        if len(shape) >= 33:
+            shape = ids_sub(_ZERO, shape)
+        key = memo.get((service, method, shape, status))
+        if key is None:
+            key = group_key(service, method, shape, status)
+        counts[key] = counts.get(key, 0) + 1
+        if took:
+            got = durations.get(key)
+            if got is None:
+                got = durations[key] = array("d")
+            got.append(float(took))
+    groups.lines += len(found)
+    return True
+
+
+def scan_chunk(data: bytes, service: str, groups: Groups) -> None:
+    """Add the access lines of `data` (whole lines, split on b"\\n") to `groups`, in order.
+
+    A split and three substring tests per line are the floor of a per-line scan (~0.1 us);
+    a regex search for the marks over the whole chunk measured slower (an alternation has no
+    literal prefix to skip with). A candidate line is matched against the two exact shapes,
+    or given to the general parser.
+    """
+    n_status = data.count(b"status: ")
+    dense = (
+        n_status * 600 > len(data) and b'\n{"' not in data and data[:1] != b"{"
+    )  # ~1 access line per 600 bytes
+    if dense and _scan_dense(data, n_status, service, groups):
+        return  # mostly access lines, all in the text shape: no Python step per line
+    counts, durations = groups.counts, groups.durations
+    text_match, json_match, group_key = _TEXT.match, _JSON.match, groups.key
+    for raw in data.split(b"\n"):
+        if (
+            b"status: " not in raw
+            and b"=> generated" not in raw
+            and (b"HTTP/" not in raw or b'" ' not in raw)
+        ):
+            continue
+        m = json_match(raw) if raw[:1] == b"{" else text_match(raw)
+        if m is not None:
+            method, path, status, took = m.groups()
+            key = group_key(service, method, path, status)
+            duration = None if took is None else float(took)
+        else:
+            found = next(groups.general((raw,)), None)
+            if found is None:
+                continue
+            key = (service, found.method, found.route, found.status)
+            duration = found.duration
+        counts[key] = counts.get(key, 0) + 1
+        if duration is not None:
+            got = durations.get(key)
+            if got is None:
+                got = durations[key] = array("d")
+            got.append(duration)
+        groups.lines += 1
+
+
+def scan_file(path: str, service: str, groups: Groups, chunk_size: int = 8 << 20) -> None:
+    """Every access line of one log file (plain or gzip) into `groups`, chunk by chunk.
+
+    Chunks are cut after their last newline (a last line without one is read too), so a
+    line is never split, as in `stats._stream_lines`.
+    """
+    from kansoku.tracing.files import read_chunks
+
+    rest = b""
+    buf: list[bytes] = []
+    size = 0
+    for piece in read_chunks(path):
+        buf.append(piece)
+        size += len(piece)
+        if size < chunk_size:
+            continue
+        data = rest + b"".join(buf)
+        buf.clear()
+        cut = data.rfind(b"\n") + 1
+        scan_chunk(data[:cut] if cut < len(data) else data, service, groups)
+        rest = data[cut:]
+        size = len(rest)
+    data = rest + b"".join(buf)
+    if data:
+        scan_chunk(data, service, groups)
