@@ -3,7 +3,7 @@
 Start-up time is measured in bench/bench_lookup.py, never here; these tests pin what the
 start-up work depends on: which modules a real `kansoku trace` process loads (rich only
 for the terminal output; no pydantic, typer, numpy, pandas, shutil or socket), and that the
-JSON document on the fast path is the one `render_json` makes for the same trace.
+JSON document on the fast path is the one the OUTPUTS registry prints for the same trace.
 """
 
 from __future__ import annotations
@@ -18,11 +18,7 @@ import pytest
 
 from kansoku.tracing.demo_gen import GroundTruth, generate
 from kansoku.tracing.index import build_index
-from kansoku.tracing.isolate import isolate
 from kansoku.tracing.outputs import run_trace
-from kansoku.tracing.outputs.json_doc import render_json
-from kansoku.tracing.sources.index import IndexSource
-from kansoku.tracing.stitch import build_trace
 
 HEAVY = ("rich", "pydantic", "typer", "numpy", "pandas", "shutil", "socket", "opentelemetry", "httpx")
 
@@ -87,14 +83,19 @@ def test_unknown_id_error_still_printed_through_rich(demo) -> None:
     assert loaded == ["rich"]  # the error message is printed by rich's console
 
 
-def test_fast_json_path_prints_the_render_json_document(demo, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fast_json_path_prints_the_registry_json_document(
+    demo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--json` alone skips the console; with `--html` too it goes through the OUTPUTS
+    registry and a rich console. Both print the same document, the one render_json makes."""
     truth, store = demo
     for fault in truth.faults:
         assert run_trace(fault.request_id, str(store), as_json=True) == 0
-        printed = capsys.readouterr().out
-        trace = build_trace(IndexSource(store), fault.request_id, files_searched=0)
-        expected = render_json(trace, isolate(trace))
-        got, want = json.loads(printed), json.loads(expected)
-        got.pop("files_searched", None)
-        want.pop("files_searched", None)
-        assert got == want, fault.kind
+        fast = capsys.readouterr().out
+        page = tmp_path / f"{fault.kind}.html"
+        assert run_trace(fault.request_id, str(store), as_json=True, html=page) == 0
+        registry = capsys.readouterr()
+        assert page.is_file() and f"wrote {page}" in registry.err
+        assert json.loads(fast) == json.loads(registry.out), fault.kind
+        doc = json.loads(fast)
+        assert doc["verdict"]["root_cause"]["service"] == fault.root_service, fault.kind

@@ -24,12 +24,13 @@ TRACE_HELP = (
 )
 
 
-class _Formatter(argparse.HelpFormatter):
+class _Formatter(argparse.RawDescriptionHelpFormatter):
     """argparse's help formatter without `import shutil` (which pulls in bz2 and lzma).
 
     argparse builds a formatter for every `add_argument`; the default one imports shutil
     for the terminal width, ~2 ms of the `kansoku trace ID` start. The width is read the
-    way shutil reads it ($COLUMNS, then the terminal, else 80 columns).
+    way shutil reads it ($COLUMNS, then the terminal, else 80 columns). Description and
+    epilog are printed as written (RawDescriptionHelpFormatter), so examples keep their lines.
     """
 
     def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24) -> None:
