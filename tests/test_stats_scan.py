@@ -17,7 +17,7 @@ from kansoku.tracing import stats
 from kansoku.tracing.demo_gen import generate
 from kansoku.tracing.index import build_index, iter_entries
 from kansoku.tracing.routes import route_template
-from kansoku.tracing.stats_scan import Groups, _shape, scan_file
+from kansoku.tracing.stats_scan import Groups, _shape, scan_file, scan_files
 
 REAL = Path(__file__).parent / "data" / "real-openstack"
 
@@ -148,3 +148,31 @@ def test_shape_keeps_the_route() -> None:
         shape = _shape(path.encode()).decode()
         assert route_template(shape) == route_template(path), path
         assert _shape(shape.encode()).decode() == shape  # idempotent
+
+
+def test_files_in_worker_processes_merge_like_one_process(demo_store: Path, tmp_path: Path) -> None:
+    """Forked workers per file, merged in file order: the same result as one process, and a
+    damaged .gz still gives its lines before the damage plus a problem naming it."""
+    files = [(e.path, e.service) for e in iter_entries(demo_store)]
+    good = next(p for p, _ in files if p.endswith(".gz"))
+    damaged = tmp_path / "nova-api.log.3.gz"
+    raw = Path(good).read_bytes()
+    damaged.write_bytes(raw[: len(raw) // 2])  # cut off mid-stream
+    files.insert(3, (str(damaged), "nova-api"))
+    results = []
+    for workers in (1, 2):
+        counts: dict[stats.GroupKey, int] = {}
+        durations: dict[stats.GroupKey, stats.array[float]] = {}
+        lines, problems = scan_files(files, counts, durations, stats.access_infos, workers=workers)
+        results.append((lines, problems, list(counts.items()), {k: list(v) for k, v in durations.items()}))
+        assert len(problems) == 1 and str(damaged) in problems[0]
+    assert results[0] == results[1]
+    ref = stats.StatsInput()
+    for path, service in files:
+        try:
+            for access in stats.access_infos(stats._stream_lines(path)):
+                ref.lines += 1
+                ref.add(service, access)
+        except Exception:  # the damaged file: what came before the damage counts
+            pass
+    assert results[0][0] == ref.lines and results[0][2] == list(ref.counts.items())

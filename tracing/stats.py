@@ -116,22 +116,19 @@ def _stream_lines(path: str) -> Iterator[bytes]:
 
 def collect(store: Path) -> StatsInput:
     """Stream every live file of the index store and group its access lines."""
-    from kansoku.tracing.files import LogReadError
     from kansoku.tracing.index import Store, iter_entries
 
     if not Store(store).exists():
         raise KansokuError(f"{store}: no index here; run `kansoku index PATH...` first (or give --store)")
-    from kansoku.tracing.stats_scan import Groups, scan_file
+    from kansoku.tracing.stats_scan import scan_files
 
     out = StatsInput()
-    groups = Groups(out.counts, out.durations, access_infos)  # fills out's dicts: see stats_scan
-    for entry in iter_entries(store):
-        out.files += 1
-        try:
-            scan_file(entry.path, entry.service, groups)
-        except LogReadError as err:
-            out.problems.append(str(err))
-    out.lines = groups.lines
+    entries = list(iter_entries(store))
+    out.files = len(entries)
+    # fills out's dicts, in file order, on as many cores as there are (see stats_scan)
+    out.lines, out.problems = scan_files(
+        [(e.path, e.service) for e in entries], out.counts, out.durations, access_infos
+    )
     return out
 
 
