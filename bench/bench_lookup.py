@@ -396,6 +396,10 @@ def main() -> None:
     runs = 3 if args.quick else args.runs
     if shutil.which("rg") is None:
         sys.exit("ripgrep (`rg`) is needed: apt-get install ripgrep")
+    try:
+        import tantivy  # noqa: F401 - the baseline's engine, run in a child process
+    except ImportError:
+        sys.exit("tantivy is needed for the baseline: pip install -e '.[bench]'")
     corpora = ensure_corpora(size)
     load0 = os.getloadavg()[0]
     wheel = wheel_kansoku() if args.wheel else None
