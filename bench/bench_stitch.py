@@ -111,8 +111,9 @@ def main() -> None:
     big_files = sorted({ln.file for ln in lines})
     plain = [f for f in big_files if not f.endswith(".gz")]
     gz = [f for f in big_files if f.endswith(".gz")]
-    grep_cmd = f"grep -hF {big.request_id} {' '.join(plain)} >/dev/null; " + (
-        f"zcat {' '.join(gz)} | grep -F {big.request_id} >/dev/null" if gz else "true"
+    # grep writes into sh()'s captured pipe: with stdout on /dev/null GNU grep stops at the first match
+    grep_cmd = f"grep -hF {big.request_id} {' '.join(plain)} ; " + (
+        f"zcat {' '.join(gz)} | grep -F {big.request_id}" if gz else "true"
     )
     t_grep_big = best(lambda: sh(grep_cmd, shell=True))
     n_services = len({s.service for s in full.spans})
@@ -183,8 +184,8 @@ def main() -> None:
     t_stats = time.perf_counter() - t0
     plain_all = [f for f in files if not f.endswith(".gz")]
     gz_all = [f for f in files if f.endswith(".gz")]
-    count_cmd = f"grep -c 'status: ' {' '.join(plain_all)} >/dev/null; " + (
-        f"zcat {' '.join(gz_all)} | grep -c 'status: ' >/dev/null" if gz_all else "true"
+    count_cmd = f"grep -c 'status: ' {' '.join(plain_all)} ; " + (
+        f"zcat {' '.join(gz_all)} | grep -c 'status: '" if gz_all else "true"
     )
     t0 = time.perf_counter()
     sh(count_cmd, shell=True)

@@ -10,6 +10,7 @@ take from process start to output. So `trace` is parsed here with argparse, and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -27,14 +28,31 @@ TRACE_EXAMPLES = """examples:
   kansoku trace stats --csv stats.csv"""
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help formatter without `import shutil` (which pulls in bz2 and lzma).
+
+    argparse builds a formatter for every `add_argument`; the default one imports shutil
+    for the terminal width, ~2 ms of the `kansoku trace ID` start. The width is read the
+    way shutil reads it ($COLUMNS, then the terminal, else 80 columns). Description and
+    epilog are printed as written (RawDescriptionHelpFormatter), so examples keep their lines.
+    """
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24) -> None:
+        try:
+            columns = int(os.environ.get("COLUMNS", "0"))
+            if not columns and sys.__stdout__ is not None:
+                columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (ValueError, OSError):  # a bad $COLUMNS, or stdout is not a terminal
+            columns = 0
+        columns = columns or 80
+        super().__init__(prog, indent_increment, max_help_position, width=max(columns, 20) - 2)
+
+
 def trace_parser() -> argparse.ArgumentParser:
     """`kansoku trace` options, parsed by argparse: typer coerces every non-flag option through
     pydantic, whose import alone costs ~150 ms of the 300 ms `kansoku trace ID` may take."""
     p = argparse.ArgumentParser(
-        prog="kansoku trace",
-        description=TRACE_HELP,
-        epilog=TRACE_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="kansoku trace", description=TRACE_HELP, epilog=TRACE_EXAMPLES, formatter_class=_Formatter
     )
     p.add_argument("id", metavar="ID", help="a req-... id (local or global), an instance UUID, or `stats`")
     out = p.add_argument_group("outputs (the terminal waterfall unless --json)")

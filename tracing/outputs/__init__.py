@@ -2,7 +2,8 @@
 
 Outputs are a registry (terminal, json, html, otlp), each one `TraceOutput`; the CLI only
 says which ones and where. Heavy outputs (OpenTelemetry) import their libraries inside, so
-the common path (terminal) stays fast.
+the common path (terminal) stays fast. rich is imported only when something is printed
+through it (the terminal waterfall, a "wrote FILE" note): `--json` to stdout never loads it.
 """
 
 from __future__ import annotations
@@ -10,13 +11,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING, Protocol
 
 from kansoku.errors import KansokuError
 from kansoku.tracing.model import LogSource, Trace, Verdict
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def escape(text: str) -> str:
+    """rich's markup escape, imported when a message is printed (not on the `--json` path)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 class TraceOutput(Protocol):
@@ -34,13 +42,19 @@ def _terminal(trace: Trace, verdict: Verdict, console: Console, target: str | No
 def _json(trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None:
     from kansoku.tracing.outputs.json_doc import render_json
 
-    text = render_json(trace, verdict)
     if target is None or target == "-":
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        _json_stdout(trace, verdict)
     else:
+        text = render_json(trace, verdict)
         _write(Path(target), text)
         console.print(f"wrote {escape(target)}", highlight=False, soft_wrap=True)
+
+
+def _json_stdout(trace: Trace, verdict: Verdict) -> None:
+    from kansoku.tracing.outputs.json_doc import render_json
+
+    sys.stdout.write(render_json(trace, verdict) + "\n")
+    sys.stdout.flush()
 
 
 def _html(trace: Trace, verdict: Verdict, console: Console, target: str | None) -> None:
@@ -120,7 +134,6 @@ def run_trace(
 
             open_source = default_open
         source = open_source(source)
-    console = console or Console(highlight=False, soft_wrap=True)
     _check_targets(html, otlp)
     trace = find_trace(source, query, include_instance)
     manifest = getattr(source, "manifest", None)  # the index store can search by time; ES cannot yet
@@ -132,13 +145,24 @@ def run_trace(
     from kansoku.tracing.chain import follow_chain
 
     trace, verdict = follow_chain(source, trace, isolate(trace, nearby))
+    if as_json and html is None and otlp is None and not explain:
+        _json_stdout(trace, verdict)  # the whole output: no console (nor rich) needed
+        return 0
+    if console is None:
+        from rich.console import Console
+
+        console = Console(highlight=False, soft_wrap=True)
     wanted: list[tuple[str, str | None]] = [("json", None) if as_json else ("terminal", None)]
     if html is not None:
         wanted.append(("html", str(html)))
     if otlp is not None:
         wanted.append(("otlp", otlp))
     # With --json, stdout carries only the JSON document; other outputs report on stderr.
-    side = Console(stderr=True, highlight=False) if as_json else console
+    side = console
+    if as_json:
+        from rich.console import Console
+
+        side = Console(stderr=True, highlight=False)
     for name, target in wanted:
         OUTPUTS[name](trace, verdict, console if name in ("terminal", "json") else side, target)
     if explain:

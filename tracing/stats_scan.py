@@ -1,0 +1,315 @@
+"""The scan under `kansoku trace stats`: access lines of one file -> counts and durations per group.
+
+`stats.access_infos` decodes each candidate line, cuts it at the client, runs the general
+access regexes and builds an `AccessInfo`: ~8 us per access line, and in an API service
+most lines are access lines. Almost all of them are in one of two exact shapes, the oslo
+text record and the oslo JSON record whose first key is `"message"`:
+
+    2026-11-20 08:34:38.167 39233 INFO nova.api.openstack.requestlog [ctx] 10.30.0.15 "GET /v2.1/servers/..." status: 200 len: 2582 microversion: 2.79 time: 0.166977
+    {"message": "10.20.0.8 \\"DELETE /allocations/...\\" status: 204 len: 0 microversion: 1.36", ...
+
+For those, one anchored bytes regex reads method, path, status and time straight from the
+raw line (no decode, no `AccessInfo`), and the route comes from `route_template` of the
+path with its UUIDs zeroed, memoised on the bytes. The shapes are strict (printable ASCII
+in client, path and microversion, the record ends after the access fields) so that a line
+they accept gives exactly what the general path gives; every other candidate line still
+goes through `stats.access_infos`, in file order, so counts, durations and the order in
+which groups first appear are the same as before (tests/test_stats_scan.py compares both
+on the demo cloud and on recorded real logs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+
+from kansoku.tracing.model import AccessInfo
+from kansoku.tracing.routes import route_template
+
+# Shared tail: the oslo.service / requestlog access fields, as parse._OSLO_ACCESS_RE reads
+# them, with client, path and microversion narrowed to printable ASCII without spaces or
+# quotes (a line outside that goes the general way).
+_TAIL = (
+    rb" +len: (?:\d+|-|None)(?: microversion: [!-~]+)?(?: time: (\d+(?:\.\d+)?))?"  # time: float() of [\d.]+
+)
+_TEXT = re.compile(
+    rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \d+ [A-Z]+ [!#-~]+ \[[^\"\]\n]*\] [!#-~]+ "
+    rb'"([A-Z]+) ([!#-~]+)(?: HTTP/[\d.]+)?" status: (\d{3})' + _TAIL + rb"\r?\Z"
+)
+#: The text shape for a whole chunk at once (`findall`; the HTTP version captured so the
+#: chunk's `HTTP/` count can prove no other line is a candidate).
+_TEXT_LINES = re.compile(
+    rb"(?m)^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \d+ [A-Z]+ [!#-~]+ \[[^\"\]\n]*\] [!#-~]+ "
+    rb'"([A-Z]+) ([!#-~]+)( HTTP/[\d.]+)?" status: (\d{3})' + _TAIL + rb"\r?$"
+)
+_JSON = re.compile(
+    rb'\{"message": "[!#-\[\]-~]+ \\"([A-Z]+) ([!#-\[\]-~]+)(?: HTTP/[\d.]+)?\\" status: (\d{3})'
+    + _TAIL.replace(rb"[!-~]", rb"[!#-\[\]-~]")
+    + rb'", '
+)
+_ZERO = b"00000000-0000-0000-0000-000000000000"
+#: What `_shape` zeroes: every dashed UUID (as `route_template` does) and a keystone id (32 hex
+#: digits) that is a whole path segment; both become the zero UUID, an id by route rule 1.
+_IDS_B = re.compile(
+    rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?<=/)[0-9a-fA-F]{32}(?=/|\Z)"
+)
+
+
+def _cut_query(path: bytes) -> bytes:
+    for sep in (b"?", b"#"):
+        cut = path.find(sep)
+        if cut != -1:
+            path = path[:cut]
+    return path
+
+
+def _shape(path: bytes) -> bytes:
+    """`path` with what cannot change its route made constant, so routes memoise per shape.
+
+    `route_template` drops the query and fragment first and turns every dashed UUID into
+    `{id}` (it memoises with them zeroed too); a segment of 32 hex digits (a keystone
+    project id in cinder's `/v3/{project}/volumes`) or of a UUID is an id by its first
+    rule. A path and its shape therefore always have the same route.
+    """
+    if b"?" in path or b"#" in path:
+        path = _cut_query(path)
+    if len(path) >= 33:  # room for "/" and a 32-digit id, or a UUID
+        path = _IDS_B.sub(_ZERO, path)
+    return path
+
+
+GroupKey = tuple[str, str, str, int]  # service, method, route, status (as stats.GroupKey)
+
+
+class Groups:
+    """Counts and durations per (service, method, route, status), in first-seen order.
+
+    The dicts are the caller's (`stats.StatsInput`'s), filled in place; `general` is the
+    per-line parser for the other lines (passed in: `stats` imports this module).
+    """
+
+    def __init__(
+        self,
+        counts: dict[GroupKey, int],
+        durations: dict[GroupKey, array[float]],
+        general: Callable[[Iterable[bytes]], Iterator[AccessInfo]],
+    ) -> None:
+        self.counts = counts
+        self.general = general  # stats.access_infos: every line off the two shapes
+        self.durations = durations
+        self.lines = 0  # access lines seen
+        self.memo: dict[tuple[str, bytes, bytes, bytes], GroupKey] = {}  # (service, method, shape, status)
+
+    def key(self, service: str, method: bytes, path: bytes, status: bytes) -> GroupKey:
+        """The group of one access line; memoised on the path's shape (`_shape`)."""
+        shape = _shape(path)  # idempotent: a shape may be passed in
+        memo_key = (service, method, shape, status)
+        found = self.memo.get(memo_key)
+        if found is None:
+            found = (service, method.decode(), route_template(shape.decode("ascii")), int(status))
+            if len(self.memo) > 65_536:  # route shapes are few; a flood of odd paths stays bounded
+                self.memo.clear()
+            self.memo[memo_key] = found
+        return found
+
+
+def _scan_dense(data: bytes, service: str, groups: Groups) -> bool:
+    """All access lines of a chunk made only of text-shape access lines and other lines; False
+    (and nothing added) when the chunk holds any other candidate line.
+
+    One `findall` (tuples built in C) instead of a Python step per line. It is exact only if
+    every candidate line is one of its matches, which the counts prove: each match holds one
+    `status: ` and its captured `HTTP/`, so equal totals over the chunk leave no candidate
+    line outside them (`stats._candidate` needs `status: `, `=> generated` or `HTTP/`).
+    """
+    found = _TEXT_LINES.findall(data)
+    if (
+        len(found) != data.count(b"status: ")
+        or data.count(b"HTTP/") != sum(1 for m in found if m[2])
+        or b"=> generated" in data
+    ):
+        return False
+    counts, durations, group_key = groups.counts, groups.durations, groups.key
+    memo = groups.memo
+    ids_sub = _IDS_B.sub
+    for method, path, _, status, took in found:
+        # Groups.key inlined (a call per line is a third of this loop)
+        shape = path if b"?" not in path and b"#" not in path else _cut_query(path)
+        if len(shape) >= 33:
+            shape = ids_sub(_ZERO, shape)
+        key = memo.get((service, method, shape, status))
+        if key is None:
+            key = group_key(service, method, shape, status)
+        counts[key] = counts.get(key, 0) + 1
+        if took:
+            got = durations.get(key)
+            if got is None:
+                got = durations[key] = array("d")
+            got.append(float(took))
+    groups.lines += len(found)
+    return True
+
+
+def _candidate_lines(data: bytes) -> dict[int, int]:
+    """start -> end of every line of `data` that `stats._candidate` accepts, found with
+    `bytes.find` per mark (C speed over the bytes between): lines without a mark, most of
+    a service's log, cost no Python step at all."""
+    find, rfind = data.find, data.rfind
+    size = len(data)
+    lines: dict[int, int] = {}
+    for mark in (b"status: ", b"=> generated", b"HTTP/"):
+        pos = find(mark)
+        while pos != -1:
+            start = rfind(b"\n", 0, pos) + 1
+            end = find(b"\n", pos)
+            if end == -1:
+                end = size
+            if start not in lines and (mark != b"HTTP/" or find(b'" ', start, end) != -1):
+                lines[start] = end
+            pos = find(mark, end)
+    return lines
+
+
+def scan_chunk(data: bytes, service: str, groups: Groups) -> None:
+    """Add the access lines of `data` (whole lines, split on b"\\n") to `groups`, in order.
+
+    Candidate lines are found by substring search (`_candidate_lines`) rather than by
+    splitting every line (~0.5 us a line of Python for three `in` tests) or by one regex
+    for the marks (an alternation has no literal prefix to skip with: slower). Each is
+    matched in place against the two exact shapes, or given to the general parser.
+    """
+    # Dense (~1 access line per 600 bytes, no JSON records)? Judged on the first 256 KiB, so a
+    # sparse chunk pays no extra pass; `_scan_dense` proves its own exactness on the whole chunk.
+    head = data[: 256 << 10]
+    dense = head.count(b"status: ") * 600 > len(head) and b'\n{"' not in head and head[:1] != b"{"
+    if dense and _scan_dense(data, service, groups):
+        return  # mostly access lines, all in the text shape: no Python step per line
+    counts, durations = groups.counts, groups.durations
+    text_match, json_match, group_key = _TEXT.match, _JSON.match, groups.key
+    lines = _candidate_lines(data)
+    for start in sorted(lines):
+        end = lines[start]
+        m = (json_match if data[start] == 123 else text_match)(data, start, end)  # 123: "{"
+        if m is not None:
+            method, path, status, took = m.groups()
+            key = group_key(service, method, path, status)
+            duration = None if took is None else float(took)
+        else:
+            found = next(groups.general((data[start:end],)), None)
+            if found is None:
+                continue
+            key = (service, found.method, found.route, found.status)
+            duration = found.duration
+        counts[key] = counts.get(key, 0) + 1
+        if duration is not None:
+            got = durations.get(key)
+            if got is None:
+                got = durations[key] = array("d")
+            got.append(duration)
+        groups.lines += 1
+
+
+def scan_file(path: str, service: str, groups: Groups, chunk_size: int = 8 << 20) -> None:
+    """Every access line of one log file (plain or gzip) into `groups`, chunk by chunk.
+
+    Chunks are cut after their last newline (a last line without one is read too), so a
+    line is never split, as in `stats._stream_lines`.
+    """
+    from kansoku.tracing.files import read_chunks
+
+    rest = b""
+    buf: list[bytes] = []
+    size = 0
+    for piece in read_chunks(path):
+        buf.append(piece)
+        size += len(piece)
+        if size < chunk_size:
+            continue
+        data = rest + b"".join(buf)
+        buf.clear()
+        cut = data.rfind(b"\n") + 1
+        scan_chunk(data[:cut] if cut < len(data) else data, service, groups)
+        rest = data[cut:]
+        size = len(rest)
+    data = rest + b"".join(buf)
+    if data:
+        scan_chunk(data, service, groups)
+
+
+#: Below this many bytes in all, files are scanned in this process (a worker costs a fork).
+PARALLEL_MIN_BYTES = 64 << 20
+
+FileResult = tuple[
+    dict[GroupKey, int], dict[GroupKey, "array[float]"], int, str | None
+]  # quoted: array is not subscriptable at runtime
+
+
+def _scan_one(
+    path: str, service: str, general: Callable[[Iterable[bytes]], Iterator[AccessInfo]]
+) -> FileResult:
+    """One file's groups (a worker's task): counts, durations, access lines, read problem."""
+    from kansoku.tracing.files import LogReadError
+
+    groups = Groups({}, {}, general)
+    problem = None
+    try:
+        scan_file(path, service, groups)
+    except LogReadError as err:  # what was read before the damage counts, as in one process
+        problem = str(err)
+    return groups.counts, groups.durations, groups.lines, problem
+
+
+def scan_files(
+    files: list[tuple[str, str]],
+    counts: dict[GroupKey, int],
+    durations: dict[GroupKey, array[float]],
+    general: Callable[[Iterable[bytes]], Iterator[AccessInfo]],
+    workers: int | None = None,
+) -> tuple[int, list[str]]:
+    """Scan (path, service) files into `counts`/`durations`; (access lines, problems).
+
+    Files are independent, so they are scanned by up to `workers` forked processes (the
+    CPU count by default, one process for small stores) and merged in file order: the
+    groups' first-seen order, every duration's order and the problems' order are those of
+    one process reading the files one after the other.
+    """
+    import os
+
+    if workers is None:
+        size = 0
+        for path, _ in files:
+            with contextlib.suppress(OSError):  # a missing file is reported by its scan
+                size += os.stat(path).st_size
+        workers = min(os.cpu_count() or 1, len(files)) if size >= PARALLEL_MIN_BYTES else 1
+    if workers <= 1:
+        results: Iterable[FileResult] = (_scan_one(path, service, general) for path, service in files)
+        return _merge(results, counts, durations)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: the workers start with this process's imports (no second start-up)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_scan_one, path, service, general) for path, service in files]
+        return _merge((f.result() for f in futures), counts, durations)
+
+
+def _merge(
+    results: Iterable[FileResult], counts: dict[GroupKey, int], durations: dict[GroupKey, array[float]]
+) -> tuple[int, list[str]]:
+    lines = 0
+    problems: list[str] = []
+    for file_counts, file_durations, file_lines, problem in results:
+        for key, n in file_counts.items():
+            counts[key] = counts.get(key, 0) + n
+        for key, values in file_durations.items():
+            got = durations.get(key)
+            if got is None:
+                durations[key] = values
+            else:
+                got.extend(values)
+        lines += file_lines
+        if problem is not None:
+            problems.append(problem)
+    return lines, problems
