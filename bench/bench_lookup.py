@@ -2,7 +2,7 @@
 
 Two corpora of the same size (default 250 MB each; `--bytes 1000000000` for 1 GB):
 
-* `demo`: the demo cloud (`python -m kansoku.tracing.demo_gen OUT --bytes N`): text and
+* `demo`: the demo cloud (`python -m kansoku.tracing.demo OUT --bytes N`): text and
   JSON services, tracebacks, rotated `.1` and `.2.gz` files;
 * `access`: oslo.log access lines only, two random request ids per line (global and local),
   6 services on 3 hosts: the worst case for an index (every line holds two unique ids).
@@ -126,7 +126,7 @@ def ensure_corpora(size: int) -> dict[str, Path]:
     tag = f"{size // 1_000_000}mb"
     demo = BENCH / "data" / f"lookup-demo-{tag}"
     if not (demo / "ground-truth.json").is_file():
-        from kansoku.tracing.demo_gen import generate
+        from kansoku.tracing.demo.generate import generate
 
         shutil.rmtree(demo, ignore_errors=True)
         print(f"generating {demo} ...", flush=True)

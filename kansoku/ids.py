@@ -34,6 +34,9 @@ PASTED_REQUEST_ID_RE = re.compile(rf"(?<![0-9a-zA-Z])[rR][eE][qQ]-{UUID_ANY_CASE
 PASTED_UUID_RE = re.compile(rf"(?<![0-9a-fA-F-]){UUID_ANY_CASE}(?![0-9a-fA-F])")
 #: A UUID in a URL path, in any case (route templates zero them).
 PATH_UUID_RE = re.compile(UUID_ANY_CASE)
+#: In the bytes of a URL path: a dashed UUID in any case, or a keystone id (32 hex digits) that
+#: is a whole path segment (`trace stats` zeroes both to one route shape).
+PATH_ID_BYTES_RE = re.compile(f"{UUID_ANY_CASE}|(?<=/){HEX_ANY_CASE}{{32}}(?=/|\\Z)".encode())
 
 #: The last 17 characters of a UUID (`xxxx-xxxxxxxxxxxx`), what the index keys on: starting
 #: the pattern with a literal `-` lets the regex engine skip to dashes (10x faster than a

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from kansoku.tracing import stats
-from kansoku.tracing.demo_gen import generate
+from kansoku.tracing.demo.generate import generate
 from kansoku.tracing.index import build_index, iter_entries
-from kansoku.tracing.routes import route_template
+from kansoku.tracing.ingest.routes import route_template
 from kansoku.tracing.stats_scan import Groups, _shape, scan_file, scan_files
 
 REAL = Path(__file__).parent / "data" / "real-openstack"

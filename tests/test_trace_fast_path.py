@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from kansoku.tracing.demo_gen import GroundTruth, generate
+from kansoku.tracing.demo.generate import generate
+from kansoku.tracing.demo.truth import GroundTruth
 from kansoku.tracing.index import build_index
 from kansoku.tracing.outputs import run_trace
 

@@ -25,8 +25,9 @@ import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 
+from kansoku.ids import PATH_ID_BYTES_RE
+from kansoku.tracing.ingest.routes import route_template
 from kansoku.tracing.model import AccessInfo
-from kansoku.tracing.routes import route_template
 
 # Shared tail: the oslo.service / requestlog access fields, as parse._OSLO_ACCESS_RE reads
 # them, with client, path and microversion narrowed to printable ASCII without spaces or
@@ -52,9 +53,7 @@ _JSON = re.compile(
 _ZERO = b"00000000-0000-0000-0000-000000000000"
 #: What `_shape` zeroes: every dashed UUID (as `route_template` does) and a keystone id (32 hex
 #: digits) that is a whole path segment; both become the zero UUID, an id by route rule 1.
-_IDS_B = re.compile(
-    rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|(?<=/)[0-9a-fA-F]{32}(?=/|\Z)"
-)
+_IDS_B = PATH_ID_BYTES_RE
 
 
 def _cut_query(path: bytes) -> bytes:
@@ -217,7 +216,7 @@ def scan_file(path: str, service: str, groups: Groups, chunk_size: int = 8 << 20
     Chunks are cut after their last newline (a last line without one is read too), so a
     line is never split, as in `stats._stream_lines`.
     """
-    from kansoku.tracing.files import read_chunks
+    from kansoku.tracing.ingest.files import read_chunks
 
     rest = b""
     buf: list[bytes] = []
@@ -250,7 +249,7 @@ def _scan_one(
     path: str, service: str, general: Callable[[Iterable[bytes]], Iterator[AccessInfo]]
 ) -> FileResult:
     """One file's groups (a worker's task): counts, durations, access lines, read problem."""
-    from kansoku.tracing.files import LogReadError
+    from kansoku.tracing.ingest.files import LogReadError
 
     groups = Groups({}, {}, general)
     problem = None
