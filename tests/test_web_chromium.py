@@ -208,4 +208,4 @@ def test_heal_page_shows_the_journal(demo_web: DemoWeb) -> None:
     assert "budget left this hour" in page
     assert re.search(r"<td>replace_node</td><td>prod-a/prod-a-worker-3</td><td>dry_run</td>", page)
     # the storm of prod-c was refused by the max-unhealthy rail, with its reason
-    assert page.count("<b>max_unhealthy</b>") == 4 and "a bigger fault than one node" in page
+    assert page.count("<b>max_unhealthy</b>") == 4 and "a bigger fault than one target" in page
