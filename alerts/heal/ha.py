@@ -1,0 +1,279 @@
+"""Heal high availability: leader election, fleet-wide claims and rails in etcd v3.
+
+Two or three `kansoku heal serve` replicas each journal every webhook they receive
+(Alertmanager's receiver lists every replica). One of them leads: it holds the key
+`<prefix>/leader`, attached to its lease. The others decide each alert `standby` and act on
+nothing; when the leader dies its lease expires, a standby's campaign succeeds, and it re-opens
+its own `standby` alerts that still fire, so nothing accepted is lost.
+
+Why claims and not "only the leader acts": leadership seen by a process is a belief (a paused
+leader may not know its lease expired). Each action is claimed by its idempotency key in one
+etcd transaction whose compare says "the leader key is still attached to my lease" and "nobody
+claimed this key", so two replicas that both believe they lead can never both act: exactly
+one claim succeeds fleet-wide. The same transaction records the action's time for the fleet
+budget and sets the target's cooldown, so the rails that count actions hold across replicas
+and across a takeover. The pause switch lives in etcd too (a storm pause on the old leader
+stays a pause on the new one).
+
+The rails that count *alerts* (storm, max_unhealthy) read the firing set each replica journals
+itself: every replica receives every notification, so each journal holds the fleet's firing
+set (a replica that was down catches up at Alertmanager's next repeat).
+
+Why step down on the local clock too: `_valid_until` is the send time of the last successful
+keepalive plus the TTL it returned, never later than etcd's own expiry, so a leader cut off
+from etcd stops claiming before another can be elected (and the compare above still guards).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from kansoku.alerts.heal.etcd_client import (
+    EtcdClient,
+    EtcdUnavailable,
+    absent,
+    get,
+    held_by,
+    prefix_end,
+    put,
+    responses_kv,
+)
+from kansoku.alerts.heal.ha_config import HaSettings
+from kansoku.errors import KansokuError
+
+#: a standby tries to take the leader key at least this often (seconds)
+CAMPAIGN_EVERY = 0.25
+
+
+def replica_name(settings: HaSettings) -> str:
+    """Unique per process run: a restarted replica is a new candidate, never its old self."""
+    return settings.replica or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Claim(StrEnum):
+    CLAIMED = "claimed"  # this replica owns the action: it runs it
+    TAKEN = "taken"  # another replica (or an earlier run) claimed this key: never again
+    NOT_LEADER = "not_leader"  # the leader key is not attached to this replica's lease
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    outcome: Claim
+    detail: str
+
+
+class Leadership:
+    """Campaign, keep alive, step down; `on_elected` runs (in this thread) on each election."""
+
+    def __init__(
+        self,
+        client: EtcdClient,
+        settings: HaSettings,
+        replica: str,
+        on_elected: Callable[[], None] | None = None,
+        on_change: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.replica = replica
+        self.key = f"{settings.prefix}/leader"
+        self.on_elected = on_elected
+        self.on_change = on_change
+        self.lease = 0
+        self._leading = False
+        self._valid_until = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: the leader key's holder last seen (for /healthz and logs)
+        self.holder: str | None = None
+        self.elected_at: float | None = None
+
+    def is_leader(self) -> bool:
+        return self._leading and time.monotonic() < self._valid_until
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="heal-ha-leader", daemon=True)
+        self._thread.start()
+
+    def stop(self, resign: bool = True) -> None:
+        """Stop campaigning; `resign` revokes the lease so a standby takes over at once."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        if resign and self.lease:
+            with contextlib.suppress(KansokuError):  # else the lease expires by itself
+                self.client.revoke(self.lease)
+        self._step_down("stopped")
+
+    def step(self) -> None:
+        """One round: keep the lease alive, campaign if not leading (the loop and tests call it)."""
+        ttl = self.settings.lease_seconds
+        sent = time.monotonic()
+        if self.lease:
+            left = self.client.keepalive(self.lease)
+            if left <= 0:
+                self.lease = 0
+                self._step_down("lease expired")
+            elif self._leading:
+                self._valid_until = sent + left
+                return
+        if not self.lease:
+            sent = time.monotonic()
+            self.lease = self.client.grant(ttl)
+        ok, responses = self.client.txn(
+            [absent(self.key)], [put(self.key, self.replica, self.lease)], [get(self.key)]
+        )
+        if ok:
+            self._leading = True
+            self._valid_until = sent + ttl
+            self.holder = self.replica
+            self.elected_at = time.time()
+            if self.on_change is not None:
+                self.on_change("ha_leader", f"{self.replica} leads (lease {self.lease:x})")
+            if self.on_elected is not None:
+                self.on_elected()
+            return
+        held = responses_kv(responses, 0)
+        self.holder = held.value if held else None
+        if held is not None and held.lease == self.lease:  # ours already (a lost answer)
+            self._leading = True
+            self._valid_until = sent + ttl
+
+    def lost(self) -> None:
+        """A claim found the leader key not ours: stop acting now (the loop campaigns again)."""
+        self._step_down("the leader key is not attached to this replica's lease")
+
+    def _step_down(self, why: str) -> None:
+        if self._leading and self.on_change is not None:
+            self.on_change("ha_standby", f"{self.replica} stops leading: {why}")
+        self._leading = False
+        self._valid_until = 0.0
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except EtcdUnavailable:
+                pass  # is_leader() turns False by itself when _valid_until passes
+            except KansokuError:
+                self.lease = 0  # e.g. the lease is unknown to etcd: start over with a new one
+                self._step_down("etcd refused the lease")
+            if time.monotonic() >= self._valid_until:
+                self._step_down("lease not renewed in time")
+            wait = self.settings.lease_seconds / 3 if self._leading else CAMPAIGN_EVERY
+            self._stop.wait(wait)
+
+
+class EtcdRails:
+    """Claims, the fleet budget, cooldowns and the pause switch, in etcd (see the module doc)."""
+
+    def __init__(self, client: EtcdClient, settings: HaSettings, leadership: Leadership) -> None:
+        self.client = client
+        self.prefix = settings.prefix
+        self.leadership = leadership
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    def _claim_key(self, idem_key: str) -> str:
+        return f"{self.prefix}/claims/{idem_key}"
+
+    def _cooldown_key(self, cluster: str, target: str) -> str:
+        return f"{self.prefix}/cooldown/{cluster}/{target}"
+
+    def _done_prefix(self) -> str:
+        return f"{self.prefix}/done/"
+
+    # -- the engine's seam (kansoku.alerts.heal.engine.FleetRails) ------------------------------
+
+    def leader(self) -> bool:
+        return self.leadership.is_leader()
+
+    def paused_reason(self) -> str | None:
+        kv = self.client.get(f"{self.prefix}/paused")
+        return kv.value if kv else None
+
+    def pause(self, reason: str) -> None:
+        self.client.txn([absent(f"{self.prefix}/paused")], [put(f"{self.prefix}/paused", reason)])
+
+    def resume(self) -> bool:
+        return self.client.delete(f"{self.prefix}/paused") > 0
+
+    def used_last_hour(self, now: float | None = None) -> int:
+        since = (now or time.time()) - 3600
+        return self.client.count(
+            f"{self._done_prefix()}{since * 1000:015.0f}", prefix_end(self._done_prefix())
+        )
+
+    def last_action_on(self, cluster: str, target: str) -> float | None:
+        kv = self.client.get(self._cooldown_key(cluster, target))
+        return float(kv.value) if kv else None
+
+    def claim(
+        self, idem_key: str, cluster: str, target: str, action: str, request_id: str, now: float
+    ) -> ClaimResult:
+        """Claim `idem_key` under the leader's lease; records budget and cooldown with it."""
+        lease = self.leadership.lease
+        if not lease or not self.leadership.is_leader():
+            return ClaimResult(Claim.NOT_LEADER, "not the leader")
+        record = json.dumps(
+            {"replica": self.leadership.replica, "at": now, "action": action, "request_id": request_id},
+            sort_keys=True,
+        )
+        claim_key = self._claim_key(idem_key)
+        leader_key = self.leadership.key
+        ok, responses = self.client.txn(
+            [held_by(leader_key, lease), absent(claim_key)],
+            [
+                put(claim_key, record),
+                put(f"{self._done_prefix()}{now * 1000:015.0f}-{request_id}", idem_key),
+                put(self._cooldown_key(cluster, target), repr(now)),
+            ],
+            [get(leader_key), get(claim_key)],
+        )
+        if ok:
+            return ClaimResult(Claim.CLAIMED, f"claimed by {self.leadership.replica}")
+        held, taken = responses_kv(responses, 0), responses_kv(responses, 1)
+        if taken is not None:
+            # even when `by` is this replica: a claim whose answer was lost looks the same as
+            # one made by a concurrent decision; at most once beats twice (docs/heal.md)
+            by = json.loads(taken.value)
+            return ClaimResult(
+                Claim.TAKEN, f"already claimed fleet-wide by {by.get('replica')} ({by.get('request_id')})"
+            )
+        self.leadership.lost()
+        return ClaimResult(Claim.NOT_LEADER, f"leader is {held.value if held else 'nobody'}")
+
+
+@dataclass
+class HaNode:
+    """What `build` wires when heal.yaml has `ha`: the client, the election and the rails."""
+
+    client: EtcdClient
+    leadership: Leadership
+    rails: EtcdRails
+
+    def start(self) -> None:
+        self.leadership.start()
+
+    def stop(self, resign: bool = True) -> None:
+        self.leadership.stop(resign)
+        self.client.close()
+
+
+def ha_node(
+    settings: HaSettings,
+    on_elected: Callable[[], None] | None = None,
+    on_change: Callable[[str, str], None] | None = None,
+) -> HaNode:
+    client = EtcdClient(settings.etcd)
+    leadership = Leadership(client, settings, replica_name(settings), on_elected, on_change)
+    return HaNode(client, leadership, EtcdRails(client, settings, leadership))
