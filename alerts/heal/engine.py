@@ -351,7 +351,7 @@ class Engine:
             return Decision.INVALID, action_name, str(exc), None
         except Exception as exc:  # an action's plan bug refuses this alert only, never the batch
             return Decision.INVALID, action_name, f"{action_name} plan: {type(exc).__name__}: {exc}", None
-        if self.fleet is not None:
+        if self.fleet is not None and not self.dry_run:  # a dry run claims nothing: it never acts
             claim = self.fleet.claim(key, alert.cluster, alert.target, action_name, request_id, now)
             if claim.outcome == "taken":
                 return Decision.DUPLICATE, action_name, claim.detail, None
