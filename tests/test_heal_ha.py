@@ -232,3 +232,59 @@ def test_the_example_loads() -> None:
     assert loaded.config.ha is not None
     assert loaded.config.ha.lease_seconds == 10
     assert loaded.config.ha.prefix == "/kansoku/heal"
+
+
+def test_dry_run_claims_nothing_and_pause_resume_reach_etcd(
+    two: Callable[[], tuple[Built, Built, Path]], tmp_path: Path
+) -> None:
+    a, b, runs = two()
+    assert a.ha is not None
+    a.ha.leadership.step()
+    a.engine.dry_run = True  # as `heal serve --dry-run`
+    deliver(a, alert("KubeNodeNotReady", cluster="c1", node="n0"))
+    a.healer.drain()
+    assert decisions(a) == ["dry_run"]
+    # a dry run never acts: its claims would block the real fleet's actions
+    assert a.ha.client.range("/t/heal/claims/", "/t/heal/claims0") == []
+    assert a.ha.rails.used_last_hour() == 0
+    assert not runs.exists()
+    from kansoku.alerts.heal.serve import set_paused
+
+    config = tmp_path / "b" / "heal.yaml"
+    assert set_paused(config, True, "ops") == "healing paused"
+    assert a.ha.rails.paused_reason() == "paused by ops"  # the fleet's switch, not only b's journal
+    set_paused(config, False, "ops")
+    assert a.ha.rails.paused_reason() is None
+
+
+def test_prune_drops_only_what_no_rail_looks_back_on(etcd: ManagedProcess) -> None:
+    client, leadership, rails = replica(etcd, "a")
+    leadership.step()
+    now = time.time()
+    for i, age in enumerate((7200.0, 1800.0, 10.0)):  # 2 h, 30 min, 10 s ago
+        got = rails.claim(f"fp{i}|run_command|t", "c1", f"n{i}", "run_command", f"req-{i}", now - age)
+        assert got.outcome == Claim.CLAIMED
+    assert rails.used_last_hour(now) == 2
+    # keep claims 1 h, cooldown 600 s: the 2 h claim, its budget record and 2 cooldowns go
+    assert rails.prune(now, 3600, 600) == 1 + 1 + 2
+    assert rails.used_last_hour(now) == 2
+    left = [kv.key for kv in client.range("/t/heal/", "/t/heal0")]
+    assert "/t/heal/claims/fp0|run_command|t" not in left
+    assert "/t/heal/claims/fp1|run_command|t" in left and "/t/heal/cooldown/c1/n2" in left
+    assert "/t/heal/cooldown/c1/n1" not in left
+    client.close()
+
+
+def test_metrics_say_which_replica_leads(two: Callable[[], tuple[Built, Built, Path]]) -> None:
+    from kansoku.alerts.heal.metrics import registry_for
+
+    a, b, _ = two()
+    assert a.ha is not None and b.ha is not None
+    a.ha.leadership.step()
+    b.ha.leadership.step()
+    for built, expected in ((a, 1.0), (b, 0.0)):
+        registry = registry_for(built.journal, built.engine)
+        assert (
+            registry.get_sample_value("kansoku_heal_leader", {"cluster": "fleet", "region": "all"})
+            == expected
+        )

@@ -157,6 +157,12 @@ class EtcdClient:
     def put(self, key: str, value: str, lease: int = 0) -> None:
         self._post("/v3/kv/put", put(key, value, lease)["request_put"])
 
+    def delete_if(self, key: str, value: str) -> bool:
+        """Delete `key` only if it still holds `value` (a newer write is kept)."""
+        compare = {"key": b64(key), "target": "VALUE", "result": "EQUAL", "value": b64(value)}
+        ok, _ = self.txn([compare], [{"request_delete_range": {"key": b64(key)}}])
+        return ok
+
     def delete(self, key: str, end: str | None = None) -> int:
         body: dict[str, Any] = {"key": b64(key)}
         if end is not None:

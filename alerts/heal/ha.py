@@ -40,6 +40,7 @@ from enum import StrEnum
 from kansoku.alerts.heal.etcd_client import (
     EtcdClient,
     EtcdUnavailable,
+    KeyValue,
     absent,
     get,
     held_by,
@@ -216,6 +217,31 @@ class EtcdRails:
     def last_action_on(self, cluster: str, target: str) -> float | None:
         kv = self.client.get(self._cooldown_key(cluster, target))
         return float(kv.value) if kv else None
+
+    def prune(self, now: float, keep_claims_seconds: float, cooldown_seconds: float) -> int:
+        """Drop what no rail looks back on any more (the leader, hourly with the journal's
+        retention): budget records older than an hour, cooldowns that ended, claims older
+        than the retention. Returns how many keys went."""
+        done = self._done_prefix()
+        gone = self.client.delete(done, f"{done}{(now - 3600) * 1000:015.0f}")
+        for prefix, horizon, when in (
+            (f"{self.prefix}/cooldown/", now - cooldown_seconds, float),
+            (f"{self.prefix}/claims/", now - keep_claims_seconds, lambda v: float(json.loads(v)["at"])),
+        ):
+            for kv in self._scan(prefix):
+                if when(kv.value) < horizon and self.client.delete_if(kv.key, kv.value):
+                    gone += 1
+        return gone
+
+    def _scan(self, prefix: str, page: int = 1000) -> list[KeyValue]:
+        out: list[KeyValue] = []
+        start, end = prefix, prefix_end(prefix)
+        while True:
+            kvs = self.client.range(start, end, page)
+            out.extend(kvs)
+            if len(kvs) < page:
+                return out
+            start = kvs[-1].key + "\0"
 
     def claim(
         self, idem_key: str, cluster: str, target: str, action: str, request_id: str, now: float

@@ -189,6 +189,9 @@ def _prune_hourly(built: Built, stop: threading.Event) -> None:
     while days is not None and not stop.wait(PRUNE_EVERY_SECONDS):
         try:
             prune(built.journal, days, keep_seconds(built.loaded))
+            if built.ha is not None and built.ha.rails.leader():
+                safety = built.loaded.config.safety
+                built.ha.rails.prune(time.time(), days * 86400, safety.cooldown_seconds)
         except Exception as exc:  # retention must never take the receiver down; journaled
             with built.journal.tx() as db:
                 built.journal.event(db, "prune_error", f"{type(exc).__name__}: {exc}")
