@@ -237,7 +237,7 @@ def test_the_example_loads() -> None:
 def test_dry_run_claims_nothing_and_pause_resume_reach_etcd(
     two: Callable[[], tuple[Built, Built, Path]], tmp_path: Path
 ) -> None:
-    a, b, runs = two()
+    a, _b, runs = two()
     assert a.ha is not None
     a.ha.leadership.step()
     a.engine.dry_run = True  # as `heal serve --dry-run`
