@@ -198,21 +198,55 @@ def test_rails_hold_across_two_replicas_and_a_takeover(two: Callable[[], tuple[B
     assert b.ha.leadership.is_leader()
     # elected: its `standby` alerts that still fire are undecided again (serve's on_elected)
     assert decisions(b) == ["None", "None"]
-    # n0 again with a new onset: cooldown counted in etcd; n1 as before: already claimed;
-    # n2, n3: the budget (3/h) has one left, counted across both replicas
+    # n0, n1 (re-opened): a ran them, so their claims are taken; n0 again with a new onset:
+    # a's claim set its cooldown in etcd; n2, n3: the budget (3/h) has one left, counted
+    # across both replicas
     again = alert("KubeNodeNotReady", starts="2026-11-23T17:00:00Z", cluster="c1", node="n0")
     fresh = [alert("KubeNodeNotReady", cluster="c1", node=f"n{i}") for i in (2, 3)]
     deliver(b, again, *fresh)
     b.healer.drain()
-    assert decisions(b) == ["cooldown", "cooldown", "cooldown", "act", "budget_exhausted"]
+    assert decisions(b) == ["duplicate", "duplicate", "cooldown", "act", "budget_exhausted"]
     reasons = [str(r["reason"]) for r in b.journal.query("SELECT reason FROM alerts ORDER BY id")]
-    assert all("claimed in etcd" in r for r in reasons[:3])
+    assert all("already claimed fleet-wide by a" in r for r in reasons[:2])
+    assert "claimed in etcd" in reasons[2]
     assert "3 remediations in the last hour" in reasons[4]
     ran = Counter(line.split()[1] for line in runs.read_text().splitlines())
     assert ran == {"n0": 1, "n1": 1, "n2": 1}
     # the budget pause is the fleet's: a, back as a candidate, finds it
     assert b.ha.rails.paused_reason() is not None
     assert a.ha.rails.paused_reason() == b.ha.rails.paused_reason()
+
+
+def test_a_claim_whose_owner_died_before_starting_it_is_adopted_and_runs_once(
+    two: Callable[[], tuple[Built, Built, Path]],
+) -> None:
+    a, b, runs = two()
+    assert a.ha is not None and b.ha is not None
+    a.ha.leadership.step()
+    b.ha.leadership.step()
+    alerts = [alert("KubeNodeNotReady", cluster="c1", node=f"n{i}") for i in range(3)]
+    deliver(a, *alerts)
+    deliver(b, *alerts)
+    planned = a.engine.decide_pending()  # a claims all three ...
+    a.healer.run_action(planned[0])  # ... runs one, and dies before starting the others
+    b.healer.drain()
+    assert decisions(b) == ["standby"] * 3
+    a.ha.leadership._leading = False
+    a.ha.client.revoke(a.ha.leadership.lease)
+    b.ha.leadership.step()  # elected: its standby alerts re-open
+    b.healer.drain()
+    reasons = [str(r["reason"]) for r in b.journal.query("SELECT reason FROM alerts ORDER BY id")]
+    assert decisions(b) == ["duplicate", "act", "act"], reasons
+    assert "already claimed fleet-wide by a" in reasons[0] and "started" in reasons[0]
+    assert all("adopted from a" in r for r in reasons[1:]), reasons
+    # a comes back on its journal: its two pending rows meet the gate and are not run
+    for action_id in planned[1:]:
+        a.healer.run_action(action_id)
+    assert [(r.state, r.detail) for r in a.journal.actions()][1:] == [
+        ("refused", "not run here: adopted by b after this replica lost the lead")
+    ] * 2
+    ran = Counter(line.split()[1] for line in runs.read_text().splitlines())
+    assert ran == {"n0": 1, "n1": 1, "n2": 1}
 
 
 def test_ha_settings_errors_name_file_line_and_field(tmp_path: Path) -> None:

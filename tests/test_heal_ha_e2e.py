@@ -13,6 +13,7 @@ interrupted (journaled `failed: interrupted`, never re-run because they may have
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -20,9 +21,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from kansoku.alerts.heal.etcd_client import EtcdClient
 from kansoku.process import ManagedProcess, free_port
 from tests.support.heal import wait_for
 from tests.support.heal_ha import (
+    PREFIX,
     Storm,
     heal_config,
     journal_rows,
@@ -84,40 +87,60 @@ def test_kill_9_of_the_leader_mid_storm_loses_nothing_and_runs_nothing_twice(
     )
     elected = journal_rows(survivor, "SELECT max(ts) FROM events WHERE kind='ha_leader'")[0][0]
     takeover = elected - killed
-
-    # the killed replica comes back on its own journal: the claims it made and had not started
-    # run now (they are its own); the command it was running when killed is never re-run
-    procs.append(start_replica(tmp_path, f"{first}", configs[first], free_port()))
+    time.sleep(1.0)  # commands started before the kill finish writing
     old = tmp_path / first / "journal.sqlite"
+    healable = {n for n in posted if int(n[1:]) % 2 == 0}
+    # what the dead leader was running at the kill: may have acted, so never run again
+    interrupted = {
+        node_of(r[0])
+        for r in journal_rows(
+            old,
+            "SELECT al.labels FROM actions a JOIN alerts al ON al.id = a.alert_id WHERE a.state='running'",
+        )
+    }
+    ran_before = Counter(line.split()[1] for line in runs.read_text().splitlines())
+    # claims still the dead leader's: those it had started (in etcd) when it was killed
+    node_by_fp = {
+        r[0]: node_of(r[1]) for r in journal_rows(survivor, "SELECT fingerprint, labels FROM alerts")
+    }
+    client = EtcdClient([etcd_url])
+    claims = client.range(f"{PREFIX}/claims/", f"{PREFIX}/claims0")
+    client.close()
+    owned_by_first = {
+        node_by_fp[kv.key.removeprefix(f"{PREFIX}/claims/").split("|")[0]]
+        for kv in claims
+        if json.loads(kv.value)["replica"] == first
+    }
+    # before the dead leader comes back, the survivor has run everything else: it adopted
+    # the claims the dead leader made and never started
+    missing = healable - set(ran_before)
+    assert missing <= owned_by_first, sorted(missing - owned_by_first)[:10]
+    adopted = journal_rows(survivor, "SELECT count(*) FROM alerts WHERE reason LIKE '%adopted from%'")[0][0]
+
+    # the killed replica comes back on its journal: its pending rows meet the claim gate
+    # (adopted by the survivor: refused, not run); its interrupted rows fail, never re-run
+    procs.append(start_replica(tmp_path, f"{first}", configs[first], free_port()))
     wait_for(
         lambda: not journal_rows(old, "SELECT 1 FROM actions WHERE state IN ('pending', 'running')"),
         30,
         "the restarted replica's own pending actions",
         0.5,
     )
-    time.sleep(1.0)  # commands started before the kill finish writing
+    time.sleep(0.5)
     ran = Counter(line.split()[1] for line in runs.read_text().splitlines())
     twice = sorted(n for n, c in ran.items() if c > 1)
-    healable = {n for n in posted if int(n[1:]) % 2 == 0}
-    interrupted = {
-        node_of(r[0])
-        for r in journal_rows(
-            old,
-            "SELECT al.labels FROM actions a JOIN alerts al ON al.id = a.alert_id "
-            "WHERE a.state='failed' AND a.detail LIKE 'interrupted%'",
-        )
-    }
     never = healable - set(ran)
     by_survivor = journal_rows(survivor, "SELECT count(*) FROM actions")[0][0]
     by_first = journal_rows(old, "SELECT count(*) FROM actions")[0][0]
     print(
         f"\nposted {len(posted)}, lost {len(lost)}, healable {len(healable)}, ran {len(ran)}, "
-        f"twice {len(twice)}, never {len(never)} (interrupted {len(interrupted)}), "
+        f"twice {len(twice)}, never {len(never)} (interrupted {len(interrupted)}), adopted {adopted}, "
         f"takeover {takeover:.2f} s (lease {LEASE} s), actions by {first} {by_first}, by {second} {by_survivor}"
     )
     assert not lost
     assert not twice, twice[:10]
     assert never <= interrupted, sorted(never - interrupted)[:10]
+    assert set(ran) - set(ran_before) <= owned_by_first  # the restarted replica ran only its own
     assert set(ran) <= healable
     assert by_first > 0 and by_survivor > 0  # both really acted: the handoff happened mid-storm
     assert 0 < takeover < LEASE + 0.5 + 0.25 + 1.0, takeover

@@ -61,7 +61,9 @@ class FleetRails(Protocol):
     def paused_reason(self) -> str | None: ...
     def pause(self, reason: str) -> None: ...
     def used_last_hour(self) -> int: ...
-    def last_action_on(self, cluster: str, target: str) -> float | None: ...
+    def last_action_on(self, cluster: str, target: str, idem_key: str) -> float | None: ...
+    def start(self, idem_key: str) -> str | None: ...
+    def existing_claim(self, idem_key: str) -> tuple[bool, str] | None: ...
     def claim(
         self, idem_key: str, cluster: str, target: str, action: str, request_id: str, now: float
     ) -> FleetClaim: ...
@@ -281,6 +283,12 @@ class Engine:
             return Decision.DUPLICATE, action_name, f"already handled: {key}", None
         if self.fleet is not None and not self.fleet.leader():
             return Decision.STANDBY, action_name, "standby: another replica leads (heal.ha)", None
+        adopt = False  # HA: a claim another replica made and never started; in the budget already
+        if self.fleet is not None and not self.dry_run:
+            existing = self.fleet.existing_claim(key)
+            if existing is not None and not existing[0]:
+                return Decision.DUPLICATE, action_name, existing[1], None
+            adopt = existing is not None
         batch = self._batch if self._batch is not None else self._fresh_batch(db)
         if batch.paused is not None:
             return Decision.PAUSED, action_name, f"healing is paused: {batch.paused}", None
@@ -291,7 +299,7 @@ class Engine:
             batch.paused = batch.down
             return Decision.SHARED_DEPENDENCY, action_name, batch.down, None
         used = batch.used
-        if used >= self.safety.fleet_budget_per_hour:
+        if used >= self.safety.fleet_budget_per_hour and not adopt:
             why = (
                 f"fleet budget exhausted: {used} remediations in the last hour "
                 f"(budget {self.safety.fleet_budget_per_hour}); all healing paused until "
@@ -327,7 +335,7 @@ class Engine:
                 (float(recent["planned_at"]), f"action {recent['id']}") if recent else None
             )
             if last is None and self.fleet is not None:  # the fleet's cooldown (heal.ha)
-                at = self.fleet.last_action_on(alert.cluster, alert.target)
+                at = self.fleet.last_action_on(alert.cluster, alert.target, key)
                 if at is not None and at >= now - self.safety.cooldown_seconds:
                     last = (at, "claimed in etcd")
             if last is not None:
@@ -351,12 +359,14 @@ class Engine:
             return Decision.INVALID, action_name, str(exc), None
         except Exception as exc:  # an action's plan bug refuses this alert only, never the batch
             return Decision.INVALID, action_name, f"{action_name} plan: {type(exc).__name__}: {exc}", None
+        adopted = ""
         if self.fleet is not None and not self.dry_run:  # a dry run claims nothing: it never acts
             claim = self.fleet.claim(key, alert.cluster, alert.target, action_name, request_id, now)
             if claim.outcome == "taken":
                 return Decision.DUPLICATE, action_name, claim.detail, None
             if claim.outcome != "claimed":
                 return Decision.STANDBY, action_name, f"standby: {claim.detail}", None
+            adopted = f"; {claim.detail}" if adopt else ""
         state = ActionState.DRY_RUN if self.dry_run else ActionState.PENDING
         action_id = self.journal.insert_action(
             db,
@@ -385,7 +395,7 @@ class Engine:
         return (
             Decision.ACT,
             action_name,
-            f"{action_name} planned as action {action_id}{via} ({request_id})",
+            f"{action_name} planned as action {action_id}{via} ({request_id}){adopted}",
             action_id,
         )
 

@@ -48,6 +48,7 @@ class KeyValue:
     value: str
     lease: int
     create_revision: int
+    mod_revision: int
 
 
 def _kv(item: dict[str, Any]) -> KeyValue:
@@ -56,6 +57,7 @@ def _kv(item: dict[str, Any]) -> KeyValue:
         unb64(item.get("value", "")),
         int(item.get("lease", 0)),
         int(item.get("create_revision", 0)),
+        int(item.get("mod_revision", 0)),
     )
 
 
@@ -70,6 +72,11 @@ def absent(key: str) -> dict[str, Any]:
 def held_by(key: str, lease: int) -> dict[str, Any]:
     """Compare: the key exists and is attached to `lease`."""
     return {"key": b64(key), "target": "LEASE", "result": "EQUAL", "lease": str(lease)}
+
+
+def unchanged(key: str, mod_revision: int) -> dict[str, Any]:
+    """Compare: the key was not written since it was read at `mod_revision`."""
+    return {"key": b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": str(mod_revision)}
 
 
 def put(key: str, value: str, lease: int = 0) -> dict[str, Any]:

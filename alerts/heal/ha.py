@@ -32,7 +32,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -47,6 +46,7 @@ from kansoku.alerts.heal.etcd_client import (
     prefix_end,
     put,
     responses_kv,
+    unchanged,
 )
 from kansoku.alerts.heal.ha_config import HaSettings
 from kansoku.errors import KansokuError
@@ -55,9 +55,10 @@ from kansoku.errors import KansokuError
 CAMPAIGN_EVERY = 0.25
 
 
-def replica_name(settings: HaSettings) -> str:
-    """Unique per process run: a restarted replica is a new candidate, never its old self."""
-    return settings.replica or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+def replica_name(settings: HaSettings, journal: str = "") -> str:
+    """Stable across restarts (host and journal path): a replica that comes back must know
+    its own claims, to run the ones it made and never started (`EtcdRails.start`)."""
+    return settings.replica or f"{socket.gethostname()}:{journal or os.getpid()}"
 
 
 class Claim(StrEnum):
@@ -214,9 +215,14 @@ class EtcdRails:
             f"{self._done_prefix()}{since * 1000:015.0f}", prefix_end(self._done_prefix())
         )
 
-    def last_action_on(self, cluster: str, target: str) -> float | None:
+    def last_action_on(self, cluster: str, target: str, idem_key: str) -> float | None:
+        """When the target was last acted on fleet-wide; None if never, or if that was the
+        claim of `idem_key` itself (a claimed action a new leader may adopt, not a cooldown)."""
         kv = self.client.get(self._cooldown_key(cluster, target))
-        return float(kv.value) if kv else None
+        if kv is None:
+            return None
+        cooldown = json.loads(kv.value)
+        return None if cooldown["key"] == idem_key else float(cooldown["at"])
 
     def prune(self, now: float, keep_claims_seconds: float, cooldown_seconds: float) -> int:
         """Drop what no rail looks back on any more (the leader, hourly with the journal's
@@ -224,12 +230,12 @@ class EtcdRails:
         than the retention. Returns how many keys went."""
         done = self._done_prefix()
         gone = self.client.delete(done, f"{done}{(now - 3600) * 1000:015.0f}")
-        for prefix, horizon, when in (
-            (f"{self.prefix}/cooldown/", now - cooldown_seconds, float),
-            (f"{self.prefix}/claims/", now - keep_claims_seconds, lambda v: float(json.loads(v)["at"])),
+        for prefix, horizon in (
+            (f"{self.prefix}/cooldown/", now - cooldown_seconds),
+            (f"{self.prefix}/claims/", now - keep_claims_seconds),
         ):
             for kv in self._scan(prefix):
-                if when(kv.value) < horizon and self.client.delete_if(kv.key, kv.value):
+                if float(json.loads(kv.value)["at"]) < horizon and self.client.delete_if(kv.key, kv.value):
                     gone += 1
         return gone
 
@@ -251,7 +257,13 @@ class EtcdRails:
         if not lease or not self.leadership.is_leader():
             return ClaimResult(Claim.NOT_LEADER, "not the leader")
         record = json.dumps(
-            {"replica": self.leadership.replica, "at": now, "action": action, "request_id": request_id},
+            {
+                "replica": self.leadership.replica,
+                "at": now,
+                "action": action,
+                "request_id": request_id,
+                "state": "claimed",
+            },
             sort_keys=True,
         )
         claim_key = self._claim_key(idem_key)
@@ -261,22 +273,77 @@ class EtcdRails:
             [
                 put(claim_key, record),
                 put(f"{self._done_prefix()}{now * 1000:015.0f}-{request_id}", idem_key),
-                put(self._cooldown_key(cluster, target), repr(now)),
+                put(self._cooldown_key(cluster, target), json.dumps({"at": now, "key": idem_key})),
             ],
             [get(leader_key), get(claim_key)],
         )
         if ok:
             return ClaimResult(Claim.CLAIMED, f"claimed by {self.leadership.replica}")
         held, taken = responses_kv(responses, 0), responses_kv(responses, 1)
-        if taken is not None:
-            # even when `by` is this replica: a claim whose answer was lost looks the same as
-            # one made by a concurrent decision; at most once beats twice (docs/heal.md)
-            by = json.loads(taken.value)
+        if held is None or held.lease != lease:
+            self.leadership.lost()
+            return ClaimResult(Claim.NOT_LEADER, f"leader is {held.value if held else 'nobody'}")
+        assert taken is not None  # the leader compare held, so the claim key exists
+        return self._adopt(claim_key, taken, lease, request_id)
+
+    def _adopt(self, claim_key: str, taken: KeyValue, lease: int, request_id: str) -> ClaimResult:
+        """A claim another replica made and never started (it died, or lost the lead first)
+        becomes this leader's, in a txn that compares the claim's revision: the old owner's
+        `start` compares it too, so exactly one of them runs the action.
+
+        Never our own: a claim by this replica whose journal row is missing looks the same as
+        a concurrent decision; at most once beats twice (docs/heal.md)."""
+        by = json.loads(taken.value)
+        owner = by.get("replica")
+        if by.get("state") != "claimed" or owner == self.leadership.replica:
             return ClaimResult(
-                Claim.TAKEN, f"already claimed fleet-wide by {by.get('replica')} ({by.get('request_id')})"
+                Claim.TAKEN,
+                f"already claimed fleet-wide by {owner} ({by.get('request_id')}, {by.get('state')})",
             )
-        self.leadership.lost()
-        return ClaimResult(Claim.NOT_LEADER, f"leader is {held.value if held else 'nobody'}")
+        record = {**by, "replica": self.leadership.replica, "request_id": request_id, "adopted_from": owner}
+        ok, _ = self.client.txn(
+            [held_by(self.leadership.key, lease), unchanged(claim_key, taken.mod_revision)],
+            [put(claim_key, json.dumps(record, sort_keys=True))],
+        )
+        if ok:
+            return ClaimResult(Claim.CLAIMED, f"adopted from {owner}, which claimed it and never started it")
+        return ClaimResult(Claim.TAKEN, f"already claimed fleet-wide by {owner} (started meanwhile)")
+
+    def existing_claim(self, idem_key: str) -> tuple[bool, str] | None:
+        """None if nobody claimed `idem_key`; else (adoptable, why): adoptable when another
+        replica claimed it and never started it (`claim` will adopt it)."""
+        kv = self.client.get(self._claim_key(idem_key))
+        if kv is None:
+            return None
+        by = json.loads(kv.value)
+        owner, state = by.get("replica"), by.get("state")
+        if state == "claimed" and owner != self.leadership.replica:
+            return True, f"claimed by {owner}, never started"
+        return False, f"already claimed fleet-wide by {owner} ({by.get('request_id')}, {state})"
+
+    def start(self, idem_key: str) -> str | None:
+        """The gate before an action runs: None to run it, else why not (it was adopted).
+
+        Any replica runs its own claims, leader or not (they are its own; e.g. after a
+        restart); a claim a new leader adopted is refused here. `claimed -> started` is a
+        compare on the claim's revision, so it races `_adopt` safely."""
+        me = self.leadership.replica
+        for _ in range(3):
+            kv = self.client.get(self._claim_key(idem_key))
+            if kv is None:
+                return None  # planned without a claim (before `ha` was configured)
+            by = json.loads(kv.value)
+            if by.get("replica") != me:
+                return f"not run here: adopted by {by.get('replica')} after this replica lost the lead"
+            if by.get("state") == "started":
+                return None  # our start committed in etcd but not our journal's `running`
+            ok, _ = self.client.txn(
+                [unchanged(kv.key, kv.mod_revision)],
+                [put(kv.key, json.dumps({**by, "state": "started"}, sort_keys=True))],
+            )
+            if ok:
+                return None
+        return "not run: its claim kept changing in etcd"
 
 
 @dataclass
@@ -297,9 +364,10 @@ class HaNode:
 
 def ha_node(
     settings: HaSettings,
+    journal: str,
     on_elected: Callable[[], None] | None = None,
     on_change: Callable[[str, str], None] | None = None,
 ) -> HaNode:
     client = EtcdClient(settings.etcd)
-    leadership = Leadership(client, settings, replica_name(settings), on_elected, on_change)
+    leadership = Leadership(client, settings, replica_name(settings, journal), on_elected, on_change)
     return HaNode(client, leadership, EtcdRails(client, settings, leadership))

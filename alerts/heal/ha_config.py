@@ -22,7 +22,9 @@ class HaSettings(BaseModel):
     )
     prefix: str = Field("/kansoku/heal", pattern=r"^/\S*[^/\s]$", description="etcd key prefix")
     replica: str | None = Field(
-        None, min_length=1, description="this replica's name in etcd; default host:pid:random"
+        None,
+        min_length=1,
+        description="this replica's name in etcd; default host:journal path (stable across restarts)",
     )
 
     @field_validator("etcd")

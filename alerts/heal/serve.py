@@ -85,7 +85,8 @@ def build(
     healer = Healer(journal, engine, registry, loaded.config.workers)
     node = None
     if loaded.config.ha is not None:
-        node = ha_node(loaded.config.ha, _on_elected(journal, healer), _on_change(journal))
+        where = str(loaded.path(loaded.config.journal).resolve())
+        node = ha_node(loaded.config.ha, where, _on_elected(journal, healer), _on_change(journal))
         engine.fleet = node.rails
     return Built(loaded, journal, engine, healer, node)
 
