@@ -322,3 +322,16 @@ def test_metrics_say_which_replica_leads(two: Callable[[], tuple[Built, Built, P
             registry.get_sample_value("kansoku_heal_leader", {"cluster": "fleet", "region": "all"})
             == expected
         )
+
+
+def test_a_leader_past_its_own_deadline_re_decides_what_met_standby(etcd: ManagedProcess) -> None:
+    client, leadership, rails = replica(etcd, "a")
+    elected: list[float] = []
+    leadership.on_elected = lambda: elected.append(time.monotonic())
+    leadership.step()
+    assert leadership.is_leader() and len(elected) == 1
+    leadership._valid_until = time.monotonic() - 0.01  # a long stall: its clock says it may not lead
+    assert not leadership.is_leader()
+    leadership.step()  # its lease survived: it leads again, through an election
+    assert leadership.is_leader() and len(elected) == 2
+    client.close()

@@ -125,38 +125,44 @@ class Leadership:
             if left <= 0:
                 self.lease = 0
                 self._step_down("lease expired")
-            elif self._leading:
+            elif self.is_leader():
                 self._valid_until = sent + left
                 return
+            else:  # led, but past its own deadline: alerts met `standby` meanwhile; re-elect
+                self._step_down("lease not renewed in time")
         if not self.lease:
             sent = time.monotonic()
             self.lease = self.client.grant(ttl)
         ok, responses = self.client.txn(
             [absent(self.key)], [put(self.key, self.replica, self.lease)], [get(self.key)]
         )
-        if ok:
+        held = None if ok else responses_kv(responses, 0)
+        # ours already: a lost answer, or this replica stepped down on its clock while etcd
+        # was slow and its lease survived; either way it leads again, and re-decides
+        if ok or (held is not None and held.lease == self.lease):
             self._leading = True
             self._valid_until = sent + ttl
             self.holder = self.replica
             self.elected_at = time.time()
-            if self.on_change is not None:
-                self.on_change("ha_leader", f"{self.replica} leads (lease {self.lease:x})")
-            if self.on_elected is not None:
-                self.on_elected()
+            self._call(self.on_change, "ha_leader", f"{self.replica} leads (lease {self.lease:x})")
+            self._call(self.on_elected)
             return
-        held = responses_kv(responses, 0)
         self.holder = held.value if held else None
-        if held is not None and held.lease == self.lease:  # ours already (a lost answer)
-            self._leading = True
-            self._valid_until = sent + ttl
+
+    @staticmethod
+    def _call(callback: Callable[..., None] | None, *args: str) -> None:
+        """A callback's failure (the journal, say) must not end the election thread."""
+        if callback is not None:
+            with contextlib.suppress(Exception):
+                callback(*args)
 
     def lost(self) -> None:
         """A claim found the leader key not ours: stop acting now (the loop campaigns again)."""
         self._step_down("the leader key is not attached to this replica's lease")
 
     def _step_down(self, why: str) -> None:
-        if self._leading and self.on_change is not None:
-            self.on_change("ha_standby", f"{self.replica} stops leading: {why}")
+        if self._leading:
+            self._call(self.on_change, "ha_standby", f"{self.replica} stops leading: {why}")
         self._leading = False
         self._valid_until = 0.0
 
@@ -166,9 +172,9 @@ class Leadership:
                 self.step()
             except EtcdUnavailable:
                 pass  # is_leader() turns False by itself when _valid_until passes
-            except KansokuError:
-                self.lease = 0  # e.g. the lease is unknown to etcd: start over with a new one
-                self._step_down("etcd refused the lease")
+            except Exception as exc:  # e.g. the lease is unknown to etcd, a garbled answer:
+                self.lease = 0  # start over with a new lease; never let this thread die
+                self._step_down(f"etcd error: {type(exc).__name__}: {exc}")
             if time.monotonic() >= self._valid_until:
                 self._step_down("lease not renewed in time")
             wait = self.settings.lease_seconds / 3 if self._leading else CAMPAIGN_EVERY
