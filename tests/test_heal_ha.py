@@ -325,7 +325,7 @@ def test_metrics_say_which_replica_leads(two: Callable[[], tuple[Built, Built, P
 
 
 def test_a_leader_past_its_own_deadline_re_decides_what_met_standby(etcd: ManagedProcess) -> None:
-    client, leadership, rails = replica(etcd, "a")
+    client, leadership, _rails = replica(etcd, "a")
     elected: list[float] = []
     leadership.on_elected = lambda: elected.append(time.monotonic())
     leadership.step()

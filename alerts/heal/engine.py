@@ -62,7 +62,7 @@ class FleetRails(Protocol):
     def pause(self, reason: str) -> None: ...
     def used_last_hour(self) -> int: ...
     def last_action_on(self, cluster: str, target: str, idem_key: str) -> float | None: ...
-    def start(self, idem_key: str) -> str | None: ...
+    def start(self, idem_key: str, action: str, request_id: str, at: float) -> str | None: ...
     def existing_claim(self, idem_key: str) -> tuple[bool, str] | None: ...
     def claim(
         self, idem_key: str, cluster: str, target: str, action: str, request_id: str, now: float
@@ -283,12 +283,6 @@ class Engine:
             return Decision.DUPLICATE, action_name, f"already handled: {key}", None
         if self.fleet is not None and not self.fleet.leader():
             return Decision.STANDBY, action_name, "standby: another replica leads (heal.ha)", None
-        adopt = False  # HA: a claim another replica made and never started; in the budget already
-        if self.fleet is not None and not self.dry_run:
-            existing = self.fleet.existing_claim(key)
-            if existing is not None and not existing[0]:
-                return Decision.DUPLICATE, action_name, existing[1], None
-            adopt = existing is not None
         batch = self._batch if self._batch is not None else self._fresh_batch(db)
         if batch.paused is not None:
             return Decision.PAUSED, action_name, f"healing is paused: {batch.paused}", None
@@ -299,6 +293,12 @@ class Engine:
             batch.paused = batch.down
             return Decision.SHARED_DEPENDENCY, action_name, batch.down, None
         used = batch.used
+        adopt = False  # HA: a claim another replica made and never started is in the budget already
+        if used >= self.safety.fleet_budget_per_hour and self.fleet is not None and not self.dry_run:
+            existing = self.fleet.existing_claim(key)  # read only here: a decision costs no extra read
+            if existing is not None and not existing[0]:
+                return Decision.DUPLICATE, action_name, existing[1], None
+            adopt = existing is not None
         if used >= self.safety.fleet_budget_per_hour and not adopt:
             why = (
                 f"fleet budget exhausted: {used} remediations in the last hour "
@@ -366,7 +366,7 @@ class Engine:
                 return Decision.DUPLICATE, action_name, claim.detail, None
             if claim.outcome != "claimed":
                 return Decision.STANDBY, action_name, f"standby: {claim.detail}", None
-            adopted = f"; {claim.detail}" if adopt else ""
+            adopted = f"; {claim.detail}" if claim.detail.startswith("adopted") else ""
         state = ActionState.DRY_RUN if self.dry_run else ActionState.PENDING
         action_id = self.journal.insert_action(
             db,

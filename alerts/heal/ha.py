@@ -41,6 +41,7 @@ from kansoku.alerts.heal.etcd_client import (
     EtcdUnavailable,
     KeyValue,
     absent,
+    b64,
     get,
     held_by,
     prefix_end,
@@ -262,16 +263,7 @@ class EtcdRails:
         lease = self.leadership.lease
         if not lease or not self.leadership.is_leader():
             return ClaimResult(Claim.NOT_LEADER, "not the leader")
-        record = json.dumps(
-            {
-                "replica": self.leadership.replica,
-                "at": now,
-                "action": action,
-                "request_id": request_id,
-                "state": "claimed",
-            },
-            sort_keys=True,
-        )
+        record = self._record(action, request_id, now, "claimed")
         claim_key = self._claim_key(idem_key)
         leader_key = self.leadership.key
         ok, responses = self.client.txn(
@@ -315,6 +307,11 @@ class EtcdRails:
             return ClaimResult(Claim.CLAIMED, f"adopted from {owner}, which claimed it and never started it")
         return ClaimResult(Claim.TAKEN, f"already claimed fleet-wide by {owner} (started meanwhile)")
 
+    def _record(self, action: str, request_id: str, at: float, state: str) -> str:
+        """A claim's value, rebuilt byte for byte by `start` from the journal's action row."""
+        body = {"replica": self.leadership.replica, "at": at, "action": action, "request_id": request_id}
+        return json.dumps({**body, "state": state}, sort_keys=True)
+
     def existing_claim(self, idem_key: str) -> tuple[bool, str] | None:
         """None if nobody claimed `idem_key`; else (adoptable, why): adoptable when another
         replica claimed it and never started it (`claim` will adopt it)."""
@@ -327,15 +324,25 @@ class EtcdRails:
             return True, f"claimed by {owner}, never started"
         return False, f"already claimed fleet-wide by {owner} ({by.get('request_id')}, {state})"
 
-    def start(self, idem_key: str) -> str | None:
+    def start(self, idem_key: str, action: str, request_id: str, at: float) -> str | None:
         """The gate before an action runs: None to run it, else why not (it was adopted).
 
         Any replica runs its own claims, leader or not (they are its own; e.g. after a
-        restart); a claim a new leader adopted is refused here. `claimed -> started` is a
-        compare on the claim's revision, so it races `_adopt` safely."""
+        restart); a claim a new leader adopted is refused here. `claimed -> started` compares
+        the claim's value (rebuilt from the action row: one round trip in the usual case) or
+        its revision, so it races `_adopt` safely."""
         me = self.leadership.replica
+        key = self._claim_key(idem_key)
+        mine = self._record(action, request_id, at, "claimed")
+        ok, responses = self.client.txn(
+            [{"key": b64(key), "target": "VALUE", "result": "EQUAL", "value": b64(mine)}],
+            [put(key, self._record(action, request_id, at, "started"))],
+            [get(key)],
+        )
+        if ok:
+            return None
+        kv = responses_kv(responses, 0)
         for _ in range(3):
-            kv = self.client.get(self._claim_key(idem_key))
             if kv is None:
                 return None  # planned without a claim (before `ha` was configured)
             by = json.loads(kv.value)
@@ -349,6 +356,7 @@ class EtcdRails:
             )
             if ok:
                 return None
+            kv = self.client.get(key)
         return "not run: its claim kept changing in etcd"
 
 

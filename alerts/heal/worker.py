@@ -193,7 +193,7 @@ class Healer:
         deadline = time.monotonic() + min(row.timeout, 30.0)
         while True:
             try:
-                why = fleet.start(row.idem_key)
+                why = fleet.start(row.idem_key, row.action, row.request_id, row.planned_at)
                 break
             except KansokuError as exc:
                 if time.monotonic() > deadline or self._stop.is_set():
