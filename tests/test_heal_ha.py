@@ -23,7 +23,7 @@ import yaml
 
 from kansoku.alerts.heal.config import load_heal_config
 from kansoku.alerts.heal.etcd_client import EtcdClient
-from kansoku.alerts.heal.ha import Claim, EtcdRails, Leadership
+from kansoku.alerts.heal.ha import PAUSE_READ_EVERY, Claim, EtcdRails, Leadership
 from kansoku.alerts.heal.ha_config import HaSettings
 from kansoku.alerts.heal.model import AMMessage
 from kansoku.alerts.heal.serve import Built, build
@@ -212,9 +212,10 @@ def test_rails_hold_across_two_replicas_and_a_takeover(two: Callable[[], tuple[B
     assert "3 remediations in the last hour" in reasons[4]
     ran = Counter(line.split()[1] for line in runs.read_text().splitlines())
     assert ran == {"n0": 1, "n1": 1, "n2": 1}
-    # the budget pause is the fleet's: a, back as a candidate, finds it
+    # the budget pause is the fleet's: in etcd, where a finds it when it leads again
     assert b.ha.rails.paused_reason() is not None
-    assert a.ha.rails.paused_reason() == b.ha.rails.paused_reason()
+    fleet = a.ha.client.get("/t/heal/paused")
+    assert fleet is not None and fleet.value == b.ha.rails.paused_reason()
 
 
 def test_a_claim_whose_owner_died_before_starting_it_is_adopted_and_runs_once(
@@ -285,9 +286,13 @@ def test_dry_run_claims_nothing_and_pause_resume_reach_etcd(
     from kansoku.alerts.heal.serve import set_paused
 
     config = tmp_path / "b" / "heal.yaml"
+    assert a.ha.rails.paused_reason() is None
     assert set_paused(config, True, "ops") == "healing paused"
-    assert a.ha.rails.paused_reason() == "paused by ops"  # the fleet's switch, not only b's journal
+    # the fleet's switch, not only b's journal; the leader re-reads it within PAUSE_READ_EVERY
+    time.sleep(PAUSE_READ_EVERY + 0.05)
+    assert a.ha.rails.paused_reason() == "paused by ops"
     set_paused(config, False, "ops")
+    time.sleep(PAUSE_READ_EVERY + 0.05)
     assert a.ha.rails.paused_reason() is None
 
 

@@ -32,6 +32,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -54,6 +55,8 @@ from kansoku.errors import KansokuError
 
 #: a standby tries to take the leader key at least this often (seconds)
 CAMPAIGN_EVERY = 0.25
+#: the leader re-reads the fleet's pause switch at most this often (seconds)
+PAUSE_READ_EVERY = 1.0
 
 
 def replica_name(settings: HaSettings, journal: str = "") -> str:
@@ -189,6 +192,12 @@ class EtcdRails:
         self.client = client
         self.prefix = settings.prefix
         self.leadership = leadership
+        #: claim times of the last hour, read from etcd once per leadership term, then kept
+        #: here: while it leads, only this replica writes budget records (the lease compare)
+        self._times: deque[float] | None = None
+        self._term: float | None = None
+        #: the pause switch as last read, and when (monotonic)
+        self._paused: tuple[float, str | None] | None = None
 
     # -- keys ----------------------------------------------------------------------------------
 
@@ -207,20 +216,35 @@ class EtcdRails:
         return self.leadership.is_leader()
 
     def paused_reason(self) -> str | None:
-        kv = self.client.get(f"{self.prefix}/paused")
-        return kv.value if kv else None
+        """The fleet's pause switch, read at most every PAUSE_READ_EVERY seconds (it was a
+        read per decision batch, and batches are one alert each at a steady rate)."""
+        now = time.monotonic()
+        if self._paused is None or now - self._paused[0] > PAUSE_READ_EVERY or self._new_term():
+            kv = self.client.get(f"{self.prefix}/paused")
+            self._paused = (now, kv.value if kv else None)
+        return self._paused[1]
 
     def pause(self, reason: str) -> None:
         self.client.txn([absent(f"{self.prefix}/paused")], [put(f"{self.prefix}/paused", reason)])
+        self._paused = None
 
     def resume(self) -> bool:
+        self._paused = None
         return self.client.delete(f"{self.prefix}/paused") > 0
 
     def used_last_hour(self, now: float | None = None) -> int:
-        since = (now or time.time()) - 3600
-        return self.client.count(
-            f"{self._done_prefix()}{since * 1000:015.0f}", prefix_end(self._done_prefix())
-        )
+        now = now or time.time()
+        if self._times is None or self._new_term():
+            done = self._done_prefix()
+            keys = self.client.range(f"{done}{(now - 3600) * 1000:015.0f}", prefix_end(done))
+            self._times = deque(sorted(int(kv.key[len(done) :].split("-", 1)[0]) / 1000 for kv in keys))
+            self._term = self.leadership.elected_at
+        while self._times and self._times[0] < now - 3600:
+            self._times.popleft()
+        return len(self._times)
+
+    def _new_term(self) -> bool:
+        return self._term != self.leadership.elected_at
 
     def last_action_on(self, cluster: str, target: str, idem_key: str) -> float | None:
         """When the target was last acted on fleet-wide; None if never, or if that was the
@@ -276,6 +300,8 @@ class EtcdRails:
             [get(leader_key), get(claim_key)],
         )
         if ok:
+            if self._times is not None:
+                self._times.append(now)
             return ClaimResult(Claim.CLAIMED, f"claimed by {self.leadership.replica}")
         held, taken = responses_kv(responses, 0), responses_kv(responses, 1)
         if held is None or held.lease != lease:
