@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kansoku.alerts.heal.ha_config import HaSettings
 from kansoku.alerts.heal.params import hook_problems
 from kansoku.errors import ConfigError, FieldProblem, KansokuError
 from kansoku.models import Cluster, HealHook
@@ -117,6 +118,7 @@ class HealConfig(BaseModel):
     health_metrics_url: str | None = Field(
         None, description="kansoku collect serve /metrics: its check states can pause healing"
     )
+    ha: HaSettings | None = Field(None, description="replicas coordinated in etcd (heal.ha); None: one")
 
     @field_validator("health_metrics_url")
     @classmethod

@@ -50,6 +50,32 @@ class CheckProbe:
         return self.check()
 
 
+class FleetRails(Protocol):
+    """HA (heal.ha.EtcdRails): leadership, claims and the action-counting rails, fleet-wide.
+
+    Why a seam: without `ha` the journal alone is the truth (one replica); with it, the budget,
+    cooldowns, pause switch and "who acts" must be read from and written to etcd.
+    """
+
+    def leader(self) -> bool: ...
+    def paused_reason(self) -> str | None: ...
+    def pause(self, reason: str) -> None: ...
+    def used_last_hour(self) -> int: ...
+    def last_action_on(self, cluster: str, target: str, idem_key: str) -> float | None: ...
+    def start(self, idem_key: str, action: str, request_id: str, at: float) -> str | None: ...
+    def existing_claim(self, idem_key: str) -> tuple[bool, str] | None: ...
+    def claim(
+        self, idem_key: str, cluster: str, target: str, action: str, request_id: str, now: float
+    ) -> FleetClaim: ...
+
+
+class FleetClaim(Protocol):
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+
+
 def hook_matches(hook: HealHook, labels: dict[str, str]) -> bool:
     return labels.get("alertname") == hook.alert and all(labels.get(k) == v for k, v in hook.match.items())
 
@@ -136,6 +162,8 @@ class Engine:
             + [h.alert for hs in self.cluster_hooks.values() for h in hs]
         )
         self._batch: _Batch | None = None
+        #: set by heal.serve.build when heal.yaml has `ha` (heal.ha)
+        self.fleet: FleetRails | None = None
         self._needed: dict[int, list[str]] = {}
         self._label_cache: dict[tuple[str, int], tuple[Mapping[str, object], list[str]]] = {}
         # planned times of the last hour's actions, for the fleet budget: loaded once, then
@@ -260,21 +288,33 @@ class Engine:
         key = f"{alert.fingerprint}|{action_name}|{alert.starts_at}"
         if self.journal.has_action(db, key):
             return Decision.DUPLICATE, action_name, f"already handled: {key}", None
+        if self.fleet is not None and not self.fleet.leader():
+            return Decision.STANDBY, action_name, "standby: another replica leads (heal.ha)", None
         batch = self._batch if self._batch is not None else self._fresh_batch(db)
         if batch.paused is not None:
             return Decision.PAUSED, action_name, f"healing is paused: {batch.paused}", None
         if batch.down is not None:
             self.journal.pause(batch.down, db, kind="shared_dependency_down")
+            if self.fleet is not None:
+                self.fleet.pause(batch.down)
             batch.paused = batch.down
             return Decision.SHARED_DEPENDENCY, action_name, batch.down, None
         used = batch.used
-        if used >= self.safety.fleet_budget_per_hour:
+        adopt = False  # HA: a claim another replica made and never started is in the budget already
+        if used >= self.safety.fleet_budget_per_hour and self.fleet is not None and not self.dry_run:
+            existing = self.fleet.existing_claim(key)  # read only here: a decision costs no extra read
+            if existing is not None and not existing[0]:
+                return Decision.DUPLICATE, action_name, existing[1], None
+            adopt = existing is not None
+        if used >= self.safety.fleet_budget_per_hour and not adopt:
             why = (
                 f"fleet budget exhausted: {used} remediations in the last hour "
                 f"(budget {self.safety.fleet_budget_per_hour}); all healing paused until "
                 "`kansoku heal resume`"
             )
             self.journal.pause(why, db, kind="budget_exhausted")
+            if self.fleet is not None:
+                self.fleet.pause(why)
             batch.paused = why
             return Decision.BUDGET, action_name, why, None
         if alert.cluster:
@@ -298,12 +338,19 @@ class Engine:
             recent = self.journal.last_action_on(
                 db, alert.cluster, alert.target, now - self.safety.cooldown_seconds, self.dry_run
             )
-            if recent:
+            last: tuple[float, str] | None = (
+                (float(recent["planned_at"]), f"action {recent['id']}") if recent else None
+            )
+            if last is None and self.fleet is not None:  # the fleet's cooldown (heal.ha)
+                at = self.fleet.last_action_on(alert.cluster, alert.target, key)
+                if at is not None and at >= now - self.safety.cooldown_seconds:
+                    last = (at, "claimed in etcd")
+            if last is not None:
                 return (
                     Decision.COOLDOWN,
                     action_name,
-                    f"target {alert.cluster}/{alert.target} was remediated {now - recent['planned_at']:.0f}s"
-                    f" ago (action {recent['id']}); cooldown {self.safety.cooldown_seconds:.0f}s",
+                    f"target {alert.cluster}/{alert.target} was remediated {now - last[0]:.0f}s"
+                    f" ago ({last[1]}); cooldown {self.safety.cooldown_seconds:.0f}s",
                     None,
                 )
         for name in self._labels_for(action_name, params):
@@ -319,6 +366,14 @@ class Engine:
             return Decision.INVALID, action_name, str(exc), None
         except Exception as exc:  # an action's plan bug refuses this alert only, never the batch
             return Decision.INVALID, action_name, f"{action_name} plan: {type(exc).__name__}: {exc}", None
+        adopted = ""
+        if self.fleet is not None and not self.dry_run:  # a dry run claims nothing: it never acts
+            claim = self.fleet.claim(key, alert.cluster, alert.target, action_name, request_id, now)
+            if claim.outcome == "taken":
+                return Decision.DUPLICATE, action_name, claim.detail, None
+            if claim.outcome != "claimed":
+                return Decision.STANDBY, action_name, f"standby: {claim.detail}", None
+            adopted = f"; {claim.detail}" if claim.detail.startswith("adopted") else ""
         state = ActionState.DRY_RUN if self.dry_run else ActionState.PENDING
         action_id = self.journal.insert_action(
             db,
@@ -347,7 +402,7 @@ class Engine:
         return (
             Decision.ACT,
             action_name,
-            f"{action_name} planned as action {action_id}{via} ({request_id})",
+            f"{action_name} planned as action {action_id}{via} ({request_id}){adopted}",
             action_id,
         )
 
@@ -365,6 +420,9 @@ class Engine:
     def _fresh_batch(self, db: sqlite3.Connection) -> _Batch:
         """Fleet-wide state read in this decision transaction (see heal.rails for why)."""
         batch = _Batch(paused=self.journal.paused_reason(db), down=None, used=self._used_last_hour())
+        if self.fleet is not None and self.fleet.leader():
+            batch.paused = batch.paused or self.fleet.paused_reason()
+            batch.used = self.fleet.used_last_hour()
         if batch.paused is None:
             batch.down = storm_reason(
                 self.journal, db, self.safety.storm_clusters, self.safety.storm_window_seconds

@@ -52,6 +52,15 @@ class JournalCollector(Collector):
         budget.add_metric(["fleet", "all"], max(left, 0))
         yield budget
 
+        if self.engine.fleet is not None:  # heal HA: alert on sum(kansoku_heal_leader) != 1
+            leader = GaugeMetricFamily(
+                "kansoku_heal_leader",
+                "1 while this replica leads (heal HA), 0 on a standby",
+                labels=["cluster", "region"],
+            )
+            leader.add_metric(["fleet", "all"], 1 if self.engine.fleet.leader() else 0)
+            yield leader
+
         hooks = CounterMetricFamily(
             "kansoku_heal_webhooks", "Webhook requests by HTTP status", labels=["cluster", "region", "code"]
         )

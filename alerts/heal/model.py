@@ -64,6 +64,7 @@ class Decision(StrEnum):
     NO_HOOK = "no_hook"  # no heal hook matches (unknown alert name, or labels do not match)
     RESOLVED = "resolved"  # a resolved notification: closes the loop for earlier actions
     INVALID = "invalid_hook"  # the hook's parameters do not fit its action (see reason)
+    STANDBY = "standby"  # HA: this replica does not lead; re-decided if it takes over (heal.ha)
 
 
 #: Decisions that mean "a rail stopped it" (counted as result=skipped).

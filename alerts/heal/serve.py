@@ -19,6 +19,7 @@ from kansoku.alerts.heal.auth import Authenticator
 from kansoku.alerts.heal.base import Action, HookSources, KubeApi, Services, StorageBackend
 from kansoku.alerts.heal.config import TOKEN_ENV, LoadedConfig, load_heal_config
 from kansoku.alerts.heal.engine import CheckProbe, DependencyProbe, Engine
+from kansoku.alerts.heal.ha import HaNode, ha_node
 from kansoku.alerts.heal.journal import Journal
 from kansoku.alerts.heal.model import RESULT_OF_STATE, ActionState
 from kansoku.alerts.heal.worker import Healer
@@ -37,6 +38,8 @@ class Built:
     journal: Journal
     engine: Engine
     healer: Healer
+    #: heal.ha's election and rails when heal.yaml has `ha` (started by `serve`)
+    ha: HaNode | None = None
 
 
 def default_services(loaded: LoadedConfig, openstack_options: dict[str, Any] | None = None) -> Services:
@@ -83,7 +86,31 @@ def build(
     engine = Engine(
         journal, loaded, registry, services or default_services(loaded), probes, dry_run, hook_sources
     )
-    return Built(loaded, journal, engine, Healer(journal, engine, registry, loaded.config.workers))
+    healer = Healer(journal, engine, registry, loaded.config.workers)
+    node = None
+    if loaded.config.ha is not None:
+        where = str(loaded.path(loaded.config.journal).resolve())
+        node = ha_node(loaded.config.ha, where, _on_elected(journal, healer), _on_change(journal))
+        engine.fleet = node.rails
+    return Built(loaded, journal, engine, healer, node)
+
+
+def _on_elected(journal: Journal, healer: Healer) -> Callable[[], None]:
+    """On takeover: what this replica journaled as `standby` and still fires is decided now."""
+
+    def elected() -> None:
+        if journal.reopen_standby():
+            healer.notify()
+
+    return elected
+
+
+def _on_change(journal: Journal) -> Callable[[str, str], None]:
+    def change(kind: str, message: str) -> None:
+        with journal.tx() as db:
+            journal.event(db, kind, message)
+
+    return change
 
 
 def authenticator(loaded: LoadedConfig) -> Authenticator:
@@ -125,6 +152,8 @@ def serve(
     auth = authenticator(loaded)
     built = build(loaded, dry_run=dry_run, hook_sources=hook_sources)
     built.healer.start()
+    if built.ha is not None:
+        built.ha.start()
     app = create_app(built.journal, built.engine, built.healer, auth)
     sys.setswitchinterval(SWITCH_INTERVAL)
     stop = threading.Event()
@@ -135,6 +164,8 @@ def serve(
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         stop.set()
+        if built.ha is not None:
+            built.ha.stop()
         built.healer.stop()
         built.journal.close()
 
@@ -168,6 +199,9 @@ def _prune_hourly(built: Built, stop: threading.Event) -> None:
     while days is not None and not stop.wait(PRUNE_EVERY_SECONDS):
         try:
             prune(built.journal, days, keep_seconds(built.loaded))
+            if built.ha is not None and built.ha.rails.leader():
+                safety = built.loaded.config.safety
+                built.ha.rails.prune(time.time(), days * 86400, safety.cooldown_seconds)
         except Exception as exc:  # retention must never take the receiver down; journaled
             with built.journal.tx() as db:
                 built.journal.event(db, "prune_error", f"{type(exc).__name__}: {exc}")
@@ -184,6 +218,20 @@ def open_journal(config: Path) -> Journal:
 def set_paused(config: Path, paused: bool, who: str) -> str:
     """`kansoku heal pause|resume`: flip the persisted switch; the server reads it per decision."""
     journal = open_journal(config)
+    ha = load_heal_config(config).config.ha
+    if ha is not None:  # the fleet's switch (heal.ha) as well as this replica's journal
+        from kansoku.alerts.heal.etcd_client import EtcdClient
+        from kansoku.alerts.heal.ha import EtcdRails, Leadership, replica_name
+
+        client = EtcdClient(ha.etcd)
+        try:
+            rails = EtcdRails(client, ha, Leadership(client, ha, replica_name(ha)))
+            if paused:
+                rails.pause(f"paused by {who}")
+            else:
+                rails.resume()
+        finally:
+            client.close()
     try:
         if paused:
             changed = journal.pause(f"paused by {who}")

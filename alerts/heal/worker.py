@@ -22,6 +22,7 @@ from kansoku.alerts.heal.engine import Engine
 from kansoku.alerts.heal.journal import Journal
 from kansoku.alerts.heal.model import ActionState, Outcome
 from kansoku.alerts.heal.params import number
+from kansoku.errors import KansokuError
 
 #: time after an action's own timeout before the worker gives up waiting for its thread
 GRACE_SECONDS = 5.0
@@ -164,6 +165,8 @@ class Healer:
     # -- one action --------------------------------------------------------------------------
 
     def run_action(self, action_id: int) -> None:
+        if self.engine.fleet is not None and not self._fleet_may_start(action_id):
+            return
         if not self.journal.set_state(
             action_id, ActionState.RUNNING, expect=ActionState.PENDING, started_at=time.time()
         ):
@@ -179,6 +182,30 @@ class Healer:
                 finished_at=time.time(),
             )
         self.notify()
+
+    def _fleet_may_start(self, action_id: int) -> bool:
+        """HA (heal.ha): pass the claim's `claimed -> started` gate in etcd; a claim a new
+        leader adopted is refused here (that leader runs it), so it runs exactly once."""
+        fleet = self.engine.fleet
+        row = self.journal.action(action_id)
+        if fleet is None or row.state != ActionState.PENDING or row.dry_run:
+            return True  # the compare-and-set below decides, as without HA
+        deadline = time.monotonic() + min(row.timeout, 30.0)
+        while True:
+            try:
+                why = fleet.start(row.idem_key, row.action, row.request_id, row.planned_at)
+                break
+            except KansokuError as exc:
+                if time.monotonic() > deadline or self._stop.is_set():
+                    why = f"not started: etcd did not answer ({exc}); a new leader may adopt the claim"
+                    break
+                time.sleep(0.5)
+        if why is None:
+            return True
+        self.journal.set_state(
+            action_id, ActionState.REFUSED, why, expect=ActionState.PENDING, finished_at=time.time()
+        )
+        return False
 
     def _run_started(self, action_id: int) -> None:
         row = self.journal.action(action_id)

@@ -334,6 +334,16 @@ class Journal:
         ).fetchall()
         return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
+    def reopen_standby(self) -> int:
+        """HA takeover (heal.ha): alerts this replica decided `standby` and that still fire
+        become undecided again, so the new leader decides them (claims skip what the old
+        leader already did). Resolved ones stay closed: nothing to heal any more."""
+        with self.tx() as db:
+            return db.execute(
+                "UPDATE alerts SET decision=NULL, hook_action=NULL, reason=NULL, decided_at=NULL"
+                " WHERE decision='standby' AND fingerprint IN (SELECT fingerprint FROM firing)"
+            ).rowcount
+
     def has_action(self, db: sqlite3.Connection, idem_key: str) -> bool:
         return db.execute("SELECT 1 FROM actions WHERE idem_key=?", (idem_key,)).fetchone() is not None
 

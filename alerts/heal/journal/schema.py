@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS alerts(
   decision TEXT, hook_action TEXT, reason TEXT, decided_at REAL);
 CREATE INDEX IF NOT EXISTS alerts_undecided ON alerts(id) WHERE decided_at IS NULL;
 CREATE INDEX IF NOT EXISTS alerts_fp ON alerts(fingerprint);
+CREATE INDEX IF NOT EXISTS alerts_standby ON alerts(id) WHERE decision='standby';
 CREATE TABLE IF NOT EXISTS actions(
   id INTEGER PRIMARY KEY, idem_key TEXT NOT NULL UNIQUE, alert_id INTEGER NOT NULL,
   fingerprint TEXT NOT NULL, action TEXT NOT NULL, cluster TEXT NOT NULL, region TEXT NOT NULL,
