@@ -151,7 +151,9 @@ def two(tmp_path: Path, etcd: ManagedProcess) -> Iterator[Callable[[], tuple[Bui
             config: dict[str, Any] = json.loads(json.dumps(HEAL).replace("{runs}", str(runs)))
             config["ha"] = {
                 "etcd": [endpoint(etcd)],
-                "lease_seconds": 2,
+                # no test here waits for expiry (they revoke): a long lease keeps a loaded
+                # machine's stalls between two manual `step()`s from ending the lead
+                "lease_seconds": 10,
                 "prefix": "/t/heal",
                 "replica": name,
             }
