@@ -331,10 +331,7 @@ def inject_chain(cloud: Cloud, kind: str, t: float, seed: int) -> tuple[FaultRec
     try:
         first = cloud.ctx_user()
         tracker = Tracker(cloud.req())
-        i = cloud.rng.randrange(len(cloud.users))
-        later = Ctx(
-            tracker.request_id, None, cloud.users[i], cloud.projects[i % len(cloud.projects)], False, tracker
-        )
+        later = cloud.ctx_user(tracker, tracker.request_id)
         if kind.startswith("build_failed"):
             broke = build_fails_in_compute(cloud, t, first)
             action = "reboot" if kind.endswith("reboot_refused") else "attach_volume"
@@ -435,10 +432,7 @@ def inject_switch(cloud: Cloud, kind: str, t: float, seed: int) -> tuple[FaultRe
     cloud.rng = random.Random(f"{seed}-{kind}")
     try:
         tracker = Tracker(cloud.req())
-        i = cloud.rng.randrange(len(cloud.users))
-        ctx = Ctx(
-            tracker.request_id, None, cloud.users[i], cloud.projects[i % len(cloud.projects)], False, tracker
-        )
+        ctx = cloud.ctx_user(tracker, tracker.request_id)
         info = request_id_switch(cloud, t, ctx)
     finally:
         cloud.rng = saved
