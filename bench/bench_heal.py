@@ -34,6 +34,7 @@ from typing import Any, cast
 from urllib.parse import urlparse
 
 from machine import cpu_model
+from report import write_section
 
 from kansoku.process import free_port, http_ok
 
@@ -447,9 +448,7 @@ def main() -> None:
         "(never accepted, Alertmanager retries them).",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_section(RESULTS, lines)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from bench_heal import CONFIG, TOKEN, pct, serve_argv, start, stop, webhook
 from machine import cpu_model
+from report import write_section
 
 from kansoku.process import free_port
 
@@ -146,9 +147,7 @@ def main() -> None:
         "webhooks' commits. Before the fix (issue 11): every other sender's 200 waited 33 s.",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_section(RESULTS, lines)
 
 
 if __name__ == "__main__":
