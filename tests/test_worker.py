@@ -16,7 +16,7 @@ from kansoku.tracing.model import LinkKind, Strength
 from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stitch import build_trace
 from kansoku.tracing.worker import empty_context
-from tests.support.scenarios import USER, Cloud, rid, traceback
+from tests.support.scenarios import USER, Cloud, api_create, rid, traceback
 
 
 def _empty(c: Cloud, host: str, service: str, req: str) -> None:
@@ -32,15 +32,7 @@ def switched(
     x, y, z, p = rid(), rid(), rid(), rid()
     where: dict[str, str] = {}
     c.pids["ctl-1/nova-api"] = 4242
-    where["x_line"] = c.log(
-        "ctl-1",
-        "nova-api",
-        0.0,
-        "DEBUG",
-        "nova.api.openstack.wsgi",
-        "Action: 'create', calling method",
-        req=x,
-    )
+    where["x_line"] = api_create(c, x)
     if x_answers:
         c.access("ctl-1", "nova-api", 0.05, "POST", "/v2.1/servers", 202, req=x)
     # another worker of the same service writes to the same file in between
