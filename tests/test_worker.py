@@ -95,20 +95,21 @@ def test_the_request_continued_under_a_new_id_in_the_same_worker(tmp_path: Path)
     assert {s.request_id for s in trace.spans} == {ids["x"], ids["y"]}
 
 
-def test_no_join_when_the_request_answered_under_its_own_id(tmp_path: Path) -> None:
+def _assert_no_join(tmp_path: Path, **switch: bool) -> None:
+    """The `switched` story told with `switch`: no same-worker link, no root cause."""
     c = Cloud(tmp_path)
-    ids = switched(c, x_answers=True)
+    ids = switched(c, **switch)
     _, trace, v = _verdict(c, tmp_path, ids["x"])
     assert v.root_cause is None
     assert not any(ln.kind is LinkKind.SAME_WORKER for ln in trace.links)
+
+
+def test_no_join_when_the_request_answered_under_its_own_id(tmp_path: Path) -> None:
+    _assert_no_join(tmp_path, x_answers=True)
 
 
 def test_no_join_when_the_new_id_answered_in_another_process(tmp_path: Path) -> None:
-    c = Cloud(tmp_path)
-    ids = switched(c, answered_in_other_pid=True)
-    _, trace, v = _verdict(c, tmp_path, ids["x"])
-    assert v.root_cause is None
-    assert not any(ln.kind is LinkKind.SAME_WORKER for ln in trace.links)
+    _assert_no_join(tmp_path, answered_in_other_pid=True)
 
 
 def test_empty_context_means_no_user_and_no_caller(tmp_path: Path) -> None:
