@@ -125,6 +125,20 @@ def start(argv: list[str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
+def wait_decided(db: sqlite3.Connection, timeout: float, actions: bool = False) -> None:
+    """Until every journaled alert is decided (with `actions`, and no action is pending or
+    running), or `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (
+        db.execute("SELECT count(*) FROM alerts WHERE decided_at IS NULL").fetchone()[0]
+        or (
+            actions
+            and db.execute("SELECT count(*) FROM actions WHERE state IN ('pending','running')").fetchone()[0]
+        )
+    ):
+        time.sleep(0.2)
+
+
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     try:
         os.killpg(proc.pid, sig)
@@ -277,12 +291,7 @@ def heal_run(rate: int, seconds: float) -> dict[str, Any]:
             accepted, latency, errors, late = load(f"http://127.0.0.1:{port}/alertmanager", rate, seconds)
             cpu = cpu_seconds(proc.pid) - cpu0
             db = sqlite3.connect(work / "journal.sqlite")
-            deadline = time.monotonic() + 30
-            while (
-                db.execute("SELECT count(*) FROM alerts WHERE decided_at IS NULL").fetchone()[0]
-                and time.monotonic() < deadline
-            ):
-                time.sleep(0.2)
+            wait_decided(db, 30)
             decided = dict(
                 db.execute("SELECT fingerprint, decided_at FROM alerts WHERE decided_at IS NOT NULL")
             )
@@ -367,14 +376,7 @@ def kill_run(rate: int, seconds: float) -> dict[str, float]:
         second = start(argv, work, port)
         try:
             db = sqlite3.connect(work / "journal.sqlite")
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and (
-                db.execute("SELECT count(*) FROM alerts WHERE decided_at IS NULL").fetchone()[0]
-                or db.execute("SELECT count(*) FROM actions WHERE state IN ('pending','running')").fetchone()[
-                    0
-                ]
-            ):
-                time.sleep(0.2)
+            wait_decided(db, 120, actions=True)
             time.sleep(1)
             journaled = {r[0] for r in db.execute("SELECT fingerprint FROM alerts")}
             states = Counter(r[0] for r in db.execute("SELECT state FROM actions"))
