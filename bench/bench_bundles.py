@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from machine import cpu_model
+from report import write_section
 
 from kansoku.addon_bundles.catalog import load_catalog
 from kansoku.addon_bundles.render import render_cluster
@@ -69,9 +70,7 @@ def main() -> None:
         "",
     ]
     out = Path(__file__).resolve().parent / "results" / "bundles.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_section(out, lines)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from machine import cpu_model
+from report import write_section
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "chains.md"
@@ -185,9 +186,7 @@ def main() -> None:
         "single-request traces pay it only for the lookups of the resources their failure names.",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_section(RESULTS, lines)
 
 
 if __name__ == "__main__":

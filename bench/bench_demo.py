@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from machine import cpu_model
+from report import write_section
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "demo.md"
@@ -151,9 +152,7 @@ def main() -> None:
         "(level 1) at the end.",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_section(RESULTS, lines)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from typing import Any, cast
 from urllib.parse import urlparse
 
 from machine import cpu_model
+from report import write_section
 
 from kansoku.process import free_port, http_ok
 
@@ -122,6 +123,20 @@ def start(argv: list[str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
             raise SystemExit(f"server did not start: {(cwd / 'server.log').read_text()[-2000:]}")
         time.sleep(0.05)
     return proc
+
+
+def wait_decided(db: sqlite3.Connection, timeout: float, actions: bool = False) -> None:
+    """Until every journaled alert is decided (with `actions`, and no action is pending or
+    running), or `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (
+        db.execute("SELECT count(*) FROM alerts WHERE decided_at IS NULL").fetchone()[0]
+        or (
+            actions
+            and db.execute("SELECT count(*) FROM actions WHERE state IN ('pending','running')").fetchone()[0]
+        )
+    ):
+        time.sleep(0.2)
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
@@ -276,12 +291,7 @@ def heal_run(rate: int, seconds: float) -> dict[str, Any]:
             accepted, latency, errors, late = load(f"http://127.0.0.1:{port}/alertmanager", rate, seconds)
             cpu = cpu_seconds(proc.pid) - cpu0
             db = sqlite3.connect(work / "journal.sqlite")
-            deadline = time.monotonic() + 30
-            while (
-                db.execute("SELECT count(*) FROM alerts WHERE decided_at IS NULL").fetchone()[0]
-                and time.monotonic() < deadline
-            ):
-                time.sleep(0.2)
+            wait_decided(db, 30)
             decided = dict(
                 db.execute("SELECT fingerprint, decided_at FROM alerts WHERE decided_at IS NOT NULL")
             )
@@ -366,14 +376,7 @@ def kill_run(rate: int, seconds: float) -> dict[str, float]:
         second = start(argv, work, port)
         try:
             db = sqlite3.connect(work / "journal.sqlite")
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and (
-                db.execute("SELECT count(*) FROM alerts WHERE decided_at IS NULL").fetchone()[0]
-                or db.execute("SELECT count(*) FROM actions WHERE state IN ('pending','running')").fetchone()[
-                    0
-                ]
-            ):
-                time.sleep(0.2)
+            wait_decided(db, 120, actions=True)
             time.sleep(1)
             journaled = {r[0] for r in db.execute("SELECT fingerprint FROM alerts")}
             states = Counter(r[0] for r in db.execute("SELECT state FROM actions"))
@@ -447,9 +450,7 @@ def main() -> None:
         "(never accepted, Alertmanager retries them).",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_section(RESULTS, lines)
 
 
 if __name__ == "__main__":

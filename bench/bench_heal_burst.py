@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_heal import CONFIG, TOKEN, pct, serve_argv, start, stop, webhook
+from bench_heal import CONFIG, TOKEN, pct, serve_argv, start, stop, wait_decided, webhook
 from machine import cpu_model
+from report import write_section
 
 from kansoku.process import free_port
 
@@ -94,12 +95,7 @@ def run(seconds: float, burst: bool) -> dict[str, Any]:
                 t.join()
             if burst:
                 db = sqlite3.connect(work / "journal.sqlite")
-                deadline = time.monotonic() + 300
-                while (
-                    db.execute("SELECT count(*) FROM alerts WHERE decided_at IS NULL").fetchone()[0]
-                    and time.monotonic() < deadline
-                ):
-                    time.sleep(0.2)
+                wait_decided(db, 300)
                 last = db.execute("SELECT max(decided_at) FROM alerts WHERE cluster='burst'").fetchone()[0]
                 big["decided"] = last - big["sent_at"]
                 db.close()
@@ -146,9 +142,7 @@ def main() -> None:
         "webhooks' commits. Before the fix (issue 11): every other sender's 200 waited 33 s.",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_section(RESULTS, lines)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from machine import cpu_model  # noqa: E402
+from report import write_section  # noqa: E402
 
 from kansoku.collectors.apimetrics import ApiMetrics  # noqa: E402
 from kansoku.collectors.tail import LogTailer  # noqa: E402
@@ -209,9 +210,7 @@ def main() -> None:
         "",
     ]
     out = REPO / "bench" / "results" / "health.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_section(out, lines)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 from machine import cpu_model
+from report import write_section
 
 from kansoku.inventory import load_inventory
 
@@ -84,9 +85,7 @@ def main() -> None:
         f"{l_load / s_load:.1f}x, baseline {l_base / s_base:.1f}x (linear would be {large / small:.0f}x).",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_section(RESULTS, lines)
 
 
 if __name__ == "__main__":

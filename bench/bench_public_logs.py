@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from machine import cpu_model
+from report import write_section
 
 REPO = Path(__file__).resolve().parent.parent
 LAB = REPO / "tests" / "data" / "real-openstack"
@@ -142,9 +143,7 @@ def main() -> None:
         f"oslo path now / before journald support: {t_oslo / t_old:.2f}x.",
         "",
     ]
-    results = REPO / "bench" / "results" / "public_logs.md"
-    results.write_text("\n".join(out))
-    print("\n".join(out))
+    write_section(REPO / "bench" / "results" / "public_logs.md", out)
 
 
 if __name__ == "__main__":

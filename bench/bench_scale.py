@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from machine import cpu_model  # noqa: E402
+from report import write_section  # noqa: E402
 
 from kansoku.health.simfleet import fleet_inventory, start_process  # noqa: E402
 from kansoku.process import free_port  # noqa: E402
@@ -117,9 +118,7 @@ def main() -> None:
         ),
         "",
     ]
-    out = REPO / "bench" / "results" / "scale.md"
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_section(REPO / "bench" / "results" / "scale.md", lines)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from machine import cpu_model
+from report import write_section
 
 REPO = Path(__file__).resolve().parent.parent
 PY = str(REPO / ".venv" / "bin" / "python")
@@ -221,9 +222,7 @@ def main() -> None:
         "are inflated when it is above the core count).",
         "",
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(text))
-    print("\n".join(text))
+    write_section(out, text)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from machine import cpu_model
+from report import write_section
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -286,8 +287,7 @@ def write_results(
         "(a shared machine: wall times are inflated when it is above the core count).",
         "",
     ]
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_section(out, lines)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from machine import cpu_model  # noqa: E402
+from report import write_section  # noqa: E402
 
 from kansoku.health.crosslayer.sources import SnapshotIaas  # noqa: E402
 from kansoku.health.runner import Monitor  # noqa: E402
@@ -158,9 +159,7 @@ def main() -> None:
         "(grid, labels and verdicts precomputed; charts from buckets computed once per store scan).",
         "",
     ]
-    out = REPO / "bench" / "results" / "web.md"
-    out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_section(REPO / "bench" / "results" / "web.md", lines)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from grafana_foundation_sdk.builders import dashboard as gdash
+
 from kansoku.dashboards.context import DashboardContext
 from kansoku.dashboards.panels import (
     DashboardDef,
@@ -29,16 +31,30 @@ from kansoku.dashboards.variables import K8S_CLUSTER_QUERY, templated, with_vari
 _ETCD_JOB = 'job=~".*etcd.*"'
 
 
+def _k8s_dashboard(ctx: DashboardContext, slug: str, title: str, **variables: Any) -> gdash.Dashboard:
+    """Dashboard `k8s-<slug>` of the region, titled `<title> (<region>)`, with its variables."""
+    return with_variables(
+        base(ctx, uid_for(f"k8s-{slug}", ctx.region), f"{title} ({ctx.region})", "k8s"),
+        ctx.datasource_uid,
+        **variables,
+    )
+
+
+def _with_panels(dash: gdash.Dashboard, *panels: Any) -> dict[str, Any]:
+    """`dash` with `panels` in order, as Grafana's JSON."""
+    for panel in panels:
+        dash = dash.with_panel(panel)
+    return to_dict(dash)
+
+
 def apiserver(ctx: DashboardContext) -> dict[str, Any]:
     """Availability and error budget (SLO), kansoku's probes, rate, errors, latency, inflight."""
-    dash = with_variables(
-        base(ctx, uid_for("k8s-apiserver", ctx.region), f"API server ({ctx.region})", "k8s"),
-        ctx.datasource_uid,
-    )
+    dash = _k8s_dashboard(ctx, "apiserver", "API server")
     t, lay = templated(ctx), Layout()
     s = t.selector
     avail = f'apiserver_request:availability30d{{{s},verb="all"}}'
-    for panel in (
+    return _with_panels(
+        dash,
         stat_panel(t, lay, "Availability (30d)", f"max by (cluster) ({avail})", "percentunit"),
         stat_panel(
             t, lay, "Error budget left (99%)", f"max by (cluster) (({avail} - 0.99) / 0.01)", "percentunit"
@@ -93,22 +109,16 @@ def apiserver(ctx: DashboardContext) -> dict[str, Any]:
                 "{{request_kind}}",
             ),
         ),
-    ):
-        dash = dash.with_panel(panel)
-    return to_dict(dash)
+    )
 
 
 def kubelet(ctx: DashboardContext) -> dict[str, Any]:
     """Kubelets up, nodes not ready, pods per node, pod start and PLEG latency, runtime errors."""
-    dash = with_variables(
-        base(ctx, uid_for("k8s-kubelet", ctx.region), f"Kubelet ({ctx.region})", "k8s"),
-        ctx.datasource_uid,
-        cluster_query=K8S_CLUSTER_QUERY,
-        instance_of="kubelet",
-    )
+    dash = _k8s_dashboard(ctx, "kubelet", "Kubelet", cluster_query=K8S_CLUSTER_QUERY, instance_of="kubelet")
     t, lay = templated(ctx), Layout()
     s, i = t.selector, 'instance=~"$instance"'
-    for panel in (
+    return _with_panels(
+        dash,
         stat_panel(
             t,
             lay,
@@ -168,22 +178,16 @@ def kubelet(ctx: DashboardContext) -> dict[str, Any]:
                 "{{instance}} {{operation_type}}",
             ),
         ),
-    ):
-        dash = dash.with_panel(panel)
-    return to_dict(dash)
+    )
 
 
 def resources(ctx: DashboardContext) -> dict[str, Any]:
     """CPU/memory commitment (requests vs allocatable), usage vs requests per namespace and pod."""
-    dash = with_variables(
-        base(ctx, uid_for("k8s-resources", ctx.region), f"Resources ({ctx.region})", "k8s"),
-        ctx.datasource_uid,
-        cluster_query=K8S_CLUSTER_QUERY,
-        namespace=True,
-    )
+    dash = _k8s_dashboard(ctx, "resources", "Resources", cluster_query=K8S_CLUSTER_QUERY, namespace=True)
     t, lay = templated(ctx), Layout()
     s, ns = t.selector, 'namespace=~"$namespace"'
-    for panel in (
+    return _with_panels(
+        dash,
         stat_panel(
             t,
             lay,
@@ -263,26 +267,20 @@ def resources(ctx: DashboardContext) -> dict[str, Any]:
                 "{{namespace}}",
             ),
         ),
-    ):
-        dash = dash.with_panel(panel)
-    return to_dict(dash)
+    )
 
 
 def persistent_volumes(ctx: DashboardContext) -> dict[str, Any]:
     """PVC space and inodes used, PVs by phase, pending claims, volumes close to full."""
-    dash = with_variables(
-        base(ctx, uid_for("k8s-pv", ctx.region), f"Persistent volumes ({ctx.region})", "k8s"),
-        ctx.datasource_uid,
-        cluster_query=K8S_CLUSTER_QUERY,
-        namespace=True,
-    )
+    dash = _k8s_dashboard(ctx, "pv", "Persistent volumes", cluster_query=K8S_CLUSTER_QUERY, namespace=True)
     t, lay = templated(ctx), Layout()
     sel = f'{t.selector},namespace=~"$namespace"'
     used = (
         f"max by (cluster, namespace, persistentvolumeclaim) (kubelet_volume_stats_used_bytes{{{sel}}}"
         f" / kubelet_volume_stats_capacity_bytes{{{sel}}})"
     )
-    for panel in (
+    return _with_panels(
+        dash,
         stat_panel(
             t,
             lay,
@@ -310,23 +308,17 @@ def persistent_volumes(ctx: DashboardContext) -> dict[str, Any]:
             ),
         ),
         table_panel(t, lay, "PVCs over 85% full", f"{used} > 0.85"),
-    ):
-        dash = dash.with_panel(panel)
-    return to_dict(dash)
+    )
 
 
 def nodes(ctx: DashboardContext) -> dict[str, Any]:
     """node-exporter per instance: CPU, load, memory, filesystem, disk IO, network, clock."""
-    dash = with_variables(
-        base(ctx, uid_for("k8s-nodes", ctx.region), f"Nodes ({ctx.region})", "k8s"),
-        ctx.datasource_uid,
-        cluster_query=K8S_CLUSTER_QUERY,
-        instance_of="node-exporter",
-    )
+    dash = _k8s_dashboard(ctx, "nodes", "Nodes", cluster_query=K8S_CLUSTER_QUERY, instance_of="node-exporter")
     t, lay = templated(ctx), Layout()
     sel = f'{t.selector},instance=~"$instance"'
     fs = f'{sel},fstype!~"tmpfs|overlay|squashfs",mountpoint!=""'
-    for panel in (
+    return _with_panels(
+        dash,
         ts(
             t,
             lay,
@@ -377,20 +369,17 @@ def nodes(ctx: DashboardContext) -> dict[str, Any]:
             "Nodes not ready (kansoku)",
             f'kansoku_check_state{{{t.selector},check="kubelet_ready",state!="ok"}} == 1',
         ),
-    ):
-        dash = dash.with_panel(panel)
-    return to_dict(dash)
+    )
 
 
 def etcd(ctx: DashboardContext) -> dict[str, Any]:
     """Members, leader, kansoku's health and backups, DB size vs quota, fsync and commit latency."""
-    dash = with_variables(
-        base(ctx, uid_for("k8s-etcd", ctx.region), f"etcd ({ctx.region})", "k8s"), ctx.datasource_uid
-    )
+    dash = _k8s_dashboard(ctx, "etcd", "etcd")
     t, lay = templated(ctx), Layout()
     s = t.selector
     e = f"{s},{_ETCD_JOB}"
-    for panel in (
+    return _with_panels(
+        dash,
         stat_panel(t, lay, "Members up", f"sum by (cluster) (up{{{e}}})"),
         stat_panel(
             t, lay, "Members without leader", f"count by (cluster) (etcd_server_has_leader{{{e}}} == 0)"
@@ -455,9 +444,7 @@ def etcd(ctx: DashboardContext) -> dict[str, Any]:
             "ops",
             (f"sum by (cluster) (rate(etcd_server_proposals_failed_total{{{e}}}[5m]))", "failed"),
         ),
-    ):
-        dash = dash.with_panel(panel)
-    return to_dict(dash)
+    )
 
 
 #: Fleet-scope dashboards (rendered once per region by `kansoku bundle install --fleet`).

@@ -123,6 +123,21 @@ class ManagedProcess:
             self.proc.wait(timeout=1)
 
 
+def pid_exists(pid: int) -> bool:
+    """Is there a process `pid`? (Another user's process counts, and so does a zombie.)
+
+    The plain `kill(pid, 0)` check for PIDs a command recorded earlier (`kansoku lab`);
+    `stop_pid` waits on the stricter `_alive`, for which a zombie is dead.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def stop_pid(pid: int, timeout: float = 10.0) -> None:
     """Stop a process group led by `pid` (also one started by an earlier command).
 

@@ -28,16 +28,6 @@ if TYPE_CHECKING:
 DEFAULT_DIR = Path("kansoku-lab")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def lab_up(
     root: Path,
     transport_url: str | None = None,
@@ -56,14 +46,14 @@ def lab_up(
     from kansoku.errors import KansokuError
     from kansoku.lab import rpc as lab_rpc
     from kansoku.lab import services as lab_services
-    from kansoku.process import ManagedProcess, free_port
+    from kansoku.process import ManagedProcess, free_port, pid_exists
     from kansoku.servers import _epmd_pids, start_rabbitmq
 
     lab_services.check_installed()
     paths = lab_services.LabPaths(root.resolve())
     if paths.state.exists():
         old = lab_services.read_state(paths)
-        running = [s.name for s in old.services if _alive(s.pid)]
+        running = [s.name for s in old.services if pid_exists(s.pid)]
         if running:
             raise KansokuError(
                 f"a lab is already running in {paths.root} ({', '.join(running)}): "
@@ -183,13 +173,13 @@ def _read(path: Path) -> str:
 def lab_down(root: Path) -> list[str]:
     """Stop every process `lab up` recorded in `root`, by PID; returns the names stopped."""
     from kansoku.lab import services as lab_services
-    from kansoku.process import stop_pid
+    from kansoku.process import pid_exists, stop_pid
 
     paths = lab_services.LabPaths(root.resolve())
     state = lab_services.read_state(paths)
     stopped: list[str] = []
     for service in reversed(state.services):
-        if service.pid and _alive(service.pid):
+        if service.pid and pid_exists(service.pid):
             stop_pid(service.pid)
             stopped.append(service.name)
         for pid in service.extra_pids:
@@ -203,22 +193,27 @@ def _stop_daemon(pid: int) -> None:
     import signal
     import time
 
+    from kansoku.process import pid_exists
+
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not _alive(pid):
+        if not pid_exists(pid):
             return
         os.kill(pid, sig)
         deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and pid_exists(pid):
             time.sleep(0.05)
 
 
 def lab_status(root: Path) -> list[tuple[str, int, bool, str]]:
     """(name, pid, running, url-or-log) for each recorded process."""
     from kansoku.lab import services as lab_services
+    from kansoku.process import pid_exists
 
     state = lab_services.read_state(lab_services.LabPaths(root.resolve()))
     return [
-        (s.name, s.pid, bool(s.pid) and _alive(s.pid), s.url or s.log or "") for s in state.services if s.pid
+        (s.name, s.pid, bool(s.pid) and pid_exists(s.pid), s.url or s.log or "")
+        for s in state.services
+        if s.pid
     ]
 
 

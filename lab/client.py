@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from kansoku.errors import KansokuError
 from kansoku.lab.services import ADMIN_PASSWORD, ADMIN_USER, LabPaths, LabState, read_state
+from kansoku.process import pid_exists
 
 REQUEST_ID_HEADER = "X-OpenStack-Request-ID"
 
@@ -64,21 +64,11 @@ class LabClient:
         return int(resp.status_code), resp.headers.get("x-openstack-request-id"), payload
 
 
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running_lab(root: Path) -> tuple[LabPaths, LabState]:
     """The lab in `root`, or a KansokuError naming the processes that stopped."""
     paths = LabPaths(root.resolve())
     state = read_state(paths)
-    stopped = [s.name for s in state.services if s.pid and not _running(s.pid)]
+    stopped = [s.name for s in state.services if s.pid and not pid_exists(s.pid)]
     if stopped:
         raise KansokuError(
             f"the lab in {paths.root} is not running ({', '.join(stopped)} stopped): "

@@ -28,23 +28,37 @@ def compute_scenarios(client: LabClient, state: LabState) -> list[TrafficRecord]
     if status != 200 or not hypervisors:
         raise KansokuError(f"nova-api lists no hypervisor ({status}): is nova-compute mapped to a cell?")
     path = f"/v2.1/os-hypervisors/{hypervisors[0]['id']}/uptime"
-    out: list[TrafficRecord] = []
-    gid = new_request_id()
-    status, local, _ = client.call(f"{nova}{path}", global_id=gid, headers=hdr)
-    out.append(
-        TrafficRecord(
-            name="compute-rpc-raises",
-            description="hypervisor uptime: nova-api calls nova-compute over RabbitMQ, the fake driver "
-            "raises NotImplementedError, nova-api answers 501",
+
+    def uptime(
+        name: str, description: str, sent: tuple[str, str | None, int], expected: int, **kw: Any
+    ) -> TrafficRecord:
+        """The record of one uptime call that reached nova-compute; `sent` is (global id, local id, status)."""
+        gid, local, status = sent
+        return TrafficRecord(
+            name=name,
+            description=description,
             service="nova-api",
             method="GET",
             path=path,
             sent_global_request_id=gid,
             local_request_id=local,
             status=status,
-            expected_status=501,
+            expected_status=expected,
             services=["nova-api", "nova-compute"],
             failing_service="nova-compute",
+            **kw,
+        )
+
+    out: list[TrafficRecord] = []
+    gid = new_request_id()
+    status, local, _ = client.call(f"{nova}{path}", global_id=gid, headers=hdr)
+    out.append(
+        uptime(
+            "compute-rpc-raises",
+            "hypervisor uptime: nova-api calls nova-compute over RabbitMQ, the fake driver "
+            "raises NotImplementedError, nova-api answers 501",
+            (gid, local, status),
+            501,
             exception="NotImplementedError",
         )
     )
@@ -60,20 +74,13 @@ def compute_scenarios(client: LabClient, state: LabState) -> list[TrafficRecord]
     while time.monotonic() < deadline and gid not in compute_log.read_text(errors="replace"):
         time.sleep(0.2)
     out.append(
-        TrafficRecord(
-            name="compute-rpc-timeout",
-            description="hypervisor uptime while nova-compute is stopped (SIGSTOP): MessagingTimeout "
+        uptime(
+            "compute-rpc-timeout",
+            "hypervisor uptime while nova-compute is stopped (SIGSTOP): MessagingTimeout "
             "in nova-api after rpc_response_timeout (5 s), 500; RabbitMQ had already delivered the "
             "message, so the resumed compute handles it late, after nova-api gave up",
-            service="nova-api",
-            method="GET",
-            path=path,
-            sent_global_request_id=gid,
-            local_request_id=local,
-            status=status,
-            expected_status=500,
-            services=["nova-api", "nova-compute"],
-            failing_service="nova-compute",
+            (gid, local, status),
+            500,
         )
     )
     return out

@@ -365,16 +365,22 @@ def discover_hosts(paths: LabPaths) -> None:
     )
 
 
+def _with_paste_config(paths: LabPaths, service: str, ini: str) -> Path:
+    """The service's folder, holding a copy of the paste config pip installed in <prefix>/etc/."""
+    base = paths.service(service)
+    base.mkdir(parents=True, exist_ok=True)
+    paste = Path(sys.prefix) / "etc" / service / ini
+    if not paste.exists():
+        raise KansokuError(f"{service}'s {ini} is missing at {paste}: pip install 'kansoku[lab]'")
+    (base / ini).write_text(paste.read_text())
+    return base
+
+
 def prepare_nova(
     paths: LabPaths, keystone_url: str, placement_url: str, transport_url: str, glance_url: str
 ) -> Path:
     """nova.conf, api-paste.ini and the API, cell0 and cell1 databases."""
-    base = paths.service("nova")
-    base.mkdir(parents=True, exist_ok=True)
-    paste = Path(sys.prefix) / "etc" / "nova" / "api-paste.ini"
-    if not paste.exists():
-        raise KansokuError(f"nova's api-paste.ini is missing at {paste}: pip install 'kansoku[lab]'")
-    (base / "api-paste.ini").write_text(paste.read_text())
+    base = _with_paste_config(paths, "nova", "api-paste.ini")
     conf = base / "nova.conf"
     conf.write_text(nova_conf_text(paths, keystone_url, placement_url, transport_url, glance_url))
     manage = [_venv_bin("nova-manage"), "--config-file", str(conf)]
@@ -421,12 +427,7 @@ def prepare_glance(paths: LabPaths, keystone_url: str) -> Path:
     five-service path needs glance. Multi-store (`enabled_backends`) is glance's current way;
     the staging and tasks stores it reserves need a directory each as well.
     """
-    base = paths.service("glance")
-    base.mkdir(parents=True, exist_ok=True)
-    paste = Path(sys.prefix) / "etc" / "glance" / "glance-api-paste.ini"
-    if not paste.exists():
-        raise KansokuError(f"glance's glance-api-paste.ini is missing at {paste}: pip install 'kansoku[lab]'")
-    (base / "glance-api-paste.ini").write_text(paste.read_text())
+    base = _with_paste_config(paths, "glance", "glance-api-paste.ini")
     for store in ("images", "staging", "tasks"):
         (base / store).mkdir(exist_ok=True)
     (base / "glance-api.conf").write_text(

@@ -66,8 +66,27 @@ def run_traffic(root: Path) -> TrafficReport:
             TrafficRecord(name=name, description=description, service=service, method=method, path=path, **kw)
         )
 
+    def send(
+        name: str,
+        description: str,
+        service: str,
+        method: str,
+        path: str,
+        url: str,
+        call: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> tuple[str, Any]:
+        """`record` of one request sent to `url` under a fresh global id (`call`: the rest of
+        `LabClient.call`'s arguments); returns that global id and the answer's body."""
+        gid = new_request_id()
+        status, local, payload = client.call(url, method, gid, **(call or {}))
+        record(
+            name, description, service, method, path,
+            sent_global_request_id=gid, local_request_id=local, status=status, **kw,
+        )  # fmt: skip
+        return gid, payload
+
     # keystone: token issue with a global id, then a bad password.
-    gid = new_request_id()
     body = {
         "auth": {
             "identity": {
@@ -79,61 +98,46 @@ def run_traffic(root: Path) -> TrafficReport:
             "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
         }
     }
-    status, local, _ = client.call(f"{ks}/auth/tokens", "POST", gid, body=body, auth=False)
-    record(
+    send(
         "token-issue",
         "password token issue at keystone, sent with a global id",
-        "keystone", "POST", "/v3/auth/tokens",
-        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=201,
-        services=["keystone"],
+        "keystone", "POST", "/v3/auth/tokens", f"{ks}/auth/tokens", {"body": body, "auth": False},
+        expected_status=201, services=["keystone"],
     )  # fmt: skip
     bad = json.loads(json.dumps(body))
     bad["auth"]["identity"]["password"]["user"]["password"] = "wrong-password"
-    gid = new_request_id()
-    status, local, _ = client.call(f"{ks}/auth/tokens", "POST", gid, body=bad, auth=False)
-    record(
+    send(
         "bad-password",
         "token request with a wrong password: keystone answers 401",
-        "keystone", "POST", "/v3/auth/tokens",
-        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=401,
-        services=["keystone"], failing_service="keystone", exception="Unauthorized",
+        "keystone", "POST", "/v3/auth/tokens", f"{ks}/auth/tokens", {"body": bad, "auth": False},
+        expected_status=401, services=["keystone"], failing_service="keystone", exception="Unauthorized",
     )  # fmt: skip
 
     # placement: an invalid token is refused by keystonemiddleware inside placement.
-    gid = new_request_id()
-    status, local, _ = client.call(
-        f"{pl}/resource_providers", global_id=gid, token="gAAAAA-not-a-token", headers=pl_hdr
-    )
-    record(
+    send(
         "invalid-token",
         "placement call with an invalid token: keystonemiddleware in placement answers 401",
-        "placement", "GET", "/resource_providers",
-        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=401,
-        services=["placement"], failing_service="placement", exception="InvalidToken",
+        "placement", "GET", "/resource_providers", f"{pl}/resource_providers",
+        {"token": "gAAAAA-not-a-token", "headers": pl_hdr},
+        expected_status=401, services=["placement"], failing_service="placement", exception="InvalidToken",
     )  # fmt: skip
 
     # nova-api builds its RequestContext only after keystonemiddleware: a refused token is
     # logged with `[-]`, so nothing in nova's log carries this request's ids.
-    gid = new_request_id()
-    status, local, _ = client.call(f"{nova}/v2.1/limits", global_id=gid, token="gAAAAA-not-a-token")
-    record(
+    send(
         "nova-invalid-token",
         "nova-api call with an invalid token: 401 from keystonemiddleware, logged without any id",
-        "nova-api", "GET", "/v2.1/limits",
-        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=401,
-        services=[],
+        "nova-api", "GET", "/v2.1/limits", f"{nova}/v2.1/limits", {"token": "gAAAAA-not-a-token"},
+        expected_status=401, services=[],
     )  # fmt: skip
 
     # client -> nova-api -> placement (usages) and then the same global id over RPC.
-    chain_gid = new_request_id()
-    status, local, _ = client.call(f"{nova}/v2.1/limits", global_id=chain_gid)
-    record(
+    chain_gid, _ = send(
         "limits-chain",
         "GET /v2.1/limits: nova-api counts usage in placement, forwarding the global id; "
         "the same global id then crosses RPC (ping)",
-        "nova-api", "GET", "/v2.1/limits",
-        sent_global_request_id=chain_gid, local_request_id=local, status=status, expected_status=200,
-        services=["nova-api", "placement", "rpc-client", "rpc-server"],
+        "nova-api", "GET", "/v2.1/limits", f"{nova}/v2.1/limits",
+        expected_status=200, services=["nova-api", "placement", "rpc-client", "rpc-server"],
     )  # fmt: skip
     status, local, _ = client.call(f"{nova}/v2.1/limits")
     record(
@@ -144,26 +148,19 @@ def run_traffic(root: Path) -> TrafficReport:
     )  # fmt: skip
 
     missing = str(uuid.uuid4())
-    gid = new_request_id()
-    status, local, _ = client.call(f"{nova}/v2.1/servers/{missing}", global_id=gid)
-    record(
+    send(
         "server-not-found",
         "GET a server that does not exist: nova-api answers 404",
-        "nova-api", "GET", f"/v2.1/servers/{missing}",
-        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=404,
-        services=["nova-api"], failing_service="nova-api",
+        "nova-api", "GET", f"/v2.1/servers/{missing}", f"{nova}/v2.1/servers/{missing}",
+        expected_status=404, services=["nova-api"], failing_service="nova-api",
     )  # fmt: skip
 
-    gid = new_request_id()
-    status, local, _ = client.call(
-        f"{nova}/v2.1/flavors", global_id=gid, headers={"X-OpenStack-Nova-API-Version": "9.99"}
-    )
-    record(
+    send(
         "nova-bad-microversion",
         "nova-api asked for microversion 9.99: 406",
-        "nova-api", "GET", "/v2.1/flavors",
-        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=406,
-        services=["nova-api"], failing_service="nova-api",
+        "nova-api", "GET", "/v2.1/flavors", f"{nova}/v2.1/flavors",
+        {"headers": {"X-OpenStack-Nova-API-Version": "9.99"}},
+        expected_status=406, services=["nova-api"], failing_service="nova-api",
     )  # fmt: skip
 
     # nova-api -> RabbitMQ -> nova-compute: hypervisor uptime (microversion < 2.88) is an RPC
@@ -176,28 +173,20 @@ def run_traffic(root: Path) -> TrafficReport:
 
     # placement: create, duplicate (409), allocation conflict (409), 404, 406.
     rp_name = f"lab-rp-{uuid.uuid4().hex[:8]}"
-    gid = new_request_id()
-    status, local, payload = client.call(
-        f"{pl}/resource_providers", "POST", gid, headers=pl_hdr, body={"name": rp_name}
-    )
-    record(
+    _, payload = send(
         "rp-create",
         "create a resource provider",
-        "placement", "POST", "/resource_providers",
-        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=200,
-        services=["placement"],
+        "placement", "POST", "/resource_providers", f"{pl}/resource_providers",
+        {"headers": pl_hdr, "body": {"name": rp_name}},
+        expected_status=200, services=["placement"],
     )  # fmt: skip
     rp_uuid = payload["uuid"] if isinstance(payload, dict) and "uuid" in payload else None
-    gid = new_request_id()
-    status, local, _ = client.call(
-        f"{pl}/resource_providers", "POST", gid, headers=pl_hdr, body={"name": rp_name}
-    )
-    record(
+    send(
         "rp-duplicate",
         "create a resource provider whose name exists: placement answers 409",
-        "placement", "POST", "/resource_providers",
-        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=409,
-        services=["placement"], failing_service="placement",
+        "placement", "POST", "/resource_providers", f"{pl}/resource_providers",
+        {"headers": pl_hdr, "body": {"name": rp_name}},
+        expected_status=409, services=["placement"], failing_service="placement",
     )  # fmt: skip
     if rp_uuid is None:
         raise KansokuError(f"placement did not create resource provider {rp_name}: {payload}")
@@ -213,36 +202,28 @@ def run_traffic(root: Path) -> TrafficReport:
     status, _, _ = client.call(f"{pl}/allocations/{uuid.uuid4()}", "PUT", headers=pl_hdr, body=alloc)
     if status != 204:
         raise KansokuError(f"placement refused the first lab allocation: {status}")
-    gid = new_request_id()
     consumer = uuid.uuid4()
-    status, local, _ = client.call(f"{pl}/allocations/{consumer}", "PUT", gid, headers=pl_hdr, body=alloc)
-    record(
+    send(
         "allocation-conflict",
         "allocate a VCPU on a provider whose only VCPU is taken: placement answers 409",
-        "placement", "PUT", f"/allocations/{consumer}",
-        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=409,
-        services=["placement"], failing_service="placement",
+        "placement", "PUT", f"/allocations/{consumer}", f"{pl}/allocations/{consumer}",
+        {"headers": pl_hdr, "body": alloc},
+        expected_status=409, services=["placement"], failing_service="placement",
     )  # fmt: skip
     missing = str(uuid.uuid4())
-    gid = new_request_id()
-    status, local, _ = client.call(f"{pl}/resource_providers/{missing}", global_id=gid, headers=pl_hdr)
-    record(
+    send(
         "rp-not-found",
         "GET a resource provider that does not exist: 404",
-        "placement", "GET", f"/resource_providers/{missing}",
-        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=404,
-        services=["placement"], failing_service="placement",
+        "placement", "GET", f"/resource_providers/{missing}", f"{pl}/resource_providers/{missing}",
+        {"headers": pl_hdr},
+        expected_status=404, services=["placement"], failing_service="placement",
     )  # fmt: skip
-    gid = new_request_id()
-    status, local, _ = client.call(
-        f"{pl}/resource_providers", global_id=gid, headers={"OpenStack-API-Version": "placement 9.99"}
-    )
-    record(
+    send(
         "placement-bad-microversion",
         "placement asked for microversion 9.99: 406",
-        "placement", "GET", "/resource_providers",
-        sent_global_request_id=gid, local_request_id=local, status=status, expected_status=406,
-        services=["placement"], failing_service="placement",
+        "placement", "GET", "/resource_providers", f"{pl}/resource_providers",
+        {"headers": {"OpenStack-API-Version": "placement 9.99"}},
+        expected_status=406, services=["placement"], failing_service="placement",
     )  # fmt: skip
     status, local, _ = client.call(f"{pl}/resource_providers", raw_header="not-a-request-id", headers=pl_hdr)
     record(

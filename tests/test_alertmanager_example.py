@@ -20,6 +20,7 @@ import yaml
 
 from kansoku.process import ManagedProcess
 from kansoku.servers import start_alertmanager
+from tests.support.alertmanager import post_alerts
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "alertmanager.yaml"
 
@@ -30,14 +31,7 @@ def _post(port: int, alerts: list[dict[str, str]]) -> None:
         {"labels": labels, "startsAt": now.isoformat(), "endsAt": (now + timedelta(minutes=10)).isoformat()}
         for labels in alerts
     ]
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v2/alerts",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        assert resp.status == 200
+    post_alerts(port, body)
 
 
 def _states(port: int) -> dict[tuple[str, str, str], str]:

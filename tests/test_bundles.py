@@ -6,7 +6,6 @@ import json
 import shutil
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,6 +20,7 @@ from kansoku.errors import ConfigError, KansokuError
 from kansoku.models import Cluster
 from kansoku.process import ManagedProcess, free_port
 from kansoku.servers import start_alertmanager
+from tests.support.alertmanager import post_alerts
 
 
 def cluster(cid: str, version: str) -> Cluster:
@@ -148,17 +148,6 @@ def test_partitions_are_ten_percent_then_the_rest() -> None:
     assert [c.id for c in parts[0]] == ["c00", "c01"]
 
 
-def _post_alerts(port: int, alerts: list[dict[str, Any]]) -> None:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v2/alerts",
-        data=json.dumps(alerts).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        assert resp.status == 200
-
-
 def test_rollout_stops_on_firing_kansoku_alert_from_real_alertmanager(
     catalog, tmp_path: Path, procs: list[ManagedProcess], need_alertmanager: None
 ) -> None:
@@ -171,7 +160,7 @@ def test_rollout_stops_on_firing_kansoku_alert_from_real_alertmanager(
     for c in fleet:
         install(catalog, c, targets, "kansoku-k8s-2.0.0" if c.id != "legacy" else None)
     # c00 (first partition) has a firing kansoku alert; a foreign alert on c05 must not matter
-    _post_alerts(
+    post_alerts(
         port,
         [
             {

@@ -24,7 +24,7 @@ from kansoku.tracing.resources import refusal, resource_refs
 from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stitch import build_trace
 from kansoku.tracing.trace_cmd import trace_main
-from tests.support.scenarios import Cloud, Scenario, rid, traceback
+from tests.support.scenarios import Cloud, Scenario, api_boot, rid, traceback
 from tests.test_render import SCHEMA
 
 NOVA_TB = [
@@ -43,10 +43,7 @@ def build_fails_in_compute(c: Cloud, t: float = 0.0) -> Scenario:
     """POST /servers 202; nova-compute on cmp-3 crashes in _build_and_run_instance; instance ERROR."""
     a, inst = rid(), str(uuid.uuid4())
     where: dict[str, str] = {}
-    c.log(
-        "ctl-1", "nova-api", t, "DEBUG", "nova.api.openstack.wsgi", "Action: 'create', calling method", req=a
-    )
-    c.log("ctl-1", "nova-api", t + 0.02, "INFO", "nova.compute.api", "Creating server", req=a, instance=inst)
+    api_boot(c, a, inst, t)
     c.access("ctl-1", "nova-api", t + 0.2, "POST", "/v2.1/servers", 202, req=a, duration=0.2)
     c.log("ctl-1", "nova-conductor", t + 0.3, "DEBUG", "nova.conductor.manager", "Scheduling", req=a)
     c.log(

@@ -23,6 +23,7 @@ from kansoku.health.state import StateStore
 from kansoku.models import CheckState, Cluster
 from kansoku.process import stop_pid
 from kansoku.servers import RabbitMQ
+from tests.support.lab import lab_cloud
 
 NODE = "labk8s-worker-0"
 CLUSTER = Cluster(id="labk8s", api_url="https://10.0.0.1:6443", region="lab")
@@ -72,24 +73,10 @@ def test_stopped_nova_compute_makes_the_node_on_its_hypervisor_read_iaas_suspect
     from openstack.connection import Connection
 
     from kansoku.lab.cli import lab_down, lab_up
-    from kansoku.lab.services import REGION
 
     state = lab_up(tmp_path / "lab", f"rabbit://guest:guest@127.0.0.1:{rabbitmq.ports['amqp']}/")
     try:
-        region = openstack.config.get_cloud_region(
-            auth_type="password",
-            load_yaml_config=False,
-            load_envvars=False,
-            region_name=REGION,
-            auth={
-                "auth_url": state.auth_url,
-                "username": state.admin_user,
-                "password": state.admin_password,
-                "project_name": "admin",
-                "user_domain_name": "Default",
-                "project_domain_name": "Default",
-            },
-        )
+        region = openstack.config.get_cloud_region(**lab_cloud(state))
         conn = Connection(config=region)
         server_id = _boot(conn, NODE)
 

@@ -10,9 +10,6 @@ real remediation would: that is exactly the case where re-running it would be wr
 from __future__ import annotations
 
 import json
-import os
-import signal
-import sys
 import threading
 import time
 from collections import Counter
@@ -21,50 +18,18 @@ from pathlib import Path
 import httpx
 
 from kansoku.alerts.heal.journal import Journal
-from kansoku.process import ManagedProcess, free_port, http_ok
-from tests.support.heal import AUTH, TOKEN, alert, message, wait_for
-
-CONFIG = """
-journal: journal.sqlite
-workers: 4
-safety: {{max_unhealthy: 100000, fleet_budget_per_hour: 100000, storm_clusters: 100000, cooldown_seconds: 0}}
-hooks:
-  - alert: KubeNodeNotReady
-    action: run_command
-    params:
-      argv: ["/bin/sh", "-c", "echo \\"$KANSOKU_REQUEST_ID\\" >> {runs}; sleep 0.05"]
-"""
-
-
-def serve(tmp_path: Path, port: int, name: str) -> ManagedProcess:
-    proc = ManagedProcess(
-        name,
-        [
-            sys.executable,
-            "-m",
-            "kansoku",
-            "heal",
-            "serve",
-            "--config",
-            str(tmp_path / "heal.yaml"),
-            "--port",
-            str(port),
-        ],
-        tmp_path,
-        env={"KANSOKU_HEAL_TOKEN": TOKEN},
-    )
-    proc.start()
-    proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), 30)
-    return proc
+from kansoku.process import ManagedProcess, free_port
+from tests.support.heal import AUTH, alert, message, wait_for
+from tests.support.receiver import RUN_COMMAND_CONFIG, backlog_done, kill_9, serve_receiver
 
 
 def test_kill_9_mid_stream_loses_no_accepted_alert_and_runs_no_action_twice(
     tmp_path: Path, procs: list[ManagedProcess]
 ) -> None:
     runs = tmp_path / "runs.log"
-    (tmp_path / "heal.yaml").write_text(CONFIG.format(runs=runs))
+    (tmp_path / "heal.yaml").write_text(RUN_COMMAND_CONFIG.format(runs=runs))
     port = free_port()
-    first = serve(tmp_path, port, "heal-1")
+    first = serve_receiver(tmp_path, port, "heal-1", ready_timeout=30)
     procs.append(first)
     url = f"http://127.0.0.1:{port}/alertmanager"
     accepted: dict[str, dict[str, object]] = {}
@@ -89,22 +54,17 @@ def test_kill_9_mid_stream_loses_no_accepted_alert_and_runs_no_action_twice(
     for t in threads:
         t.start()
     wait_for(lambda: len(accepted) >= 150, 60, "150 accepted webhooks")
-    os.killpg(first.pid, signal.SIGKILL)  # mid stream, mid actions
-    assert first.proc is not None
-    first.proc.wait()
+    kill_9(first)  # mid stream, mid actions
     stop.set()
     for t in threads:
         t.join()
     assert len(accepted) >= 150
 
-    second = serve(tmp_path, port, "heal-2")
+    second = serve_receiver(tmp_path, port, "heal-2", ready_timeout=30)
     procs.append(second)
     journal = Journal(tmp_path / "journal.sqlite")
     wait_for(
-        lambda: (
-            not journal.query("SELECT 1 FROM alerts WHERE decided_at IS NULL")
-            and not journal.query("SELECT 1 FROM actions WHERE state IN ('pending','running')")
-        ),
+        lambda: backlog_done(journal),
         120,
         "the restarted healer to finish the backlog",
     )

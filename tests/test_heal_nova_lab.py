@@ -17,6 +17,7 @@ from kansoku.alerts.heal.base import ActionFailed
 from kansoku.alerts.heal.nova import connect, inspect_server
 from kansoku.models import new_request_id
 from kansoku.servers import RabbitMQ
+from tests.support.lab import lab_cloud
 
 
 @pytest.mark.real
@@ -24,29 +25,11 @@ def test_replace_node_iaas_check_against_real_nova_api_carries_the_request_id(
     tmp_path: Path, rabbitmq: RabbitMQ
 ) -> None:
     from kansoku.lab.cli import lab_down, lab_up
-    from kansoku.lab.services import REGION
 
     state = lab_up(tmp_path / "lab", f"rabbit://guest:guest@127.0.0.1:{rabbitmq.ports['amqp']}/")
     try:
         request_id = new_request_id()
-        conn = connect(
-            request_id,
-            None,
-            {
-                "auth_type": "password",
-                "load_yaml_config": False,
-                "load_envvars": False,
-                "region_name": REGION,
-                "auth": {
-                    "auth_url": state.auth_url,
-                    "username": state.admin_user,
-                    "password": state.admin_password,
-                    "project_name": "admin",
-                    "user_domain_name": "Default",
-                    "project_domain_name": "Default",
-                },
-            },
-        )
+        conn = connect(request_id, None, lab_cloud(state))
         with pytest.raises(ActionFailed, match="nova: no server named 'c1-worker-3'"):
             inspect_server(conn, "c1-worker-3", allow_volumes=False)
         # the lab's nova-compute (fake driver) registers a hypervisor; read it the way

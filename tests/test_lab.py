@@ -141,13 +141,18 @@ def test_config_files_use_text_and_json_logging(tmp_path: Path) -> None:
     assert f"log_file = {paths.log('nova-api')}" in text
 
 
-def test_traffic_against_a_stopped_lab_says_which_part_stopped(tmp_path: Path) -> None:
-    from kansoku.lab.traffic import run_traffic
-
+def _lab_whose_process_stopped(root: Path, name: str) -> None:
+    """A lab.json in `root` recording `name` under the PID of a process that has exited."""
     gone = _sleeper()
     os.killpg(gone.pid, 9)
     gone.wait()
-    write_state(LabPaths(tmp_path), _state(tmp_path, [ServiceRecord(name="nova-api", pid=gone.pid)]))
+    write_state(LabPaths(root), _state(root, [ServiceRecord(name=name, pid=gone.pid)]))
+
+
+def test_traffic_against_a_stopped_lab_says_which_part_stopped(tmp_path: Path) -> None:
+    from kansoku.lab.traffic import run_traffic
+
+    _lab_whose_process_stopped(tmp_path, "nova-api")
     with pytest.raises(KansokuError, match=r"not running \(nova-api stopped\).*kansoku lab up"):
         run_traffic(tmp_path)
 
@@ -155,10 +160,7 @@ def test_traffic_against_a_stopped_lab_says_which_part_stopped(tmp_path: Path) -
 def test_two_step_against_a_stopped_lab_says_which_part_stopped(tmp_path: Path) -> None:
     from kansoku.lab.two_step import run_two_step
 
-    gone = _sleeper()
-    os.killpg(gone.pid, 9)
-    gone.wait()
-    write_state(LabPaths(tmp_path), _state(tmp_path, [ServiceRecord(name="nova-compute", pid=gone.pid)]))
+    _lab_whose_process_stopped(tmp_path, "nova-compute")
     with pytest.raises(KansokuError, match=r"not running \(nova-compute stopped\)"):
         run_two_step(tmp_path)
 

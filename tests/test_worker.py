@@ -16,7 +16,7 @@ from kansoku.tracing.model import LinkKind, Strength
 from kansoku.tracing.sources.index import IndexSource
 from kansoku.tracing.stitch import build_trace
 from kansoku.tracing.worker import empty_context
-from tests.support.scenarios import USER, Cloud, rid, traceback
+from tests.support.scenarios import USER, Cloud, api_create, rid, traceback
 
 
 def _empty(c: Cloud, host: str, service: str, req: str) -> None:
@@ -32,15 +32,7 @@ def switched(
     x, y, z, p = rid(), rid(), rid(), rid()
     where: dict[str, str] = {}
     c.pids["ctl-1/nova-api"] = 4242
-    where["x_line"] = c.log(
-        "ctl-1",
-        "nova-api",
-        0.0,
-        "DEBUG",
-        "nova.api.openstack.wsgi",
-        "Action: 'create', calling method",
-        req=x,
-    )
+    where["x_line"] = api_create(c, x)
     if x_answers:
         c.access("ctl-1", "nova-api", 0.05, "POST", "/v2.1/servers", 202, req=x)
     # another worker of the same service writes to the same file in between
@@ -103,20 +95,21 @@ def test_the_request_continued_under_a_new_id_in_the_same_worker(tmp_path: Path)
     assert {s.request_id for s in trace.spans} == {ids["x"], ids["y"]}
 
 
-def test_no_join_when_the_request_answered_under_its_own_id(tmp_path: Path) -> None:
+def _assert_no_join(tmp_path: Path, **switch: bool) -> None:
+    """The `switched` story told with `switch`: no same-worker link, no root cause."""
     c = Cloud(tmp_path)
-    ids = switched(c, x_answers=True)
+    ids = switched(c, **switch)
     _, trace, v = _verdict(c, tmp_path, ids["x"])
     assert v.root_cause is None
     assert not any(ln.kind is LinkKind.SAME_WORKER for ln in trace.links)
+
+
+def test_no_join_when_the_request_answered_under_its_own_id(tmp_path: Path) -> None:
+    _assert_no_join(tmp_path, x_answers=True)
 
 
 def test_no_join_when_the_new_id_answered_in_another_process(tmp_path: Path) -> None:
-    c = Cloud(tmp_path)
-    ids = switched(c, answered_in_other_pid=True)
-    _, trace, v = _verdict(c, tmp_path, ids["x"])
-    assert v.root_cause is None
-    assert not any(ln.kind is LinkKind.SAME_WORKER for ln in trace.links)
+    _assert_no_join(tmp_path, answered_in_other_pid=True)
 
 
 def test_empty_context_means_no_user_and_no_caller(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from kansoku.tracing.isolate import isolate, short_exception, short_location
+from kansoku.tracing.isolate import clip, fmt_root, fmt_short, isolate, short_exception, short_location
 from kansoku.tracing.model import (
     CausalChain,
     ErrorInfo,
@@ -50,6 +50,8 @@ RESCHEDULE_ENDS = frozenset({"NoValidHost", "MaxRetriesExceeded"})
 MAX_HISTORY_LINES = 5_000
 #: Resource kinds a failure that merely touched them is checked against.
 TOUCHED_KINDS = frozenset({"instance", "volume", "port"})
+#: How much of an error message the causal-chain verdict quotes (isolate's verdict quotes 240).
+_CLIP = 200
 
 TraceBuilder = Callable[[LogSource, str], Trace]
 
@@ -215,7 +217,7 @@ def prefer_first_failure(trace: Trace, verdict: Verdict) -> Verdict:
     _, span, line = min(candidates, key=lambda c: c[0])
     first = ErrorInfo(span=span.key, line=line, exception=line.exception, message=_exc_message(line))
     propagated = [rc, *(p for p in verdict.propagated if p.span != span.key)]
-    text = f"root cause: {fmt_error(first)}; then {fmt_short(rc)} (no other host after the failure)"
+    text = f"root cause: {fmt_root(first, _CLIP)}; then {fmt_short(rc)} (no other host after the failure)"
     if propagated[1:]:
         text += "; propagated: " + ", ".join(fmt_short(p) for p in propagated[1:])
     others = [o for o in verdict.others if o.span != span.key]
@@ -230,25 +232,6 @@ def _exc_message(line: LogLine) -> str:
         if short and short_exception(head) == short:
             return rest.strip() or short
     return line.message.split("\n", 1)[0].strip()
-
-
-def fmt_error(info: ErrorInfo) -> str:
-    """`nova-compute on cmp-3 — AttributeError: ... (cmp-3/nova-compute.log:88)`."""
-    exc = short_exception(info.exception)
-    head = f"{exc}: " if exc and not info.message.startswith(exc) else ""
-    return (
-        f"{info.span.service} on {info.span.host} — {head}{_clip(info.message)} ({short_location(info.line)})"
-    )
-
-
-def fmt_short(info: ErrorInfo) -> str:
-    what = short_exception(info.exception) or (str(info.status) if info.status else _clip(info.message, 40))
-    return f"{info.span.service} {what}"
-
-
-def _clip(text: str, width: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _when(ts: float | None) -> str:
@@ -297,9 +280,9 @@ def _combine(
     )
     refused = "was refused" if why is not None else "failed"
     text = (
-        f"root cause: {fmt_error(root)} (earlier request {earlier_id} at {_when(breaker.ts)} left "
+        f"root cause: {fmt_root(root, _CLIP)} (earlier request {earlier_id} at {_when(breaker.ts)} left "
         f"{ref.kind} {ref.uuid} in {state}); this request {trace.spans[0].request_id} {refused}: "
-        f"{_clip(reported_rc.message)} ({short_location(reported_rc.line)})"
+        f"{clip(reported_rc.message, _CLIP)} ({short_location(reported_rc.line)})"
     )
     propagated = [*earlier_verdict.propagated, reported_rc, *verdict.propagated]
     if earlier_verdict.propagated:

@@ -244,20 +244,25 @@ def _blame_callee(trace: Trace, root: _Signal) -> tuple[ErrorInfo | None, str]:
     return info, ""
 
 
-def _fmt_root(info: ErrorInfo) -> str:
+def fmt_root(info: ErrorInfo, width: int = 240) -> str:
+    """`nova-compute on cmp-3 — AttributeError: ... (cmp-3/nova-compute.log:88)`, the message
+    clipped to `width` (the causal-chain verdict, which says more around it, uses less)."""
     exc = short_exception(info.exception)
     head = f"{exc}: " if exc and not info.message.startswith(exc) else ""
     return (
-        f"{info.span.service} on {info.span.host} — {head}{_clip(info.message)} ({short_location(info.line)})"
+        f"{info.span.service} on {info.span.host} — {head}{clip(info.message, width)} "
+        f"({short_location(info.line)})"
     )
 
 
-def _fmt_short(info: ErrorInfo) -> str:
-    what = short_exception(info.exception) or (str(info.status) if info.status else _clip(info.message, 40))
+def fmt_short(info: ErrorInfo) -> str:
+    """`nova-api 500`: a propagated or other failure, as the verdict lists it."""
+    what = short_exception(info.exception) or (str(info.status) if info.status else clip(info.message, 40))
     return f"{info.span.service} {what}"
 
 
-def _clip(text: str, width: int = 240) -> str:
+def clip(text: str, width: int = 240) -> str:
+    """`text` on one line, cut to `width` characters with an ellipsis."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -373,11 +378,11 @@ def isolate(trace: Trace, nearby: NearbyErrors | None = None) -> Verdict:
         for k in sorted(per_span, key=order.__getitem__)
         if k not in on_path
     ]
-    text = f"root cause: {_fmt_root(root)}"
+    text = f"root cause: {fmt_root(root)}"
     if note:
         text += f"; {note}"
     if propagated:
-        text += "; propagated: " + ", ".join(_fmt_short(p) for p in propagated)
+        text += "; propagated: " + ", ".join(fmt_short(p) for p in propagated)
     if others:
-        text += "; also failed: " + ", ".join(_fmt_short(o) for o in others)
+        text += "; also failed: " + ", ".join(fmt_short(o) for o in others)
     return Verdict(root, propagated, text, others, reasons, weak)

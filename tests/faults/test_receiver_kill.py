@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
-import sys
 import threading
 import time
 from collections import Counter
@@ -32,44 +30,12 @@ from typing import Any
 import httpx
 
 from kansoku.alerts.heal.journal import Journal
-from kansoku.process import ManagedProcess, free_port, http_ok
-from tests.support.heal import AUTH, TOKEN, alert, message, wait_for
+from kansoku.process import ManagedProcess, free_port
+from tests.support.heal import AUTH, alert, message, wait_for
+from tests.support.receiver import RUN_COMMAND_CONFIG, backlog_done, kill_9, serve_receiver
 
 SEED = int(os.environ.get("KANSOKU_FAULT_SEED", "20261204"))
 ROUNDS = int(os.environ.get("KANSOKU_FAULT_ROUNDS", "3"))
-
-CONFIG = """
-journal: journal.sqlite
-workers: 4
-safety: {{max_unhealthy: 100000, fleet_budget_per_hour: 100000, storm_clusters: 100000, cooldown_seconds: 0}}
-hooks:
-  - alert: KubeNodeNotReady
-    action: run_command
-    params:
-      argv: ["/bin/sh", "-c", "echo \\"$KANSOKU_REQUEST_ID\\" >> {runs}; sleep 0.05"]
-"""
-
-
-def _serve(tmp_path: Path, port: int, name: str) -> ManagedProcess:
-    proc = ManagedProcess(
-        name,
-        [
-            sys.executable,
-            "-m",
-            "kansoku",
-            "heal",
-            "serve",
-            "--config",
-            str(tmp_path / "heal.yaml"),
-            "--port",
-            str(port),
-        ],
-        tmp_path,
-        env={"KANSOKU_HEAL_TOKEN": TOKEN},
-    )
-    proc.start()
-    proc.wait_ready(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), 60)
-    return proc
 
 
 def test_kill_9_loop_loses_nothing_and_runs_nothing_twice(
@@ -77,7 +43,7 @@ def test_kill_9_loop_loses_nothing_and_runs_nothing_twice(
 ) -> None:
     rng = random.Random(SEED)
     runs = tmp_path / "runs.log"
-    (tmp_path / "heal.yaml").write_text(CONFIG.format(runs=runs))
+    (tmp_path / "heal.yaml").write_text(RUN_COMMAND_CONFIG.format(runs=runs))
     port = free_port()
     url = f"http://127.0.0.1:{port}/alertmanager"
     accepted: dict[str, dict[str, Any]] = {}
@@ -86,7 +52,7 @@ def test_kill_9_loop_loses_nothing_and_runs_nothing_twice(
     counter = iter(range(10**9))
 
     for round_no in range(ROUNDS):
-        server = _serve(tmp_path, port, f"heal-{round_no}")
+        server = serve_receiver(tmp_path, port, f"heal-{round_no}")
         procs.append(server)
         stop = threading.Event()
 
@@ -117,22 +83,17 @@ def test_kill_9_loop_loses_nothing_and_runs_nothing_twice(
         target = len(accepted) + rng.randint(40, 120)
         wait_for(lambda n=target: len(accepted) >= n, 60, f"{target} accepted webhooks (seed {SEED})")
         time.sleep(rng.uniform(0.0, 0.3))
-        os.killpg(server.pid, signal.SIGKILL)  # mid stream, mid decisions, mid actions
-        assert server.proc is not None
-        server.proc.wait()
+        kill_9(server)  # mid stream, mid decisions, mid actions
         stop.set()
         for t in threads:
             t.join()
 
-    final = _serve(tmp_path, port, "heal-final")
+    final = serve_receiver(tmp_path, port, "heal-final")
     procs.append(final)
     journal = Journal(tmp_path / "journal.sqlite")
     try:
         wait_for(
-            lambda: (
-                not journal.query("SELECT 1 FROM alerts WHERE decided_at IS NULL")
-                and not journal.query("SELECT 1 FROM actions WHERE state IN ('pending','running')")
-            ),
+            lambda: backlog_done(journal),
             120,
             f"the final healer to finish the backlog (seed {SEED})",
         )

@@ -169,10 +169,16 @@ class Scenario:
 # -- the building blocks of a server boot ------------------------------------------------------
 
 
-def _api_boot(c: Cloud, a: str, inst: str, t: float) -> None:
-    c.log(
+def api_create(c: Cloud, a: str, t: float = 0.0) -> str:
+    """nova-api's wsgi DEBUG line for `POST /servers` under request id `a`; returns where it is."""
+    return c.log(
         "ctl-1", "nova-api", t, "DEBUG", "nova.api.openstack.wsgi", "Action: 'create', calling method", req=a
     )
+
+
+def api_boot(c: Cloud, a: str, inst: str, t: float) -> None:
+    """nova-api accepting a server create: the wsgi line, then `Creating server` for `inst`."""
+    api_create(c, a, t)
     c.log("ctl-1", "nova-api", t + 0.02, "INFO", "nova.compute.api", "Creating server", req=a, instance=inst)
 
 
@@ -210,7 +216,7 @@ def boot_novalidhost(c: Cloud) -> Scenario:
     a, inst = rid(), str(uuid.uuid4())
     where: dict[str, str] = {}
     where["api_first"] = c.access("ctl-1", "nova-api", 0.0, "GET", "/v2.1/flavors/m1.small", 200, req=a)
-    _api_boot(c, a, inst, 0.1)
+    api_boot(c, a, inst, 0.1)
     where["conductor_first"] = c.log(
         "ctl-1", "nova-conductor", 0.2, "DEBUG", "nova.conductor.manager", "Scheduling instance build", req=a
     )
@@ -309,7 +315,7 @@ def boot_port_binding_failed(c: Cloud) -> Scenario:
     """Boot lands on cmp-2 whose OVS agent is gone: neutron cannot bind, compute raises."""
     a, inst, port = rid(), str(uuid.uuid4()), str(uuid.uuid4())
     where: dict[str, str] = {}
-    _api_boot(c, a, inst, 0.0)
+    api_boot(c, a, inst, 0.0)
     where["api_202"] = c.access("ctl-1", "nova-api", 0.2, "POST", "/v2.1/servers", 202, req=a, duration=0.2)
     c.log(
         "ctl-1", "nova-conductor", 0.3, "DEBUG", "nova.conductor.manager", "Scheduling instance build", req=a
@@ -407,15 +413,7 @@ def api_messaging_timeout(c: Cloud, callee_alive: bool = False) -> Scenario:
     """nova-api calls nova-compute over RPC; the callee is dead (no lines) or stuck (lines, no reply)."""
     a, inst = rid(), str(uuid.uuid4())
     where: dict[str, str] = {}
-    c.log(
-        "ctl-1",
-        "nova-api",
-        0.0,
-        "DEBUG",
-        "nova.api.openstack.wsgi",
-        "Action: 'create', calling method",
-        req=a,
-    )
+    api_create(c, a)
     if callee_alive:
         where["callee_last"] = c.log(
             "cmp-3",
@@ -488,15 +486,7 @@ def image_not_found(c: Cloud) -> Scenario:
     """Boot from an image that is gone: glance 404 -> nova-api 400."""
     a, g, image = rid(), rid(), str(uuid.uuid4())
     where: dict[str, str] = {}
-    c.log(
-        "ctl-1",
-        "nova-api",
-        0.0,
-        "DEBUG",
-        "nova.api.openstack.wsgi",
-        "Action: 'create', calling method",
-        req=a,
-    )
+    api_create(c, a)
     where["glance_404"] = c.access(
         "ctl-1", "glance-api", 0.05, "GET", f"/v2/images/{image}", 404, req=g, gid=a, duration=0.01
     )

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from kansoku.tracing.demo.catalog import PY, S_CLAIM, S_FILTER, S_KSA, S_LOCK, S_NOVA_WSGI, S_SCHED, code_at
+from kansoku.tracing.demo.catalog import (
+    PY,
+    S_CLAIM,
+    S_FILTER,
+    S_KSA,
+    S_LOCK,
+    S_SCHED,
+    SERVERS_CREATE,
+    code_at,
+)
 from kansoku.tracing.demo.cloud import Cloud
 from kansoku.tracing.demo.spawn import spawn
 from kansoku.tracing.demo.writer import Ctx
@@ -26,19 +35,14 @@ def boot(
     info: dict[str, Any] = {"api_host": api, "t0": t}
     inst_ids = [cloud.uuid() for _ in range(count)]
     image = cloud.images[rng.randrange(len(cloud.images))]
-    cloud.emit(
+    cloud.nova_action(
         api,
-        "nova-api",
         t,
-        "DEBUG",
-        "nova.api.openstack.wsgi",
         ctx,
-        "Action: 'create', calling method: <bound method ServersController.create of "
-        "<nova.api.openstack.compute.servers.ServersController object at 0x7f3a2c1b9d50>>, body: "
+        SERVERS_CREATE,
         f'{{"server": {{"name": "vm-{inst_ids[0][:6]}", "imageRef": "{image}", '
         f'"flavorRef": "{rng.choice(cloud.flavors)}", "min_count": {count}, "max_count": {count}, '
         f'"networks": [{{"uuid": "{cloud.networks[0]}"}}]}}}}',
-        src=S_NOVA_WSGI,
     )
     gh = cloud.pick(cloud.controllers)
     _, t = cloud.http(t + 0.01, (api, "nova-api"), ctx, "glance-api", gh, "GET", f"/v2/images/{image}")

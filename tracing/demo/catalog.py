@@ -81,6 +81,12 @@ def code_at(func: str, rel: str, line: int) -> Src:
 
 S_KSA = code_at("_log_request_id", "keystoneauth1/session.py", 1102)
 S_NOVA_WSGI = code_at("_process_stack", "nova/api/openstack/wsgi.py", 513)
+#: (action, bound method, controller as printed) of `POST /servers`, for `Cloud.nova_action`.
+SERVERS_CREATE = (
+    "create",
+    "ServersController.create",
+    "nova.api.openstack.compute.servers.ServersController",
+)
 S_NOVA_REQLOG = code_at("_log_req", "nova/api/openstack/requestlog.py", 86)
 S_SCHED = code_at("select_destinations", "nova/scheduler/manager.py", 215)
 S_FILTER = code_at("get_filtered_objects", "nova/filters.py", 102)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kansoku.tracing.demo.catalog import S_CINDER_SCHED, S_COMPUTE, S_KSA, S_NOVA_WSGI, S_SCHED, code_at
+from kansoku.tracing.demo.catalog import S_CINDER_SCHED, S_COMPUTE, S_KSA, S_SCHED, code_at
 from kansoku.tracing.demo.cloud import Cloud
 from kansoku.tracing.demo.generate import Injector, generate
 from kansoku.tracing.demo.truth import FaultRecord, GroundTruth, Tracker
@@ -39,20 +39,6 @@ CHAIN_KINDS: dict[str, float] = {
 GAP = 45.0
 
 
-def _nova_action(cloud: Cloud, api: str, t: float, ctx: Ctx, what: tuple[str, str, str], body: str) -> None:
-    cloud.emit(
-        api,
-        "nova-api",
-        t,
-        "DEBUG",
-        "nova.api.openstack.wsgi",
-        ctx,
-        f"Action: '{what[0]}', calling method: <bound method {what[1]} of <{what[2]} object at "
-        f"0x7f3a2c1b9d50>>, body: {body}",
-        src=S_NOVA_WSGI,
-    )
-
-
 def build_fails_in_compute(cloud: Cloud, t: float, ctx: Ctx) -> dict[str, Any]:
     """POST /servers (boot from volume) accepted; nova-compute cannot prep the block devices
     nova-api recorded (AttributeError in nova/virt/block_device.py), aborts the build and sets
@@ -66,8 +52,8 @@ def build_fails_in_compute(cloud: Cloud, t: float, ctx: Ctx) -> dict[str, Any]:
         f'"block_device_mapping_v2": [{{"boot_index": 0, "uuid": "{image}", "source_type": "image", '
         f'"destination_type": "volume", "volume_size": 20}}]}}}}'
     )
-    _nova_action(
-        cloud, api, t, ctx, ("create", "ServersController.create", "nova.api.openstack.compute.servers"), body
+    cloud.nova_action(
+        api, t, ctx, ("create", "ServersController.create", "nova.api.openstack.compute.servers"), body
     )
     cloud.emit(
         api,
@@ -211,7 +197,7 @@ def instance_action_refused(cloud: Cloud, t: float, ctx: Ctx, iid: str, action: 
             f'{{"volumeAttachment": {{"volumeId": "{cloud.uuid()}"}}}}',
             f"/v2.1/servers/{iid}/os-volume_attachments",
         )
-    _nova_action(cloud, api, t, ctx, what, body)
+    cloud.nova_action(api, t, ctx, what, body)
     msg = f"Cannot '{action}' instance {iid} while it is in vm_state error"
     cloud.emit(
         api, "nova-api", t + 0.02, "INFO", "nova.api.openstack.wsgi", ctx, f"HTTP exception thrown: {msg}"
@@ -294,8 +280,7 @@ def attach_refused(cloud: Cloud, t: float, ctx: Ctx, vol: str) -> dict[str, Any]
     """nova-api -> cinder-api attachment create: cinder's reserve check refuses (400), nova-api 400."""
     api, ch = cloud.pick(cloud.controllers), cloud.pick(cloud.controllers)
     iid = cloud.uuid()
-    _nova_action(
-        cloud,
+    cloud.nova_action(
         api,
         t,
         ctx,
@@ -346,10 +331,7 @@ def inject_chain(cloud: Cloud, kind: str, t: float, seed: int) -> tuple[FaultRec
     try:
         first = cloud.ctx_user()
         tracker = Tracker(cloud.req())
-        i = cloud.rng.randrange(len(cloud.users))
-        later = Ctx(
-            tracker.request_id, None, cloud.users[i], cloud.projects[i % len(cloud.projects)], False, tracker
-        )
+        later = cloud.ctx_user(tracker, tracker.request_id)
         if kind.startswith("build_failed"):
             broke = build_fails_in_compute(cloud, t, first)
             action = "reboot" if kind.endswith("reboot_refused") else "attach_volume"
@@ -398,8 +380,7 @@ def request_id_switch(cloud: Cloud, t: float, ctx: Ctx) -> dict[str, Any]:
     """nova-api logs the create under the user's id, then the ERROR, its traceback and the 500
     under a new id with an empty context (`[None req-Y - - - - - -]`), in the same process."""
     api = cloud.pick(cloud.controllers)
-    _nova_action(
-        cloud,
+    cloud.nova_action(
         api,
         t,
         ctx,
@@ -451,10 +432,7 @@ def inject_switch(cloud: Cloud, kind: str, t: float, seed: int) -> tuple[FaultRe
     cloud.rng = random.Random(f"{seed}-{kind}")
     try:
         tracker = Tracker(cloud.req())
-        i = cloud.rng.randrange(len(cloud.users))
-        ctx = Ctx(
-            tracker.request_id, None, cloud.users[i], cloud.projects[i % len(cloud.projects)], False, tracker
-        )
+        ctx = cloud.ctx_user(tracker, tracker.request_id)
         info = request_id_switch(cloud, t, ctx)
     finally:
         cloud.rng = saved

@@ -20,6 +20,7 @@ from kansoku.tracing.demo.catalog import (
     S_KSA,
     S_NEUTRON_WSGI,
     S_NOVA_REQLOG,
+    S_NOVA_WSGI,
     S_PLACEMENT_REQLOG,
     STORAGE_SERVICES,
     WSGI_LOGGER,
@@ -205,6 +206,23 @@ class Cloud(OsloLogWriter):
                 f"{k}: `{v}`",
                 src=S_KS_REQ,
             )
+
+    def nova_action(
+        self, api: str, t: float, ctx: Ctx, what: tuple[str, str, str], body: str, at: str = "0x7f3a2c1b9d50"
+    ) -> None:
+        """nova-api's wsgi DEBUG line naming the controller method a request reached and its body;
+        `what` is (action, bound method, controller as printed), `at` the controller's address."""
+        self.emit(
+            api,
+            "nova-api",
+            t,
+            "DEBUG",
+            "nova.api.openstack.wsgi",
+            ctx,
+            f"Action: '{what[0]}', calling method: <bound method {what[1]} of <{what[2]} object at "
+            f"{at}>>, body: {body}",
+            src=S_NOVA_WSGI,
+        )
 
     def pick(self, hosts: list[str]) -> str:
         return hosts[self.rng.randrange(len(hosts))]

@@ -22,8 +22,8 @@ from kansoku.tracing.demo.catalog import (
     S_KSA,
     S_KSM,
     S_LOCK,
-    S_NOVA_WSGI,
     S_RPC,
+    SERVERS_CREATE,
 )
 from kansoku.tracing.demo.cloud import Cloud
 from kansoku.tracing.demo.truth import FaultRecord, Tracker
@@ -204,17 +204,12 @@ def image_not_found(cloud: Cloud, t: float, ctx: Ctx) -> dict[str, Any]:
     api = cloud.pick(cloud.controllers)
     gh = cloud.pick(cloud.controllers)
     image = cloud.uuid()
-    cloud.emit(
+    cloud.nova_action(
         api,
-        "nova-api",
         t,
-        "DEBUG",
-        "nova.api.openstack.wsgi",
         ctx,
-        "Action: 'create', calling method: <bound method ServersController.create of "
-        "<nova.api.openstack.compute.servers.ServersController object at 0x7f3a2c1b9d50>>, body: "
+        SERVERS_CREATE,
         f'{{"server": {{"name": "web-1", "imageRef": "{image}", "flavorRef": "m1.small"}}}}',
-        src=S_NOVA_WSGI,
     )
     gctx = cloud.callee_ctx(ctx)
     cloud.emit(
@@ -331,17 +326,17 @@ def rpc_timeout(cloud: Cloud, t: float, ctx: Ctx) -> dict[str, Any]:
     """nova-api calls a compute host that never answers: MessagingTimeout after 60 s."""
     api = cloud.pick(cloud.controllers)
     sid, cmp = cloud.servers[cloud.rng.randrange(len(cloud.servers))]
-    cloud.emit(
+    cloud.nova_action(
         api,
-        "nova-api",
         t,
-        "DEBUG",
-        "nova.api.openstack.wsgi",
         ctx,
-        "Action: 'action', calling method: <bound method ConsoleOutputController.get_console_output of "
-        "<nova.api.openstack.compute.console_output.ConsoleOutputController object at 0x7f3a2c0e1f10>>, "
-        'body: {"os-getConsoleOutput": {"length": 50}}',
-        src=S_NOVA_WSGI,
+        (
+            "action",
+            "ConsoleOutputController.get_console_output",
+            "nova.api.openstack.compute.console_output.ConsoleOutputController",
+        ),
+        '{"os-getConsoleOutput": {"length": 50}}',
+        at="0x7f3a2c0e1f10",
     )
     mid = cloud.hexid()
     cloud.emit(

@@ -37,6 +37,29 @@ SPAWN_STEPS = (
 )
 
 
+def _port_put(
+    cloud: Cloud, host: str, nh: str, ctx: Ctx, pctx: Ctx, port: str, times: tuple[float, float, float]
+) -> None:
+    """neutron-server's access line for nova-compute's `PUT /v2.0/ports/<port>` (the binding) and
+    nova-compute's keystoneauth line naming neutron's request id. `times` is (answered at, took,
+    logged at), given as the scenario writes them so that the corpus keeps its exact floats."""
+    answered, took, logged = times
+    cloud.access(
+        nh, "neutron-server", answered, pctx, cloud.ips[host], "PUT", f"/v2.0/ports/{port}", 200, 1290, took
+    )
+    url = f"http://{cloud.ips[nh]}:9696/v2.0/ports/{port}"
+    cloud.emit(
+        host,
+        "nova-compute",
+        logged,
+        "DEBUG",
+        "keystoneauth.session",
+        ctx,
+        f"PUT call to network for {url} used request id {pctx.request_id}",
+        src=S_KSA,
+    )
+
+
 def spawn(
     cloud: Cloud,
     t: float,
@@ -163,29 +186,7 @@ def spawn(
             pctx,
             f"Failed to bind port {port} on host {host} for vnic_type normal using segments {seg}",
         )
-        cloud.access(
-            nh,
-            "neutron-server",
-            t + 0.02,
-            pctx,
-            cloud.ips[host],
-            "PUT",
-            f"/v2.0/ports/{port}",
-            200,
-            1290,
-            0.02,
-        )
-        url = f"http://{cloud.ips[nh]}:9696/v2.0/ports/{port}"
-        cloud.emit(
-            host,
-            "nova-compute",
-            t + 0.021,
-            "DEBUG",
-            "keystoneauth.session",
-            ctx,
-            f"PUT call to network for {url} used request id {pctx.request_id}",
-            src=S_KSA,
-        )
+        _port_put(cloud, host, nh, ctx, pctx, port, (t + 0.02, 0.02, t + 0.021))
         msg = f"Binding failed for port {port}, please check neutron logs for more information."
         tb = [
             "Traceback (most recent call last):",
@@ -225,29 +226,7 @@ def spawn(
             root=("neutron-server", nh), evidence=f"Failed to bind port {port} on host {host}", port=port
         )
         return t + 0.4
-    cloud.access(
-        nh,
-        "neutron-server",
-        t + 0.03,
-        pctx,
-        cloud.ips[host],
-        "PUT",
-        f"/v2.0/ports/{port}",
-        200,
-        1290,
-        0.03,
-    )
-    url = f"http://{cloud.ips[nh]}:9696/v2.0/ports/{port}"
-    cloud.emit(
-        host,
-        "nova-compute",
-        t + 0.031,
-        "DEBUG",
-        "keystoneauth.session",
-        ctx,
-        f"PUT call to network for {url} used request id {pctx.request_id}",
-        src=S_KSA,
-    )
+    _port_put(cloud, host, nh, ctx, pctx, port, (t + 0.03, 0.03, t + 0.031))
     cloud.emit(
         host,
         "neutron-openvswitch-agent",

@@ -424,15 +424,20 @@ def read_chunks(path: str, start: int = 0, chunk_size: int = 1 << 20) -> Iterato
             return
         fh.seek(start)
         while True:
-            try:
-                data = fh.read(chunk_size)
-            except OSError as err:
-                raise open_error(path, err) from None
+            data = _read_chunk(fh, path, chunk_size)
             if not data:
                 return
             yield data
     finally:
         fh.close()
+
+
+def _read_chunk(fh: BinaryIO, path: str, size: int) -> bytes:
+    """Up to `size` bytes; a read error (a disk error, a file cut short by NFS) names the file."""
+    try:
+        return fh.read(size)
+    except OSError as err:
+        raise open_error(path, err) from None
 
 
 _MAX_OUT = 8 << 20
@@ -444,10 +449,7 @@ def _gunzip(fh: BinaryIO, path: str, start: int, chunk_size: int) -> Iterator[by
     dec = zlib.decompressobj(wbits=31)
     in_member = False
     while True:
-        try:
-            comp = fh.read(chunk_size)
-        except OSError as err:
-            raise open_error(path, err) from None
+        comp = _read_chunk(fh, path, chunk_size)
         if not comp:
             break
         while comp:

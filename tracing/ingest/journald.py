@@ -11,12 +11,11 @@ import re
 import time
 
 from kansoku.tracing.ingest.access import parse_access
-from kansoku.tracing.ingest.fields import epoch, first_id, ids_in, record_body, split_context
+from kansoku.tracing.ingest.fields import epoch, ids_in, split_context
+from kansoku.tracing.ingest.lines import bare_line, split_instance, strip_debug_suffix, text_line
 from kansoku.tracing.ingest.oslo_format import (
     ANSI_RE,
-    DEBUG_SUFFIX_RE,
     DEVSTACK_SUFFIX_RE,
-    INSTANCE_RE,
     JOURNAL_RE,
     LEVELS,
     MONTH_NO,
@@ -129,9 +128,7 @@ def _journal_body(line: str) -> str:
     if _is_exception_payload(payload):
         pm = PAYLOAD_RE.match(payload)
         if pm is not None:
-            rest = pm.group("rest") or ""
-            im = INSTANCE_RE.match(rest)
-            return rest[im.end() :] if im is not None else rest
+            return split_instance(pm.group("rest") or "")[1]
     return payload
 
 
@@ -148,13 +145,10 @@ def parse_journal(raw: str, file: str, line_no: int, offset: int, service: str, 
     pid_text = jm.group("pid")
     pid = int(pid_text) if pid_text else None
     payload = _decolour(jm.group("payload"))
-    n_lines = raw.count("\n") + 1
     pm = PAYLOAD_RE.match(payload)
     if pm is None or pm.group("level") not in LEVELS:
         access = parse_access(payload)
-        ids = ids_in(payload)
-        body = payload + ("\n" + "\n".join(_journal_body(x) for x in tail.split("\n")) if nl else "")
-        return LogLine(
+        return bare_line(
             file=file,
             line_no=line_no,
             offset=offset,
@@ -163,27 +157,16 @@ def parse_journal(raw: str, file: str, line_no: int, offset: int, service: str, 
             ts=ts,
             pid=pid,
             level=None if access is None else ("INFO" if access.status < 500 else "ERROR"),
-            logger=None,
-            global_id=None,
-            local_id=first_id(ids),
-            user_identity=None,
+            ids=ids_in(payload),
             instance=None,
-            message=body,
+            message=payload + ("\n" + "\n".join(_journal_body(x) for x in tail.split("\n")) if nl else ""),
             raw=raw,
             fmt="access" if access is not None else "journal",
             access=access,
-            extra_ids=tuple(ids[1:]),
-            n_lines=n_lines,
         )
     level = pm.group("level")
-    logger = pm.group("logger")
     ctx = split_context(pm.group("rest") or "")
-    message = ctx.rest
-    instance: str | None = None
-    im = INSTANCE_RE.match(message)
-    if im is not None:
-        instance = im.group(1)
-        message = message[im.end() :]
+    instance, message = split_instance(ctx.rest)
     if message.endswith("}}"):
         sm = DEVSTACK_SUFFIX_RE.search(message)
         if sm is not None:
@@ -191,12 +174,8 @@ def parse_journal(raw: str, file: str, line_no: int, offset: int, service: str, 
                 pid = int(sm.group("pid"))
             message = message[: sm.start()]
     elif level == "DEBUG":
-        dm = DEBUG_SUFFIX_RE.search(message)
-        if dm is not None:
-            message = message[: dm.start()]
-    body_lines = [_journal_body(x) for x in tail.split("\n")] if nl else []
-    message, exc, extra, access = record_body(message, body_lines, ctx, level)
-    return LogLine(
+        message = strip_debug_suffix(message)
+    return text_line(
         file=file,
         line_no=line_no,
         offset=offset,
@@ -205,16 +184,10 @@ def parse_journal(raw: str, file: str, line_no: int, offset: int, service: str, 
         ts=ts,
         pid=pid,
         level=level,
-        logger=logger,
-        global_id=ctx.global_id,
-        local_id=ctx.local_id,
-        user_identity=ctx.user_identity,
+        logger=pm.group("logger"),
+        ctx=ctx,
         instance=instance,
         message=message,
+        body_lines=[_journal_body(x) for x in tail.split("\n")] if nl else [],
         raw=raw,
-        fmt="text",
-        exception=exc,
-        access=access,
-        extra_ids=extra,
-        n_lines=n_lines,
     )

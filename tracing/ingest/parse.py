@@ -18,16 +18,14 @@ from kansoku.tracing.ingest.fields import (
     first_id,
     header_ts,
     ids_in,
-    record_body,
     split_context,
     str_or_none,
     strip_exception_prefix,
 )
 from kansoku.tracing.ingest.journald import parse_journal
+from kansoku.tracing.ingest.lines import bare_line, split_instance, strip_debug_suffix, text_line
 from kansoku.tracing.ingest.oslo_format import (
-    DEBUG_SUFFIX_RE,
     HEADER_RE,
-    INSTANCE_RE,
     JOURNAL_RE,
     LEVELS,
     MONTHS,
@@ -45,7 +43,6 @@ def parse_record(
     ParseProblem and an `unparsed` LogLine.
     """
     first, nl, tail = raw.partition("\n")
-    n_lines = raw.count("\n") + 1
     if first.startswith("{"):
         return _parse_json(raw, file, line_no, offset, service, host)
     if first[:3] in MONTHS:
@@ -57,7 +54,7 @@ def parse_record(
         access = parse_access(first)
         if access is None:
             return None
-        return LogLine(
+        return bare_line(
             file=file,
             line_no=line_no,
             offset=offset,
@@ -66,36 +63,22 @@ def parse_record(
             ts=access_ts(first),
             pid=None,
             level="INFO" if access.status < 500 else "ERROR",
-            logger=None,
-            global_id=None,
-            local_id=first_id(ids_in(first)),
-            user_identity=None,
+            ids=ids_in(first),
             instance=None,
             message=first,
             raw=raw,
             fmt="access",
             access=access,
-            extra_ids=tuple(ids_in(first)[1:]),
-            n_lines=n_lines,
         )
     level = m.group("level")
     if level not in LEVELS:
         return None
     ctx = split_context(m.group("rest") or "")
-    message = ctx.rest
-    instance: str | None = None
-    im = INSTANCE_RE.match(message)
-    if im is not None:
-        instance = im.group(1)
-        message = message[im.end() :]
+    instance, message = split_instance(ctx.rest)
     if level == "DEBUG":
-        dm = DEBUG_SUFFIX_RE.search(message)
-        if dm is not None:
-            message = message[: dm.start()]
+        message = strip_debug_suffix(message)
     logger = m.group("logger")
-    body_lines = [strip_exception_prefix(cont, logger) for cont in tail.split("\n")] if nl else []
-    message, exc, extra, access = record_body(message, body_lines, ctx, level)
-    return LogLine(
+    return text_line(
         file=file,
         line_no=line_no,
         offset=offset,
@@ -105,17 +88,11 @@ def parse_record(
         pid=int(m.group("pid")),
         level=level,
         logger=logger,
-        global_id=ctx.global_id,
-        local_id=ctx.local_id,
-        user_identity=ctx.user_identity,
+        ctx=ctx,
         instance=instance,
         message=message,
+        body_lines=[strip_exception_prefix(cont, logger) for cont in tail.split("\n")] if nl else [],
         raw=raw,
-        fmt="text",
-        exception=exc,
-        access=access,
-        extra_ids=extra,
-        n_lines=n_lines,
     )
 
 
@@ -204,7 +181,7 @@ def unparsed_line(raw: str, file: str, line_no: int, offset: int, service: str, 
     """A line in no known format, kept so that any id in it can still be found."""
     ids = ids_in(raw)
     uuids = [u for u in UUID_TOKEN_RE.findall(raw) if f"req-{u}" not in ids]
-    return LogLine(
+    return bare_line(
         file=file,
         line_no=line_no,
         offset=offset,
@@ -213,14 +190,10 @@ def unparsed_line(raw: str, file: str, line_no: int, offset: int, service: str, 
         ts=None,
         pid=None,
         level=None,
-        logger=None,
-        global_id=None,
-        local_id=first_id(ids),
-        user_identity=None,
+        ids=ids,
         instance=first_id(uuids),
         message=raw,
         raw=raw,
         fmt="unparsed",
-        extra_ids=tuple(ids[1:]),
-        n_lines=raw.count("\n") + 1,
+        access=None,
     )
