@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import threading
@@ -57,6 +58,8 @@ from kansoku.errors import KansokuError
 CAMPAIGN_EVERY = 0.25
 #: the leader re-reads the fleet's pause switch at most this often (seconds)
 PAUSE_READ_EVERY = 1.0
+
+log = logging.getLogger("kansoku.heal.ha")
 
 
 def replica_name(settings: HaSettings, journal: str = "") -> str:
@@ -97,6 +100,7 @@ class Leadership:
         self.lease = 0
         self._leading = False
         self._valid_until = 0.0
+        self._unreachable = False  # etcd did not answer the last step (logged once per outage)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         #: the leader key's holder last seen (for /healthz and logs)
@@ -174,8 +178,12 @@ class Leadership:
         while not self._stop.is_set():
             try:
                 self.step()
-            except EtcdUnavailable:
-                pass  # is_leader() turns False by itself when _valid_until passes
+                self._unreachable = False
+            except EtcdUnavailable as exc:
+                # no step down here: is_leader() turns False by itself when _valid_until passes
+                if not self._unreachable:  # said once per outage, not at every campaign tick
+                    log.warning("etcd unreachable (%s); leading until the lease runs out at the latest", exc)
+                self._unreachable = True
             except Exception as exc:  # e.g. the lease is unknown to etcd, a garbled answer:
                 self.lease = 0  # start over with a new lease; never let this thread die
                 self._step_down(f"etcd error: {type(exc).__name__}: {exc}")
