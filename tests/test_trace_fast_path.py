@@ -23,12 +23,16 @@ from kansoku.tracing.outputs import run_trace
 
 HEAVY = ("rich", "pydantic", "typer", "numpy", "pandas", "shutil", "socket", "opentelemetry", "httpx")
 
-#: Runs the real entry point and reports, at exit, which of HEAVY the process imported.
+#: Runs the real entry point and reports, at exit, which of HEAVY it imported. What the
+#: interpreter had loaded before kansoku ran does not count: a `.pth` file of another package
+#: in the same environment runs at every start (urllib3-future's, which grafana-client brings
+#: through niquests, imports shutil), and no code of ours can avoid that.
 PROBE = (
     "import atexit, sys\n"
     "heavy = {heavy!r}\n"
-    "atexit.register(lambda: sys.stderr.write('LOADED=' + repr(sorted({{m.split('.')[0] for m in sys.modules}}"
-    " & set(heavy))) + '\\n'))\n"
+    "before = {{m.split('.')[0] for m in sys.modules}}\n"
+    "atexit.register(lambda: sys.stderr.write('LOADED=' + repr(sorted(({{m.split('.')[0] for m in sys.modules}}"
+    " - before) & set(heavy))) + '\\n'))\n"
     "from kansoku.cli import main\n"
     "main({argv!r})\n"
 )
