@@ -58,6 +58,9 @@ class FileIndexer:
         self.report = report
         self.table: array[int] = array("Q")
         self._block_pos = 0  # where the block being indexed starts in the current buffer
+        # the line a damaged .gz cut short: kept and indexed, but already named by the damage
+        # problem, so not reported a second time as a malformed line
+        self._cut_line = 0
         # a .gz file gets a seekable copy written block by block while it is indexed
         self.gz = (
             GzCacheWriter(store, entry) if entry.compressed and entry.gz_blocks == entry.blocks else None
@@ -79,6 +82,8 @@ class FileIndexer:
         except LogReadError as err:
             self._problem_text(str(err))
             if carry:  # the damage cut a line: keep what was read
+                if not carry.endswith(b"\n"):
+                    self._cut_line = entry.lines + carry.count(b"\n") + 1
                 self._blocks(carry, True)
         finally:
             self._save_table()
@@ -244,6 +249,8 @@ class FileIndexer:
         self._problem_line(line_no, reason)
 
     def _problem_line(self, line_no: int, reason: str) -> None:
+        if line_no == self._cut_line:
+            return
         entry = self.entry
         entry.problems_count += 1
         self.report.problems_count += 1
