@@ -24,7 +24,7 @@ from kansoku.errors import KansokuError
 from kansoku.tracing.durable import StoreDamaged, fsync_dir, fsync_file, write_new
 from kansoku.tracing.segment import SegmentMeta
 
-FORMAT_VERSION = 2  # 2: checksums (manifest, segment pages, block tables, .gz copies)
+FORMAT_VERSION = 3  # 2: checksums (manifest, segment pages, block tables, .gz copies); 3: 7-byte postings
 BLOCK_SIZE = 128 * 1024
 
 

@@ -1,4 +1,4 @@
-"""Postings (64-bit id key -> file and block) buffered in memory and written as sorted segments; merges."""
+"""Postings (id key -> file and block) buffered in memory and written as sorted segments; merges."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from kansoku.ids import ID_TAIL_BYTES_RE
 from kansoku.tracing.index.scan import last_match
-from kansoku.tracing.segment import SegmentMeta, SegmentReader, write_segment
+from kansoku.tracing.segment import SegmentMeta, SegmentReader, segment_keys, write_segment
 from kansoku.tracing.store import Manifest, Store
 
 FLUSH_POSTINGS = 2_000_000
@@ -58,7 +58,7 @@ class Postings:
             return
         import numpy as np
 
-        keys = np.concatenate(self.parts)
+        keys = segment_keys(np.concatenate(self.parts))
         posts = np.repeat(
             np.frombuffer(self.posts, dtype=np.uint64),
             np.frombuffer(self.counts, dtype=np.uint64).astype(np.int64),
@@ -84,7 +84,7 @@ def merge_segments(store: Store, manifest: Manifest) -> list[str]:
         return []
     metas = sorted(manifest.segments, key=lambda m: (m.size, m.name))
     chosen: list[SegmentMeta] = []
-    budget = 16 * FLUSH_POSTINGS * 16  # bytes of postings merged at once
+    budget = 16 * FLUSH_POSTINGS * 7  # bytes of postings merged at once (7 bytes each)
     used = 0
     for meta in metas:
         if chosen and used + meta.size > budget:
@@ -93,23 +93,21 @@ def merge_segments(store: Store, manifest: Manifest) -> list[str]:
         used += meta.size
     if len(chosen) < 2:
         return []
-    keys: array[int] = array("Q")
-    posts: array[int] = array("Q")
+    import numpy as np
+
+    keys: list[Any] = []
+    posts: list[Any] = []
     for meta in chosen:
         reader = SegmentReader(store.root / meta.name, meta)
         try:
             k, p = reader.arrays()
         finally:
             reader.close()
-        keys.extend(k)
-        posts.extend(p)
-    import numpy as np
-
+        keys.append(k)
+        posts.append(p)
     name = f"seg-{manifest.next_segment:06d}.idx"
     manifest.next_segment += 1
-    merged = write_segment(
-        store.root / name, np.frombuffer(keys, dtype=np.uint64), np.frombuffer(posts, dtype=np.uint64)
-    )
+    merged = write_segment(store.root / name, np.concatenate(keys), np.concatenate(posts))
     names = {m.name for m in chosen}
     manifest.segments = [s for s in manifest.segments if s.name not in names] + [merged]
     return sorted(names)

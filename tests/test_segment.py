@@ -1,0 +1,128 @@
+"""Index segments (format 3): 40-bit keys, postings as indexes into the segment's block list.
+
+What must hold whatever the encoding: every posting written is found again, two ids whose
+short keys collide never give a wrong line, a segment naming more blocks than a u16 can
+index still answers, a store of the previous format is named with the way out, and the
+encoding stays about 7 bytes a posting (the point of the format: issue 14's index size).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kansoku.errors import KansokuError
+from kansoku.tracing.index import build_index, id_key
+from kansoku.tracing.segment import (
+    KEY_BITS,
+    SegmentReader,
+    lookup,
+    segment_key,
+    segment_keys,
+    write_segment,
+)
+from kansoku.tracing.sources.index import IndexSource
+
+_MIX_INVERSE = pow(0x9E3779B97F4A7C15, -1, 1 << 64)
+
+
+def _colliding_keys(short: int) -> tuple[int, int]:
+    """Two different 64-bit id keys with the same 40-bit segment key."""
+    keys = tuple((((short << (64 - KEY_BITS)) | r) * _MIX_INVERSE) % (1 << 64) for r in (1, 2))
+    assert keys[0] != keys[1] and {segment_key(k) for k in keys} == {short}
+    return keys[0], keys[1]
+
+
+def _uuid_with_key(key: int, rng: random.Random) -> str:
+    tail = f"{key:016x}"
+    return f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-{tail[:4]}-{tail[4:]}"
+
+
+def test_scalar_and_vector_keys_agree_and_fit_40_bits() -> None:
+    rng = random.Random(1)
+    keys = [rng.getrandbits(64) for _ in range(1000)] + [0, (1 << 64) - 1]
+    vec = segment_keys(np.array(keys, dtype=np.uint64)).tolist()
+    assert vec == [segment_key(k) for k in keys]
+    assert max(vec) < 1 << KEY_BITS
+
+
+@pytest.mark.parametrize("blocks", [300, 70_000])  # u16 postings, then u32 past 65,536 blocks
+def test_every_posting_written_is_found(tmp_path: Path, blocks: int) -> None:
+    rng = np.random.default_rng(2)
+    n = 200_000
+    k64 = rng.integers(0, 1 << 63, size=n // 2, dtype=np.uint64)
+    k64 = np.concatenate((k64, k64[: n // 4]))  # a quarter of the keys in two blocks
+    files = rng.integers(1, 40, size=len(k64), dtype=np.uint64)
+    block_no = rng.integers(0, blocks, size=len(k64), dtype=np.uint64)
+    posts = (files << np.uint64(32)) | block_no
+    meta = write_segment(tmp_path / "seg-000001.idx", segment_keys(k64), posts)
+    assert meta.size <= 48 + 8 * len(np.unique(posts)) + 7.1 * meta.count + 24 * (
+        meta.count // 8192 + 1
+    ) + 24 + (2 * meta.count if blocks > 1 << 16 else 0)
+    assert meta.files == sorted(set(files.tolist()))
+    reader = SegmentReader(tmp_path / "seg-000001.idx", meta)
+    try:
+        expect: dict[int, dict[int, set[int]]] = {}
+        for k, p in zip(k64.tolist(), posts.tolist(), strict=True):
+            expect.setdefault(p >> 32, {}).setdefault(p & 0xFFFFFFFF, set()).add(k)
+        sample = sorted(set(k64.tolist()))[::97]
+        got = lookup([reader], sample)
+        want: dict[int, dict[int, set[int]]] = {}
+        for f, by_block in expect.items():
+            for b, ks in by_block.items():
+                if hit := ks & set(sample):
+                    want.setdefault(f, {})[b] = hit
+        assert got == want
+        keys, back = reader.arrays()  # what a merge reads: the same pairs, sorted
+        pairs = sorted(set(zip(segment_keys(k64).tolist(), posts.tolist(), strict=True)))
+        assert list(zip(keys.tolist(), back.tolist(), strict=True)) == pairs
+    finally:
+        reader.close()
+
+
+def test_ids_whose_short_keys_collide_never_give_a_wrong_line(tmp_path: Path) -> None:
+    """A 40-bit collision costs a block read; the block's text decides, so each id gets
+    only its own lines (lookups of both at once included)."""
+    rng = random.Random(3)
+    ka, kb = _colliding_keys(0x12_3456_789A)
+    a, b = _uuid_with_key(ka, rng), _uuid_with_key(kb, rng)
+    assert id_key(a) == ka and id_key(b) == kb
+    logs = tmp_path / "logs" / "cmp-1"
+    logs.mkdir(parents=True)
+    ctx = "[None {} 0f4e3d2c1b0a49586776655443322110 5a6b7c8d9e0f41a2b3c4d5e6f7a8b9c0 - default default]"
+    (logs / "nova-compute.log").write_text(
+        f"2026-11-20 10:00:00.001 1901 INFO nova.compute.manager {ctx.format('req-' + a)} one\n"
+        f"2026-11-20 10:00:00.002 1901 INFO nova.compute.manager {ctx.format('req-' + str(uuid.UUID(int=5)))} x\n"
+    )
+    (logs / "nova-api.log").write_text(
+        f"2026-11-20 10:00:00.003 1902 INFO nova.api.openstack {ctx.format('req-' + b)} two\n"
+    )
+    build_index([tmp_path / "logs"], tmp_path / "st")
+    source = IndexSource(tmp_path / "st")
+    assert [(x.service, x.line_no) for x in source.lines_for([f"req-{a}"])] == [("nova-compute", 1)]
+    assert [(x.service, x.line_no) for x in source.lines_for([f"req-{b}"])] == [("nova-api", 1)]
+    both = sorted((x.service, x.line_no) for x in source.lines_for([f"req-{a}", f"req-{b}"]))
+    assert both == [("nova-api", 1), ("nova-compute", 1)]
+
+
+def test_a_store_of_the_previous_format_is_named_with_the_way_out(tmp_path: Path) -> None:
+    logs = tmp_path / "logs" / "h"
+    logs.mkdir(parents=True)
+    rid = f"req-{uuid.UUID(int=7)}"
+    ctx = f"[None {rid} u p - default default]"
+    (logs / "glance-api.log").write_text(f"2026-11-20 10:00:00.001 77 INFO glance.api {ctx} hello\n")
+    build_index([tmp_path / "logs"], tmp_path / "st")
+    manifest = tmp_path / "st" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["version"] = 2  # a store written by the release before 7-byte postings
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(KansokuError, match=r"index format 2 \(this kansoku reads 3\).*--repair"):
+        IndexSource(tmp_path / "st")
+    report = build_index([tmp_path / "logs"], tmp_path / "st", repair=True)
+    assert report.repaired
+    assert [x.line_no for x in IndexSource(tmp_path / "st").lines_for([rid])] == [1]
