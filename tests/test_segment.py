@@ -60,7 +60,8 @@ def test_every_posting_written_is_found(tmp_path: Path, blocks: int) -> None:
     files = rng.integers(1, 40, size=len(k64), dtype=np.uint64)
     block_no = rng.integers(0, blocks, size=len(k64), dtype=np.uint64)
     posts = (files << np.uint64(32)) | block_no
-    meta = write_segment(tmp_path / "seg-000001.idx", segment_keys(k64), posts)
+    blocks_list, refs = np.unique(posts, return_inverse=True)
+    meta = write_segment(tmp_path / "seg-000001.idx", segment_keys(k64), refs, blocks_list)
     assert meta.size <= 48 + 8 * len(np.unique(posts)) + 7.1 * meta.count + 24 * (
         meta.count // 8192 + 1
     ) + 24 + (2 * meta.count if blocks > 1 << 16 else 0)
@@ -78,9 +79,10 @@ def test_every_posting_written_is_found(tmp_path: Path, blocks: int) -> None:
                 if hit := ks & set(sample):
                     want.setdefault(f, {})[b] = hit
         assert got == want
-        keys, back = reader.arrays()  # what a merge reads: the same pairs, sorted
+        keys, back, listed = reader.arrays()  # what a merge reads: the same pairs, sorted
+        assert listed.tolist() == blocks_list.tolist()
         pairs = sorted(set(zip(segment_keys(k64).tolist(), posts.tolist(), strict=True)))
-        assert list(zip(keys.tolist(), back.tolist(), strict=True)) == pairs
+        assert list(zip(keys.tolist(), listed[back].tolist(), strict=True)) == pairs
     finally:
         reader.close()
 

@@ -125,32 +125,38 @@ class _Layout:
         return self.table_at + _PAGE.size * self.pages + _FOOT.size
 
 
-def write_segment(path: Path, k: Any, p: Any) -> SegmentMeta:
-    """Sort (40-bit key, posting) numpy uint64 pairs, drop duplicates, write durably.
+def write_segment(path: Path, k: Any, refs: Any, blocks: Any) -> SegmentMeta:
+    """Sort the postings, drop duplicates, write durably; the manifest row.
 
     `k` holds `segment_key`s (the indexer converts its 64-bit keys; a merge passes what
-    `SegmentReader.arrays` returned); `p` holds `file_id << 32 | block number`.
-    Returns the manifest row.
+    `SegmentReader.arrays` returned), `refs` the index of each posting's block in `blocks`:
+    the sorted, distinct `file_id << 32 | block number` the postings name (numpy arrays).
+    Keys and block indexes are packed into one uint64 and sorted once: a two-key
+    `lexsort` of the postings was half of a whole index build.
     """
     import numpy as np
 
     k = np.asarray(k, dtype=np.uint64)
-    p = np.asarray(p, dtype=np.uint64)
-    order = np.lexsort((p, k))
-    k = k[order]
-    p = p[order]
-    if len(k) > 1:
-        keep = np.ones(len(k), dtype=bool)
-        keep[1:] = (k[1:] != k[:-1]) | (p[1:] != p[:-1])
-        k = k[keep]
-        p = p[keep]
+    refs = np.asarray(refs, dtype=np.uint64)
+    blocks = np.asarray(blocks, dtype=np.uint64)
+    if len(blocks) < 1 << 24:
+        packed = np.sort((k << np.uint64(24)) | refs)
+        if len(packed) > 1:
+            packed = packed[np.concatenate(([True], packed[1:] != packed[:-1]))]
+        k = packed >> np.uint64(24)
+        refs = packed & np.uint64((1 << 24) - 1)
+    else:  # more blocks than 24 bits can number (several TB of logs in one segment)
+        order = np.lexsort((refs, k))
+        k, refs = k[order], refs[order]
+        if len(k) > 1:
+            keep = np.concatenate(([True], (k[1:] != k[:-1]) | (refs[1:] != refs[:-1])))
+            k, refs = k[keep], refs[keep]
     count = len(k)
-    blocks, refs = np.unique(p, return_inverse=True)
     width = 2 if len(blocks) <= 1 << 16 else 4
     lay = _Layout(count, (count + PAGE_KEYS - 1) // PAGE_KEYS, len(blocks), width)
     high = (k >> np.uint64(8)).astype("<u4")
     low = (k & np.uint64(0xFF)).astype("u1")
-    posts = refs.reshape(-1).astype("<u2" if width == 2 else "<u4")
+    posts = refs.astype("<u2" if width == 2 else "<u4")
     head = _HEAD.pack(MAGIC, count, PAGE_KEYS, lay.pages, lay.blocks, width)
     blocks_b = blocks.astype("<u8").tobytes()
     table = bytearray()
@@ -291,18 +297,21 @@ class SegmentReader:
         for page in range(self.pages):
             self._check_page(page)
 
-    def arrays(self) -> tuple[Any, Any]:
-        """All 40-bit keys and postings as numpy uint64 arrays, every page checked (index time)."""
+    def arrays(self) -> tuple[Any, Any, Any]:
+        """(40-bit keys, block indexes, blocks) as numpy uint64 arrays, every page checked.
+
+        What `write_segment` takes: a merge reads segments with this (index time only).
+        """
         import numpy as np
 
         self.verify()
         high = np.frombuffer(self.high, dtype="<u4").astype(np.uint64)
         low = np.frombuffer(self.low, dtype="u1").astype(np.uint64)
-        refs = np.frombuffer(self.posts, dtype="<u2" if self._lay.width == 2 else "<u4")
-        blocks = np.frombuffer(self.blocks, dtype="<u8")
+        refs = np.frombuffer(self.posts, dtype="<u2" if self._lay.width == 2 else "<u4").astype(np.uint64)
+        blocks = np.frombuffer(self.blocks, dtype="<u8").astype(np.uint64)
         if len(refs) and int(refs.max()) >= len(blocks):
             raise StoreDamaged(self.path, "index segment postings name blocks it does not have (damaged)")
-        return (high << np.uint64(8)) | low, blocks[refs].astype(np.uint64)
+        return (high << np.uint64(8)) | low, refs, blocks
 
     def close(self) -> None:
         for view in (self.blocks, self.high, self.low, self.posts, self._raw):

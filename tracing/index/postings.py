@@ -59,13 +59,12 @@ class Postings:
         import numpy as np
 
         keys = segment_keys(np.concatenate(self.parts))
-        posts = np.repeat(
-            np.frombuffer(self.posts, dtype=np.uint64),
-            np.frombuffer(self.counts, dtype=np.uint64).astype(np.int64),
-        )
+        # one posting value per block: its distinct values are the segment's block list
+        blocks, index = np.unique(np.frombuffer(self.posts, dtype=np.uint64), return_inverse=True)
+        refs = np.repeat(index.reshape(-1), np.frombuffer(self.counts, dtype=np.uint64).astype(np.int64))
         name = f"seg-{self.manifest.next_segment:06d}.idx"
         self.manifest.next_segment += 1
-        self.manifest.segments.append(write_segment(self.store.root / name, keys, posts))
+        self.manifest.segments.append(write_segment(self.store.root / name, keys, refs, blocks))
         self.flushed += 1
         self.parts = []
         self.posts = array("Q")
@@ -96,18 +95,25 @@ def merge_segments(store: Store, manifest: Manifest) -> list[str]:
     import numpy as np
 
     keys: list[Any] = []
-    posts: list[Any] = []
+    refs: list[Any] = []
+    blocks: list[Any] = []
     for meta in chosen:
         reader = SegmentReader(store.root / meta.name, meta)
         try:
-            k, p = reader.arrays()
+            k, r, b = reader.arrays()
         finally:
             reader.close()
         keys.append(k)
-        posts.append(p)
+        refs.append(r + np.uint64(sum(len(x) for x in blocks)))
+        blocks.append(b)
+    # one block list for the merged segment (a block's postings are all in one segment,
+    # but a list is deduplicated anyway: the index must not depend on that)
+    merged_blocks, index = np.unique(np.concatenate(blocks), return_inverse=True)
     name = f"seg-{manifest.next_segment:06d}.idx"
     manifest.next_segment += 1
-    merged = write_segment(store.root / name, np.concatenate(keys), np.concatenate(posts))
+    merged = write_segment(
+        store.root / name, np.concatenate(keys), index.reshape(-1)[np.concatenate(refs)], merged_blocks
+    )
     names = {m.name for m in chosen}
     manifest.segments = [s for s in manifest.segments if s.name not in names] + [merged]
     return sorted(names)
