@@ -338,6 +338,31 @@ def test_a_gzip_cut_inside_a_line_is_one_problem_and_the_cut_line_is_kept(
         assert [x.line_no for x in _lookup(tmp_path / "st", [ids[30]])] == [head.count("\n") + 1]
 
 
+def test_a_gzip_corrupt_in_the_middle_is_named_and_what_came_before_is_indexed(tmp_path: Path) -> None:
+    logs = tmp_path / "logs" / "h"
+    logs.mkdir(parents=True)
+    rng = random.Random(7)
+    ids = [_req() for _ in range(4000)]
+    text = "".join(_text_record(rng, i, None, rid, str(uuid.UUID(int=i)), False) for i, rid in enumerate(ids))
+    good = bytearray(gzip.compress(text.encode(), 6))
+    for at in range(len(good) // 2, len(good) // 2 + 64):  # a run of damaged bytes mid-stream
+        good[at] ^= 0x5A
+    (logs / "nova-api.log.2.gz").write_bytes(bytes(good))
+    r = build_index([tmp_path / "logs"], tmp_path / "st")
+    path = (logs / "nova-api.log.2.gz").absolute()
+    damage = [p for p in r.problems if p.startswith(f"{path}: corrupt gzip data (")]
+    assert len(damage) == 1 and damage[0].endswith("); lines before the damage were read")
+    # the damaged bytes inflate to garbage before the decoder notices: reported line by line
+    garbled = [int(p.split(":")[1]) for p in r.problems if p not in damage]
+    assert all(1500 < n < 2600 for n in garbled), garbled
+    # everything before the damage is indexed (a failing decoder call used to drop its
+    # whole 1 MiB chunk: here, the file), nothing after it
+    assert [x.line_no for x in _lookup(tmp_path / "st", ids[100:101])] == [101]
+    found = [i for i in range(0, 4000, 50) if _lookup(tmp_path / "st", [ids[i]])]
+    assert found == list(range(0, found[-1] + 1, 50)) and 1500 < found[-1] < 2600
+    assert _lookup(tmp_path / "st", [ids[-1]]) == []
+
+
 def _safe_chunks(path: Path) -> Iterator[bytes]:
     try:
         yield from read_chunks(str(path))
