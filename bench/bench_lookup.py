@@ -209,11 +209,11 @@ WHEEL_VENV = BENCH / "data" / "venv-wheel"
 
 def wheel_kansoku() -> str:
     """`kansoku` installed from this tree as a regular package (no editable import hook) in
-    its own venv, with only what the lookup needs (rich, zstandard): what a user runs."""
+    its own venv, with only what the lookup needs (rich, zstandard, isal): what a user runs."""
     py = WHEEL_VENV / "bin" / "python"
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(WHEEL_VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "-q", "rich", "zstandard"], check=True)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "rich", "zstandard", "isal"], check=True)
     subprocess.run(
         [str(py), "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", str(REPO)], check=True
     )
