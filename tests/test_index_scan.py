@@ -21,6 +21,7 @@ from kansoku.ids import ID_TAIL_BYTES_RE
 from kansoku.tracing.index import scan as ix
 from kansoku.tracing.ingest import oslo_format, routes
 from kansoku.tracing.ingest.records import starts_record
+from kansoku.tracing.segment import SLICE, SLICE_BITS
 from kansoku.tracing.sources import index as si
 from kansoku.tracing.store import BLOCK_SIZE
 
@@ -79,9 +80,13 @@ def _ranges(data: bytes, size: int) -> Iterator[tuple[int, int]]:
 
 
 def _check_block(buf: bytes, pos: int, end: int) -> None:
-    keys, nls = ix.block_scan(buf, pos, end)
-    want = {int(t[:4] + t[5:], 16) for t in ID_TAIL_BYTES_RE.findall(buf, pos, end)}
-    assert {int(k) for k in keys} == want
+    keys, masks, nls = ix.block_scan(buf, pos, end)
+    want: dict[int, int] = {}  # key -> the slices its UUIDs start in
+    for m in ID_TAIL_BYTES_RE.finditer(buf, pos, end):
+        t = m.group(1)
+        key = int(t[:4] + t[5:], 16)
+        want[key] = want.get(key, 0) | 1 << min((m.start() - pos) // SLICE, SLICE_BITS - 1)
+    assert dict(zip((int(k) for k in keys), (int(x) for x in masks), strict=True)) == want
     assert len(keys) == len(want)  # distinct
     assert len(nls) == buf.count(b"\n", pos, end)
     got = ix.suspicious(buf, pos, end, nls)

@@ -60,29 +60,40 @@ def test_every_posting_written_is_found(tmp_path: Path, blocks: int) -> None:
     files = rng.integers(1, 40, size=len(k64), dtype=np.uint64)
     block_no = rng.integers(0, blocks, size=len(k64), dtype=np.uint64)
     posts = (files << np.uint64(32)) | block_no
+    masks = np.left_shift(1, rng.integers(0, 16, size=len(k64))).astype(np.uint64)
+    # the same (key, block) twice with other slices: one posting, the union of the slices
+    k64, posts = np.concatenate((k64, k64[:500])), np.concatenate((posts, posts[:500]))
+    masks = np.concatenate((masks, np.left_shift(1, rng.integers(0, 16, size=500)).astype(np.uint64)))
     blocks_list, refs = np.unique(posts, return_inverse=True)
-    meta = write_segment(tmp_path / "seg-000001.idx", segment_keys(k64), refs, blocks_list)
-    assert meta.size <= 48 + 8 * len(np.unique(posts)) + 7.1 * meta.count + 24 * (
-        meta.count // 8192 + 1
-    ) + 24 + (2 * meta.count if blocks > 1 << 16 else 0)
+    meta = write_segment(tmp_path / "seg-000001.idx", segment_keys(k64), refs, blocks_list, masks)
+    per_posting = 9.1 if blocks <= 1 << 16 else 11.1  # u16 block indexes, else u32
+    assert meta.size <= 48 + 8 * len(np.unique(posts)) + per_posting * meta.count + 24 * (
+        meta.count // 8192 + 2
+    )
     assert meta.files == sorted(set(files.tolist()))
     reader = SegmentReader(tmp_path / "seg-000001.idx", meta)
     try:
-        expect: dict[int, dict[int, set[int]]] = {}
-        for k, p in zip(k64.tolist(), posts.tolist(), strict=True):
-            expect.setdefault(p >> 32, {}).setdefault(p & 0xFFFFFFFF, set()).add(k)
-        sample = sorted(set(k64.tolist()))[::97]
+        # a (key, block) given twice is one posting with the union of its slices
+        expect: dict[int, dict[int, dict[int, int]]] = {}
+        for k, p, m in zip(k64.tolist(), posts.tolist(), masks.tolist(), strict=True):
+            in_block = expect.setdefault(p >> 32, {}).setdefault(p & 0xFFFFFFFF, {})
+            in_block[k] = in_block.get(k, 0) | m
+        sample = set(sorted(set(k64.tolist()))[::97])
         got = lookup([reader], sample)
-        want: dict[int, dict[int, set[int]]] = {}
+        want: dict[int, dict[int, dict[int, int]]] = {}
         for f, by_block in expect.items():
             for b, ks in by_block.items():
-                if hit := ks & set(sample):
+                if hit := {k: m for k, m in ks.items() if k in sample}:
                     want.setdefault(f, {})[b] = hit
         assert got == want
-        keys, back, listed = reader.arrays()  # what a merge reads: the same pairs, sorted
+        keys, back, listed, got_masks = reader.arrays()  # what a merge reads: sorted, merged
         assert listed.tolist() == blocks_list.tolist()
-        pairs = sorted(set(zip(segment_keys(k64).tolist(), posts.tolist(), strict=True)))
-        assert list(zip(keys.tolist(), listed[back].tolist(), strict=True)) == pairs
+        merged: dict[tuple[int, int], int] = {}
+        for k, p, m in zip(segment_keys(k64).tolist(), posts.tolist(), masks.tolist(), strict=True):
+            merged[(k, p)] = merged.get((k, p), 0) | m
+        assert list(zip(keys.tolist(), listed[back].tolist(), got_masks.tolist(), strict=True)) == [
+            (k, p, m) for (k, p), m in sorted(merged.items())
+        ]
     finally:
         reader.close()
 
@@ -128,3 +139,49 @@ def test_a_store_of_the_previous_format_is_named_with_the_way_out(tmp_path: Path
     report = build_index([tmp_path / "logs"], tmp_path / "st", repair=True)
     assert report.repaired
     assert [x.line_no for x in IndexSource(tmp_path / "st").lines_for([rid])] == [1]
+
+
+def test_every_occurrence_is_found_whatever_slice_of_the_block_it_sits_in(tmp_path: Path) -> None:
+    """A lookup searches only the 8 KiB slices a posting names: an id at any offset (slice
+    boundaries, UUIDs straddling them, the end of a long block, a traceback continuation
+    line) is still found, exactly where grep finds it."""
+    rng = random.Random(9)
+    wanted = [f"req-{uuid.UUID(int=rng.getrandbits(128), version=4)}" for _ in range(6)]
+    lines = []
+    for i in range(9000):
+        pad = "x" * rng.randrange(0, 400)
+        rid = (
+            rng.choice(wanted)
+            if rng.random() < 0.08
+            else f"req-{uuid.UUID(int=rng.getrandbits(128), version=4)}"
+        )
+        ctx = f"[None {rid} u p - default default]"
+        lines.append(f"2026-11-20 10:00:{i % 60:02d}.{i % 1000:03d} 77 INFO nova.api.openstack {ctx} {pad}\n")
+        if rng.random() < 0.02:  # a continuation line naming an id (a traceback's remote call)
+            lines.append(f"  raise Exception('callee {rng.choice(wanted)} said no')\n")
+        if i == 4000:  # one record longer than a block: the next block starts inside it
+            lines.append(
+                f"2026-11-20 10:01:00.000 77 ERROR nova.api.openstack [None {wanted[0]} u p - - -] boom\n"
+            )
+            lines += [f"  File 'x.py', line {j}, in f{'y' * rng.randrange(0, 200)}\n" for j in range(1500)]
+            lines.append(f"  callee {wanted[1]} failed\n")
+    text = "".join(lines)
+    logs = tmp_path / "logs" / "h"
+    logs.mkdir(parents=True)
+    (logs / "nova-api.log").write_text(text)
+    build_index([tmp_path / "logs"], tmp_path / "st")
+    source = IndexSource(tmp_path / "st")
+    for rid in wanted:
+        expect = sorted(
+            {n for n, line in enumerate(text.splitlines(), 1) if rid in line and line.startswith("2026")}
+        )
+        got = [x.line_no for x in source.lines_for([rid])]
+        assert len(expect) > 30 and got == sorted(got)
+        # a continuation line belongs to the record above it: that record's line is reported
+        cont, head = set(), 0
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.startswith("2026"):
+                head = n
+            elif rid in line:
+                cont.add(head)
+        assert set(got) == set(expect) | cont

@@ -119,9 +119,9 @@ class FileIndexer:
         self.table.append(entry.lines + 1)
         if self.gz is not None:
             self.gz.add(buf[pos:end])
-        keys, nls = block_scan(buf, pos, end)
+        keys, masks, nls = block_scan(buf, pos, end)
         if len(keys):
-            self.postings.add(keys, (entry.id << 32) | block_no)
+            self.postings.add(keys, masks, (entry.id << 32) | block_no)
         nl = len(nls)
         if end > pos and buf[end - 1 : end] != b"\n":
             nl += 1  # a final line without newline

@@ -29,23 +29,26 @@ def id_key(text: str | bytes) -> int | None:
 class Postings:
     """Buffered postings, flushed as sorted immutable segments (bounded memory).
 
-    Per block the distinct keys arrive as one numpy uint64 array (`block_scan`) with one
-    posting value for all of them; the arrays are joined and sorted only at flush time.
+    Per block the distinct keys arrive as one numpy uint64 array (`block_scan`), with their
+    slice masks and one posting value for all of them; the arrays are joined and sorted only
+    at flush time.
     """
 
     def __init__(self, store: Store, manifest: Manifest) -> None:
         self.store = store
         self.manifest = manifest
         self.parts: list[Any] = []
+        self.masks: list[Any] = []
         self.posts: array[int] = array("Q")
         self.counts: array[int] = array("Q")
         self.pending = 0
         self.total = 0
         self.flushed = 0  # segments written since the last commit
 
-    def add(self, keys: Any, post: int) -> None:
+    def add(self, keys: Any, masks: Any, post: int) -> None:
         n = len(keys)
         self.parts.append(keys)
+        self.masks.append(masks)
         self.posts.append(post)
         self.counts.append(n)
         self.pending += n
@@ -64,9 +67,11 @@ class Postings:
         refs = np.repeat(index.reshape(-1), np.frombuffer(self.counts, dtype=np.uint64).astype(np.int64))
         name = f"seg-{self.manifest.next_segment:06d}.idx"
         self.manifest.next_segment += 1
-        self.manifest.segments.append(write_segment(self.store.root / name, keys, refs, blocks))
+        masks = np.concatenate(self.masks)
+        self.manifest.segments.append(write_segment(self.store.root / name, keys, refs, blocks, masks))
         self.flushed += 1
         self.parts = []
+        self.masks = []
         self.posts = array("Q")
         self.counts = array("Q")
         self.pending = 0
@@ -97,13 +102,15 @@ def merge_segments(store: Store, manifest: Manifest) -> list[str]:
     keys: list[Any] = []
     refs: list[Any] = []
     blocks: list[Any] = []
+    masks: list[Any] = []
     for meta in chosen:
         reader = SegmentReader(store.root / meta.name, meta)
         try:
-            k, r, b = reader.arrays()
+            k, r, b, m = reader.arrays()
         finally:
             reader.close()
         keys.append(k)
+        masks.append(m)
         refs.append(r + np.uint64(sum(len(x) for x in blocks)))
         blocks.append(b)
     # one block list for the merged segment (a block's postings are all in one segment,
@@ -112,7 +119,11 @@ def merge_segments(store: Store, manifest: Manifest) -> list[str]:
     name = f"seg-{manifest.next_segment:06d}.idx"
     manifest.next_segment += 1
     merged = write_segment(
-        store.root / name, np.concatenate(keys), index.reshape(-1)[np.concatenate(refs)], merged_blocks
+        store.root / name,
+        np.concatenate(keys),
+        index.reshape(-1)[np.concatenate(refs)],
+        merged_blocks,
+        np.concatenate(masks),
     )
     names = {m.name for m in chosen}
     manifest.segments = [s for s in manifest.segments if s.name not in names] + [merged]

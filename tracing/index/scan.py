@@ -15,6 +15,7 @@ from kansoku.tracing.ingest.oslo_format import (
     RECORD_START_B,
     SUSPICIOUS_LINE_B,
 )
+from kansoku.tracing.segment import SLICE, SLICE_BITS
 from kansoku.tracing.store import BLOCK_SIZE
 
 
@@ -74,6 +75,8 @@ class _Scan:
             [*range(1, 5), *range(6, 10), *range(11, 15), *range(16, 28)], dtype=np.int64
         )[:, None]
         self.empty = np.zeros(0, dtype=np.uint64)
+        # slice number -> its bit in a posting's mask (the last bit covers the rest of the block)
+        self.slice_bit = np.left_shift(1, np.minimum(np.arange(SLICE_BITS), SLICE_BITS - 1)).astype(np.uint16)
         self.digit = np.zeros(256, dtype=bool)
         self.digit[np.frombuffer(b"0123456789", dtype=np.uint8)] = True
         self.fixed_rows = np.arange(_HEADER_COLS, dtype=np.int64)[:, None]
@@ -169,14 +172,15 @@ def _header_dfa(np: Any) -> tuple[Any, int, int, int]:
     return flat, st["s0"] * _N_CLASSES, st["accept"] * _N_CLASSES, st["dead"] * _N_CLASSES
 
 
-def block_scan(buf: bytes, pos: int, end: int) -> tuple[Any, Any]:
-    """(distinct UUID keys, newline positions relative to pos) of buf[pos:end], vectorised.
+def block_scan(buf: bytes, pos: int, end: int) -> tuple[Any, Any, Any]:
+    """(distinct UUID keys, their slice masks, newline positions relative to pos) of buf[pos:end].
 
     The same matches as `ID_TAIL_BYTES_RE.findall` (a dash, then 4-4-4-12 lowercase hex with
     dashes between; such matches cannot overlap), found with four shifted comparisons of
     the dash mask and a hex check of the few candidates: cheaper than the regex, which
     stops at every dash of a log line (dates, `- - default`, ...) and builds a bytes object
-    per hit. Keys are the last 16 hex digits as a big-endian uint64 (see `id_key`).
+    per hit. Keys are the last 16 hex digits as a big-endian uint64 (see `id_key`); a key's
+    mask has a bit per `SLICE` of the block it occurs in.
     """
     sc = _Scan.get()
     np = sc.np
@@ -185,24 +189,32 @@ def block_scan(buf: bytes, pos: int, end: int) -> tuple[Any, Any]:
     nls = np.flatnonzero(np.equal(d, 10, out=sc.bools(0, m)))
     n = m - 27
     if n <= 0:
-        return sc.empty, nls
+        return sc.empty, sc.empty, nls
     dash = np.equal(d, 45, out=sc.bools(1, m))
     cand = np.logical_and(dash[:n], dash[5 : n + 5], out=sc.bools(2, n))
     cand &= dash[10 : n + 10]
     cand &= dash[15 : n + 15]
     at = np.flatnonzero(cand)
     if not len(at):
-        return sc.empty, nls
+        return sc.empty, sc.empty, nls
     idx = np.add(at, sc.hex_rows, out=sc.idx(len(sc.hex_rows), len(at)))
     v = sc.nib.take(d.take(idx))  # (24, candidates): row-wise ops are fast
-    v = v[8:, np.maximum.reduce(v, axis=0) < 16]
+    ok = np.maximum.reduce(v, axis=0) < 16
+    v = v[8:, ok]
     if not v.shape[1]:
-        return sc.empty, nls
+        return sc.empty, sc.empty, nls
     packed = (v[0::2] << 4) | v[1::2]  # (8, keys) bytes, most significant first
-    keys = np.sort(np.ascontiguousarray(packed.T).view(">u8").reshape(-1).astype(np.uint64))
-    if len(keys) > 1:
-        keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
-    return keys, nls
+    keys = np.ascontiguousarray(packed.T).view(">u8").reshape(-1).astype(np.uint64)
+    masks = sc.slice_bit.take(at[ok] // SLICE, mode="clip")
+    if len(keys) == 1:
+        return keys, masks, nls
+    order = np.argsort(keys)
+    keys = keys[order]
+    masks = masks[order]
+    first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    if len(first) == len(keys):
+        return keys, masks, nls
+    return keys[first], np.bitwise_or.reduceat(masks, first), nls
 
 
 def suspicious(buf: bytes, pos: int, end: int, nls: Any) -> list[int]:

@@ -30,7 +30,7 @@ from kansoku.tracing.ingest.records import (
     starts_record,
 )
 from kansoku.tracing.model import LogLine
-from kansoku.tracing.segment import SegmentReader, lookup
+from kansoku.tracing.segment import SLICE, SLICE_BITS, Hits, SegmentReader, lookup
 from kansoku.tracing.store import FileEntry, Manifest, Store, load_block_table
 from kansoku.tracing.store_check import decode_gz_block, load_gz_offsets
 
@@ -63,11 +63,12 @@ class _Segments:
             self.close()
             raise
 
-    def lookup(self, keys: Iterable[int]) -> dict[int, dict[int, set[int]]]:
-        """file_id -> block number -> which of `keys` the block holds.
+    def lookup(self, keys: Iterable[int]) -> Hits:
+        """file_id -> block number -> which of `keys` the block holds -> where in the block.
 
         Keeping the keys per block tells a lookup which ids to search for in each block,
-        so no block is ever scanned for every UUID it holds (that map cost ~20 % of a trace).
+        so no block is ever scanned for every UUID it holds (that map cost ~20 % of a trace),
+        and the slice masks say which 8 KiB of the block to search.
         """
         return lookup(self._readers, keys)
 
@@ -87,21 +88,23 @@ class _Chunk:
     `iter_raw_records`.
     """
 
-    __slots__ = ("_marks", "_tails", "asked", "data", "line_no", "offset", "records")
+    __slots__ = ("_marks", "_tails", "asked", "block_at", "data", "line_no", "offset", "records")
 
-    def __init__(self, data: bytes, line_no: int, offset: int) -> None:
+    def __init__(self, data: bytes, line_no: int, offset: int, block_at: int = 0) -> None:
         self.data = data
         self.line_no = line_no  # line number of data[0]
         self.offset = offset  # file offset of data[0]
+        self.block_at = block_at  # where the indexed block starts in data (records before it are read too)
         self.records: dict[int, tuple[int, int, str, int]] = {}  # start -> (line, offset, raw, end)
         self._tails: dict[bytes, list[int]] | None = None  # UUID tail -> positions (one scan)
         self.asked = 0  # ids looked up in this chunk so far (all calls)
         self._marks: list[tuple[int, int]] = [(0, line_no)]  # (position, line number) known
 
-    def records_with(self, tail: bytes, many: bool = False) -> Iterator[tuple[int, int, str]]:
-        """Records holding `tail`. A `bytes.find` per occurrence scans the chunk once per
-        id; `many` (ids asked of this chunk, over all calls, >= _MAP_AT) maps every UUID of
-        the chunk in one regex scan instead, kept for later calls."""
+    def records_with(self, tail: bytes, many: bool = False, mask: int = 0) -> Iterator[tuple[int, int, str]]:
+        """Records holding `tail`. A `bytes.find` per occurrence, only in the 8 KiB slices of
+        the block that `mask` (from the posting) names; `many` (ids asked of this chunk, over
+        all calls, >= _MAP_AT) maps every UUID of the chunk in one regex scan instead, kept
+        for later calls."""
         if many and self._tails is None:
             tails: dict[bytes, list[int]] = {}
             for m in ID_TAIL_BYTES_RE.finditer(self.data):
@@ -116,11 +119,36 @@ class _Chunk:
                 covered = rec[3]
                 yield rec[0], rec[1], rec[2]
             return
-        pos = self.data.find(tail)
-        while pos != -1:
-            rec = self._record_at(pos)
-            yield rec[0], rec[1], rec[2]
-            pos = self.data.find(tail, max(rec[3], pos + 1))
+        data = self.data
+        covered = 0
+        for lo, hi in self._windows(mask):
+            pos = data.find(tail, max(lo, covered), hi)
+            while pos != -1:
+                rec = self._record_at(pos)
+                covered = max(rec[3], pos + 1)
+                yield rec[0], rec[1], rec[2]
+                pos = data.find(tail, covered, hi)
+
+    def _windows(self, mask: int) -> list[tuple[int, int]]:
+        """Byte ranges of data that can hold an id of slice `mask` (adjacent slices joined).
+
+        Bit i: a UUID starting in [i * SLICE, (i + 1) * SLICE) of the block, so its tail lies
+        in [start + 11, start + 28); the last bit covers the rest of the chunk."""
+        n = len(self.data)
+        if not mask:
+            return [(0, n)]
+        out: list[tuple[int, int]] = []
+        base = self.block_at
+        for i in range(SLICE_BITS):
+            if not mask >> i & 1:
+                continue
+            lo = base + i * SLICE
+            hi = n if i == SLICE_BITS - 1 else min(n, base + (i + 1) * SLICE + 28)
+            if out and out[-1][1] >= lo:
+                out[-1] = (out[-1][0], hi)
+            else:
+                out.append((lo, hi))
+        return out
 
     def _line_at(self, start: int) -> int:
         """Line number at byte `start`, counting from the nearest position already known."""
@@ -135,6 +163,9 @@ class _Chunk:
     def _record_at(self, pos: int) -> tuple[int, int, str, int]:
         data = self.data
         start = data.rfind(b"\n", 0, pos) + 1
+        known = self.records.get(start)  # a record already found on this line (another id)
+        if known is not None and known[3] > pos:
+            return known
         while start > 0 and not _definite_start(data, start):
             start = data.rfind(b"\n", 0, start - 1) + 1
         known = self.records.get(start)
@@ -226,8 +257,9 @@ def _definite_start(data: bytes, start: int) -> bool:
 
 
 #: From how many ids asked of one chunk mapping all its UUIDs (one regex scan: ~470 us
-#: on 128 KiB of demo logs, ~20 finds of one id at ~22 us each) beats a find per id.
-_MAP_AT = 20
+#: on 128 KiB of demo logs) beats a find per id in its slices (~2 us each with the
+#: Python around it; a whole-block find was ~22 us, when this was 20).
+_MAP_AT = 200
 
 
 def _tail(text: str) -> str | None:
@@ -235,8 +267,8 @@ def _tail(text: str) -> str | None:
     return found[-1] if found else None
 
 
-def _make_chunk(data: bytes, line_no: int, offset: int) -> _Chunk:
-    return _Chunk(data, line_no, offset)
+def _make_chunk(data: bytes, line_no: int, offset: int, block_at: int = 0) -> _Chunk:
+    return _Chunk(data, line_no, offset, block_at)
 
 
 def _read_plain(path: str, start: int, length: int) -> bytes:
@@ -441,11 +473,11 @@ class IndexSource:
                 keys = blocks[b]
                 chunk.asked += len(keys)
                 many = chunk.asked >= _MAP_AT
-                for key in keys:
+                for key, mask in keys.items():
                     t = by_key[key]
                     needles = wanted[t]
                     only = needles[0] if len(needles) == 1 else None
-                    for line_no, offset, raw in chunk.records_with(t, many):
+                    for line_no, offset, raw in chunk.records_with(t, many, mask):
                         if offset in found:
                             continue
                         if only in raw if only is not None else any(n in raw for n in needles):
@@ -522,6 +554,7 @@ class IndexSource:
         start = table[2 * b]
         end = table[2 * b + 2] if b + 1 < n else entry.offset
         data = read(start, end - start)
+        block_start = start
         block_no, line_no, steps = b, table[2 * b + 1], 0
         while data and block_no > 0 and steps < _STEP_BACK_MAX and not _first_line_is_record_start(data):
             block_no -= 1
@@ -530,7 +563,7 @@ class IndexSource:
             data = read(prev, start - prev) + data
             start, line_no = prev, table[2 * block_no + 1]
         data += _record_end(read, end)
-        return _make_chunk(data, line_no, start)
+        return _make_chunk(data, line_no, start, block_start - start)
 
     def _chunks_sequential_gz(
         self, entry: FileEntry, table: list[int], blocks: list[int]
