@@ -33,6 +33,7 @@ def lab_up(
     transport_url: str | None = None,
     step: Callable[[str], None] | None = None,
     compute_driver: str | None = None,
+    service_down_time: int | None = None,
 ) -> LabState:
     """Start the lab in `root`; on any failure stop what was started and say which part failed.
 
@@ -40,7 +41,8 @@ def lab_up(
     the lab starts its own from the Debian package. `step(text)` is told each phase (the CLI
     shows it next to a spinner: `lab up` takes about 90 s). `compute_driver` picks nova's fake
     driver (`lab_services.DEFAULT_COMPUTE_DRIVER` unless given; `fake.FakeBuildAbortDriver`
-    fails every build in nova-compute).
+    fails every build in nova-compute). `service_down_time` (seconds) is how long after its last
+    heartbeat Nova calls a service down (`lab_services.SERVICE_DOWN_TIME` unless given).
     """
     say = step or (lambda _text: None)
     from kansoku.errors import KansokuError
@@ -90,7 +92,15 @@ def lab_up(
                     )
                 )
             assert transport_url is not None
-            nova_f = pool.submit(lab_services.prepare_nova, paths, ks_url, pl_url, transport_url, gl_url)
+            nova_f = pool.submit(
+                lab_services.prepare_nova,
+                paths,
+                ks_url,
+                pl_url,
+                transport_url,
+                gl_url,
+                service_down_time or lab_services.SERVICE_DOWN_TIME,
+            )
             ks_dir, pl_dir, nova_dir = ks_f.result(), pl_f.result(), nova_f.result()
             gl_dir = gl_f.result()
 

@@ -253,8 +253,20 @@ def prepare_placement(paths: LabPaths, keystone_url: str) -> Path:
     return base
 
 
+#: How long after its last heartbeat nova-api calls a service down (nova's default is 60 s).
+#: The lab uses 120 s with a heartbeat every 30 s: fewer service-state writes racing a
+#: create's writes in SQLite (odd case 21). A test that stops a service and waits for Nova
+#: to notice passes a shorter one to `lab_up`.
+SERVICE_DOWN_TIME = 120
+
+
 def nova_conf_text(
-    paths: LabPaths, keystone_url: str, placement_url: str, transport_url: str, glance_url: str
+    paths: LabPaths,
+    keystone_url: str,
+    placement_url: str,
+    transport_url: str,
+    glance_url: str,
+    service_down_time: int = SERVICE_DOWN_TIME,
 ) -> str:
     base = paths.service("nova")
     return _ini(
@@ -267,9 +279,9 @@ def nova_conf_text(
                 "host": "kansoku-lab",
                 # a stuck nova-compute must show up as MessagingTimeout within the traffic run
                 "rpc_response_timeout": 5,
-                # fewer service-state writes racing the create's writes in SQLite (odd case 21)
-                "report_interval": 30,
-                "service_down_time": 120,
+                # heartbeats: see SERVICE_DOWN_TIME (nova wants the interval well below it)
+                "report_interval": max(2, service_down_time // 4),
+                "service_down_time": service_down_time,
             },
             "api": {"auth_strategy": "keystone"},
             "api_database": {"connection": _nova_sqlite(base / "nova_api.db")},
@@ -377,12 +389,19 @@ def _with_paste_config(paths: LabPaths, service: str, ini: str) -> Path:
 
 
 def prepare_nova(
-    paths: LabPaths, keystone_url: str, placement_url: str, transport_url: str, glance_url: str
+    paths: LabPaths,
+    keystone_url: str,
+    placement_url: str,
+    transport_url: str,
+    glance_url: str,
+    service_down_time: int = SERVICE_DOWN_TIME,
 ) -> Path:
     """nova.conf, api-paste.ini and the API, cell0 and cell1 databases."""
     base = _with_paste_config(paths, "nova", "api-paste.ini")
     conf = base / "nova.conf"
-    conf.write_text(nova_conf_text(paths, keystone_url, placement_url, transport_url, glance_url))
+    conf.write_text(
+        nova_conf_text(paths, keystone_url, placement_url, transport_url, glance_url, service_down_time)
+    )
     manage = [_venv_bin("nova-manage"), "--config-file", str(conf)]
     _run([*manage, "api_db", "sync"], {}, "nova-manage api_db sync", base)
     _run(
