@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from kansoku.ids import PATH_ID_BYTES_RE
 from kansoku.tracing.ingest.routes import route_template
 from kansoku.tracing.model import AccessInfo
+from kansoku.tracing.stats_bulk import scan_bulk
 
 # Shared tail: the oslo.service / requestlog access fields, as parse._OSLO_ACCESS_RE reads
 # them, with client, path and microversion narrowed to printable ASCII without spaces or
@@ -100,6 +101,7 @@ class Groups:
         self.durations = durations
         self.lines = 0  # access lines seen
         self.memo: dict[tuple[str, bytes, bytes, bytes], GroupKey] = {}  # (service, method, shape, status)
+        self.bulk_memo: dict[tuple[str, bytes], GroupKey] = {}  # (service, stats_bulk key)
 
     def key(self, service: str, method: bytes, path: bytes, status: bytes) -> GroupKey:
         """The group of one access line; memoised on the path's shape (`_shape`)."""
@@ -171,20 +173,28 @@ def _candidate_lines(data: bytes) -> dict[int, int]:
     return lines
 
 
-def scan_chunk(data: bytes, service: str, groups: Groups) -> None:
-    """Add the access lines of `data` (whole lines, split on b"\\n") to `groups`, in order.
+def scan_chunk(data: bytes, service: str, groups: Groups, end: int | None = None) -> None:
+    """Add the access lines of `data[:end]` (whole lines, split on b"\\n") to `groups`, in order.
 
-    Candidate lines are found by substring search (`_candidate_lines`) rather than by
-    splitting every line (~0.5 us a line of Python for three `in` tests) or by one regex
-    for the marks (an alternation has no literal prefix to skip with: slower). Each is
-    matched in place against the two exact shapes, or given to the general parser.
+    Chunks of access lines and quote-free lines go in bulk (`stats_bulk.scan_bulk`, which
+    proves its own exactness). Otherwise candidate lines are found by substring search
+    (`_candidate_lines`) rather than by splitting every line (~0.5 us a line of Python for
+    three `in` tests) or by one regex for the marks (an alternation has no literal prefix to
+    skip with: slower). Each is matched in place against the two exact shapes, or given to
+    the general parser.
     """
-    # Dense (~1 access line per 600 bytes, no JSON records)? Judged on the first 256 KiB, so a
-    # sparse chunk pays no extra pass; `_scan_dense` proves its own exactness on the whole chunk.
-    head = data[: 256 << 10]
+    if end is None:
+        end = len(data)
+    # Every quote in an access request (two per `" status: `; the head may end inside a line)?
+    # Judged on the first 256 KiB, so another chunk pays no extra pass.
+    head = data[: min(end, 256 << 10)]
+    if head.count(b'"') <= 2 * head.count(b'" status: ') + 2 and scan_bulk(data, service, groups, end):
+        return  # access lines and lines without quotes: no Python step per line
+    if end < len(data):
+        data = data[:end]
     dense = head.count(b"status: ") * 600 > len(head) and b'\n{"' not in head and head[:1] != b"{"
     if dense and _scan_dense(data, service, groups):
-        return  # mostly access lines, all in the text shape: no Python step per line
+        return  # mostly access lines, all in the text shape: a Python step per access line
     counts, durations = groups.counts, groups.durations
     text_match, json_match, group_key = _TEXT.match, _JSON.match, groups.key
     lines = _candidate_lines(data)
@@ -214,25 +224,28 @@ def scan_file(path: str, service: str, groups: Groups, chunk_size: int = 8 << 20
     """Every access line of one log file (plain or gzip) into `groups`, chunk by chunk.
 
     Chunks are cut after their last newline (a last line without one is read too), so a
-    line is never split, as in `stats._stream_lines`.
+    line is never split, as in `stats._stream_lines`. A plain file is read `chunk_size` at a
+    time and scanned in place up to the cut (one copy a chunk: the cut-off tail joined to the
+    next read).
     """
     from kansoku.tracing.ingest.files import read_chunks
 
-    rest = b""
-    buf: list[bytes] = []
+    pending: list[bytes] = []
     size = 0
-    for piece in read_chunks(path):
-        buf.append(piece)
+    for piece in read_chunks(path, chunk_size=chunk_size):
+        pending.append(piece)
         size += len(piece)
         if size < chunk_size:
             continue
-        data = rest + b"".join(buf)
-        buf.clear()
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
         cut = data.rfind(b"\n") + 1
-        scan_chunk(data[:cut] if cut < len(data) else data, service, groups)
-        rest = data[cut:]
-        size = len(rest)
-    data = rest + b"".join(buf)
+        if cut:
+            scan_chunk(data, service, groups, cut)
+        if cut < len(data):
+            pending.append(data[cut:])
+        size = len(data) - cut
+    data = b"".join(pending)
     if data:
         scan_chunk(data, service, groups)
 
