@@ -50,8 +50,8 @@ _FRAGMENT = re.compile(rb"#[!#-~]*+")
 #: literal first byte: the engine jumps from slash to slash). Both are ids by the first
 #: rule of `route_template`, so zeroing them keeps the route (see `stats_scan._shape`).
 _IDS = re.compile(
-    rb"/(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    rb'|[0-9a-fA-F]{32}(?=[/ "]))'
+    rb"/[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    rb'|[0-9a-fA-F]{24}(?=[/ "]))'
 )
 _ZERO = b"/00000000-0000-0000-0000-000000000000"
 _QUOTE, _SPACE = 34, 32
