@@ -200,3 +200,18 @@ def test_zeroed_keys_keep_their_route() -> None:
             key = f"GET {path}{tail}".encode()
             zeroed = _IDS.sub(_ZERO, key).decode()
             assert route_template(zeroed.split(" ")[1].split('"')[0]) == route_template(path), path
+
+
+def test_many_distinct_paths_keep_the_memo_bounded(tmp_path: Path) -> None:
+    """Paths that differ by a name, not an id (`/flavors/m1.<n>`), each a key of its own:
+    the memo of keys is emptied when full, and the result stays the per-line parser's."""
+    head = "2026-11-20 08:34:38.167 1 INFO nova.api.openstack.requestlog [-] 10.0.0.1"
+    lines = [
+        f'{head} "GET /v2.1/flavors/m1.x{i} HTTP/1.1" status: 200 len: 1 time: 0.{i}' for i in range(70_000)
+    ]
+    path = tmp_path / "api.log"
+    path.write_text("\n".join(lines) + "\n")
+    groups = _scanned(path)
+    assert len(groups.bulk_memo) <= 65_537
+    _same(_reference(path), groups)
+    assert list(groups.counts) == [("svc", "GET", "/v2.1/flavors/{id}", 200)]

@@ -119,6 +119,8 @@ def scan_bulk(data: bytes, service: str, groups: Groups, end: int) -> bool:
     for key, code in distinct.items():
         group = memo.get((service, key))
         if group is None:
+            if len(memo) > 65_536:  # keys are few; a flood of odd paths keeps memory bounded
+                memo.clear()
             group = memo[(service, key)] = _group_of(service, key)
         remap[code] = order.setdefault(group, len(order))
     gids = remap[codes]
