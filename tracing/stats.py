@@ -1,11 +1,13 @@
 """`kansoku trace stats`: a fleet table by service, route and status from the indexed access lines.
 
 Which API routes fail and which are slow is the first question after "what broke this one
-request". The access lines are already in the indexed files; we stream them (one line at a
-time, cheap byte tests before any regex; the common oslo shapes read straight from the bytes
-by `stats_scan`) and keep only per-group counts and durations, so
-memory grows with the number of access lines' durations (8 bytes each), never the log size.
-pandas is imported only here, inside the functions, to keep `kansoku trace ID` fast.
+request". The access lines are already in the indexed files; we stream them in chunks
+(`stats_scan`: whole chunks of oslo access lines grouped in bulk by `stats_bulk`, other
+lines found by cheap byte tests before any regex) and keep only per-group counts and
+durations, so memory grows with the number of access lines' durations (8 bytes each), never
+the log size. pandas is imported only here, inside the functions, and only when a frame is
+asked for (`--csv`, `--parquet`, `fleet_stats`), to keep `kansoku trace ID` and the
+terminal table fast.
 """
 
 from __future__ import annotations
