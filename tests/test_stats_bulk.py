@@ -215,3 +215,20 @@ def test_many_distinct_paths_keep_the_memo_bounded(tmp_path: Path) -> None:
     assert len(groups.bulk_memo) <= 65_537
     _same(_reference(path), groups)
     assert list(groups.counts) == [("svc", "GET", "/v2.1/flavors/{id}", 200)]
+
+
+def test_lines_longer_than_the_read_buffer_and_no_last_newline(tmp_path: Path) -> None:
+    """A plain file is read into one reused buffer: a line longer than it makes it grow, a
+    last line without a newline is read, and nothing is lost at the refills."""
+    rnd = random.Random(3)
+    lines = [_vary(rnd.choice(OSLO), rnd) for _ in range(400)]
+    long_path = "/v2.1/servers/detail?" + "&".join(f"name=vm-{i}" for i in range(2000))
+    lines[200] = (
+        f'2026-11-20 08:34:38.167 1 INFO nova.api [-] 10.0.0.1 "GET {long_path} HTTP/1.1" status: 200 len: 1 time: 9.5'
+    )
+    path = tmp_path / "api.log"
+    path.write_text("\n".join(lines))  # no newline at the end
+    ref = _reference(path)
+    assert ref.lines == 400 and ("svc", "GET", "/v2.1/servers/detail", 200) in ref.counts
+    for chunk_size in (4096, 8192, 1 << 20):
+        _same(ref, _scanned(path, chunk_size=chunk_size))

@@ -57,7 +57,7 @@ _ZERO = b"/00000000-0000-0000-0000-000000000000"
 _QUOTE, _SPACE = 34, 32
 
 
-def _provably_exact(data: bytes, end: int, matches: int) -> bool:
+def _provably_exact(data: bytes | bytearray, end: int, matches: int) -> bool:
     """Is every line of `data[:end]` the per-line parser could read one of the `matches`
     (module docstring)?"""
     if data.find(b">", 0, end) != -1 and data.find(b"=> generated", 0, end) != -1:  # `>` is rare
@@ -85,7 +85,7 @@ def _group_of(service: str, key: bytes) -> GroupKey:
     return (service, method.decode(), route_template(path.decode("ascii")), int(key[-3:]))
 
 
-def scan_bulk(data: bytes, service: str, groups: Groups, end: int) -> bool:
+def scan_bulk(data: bytes | bytearray, service: str, groups: Groups, end: int) -> bool:
     """Add the access lines of `data[:end]` (whole lines) to `groups` in bulk; False, with
     nothing added, when the chunk is not provably exact (see the module docstring)."""
     collecting = gc.isenabled()
