@@ -25,6 +25,7 @@ proves per chunk that this is exact; any other chunk is read as above.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -202,7 +203,14 @@ def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int 
     counts, durations = groups.counts, groups.durations
     text_match, json_match, group_key = _TEXT.match, _JSON.match, groups.key
     lines = _candidate_lines(data)
-    for start in sorted(lines):
+    starts = sorted(lines)
+    # Only the candidate lines can count, each on its own: if they are all oslo access lines
+    # (a text service's log, tracebacks and other lines between), they go in bulk together.
+    if len(starts) >= 32 and data[starts[0]] != 123:  # 123: "{", JSON is refused in bulk
+        joined = b"\n".join([data[start : lines[start]] for start in starts])
+        if scan_bulk(joined, service, groups, len(joined)):
+            return
+    for start in starts:
         end = lines[start]
         m = (json_match if data[start] == 123 else text_match)(data, start, end)  # 123: "{"
         if m is not None:
@@ -269,7 +277,11 @@ def _plain_windows(path: str, chunk_size: int) -> Iterator[tuple[bytearray, int]
     except OSError as err:
         raise open_error(path, err) from None
     try:
-        buf = bytearray(chunk_size)
+        try:  # no bigger than the file: a small file does not zero 8 MiB
+            size = os.fstat(fh.fileno()).st_size
+        except OSError:
+            size = chunk_size
+        buf = bytearray(max(1, min(chunk_size, size + 1)))
         filled = 0
         while True:
             with memoryview(buf) as view:
@@ -332,7 +344,6 @@ def scan_files(
     groups' first-seen order, every duration's order and the problems' order are those of
     one process reading the files one after the other.
     """
-    import os
 
     if workers is None:
         size = 0
