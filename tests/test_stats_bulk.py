@@ -232,3 +232,47 @@ def test_lines_longer_than_the_read_buffer_and_no_last_newline(tmp_path: Path) -
     assert ref.lines == 400 and ("svc", "GET", "/v2.1/servers/detail", 200) in ref.counts
     for chunk_size in (4096, 8192, 1 << 20):
         _same(ref, _scanned(path, chunk_size=chunk_size))
+
+
+def _json_records() -> list[str]:
+    found: list[str] = []
+    for name in ("real-openstack/placement.log", "real-openstack-two-step/placement.log"):
+        found += [line for line in (DATA / name).read_text().splitlines() if line.startswith('{"message"')]
+    return found
+
+
+def test_json_access_records_in_bulk_equal_the_per_line_parser(tmp_path: Path) -> None:
+    """oslo.log JSON records (placement's requestlog, recorded): the candidate lines of a
+    JSON service's chunk go in bulk when every one is a JSON access record, and give what the
+    per-line parser gives; one odd record makes the bulk path refuse them."""
+    from kansoku.tracing.stats_bulk import scan_json_lines
+
+    records = _json_records()
+    access = [line for line in records if "status: " in line]
+    assert len(access) >= 20 and len(records) > len(access)  # other records in between
+    rnd = random.Random(5)
+    lines = [_vary(rnd.choice(records), rnd) for _ in range(4000)]
+    candidates = [line for line in lines if "status: " in line]
+    assert scan_json_lines(
+        ("\n" + "\n".join(candidates)).encode(), len(candidates), "svc", Groups({}, {}, stats.access_infos)
+    )
+    path = tmp_path / "placement-api.log"
+    path.write_text("\n".join(lines) + "\n")
+    ref = _reference(path)
+    assert ref.lines == len(candidates)
+    _same(ref, _scanned(path))
+    _same(ref, _scanned(path, chunk_size=64 << 10))
+    for odd in (
+        '{"asctime": "2026-11-20", "message": "10.20.0.8 \\"GET /x\\" status: 404 len: 0"}',
+        '{"message": "10.20.0.8 \\"GET /r\\u00e9\\" status: 200 len: 0 time: 0.01", "asctime": "2026-11-20 08:34:39,027"}',
+        '{"message": "Fetched \\"x\\" status: 200 len: 0", "asctime": "2026-11-20 08:34:39,027"}',
+    ):
+        with_odd = [*lines[:2000], odd, *lines[2000:]]
+        assert not scan_json_lines(
+            ("\n" + "\n".join([*candidates[:900], odd, *candidates[900:]])).encode(),
+            len(candidates) + 1,
+            "svc",
+            Groups({}, {}, stats.access_infos),
+        )
+        path.write_text("\n".join(with_odd) + "\n")
+        _same(_reference(path), _scanned(path))

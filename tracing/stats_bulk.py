@@ -44,6 +44,13 @@ _ACCESS = re.compile(
     rb'(?m)"([A-Z]++ (?=[!#-~])[!$->@-~]*+(?:[?#][!#-~]*+)?+(?: HTTP/[\d.]++)?+" status: \d{3})'
     rb" ++len: (?:\d++|-|None)(?: microversion: [!#-~]++)?+(?: time: (\d++(?:\.\d++)?+))?+\r?$"
 )
+#: `stats_scan._JSON` for the lines of a buffer, each after a `\n`: the key runs from the
+#: method to the status with the quote escaped (`GET /x HTTP/1.1\\" status: 200`).
+_JSON_LINES = re.compile(
+    rb'\n\{"message": "[!#-\[\]-~]+ \\"([A-Z]+ [!#-\[\]-~]+(?: HTTP/[\d.]+)?\\" status: \d{3})'
+    rb" +len: (?:\d+|-|None)(?: microversion: [!#-\[\]-~]+)?(?: time: (\d+(?:\.\d+)?))?"
+    rb'", '
+)
 _QUERY = re.compile(rb"\?[!#-~]*+")
 _FRAGMENT = re.compile(rb"#[!#-~]*+")
 #: A dashed UUID or a 32-hex keystone id that is a whole path segment, after a `/` (a
@@ -101,7 +108,35 @@ def scan_bulk(data: bytes | bytearray, service: str, groups: Groups, end: int) -
     finally:
         if collecting:
             gc.enable()
-    joined = b"\n".join(keys)
+    _add_lines(b"\n".join(keys), took, service, groups)
+    return True
+
+
+def scan_json_lines(lines: bytes, count: int, service: str, groups: Groups) -> bool:
+    """Add `count` lines (`lines`: each after a `\\n`) to `groups` in bulk if every one is an
+    oslo.log JSON record whose first key is an access `"message"`; False, with nothing added,
+    otherwise.
+
+    Each line is matched as `stats_scan._JSON` matches it per line (anchored at the line's
+    start, its fields inside the line), so a line matched here gives what it gives there.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        found = _JSON_LINES.findall(lines)
+        if len(found) != count:
+            return False
+        keys, took = zip(*found, strict=True)
+        del found
+    finally:
+        if collecting:
+            gc.enable()
+    _add_lines(b"\n".join(keys).replace(b'\\"', b'"'), took, service, groups)
+    return True
+
+
+def _add_lines(joined: bytes, took: tuple[bytes, ...], service: str, groups: Groups) -> None:
+    """Count and time the lines whose keys are `joined` (one a line, `\\n` between)."""
     if b"?" in joined:
         joined = _QUERY.sub(b"", joined)
     if b"#" in joined:
@@ -129,8 +164,7 @@ def scan_bulk(data: bytes | bytearray, service: str, groups: Groups, end: int) -
     for group, n in zip(keyed, np.bincount(gids, minlength=len(keyed)).tolist(), strict=True):
         counts[group] = counts.get(group, 0) + n
     _add_durations(keyed, gids, took, groups.durations)
-    groups.lines += len(keys)
-    return True
+    groups.lines += len(took)
 
 
 def _add_durations(

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from kansoku.ids import PATH_ID_BYTES_RE
 from kansoku.tracing.ingest.routes import route_template
 from kansoku.tracing.model import AccessInfo
-from kansoku.tracing.stats_bulk import scan_bulk
+from kansoku.tracing.stats_bulk import scan_bulk, scan_json_lines
 
 # Shared tail: the oslo.service / requestlog access fields, as parse._OSLO_ACCESS_RE reads
 # them, with client, path and microversion narrowed to printable ASCII without spaces or
@@ -161,20 +161,35 @@ def _scan_dense(data: bytes, service: str, groups: Groups) -> bool:
 def _candidate_lines(data: bytes) -> dict[int, int]:
     """start -> end of every line of `data` that `stats._candidate` accepts, found with
     `bytes.find` per mark (C speed over the bytes between): lines without a mark, most of
-    a service's log, cost no Python step at all."""
+    a service's log, cost no Python step at all. The `status: ` lines are found first; the
+    other marks are looked for only between them (an access line holds `HTTP/` too)."""
     find, rfind = data.find, data.rfind
     size = len(data)
     lines: dict[int, int] = {}
-    for mark in (b"status: ", b"=> generated", b"HTTP/"):
-        pos = find(mark)
-        while pos != -1:
-            start = rfind(b"\n", 0, pos) + 1
-            end = find(b"\n", pos)
-            if end == -1:
-                end = size
-            if start not in lines and (mark != b"HTTP/" or find(b'" ', start, end) != -1):
-                lines[start] = end
-            pos = find(mark, end)
+    pos = find(b"status: ")
+    while pos != -1:
+        start = rfind(b"\n", 0, pos) + 1
+        end = find(b"\n", pos)
+        if end == -1:
+            end = size
+        lines[start] = end
+        pos = find(b"status: ", end)
+    others = [mark for mark in (b"=> generated", b"HTTP/") if mark in data]
+    if not others:
+        return lines
+    gaps = [0, *(x for start, end in lines.items() for x in (start, end)), size]  # (from, to) pairs
+    for i in range(0, len(gaps), 2):
+        gap_start, gap_end = gaps[i], gaps[i + 1]
+        for mark in others:
+            pos = find(mark, gap_start, gap_end)
+            while pos != -1:
+                start = rfind(b"\n", 0, pos) + 1
+                end = find(b"\n", pos)
+                if end == -1:
+                    end = size
+                if start not in lines and (mark != b"HTTP/" or find(b'" ', start, end) != -1):
+                    lines[start] = end
+                pos = find(mark, end, gap_end)
     return lines
 
 
@@ -205,11 +220,15 @@ def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int 
     lines = _candidate_lines(data)
     starts = sorted(lines)
     # Only the candidate lines can count, each on its own: if they are all oslo access lines
-    # (a text service's log, tracebacks and other lines between), they go in bulk together.
-    if len(starts) >= 32 and data[starts[0]] != 123:  # 123: "{", JSON is refused in bulk
+    # (a text service's log, tracebacks and other lines between) or all JSON access records,
+    # they go in bulk together.
+    if len(starts) >= 32:
         joined = b"\n".join([data[start : lines[start]] for start in starts])
-        if scan_bulk(joined, service, groups, len(joined)):
-            return
+        if data[starts[0]] != 123:  # 123: "{"
+            if scan_bulk(joined, service, groups, len(joined)):
+                return
+        elif scan_json_lines(b"\n" + joined, len(starts), service, groups):
+            return  # all oslo.log JSON access records
     for start in starts:
         end = lines[start]
         m = (json_match if data[start] == 123 else text_match)(data, start, end)  # 123: "{"
