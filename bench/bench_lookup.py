@@ -268,6 +268,12 @@ def measure_corpus(name: str, data: Path, runs: int, wheel: str | None) -> dict:
     }
     res["lookups"] = median_runs(tools, runs)
 
+    res["stats"] = measure_stats(name, store, plain, gz, 3)
+    return res
+
+
+def measure_stats(name: str, store: Path, plain: list[str], gz: list[str], runs: int) -> dict:
+    """`kansoku trace stats` and `grep -c 'status: '` over the same files, interleaved."""
     print(f"[{name}] trace stats ...", flush=True)
     # stdout goes to a pipe: GNU grep stops at the first match when its output is /dev/null
     grep_c = "grep -c 'status: ' " + " ".join(plain) + "; " if plain else ""
@@ -276,8 +282,28 @@ def measure_corpus(name: str, data: Path, runs: int, wheel: str | None) -> dict:
         "kansoku trace stats": lambda: run([KANSOKU, "trace", "stats", "--store", str(store)]),
         "grep -c 'status: '": lambda: run(grep_c, shell=True),
     }
-    res["stats"] = median_runs(stats_tools, 3)
-    return res
+    return median_runs(stats_tools, runs)
+
+
+def stats_only(corpora: dict[str, Path], only: str | None, runs: int) -> None:
+    """`--stats-only`: index each corpus, then only the `trace stats` vs `grep -c` rows."""
+    for name, data in corpora.items():
+        if only not in (None, name):
+            continue
+        store = BENCH / "data" / f"lookup-store-{data.name}"
+        files = sorted(p for p in data.rglob("*") if p.is_file() and ".log" in p.name)
+        plain = [str(p) for p in files if not p.name.endswith(".gz")]
+        gz = [str(p) for p in files if p.name.endswith(".gz")]
+        shutil.rmtree(store, ignore_errors=True)
+        run([PY, "-c", BUILD, str(data), str(store)])
+        load0 = os.getloadavg()[0]
+        st = measure_stats(name, store, plain, gz, runs)
+        k, g = st["kansoku trace stats"], st["grep -c 'status: '"]
+        print(
+            f"| {name} | {ms(k['wall'])} ({ms(k['cpu'])} CPU) | {ms(g['wall'])} ({ms(g['cpu'])} CPU) | "
+            f"{g['wall'] / k['wall']:.2f}x (CPU {g['cpu'] / k['cpu']:.2f}x) | {load0:.1f}-{os.getloadavg()[0]:.1f} |",
+            flush=True,
+        )
 
 
 # --- report -----------------------------------------------------------------------------
@@ -387,6 +413,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--only", choices=["demo", "access"], default=None)
     parser.add_argument(
+        "--stats-only",
+        action="store_true",
+        help="only `kansoku trace stats` vs `grep -c` (median of --runs), printed as table rows",
+    )
+    parser.add_argument(
         "--wheel",
         action="store_true",
         help="also time kansoku installed as a package in bench/data/venv-wheel",
@@ -399,8 +430,12 @@ def main() -> None:
     try:
         import tantivy  # noqa: F401 - the baseline's engine, run in a child process
     except ImportError:
-        sys.exit("tantivy is needed for the baseline: pip install -e '.[bench]'")
+        if not args.stats_only:
+            sys.exit("tantivy is needed for the baseline: pip install -e '.[bench]'")
     corpora = ensure_corpora(size)
+    if args.stats_only:
+        stats_only(corpora, args.only, runs)
+        return
     load0 = os.getloadavg()[0]
     wheel = wheel_kansoku() if args.wheel else None
     results = [measure_corpus(n, p, runs, wheel) for n, p in corpora.items() if args.only in (None, n)]

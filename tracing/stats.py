@@ -1,11 +1,13 @@
 """`kansoku trace stats`: a fleet table by service, route and status from the indexed access lines.
 
 Which API routes fail and which are slow is the first question after "what broke this one
-request". The access lines are already in the indexed files; we stream them (one line at a
-time, cheap byte tests before any regex; the common oslo shapes read straight from the bytes
-by `stats_scan`) and keep only per-group counts and durations, so
-memory grows with the number of access lines' durations (8 bytes each), never the log size.
-pandas is imported only here, inside the functions, to keep `kansoku trace ID` fast.
+request". The access lines are already in the indexed files; we stream them in chunks
+(`stats_scan`: whole chunks of oslo access lines grouped in bulk by `stats_bulk`, other
+lines found by cheap byte tests before any regex) and keep only per-group counts and
+durations, so memory grows with the number of access lines' durations (8 bytes each), never
+the log size. pandas is imported only here, inside the functions, and only when a frame is
+asked for (`--csv`, `--parquet`, `fleet_stats`), to keep `kansoku trace ID` and the
+terminal table fast.
 """
 
 from __future__ import annotations
@@ -133,14 +135,13 @@ def collect(store: Path) -> StatsInput:
     return out
 
 
-def stats_table(data: StatsInput) -> pd.DataFrame:
-    """One row per (service, method, route, status), sorted by service and volume.
+Row = tuple[str, str, str, int, int, int, float, float, float, float]  # COLUMNS, in order
 
-    `error_rate` is the share of the (service, method, route) requests answered 5xx, so a row
-    tells both how often this status occurs and how healthy its route is.
-    """
+
+def table_rows(data: StatsInput) -> list[Row]:
+    """The rows of `stats_table`, in its order, without pandas (the terminal table needs no
+    frame, and importing pandas costs a quarter of a second at every `kansoku trace stats`)."""
     import numpy as np
-    import pandas as pd
 
     route_total: dict[tuple[str, str, str], int] = {}
     route_errors: dict[tuple[str, str, str], int] = {}
@@ -149,7 +150,7 @@ def stats_table(data: StatsInput) -> pd.DataFrame:
         route_total[rk] = route_total.get(rk, 0) + n
         if status >= 500:
             route_errors[rk] = route_errors.get(rk, 0) + n
-    rows = []
+    rows: list[Row] = []
     for key, n in data.counts.items():
         service, method, route, status = key
         rk = (service, method, route)
@@ -172,12 +173,25 @@ def stats_table(data: StatsInput) -> pd.DataFrame:
                 p99,
             )
         )
+    # by service, then busiest route first, then busiest status (stable: first seen first)
+    rows.sort(key=lambda row: (row[0], -row[5], -row[4]))
+    return rows
+
+
+def _frame(rows: list[Row]) -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    frame = frame.astype({"status": "int64", "count": "int64", "route_count": "int64"})
-    frame = frame.sort_values(
-        ["service", "route_count", "count"], ascending=[True, False, False], kind="stable"
-    )
-    return frame.reset_index(drop=True)
+    return frame.astype({"status": "int64", "count": "int64", "route_count": "int64"})
+
+
+def stats_table(data: StatsInput) -> pd.DataFrame:
+    """One row per (service, method, route, status), sorted by service and volume.
+
+    `error_rate` is the share of the (service, method, route) requests answered 5xx, so a row
+    tells both how often this status occurs and how healthy its route is.
+    """
+    return _frame(table_rows(data))
 
 
 def fleet_stats(store: Path) -> pd.DataFrame:
@@ -196,6 +210,11 @@ def write_outputs(frame: pd.DataFrame, csv: Path | None = None, parquet: Path | 
 
 
 def print_table(frame: pd.DataFrame, console: Console, limit: int = 40) -> None:
+    print_rows([tuple(row) for row in frame.itertuples(index=False)], console, limit)  # type: ignore[misc]
+
+
+def print_rows(rows: list[Row], console: Console, limit: int = 40) -> None:
+    """The busiest `limit` rows as a terminal table (CSV/Parquet have them all)."""
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -203,22 +222,22 @@ def print_table(frame: pd.DataFrame, console: Console, limit: int = 40) -> None:
     table.add_column("request", overflow="fold")
     for col in ("status", "count", "err%", "p50 s", "p95 s", "p99 s"):
         table.add_column(col, justify="right", no_wrap=True)
-    busiest = frame.sort_values("count", ascending=False, kind="stable").head(limit)
-    for row in busiest.itertuples(index=False):
-        style = "red" if row.status >= 500 else ("yellow" if row.status >= 400 else "")
+    busiest = sorted(rows, key=lambda row: -row[4])[:limit]  # stable: ties keep the table's order
+    for service, method, route, status, count, _, error_rate, p50, p95, p99 in busiest:
+        style = "red" if status >= 500 else ("yellow" if status >= 400 else "")
         table.add_row(
-            row.service,
-            f"{row.method} {row.route}",
-            str(row.status),
-            str(row.count),
-            f"{row.error_rate:.1%}",
-            *(f"{v:.3f}" if v == v else "-" for v in (row.p50_s, row.p95_s, row.p99_s)),
+            service,
+            f"{method} {route}",
+            str(status),
+            str(count),
+            f"{error_rate:.1%}",
+            *(f"{v:.3f}" if v == v else "-" for v in (p50, p95, p99)),
             style=style,
         )
     console.print(table)
-    if len(frame) > limit:
+    if len(rows) > limit:
         console.print(
-            f"… {len(frame) - limit} more rows (the busiest {limit} shown; --csv/--parquet have all)"
+            f"… {len(rows) - limit} more rows (the busiest {limit} shown; --csv/--parquet have all)"
         )
 
 
@@ -230,14 +249,15 @@ def run_stats(
 
     console = console or Console(highlight=False)
     data = collect(store)
-    frame = stats_table(data)
+    rows = table_rows(data)
     console.print(
-        f"{data.lines:,} access lines in {data.files} files: {len(frame)} (service, method, route, status) groups"
+        f"{data.lines:,} access lines in {data.files} files: {len(rows)} (service, method, route, status) groups"
     )
-    print_table(frame, console)
+    print_rows(rows, console)
     for problem in data.problems:
         console.print(f"[yellow]warning:[/] {problem}", soft_wrap=True)
-    write_outputs(frame, csv, parquet)
+    if csv is not None or parquet is not None:
+        write_outputs(_frame(rows), csv, parquet)  # pandas only when a file is asked for
     for target in (csv, parquet):
         if target is not None:
             console.print(f"wrote {target}")

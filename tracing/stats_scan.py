@@ -16,11 +16,16 @@ they accept gives exactly what the general path gives; every other candidate lin
 goes through `stats.access_infos`, in file order, so counts, durations and the order in
 which groups first appear are the same as before (tests/test_stats_scan.py compares both
 on the demo cloud and on recorded real logs).
+
+A chunk made only of oslo text access lines and lines without a quote (an API service's
+log) goes first to `stats_bulk`, which groups it without a Python step per line and
+proves per chunk that this is exact; any other chunk is read as above.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -28,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from kansoku.ids import PATH_ID_BYTES_RE
 from kansoku.tracing.ingest.routes import route_template
 from kansoku.tracing.model import AccessInfo
+from kansoku.tracing.stats_bulk import scan_bulk, scan_json_lines
 
 # Shared tail: the oslo.service / requestlog access fields, as parse._OSLO_ACCESS_RE reads
 # them, with client, path and microversion narrowed to printable ASCII without spaces or
@@ -100,6 +106,7 @@ class Groups:
         self.durations = durations
         self.lines = 0  # access lines seen
         self.memo: dict[tuple[str, bytes, bytes, bytes], GroupKey] = {}  # (service, method, shape, status)
+        self.bulk_memo: dict[tuple[str, bytes], GroupKey] = {}  # (service, stats_bulk key)
 
     def key(self, service: str, method: bytes, path: bytes, status: bytes) -> GroupKey:
         """The group of one access line; memoised on the path's shape (`_shape`)."""
@@ -154,41 +161,75 @@ def _scan_dense(data: bytes, service: str, groups: Groups) -> bool:
 def _candidate_lines(data: bytes) -> dict[int, int]:
     """start -> end of every line of `data` that `stats._candidate` accepts, found with
     `bytes.find` per mark (C speed over the bytes between): lines without a mark, most of
-    a service's log, cost no Python step at all."""
+    a service's log, cost no Python step at all. The `status: ` lines are found first; the
+    other marks are looked for only between them (an access line holds `HTTP/` too)."""
     find, rfind = data.find, data.rfind
     size = len(data)
     lines: dict[int, int] = {}
-    for mark in (b"status: ", b"=> generated", b"HTTP/"):
-        pos = find(mark)
-        while pos != -1:
-            start = rfind(b"\n", 0, pos) + 1
-            end = find(b"\n", pos)
-            if end == -1:
-                end = size
-            if start not in lines and (mark != b"HTTP/" or find(b'" ', start, end) != -1):
-                lines[start] = end
-            pos = find(mark, end)
+    pos = find(b"status: ")
+    while pos != -1:
+        start = rfind(b"\n", 0, pos) + 1
+        end = find(b"\n", pos)
+        if end == -1:
+            end = size
+        lines[start] = end
+        pos = find(b"status: ", end)
+    others = [mark for mark in (b"=> generated", b"HTTP/") if mark in data]
+    if not others:
+        return lines
+    gaps = [0, *(x for start, end in lines.items() for x in (start, end)), size]  # (from, to) pairs
+    for i in range(0, len(gaps), 2):
+        gap_start, gap_end = gaps[i], gaps[i + 1]
+        for mark in others:
+            pos = find(mark, gap_start, gap_end)
+            while pos != -1:
+                start = rfind(b"\n", 0, pos) + 1
+                end = find(b"\n", pos)
+                if end == -1:
+                    end = size
+                if start not in lines and (mark != b"HTTP/" or find(b'" ', start, end) != -1):
+                    lines[start] = end
+                pos = find(mark, end, gap_end)
     return lines
 
 
-def scan_chunk(data: bytes, service: str, groups: Groups) -> None:
-    """Add the access lines of `data` (whole lines, split on b"\\n") to `groups`, in order.
+def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int | None = None) -> None:
+    """Add the access lines of `data[:end]` (whole lines, split on b"\\n") to `groups`, in order.
 
-    Candidate lines are found by substring search (`_candidate_lines`) rather than by
-    splitting every line (~0.5 us a line of Python for three `in` tests) or by one regex
-    for the marks (an alternation has no literal prefix to skip with: slower). Each is
-    matched in place against the two exact shapes, or given to the general parser.
+    Chunks of access lines and quote-free lines go in bulk (`stats_bulk.scan_bulk`, which
+    proves its own exactness). Otherwise candidate lines are found by substring search
+    (`_candidate_lines`) rather than by splitting every line (~0.5 us a line of Python for
+    three `in` tests) or by one regex for the marks (an alternation has no literal prefix to
+    skip with: slower). Each is matched in place against the two exact shapes, or given to
+    the general parser.
     """
-    # Dense (~1 access line per 600 bytes, no JSON records)? Judged on the first 256 KiB, so a
-    # sparse chunk pays no extra pass; `_scan_dense` proves its own exactness on the whole chunk.
-    head = data[: 256 << 10]
+    if end is None:
+        end = len(chunk)
+    # Every quote in an access request (two per `" status: `; the head may end inside a line)?
+    # Judged on the first 256 KiB, so another chunk pays no extra pass.
+    head = chunk[: min(end, 256 << 10)]
+    if head.count(b'"') <= 2 * head.count(b'" status: ') + 2 and scan_bulk(chunk, service, groups, end):
+        return  # access lines and lines without quotes: no Python step per line
+    # the per-line way reads `bytes` (a reused buffer's lines would change under it)
+    data = chunk if isinstance(chunk, bytes) and end == len(chunk) else bytes(memoryview(chunk)[:end])
     dense = head.count(b"status: ") * 600 > len(head) and b'\n{"' not in head and head[:1] != b"{"
     if dense and _scan_dense(data, service, groups):
-        return  # mostly access lines, all in the text shape: no Python step per line
+        return  # mostly access lines, all in the text shape: a Python step per access line
     counts, durations = groups.counts, groups.durations
     text_match, json_match, group_key = _TEXT.match, _JSON.match, groups.key
     lines = _candidate_lines(data)
-    for start in sorted(lines):
+    starts = sorted(lines)
+    # Only the candidate lines can count, each on its own: if they are all oslo access lines
+    # (a text service's log, tracebacks and other lines between) or all JSON access records,
+    # they go in bulk together.
+    if len(starts) >= 32:
+        joined = b"\n".join([data[start : lines[start]] for start in starts])
+        if data[starts[0]] != 123:  # 123: "{"
+            if scan_bulk(joined, service, groups, len(joined)):
+                return
+        elif scan_json_lines(b"\n" + joined, len(starts), service, groups):
+            return  # all oslo.log JSON access records
+    for start in starts:
         end = lines[start]
         m = (json_match if data[start] == 123 else text_match)(data, start, end)  # 123: "{"
         if m is not None:
@@ -214,27 +255,75 @@ def scan_file(path: str, service: str, groups: Groups, chunk_size: int = 8 << 20
     """Every access line of one log file (plain or gzip) into `groups`, chunk by chunk.
 
     Chunks are cut after their last newline (a last line without one is read too), so a
-    line is never split, as in `stats._stream_lines`.
+    line is never split, as in `stats._stream_lines`. A plain file is read into one reused
+    buffer (`_plain_windows`); a gzip file is decoded by `read_chunks`.
     """
+    if not path.endswith(".gz"):
+        for buf, end in _plain_windows(path, chunk_size):
+            scan_chunk(buf, service, groups, end)
+        return
     from kansoku.tracing.ingest.files import read_chunks
 
-    rest = b""
-    buf: list[bytes] = []
+    pending: list[bytes] = []
     size = 0
-    for piece in read_chunks(path):
-        buf.append(piece)
+    for piece in read_chunks(path, chunk_size=chunk_size):
+        pending.append(piece)
         size += len(piece)
         if size < chunk_size:
             continue
-        data = rest + b"".join(buf)
-        buf.clear()
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        pending.clear()
         cut = data.rfind(b"\n") + 1
-        scan_chunk(data[:cut] if cut < len(data) else data, service, groups)
-        rest = data[cut:]
-        size = len(rest)
-    data = rest + b"".join(buf)
+        if cut:
+            scan_chunk(data, service, groups, cut)
+        if cut < len(data):
+            pending.append(data[cut:])
+        size = len(data) - cut
+    data = b"".join(pending)
     if data:
         scan_chunk(data, service, groups)
+
+
+def _plain_windows(path: str, chunk_size: int) -> Iterator[tuple[bytearray, int]]:
+    """(buffer, end): `buffer[:end]` is the next run of whole lines of `path` (the last line
+    may lack its newline). One buffer, refilled in place: a fresh 8 MiB `bytes` per read
+    costs its page faults again (~80 ns a line). What the scan keeps is copied out of it.
+    """
+    from kansoku.tracing.ingest.files import open_error
+
+    try:
+        fh = open(path, "rb", buffering=0)  # noqa: SIM115 - closed in finally, generator-owned
+    except OSError as err:
+        raise open_error(path, err) from None
+    try:
+        try:  # no bigger than the file: a small file does not zero 8 MiB
+            size = os.fstat(fh.fileno()).st_size
+        except OSError:
+            size = chunk_size
+        buf = bytearray(max(1, min(chunk_size, size + 1)))
+        filled = 0
+        while True:
+            with memoryview(buf) as view:
+                try:
+                    got = fh.readinto(view[filled:])
+                except OSError as err:
+                    raise open_error(path, err) from None
+            if not got:
+                break
+            filled += got
+            if filled < len(buf):
+                continue  # a short read: fill the buffer first
+            cut = buf.rfind(b"\n", 0, filled) + 1
+            if not cut:  # one line longer than the buffer: make room
+                buf.extend(bytes(len(buf)))
+                continue
+            yield buf, cut
+            buf[: filled - cut] = buf[cut:filled]
+            filled -= cut
+        if filled:
+            yield buf, filled
+    finally:
+        fh.close()
 
 
 #: Below this many bytes in all, files are scanned in this process (a worker costs a fork).
@@ -274,7 +363,6 @@ def scan_files(
     groups' first-seen order, every duration's order and the problems' order are those of
     one process reading the files one after the other.
     """
-    import os
 
     if workers is None:
         size = 0
