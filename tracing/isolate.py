@@ -10,13 +10,11 @@ level further down: at the callee that did not answer (or was never reached).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from kansoku.ids import REQUEST_ID_LOOSE
+from kansoku.lazyre import LazyPattern
 from kansoku.tracing.model import ErrorInfo, LogLine, Span, SpanKey, Trace, Verdict
 from kansoku.tracing.rpc_evidence import is_periodic_task, is_rpc_callee_line, last_host_error
 from kansoku.tracing.stitch import canonical_service, is_error_line
@@ -37,20 +35,22 @@ STATUS_HINTS: dict[int, str] = {
 #: Exceptions that mean "the callee did not answer" or "the callee raised": blame the callee.
 TIMEOUT_EXCEPTIONS = ("MessagingTimeout",)
 #: `.../nova/conductor/rpcapi.py` in a caller's traceback names the RPC callee nova-conductor.
-_RPCAPI_RE = re.compile(r"/(\w+)/(\w+)/rpcapi\.py")
-_VIA_API_RE = re.compile(r"\b(compute|conductor|scheduler|volume|backup)_(?:rpc)?api\.")
+_RPCAPI_RE = LazyPattern(r"/(\w+)/(\w+)/rpcapi\.py")
+_VIA_API_RE = LazyPattern(r"\b(compute|conductor|scheduler|volume|backup)_(?:rpc)?api\.")
 #: oslo.log's context bracket: `[None req-... user project ...] ` or `[req-... ...] ` or `[-] `.
-_CONTEXT_RE = re.compile(rf"\[(?:None|-|{REQUEST_ID_LOOSE})(?: [^\]]*)?\] ")
-_EXC_IN_TEXT_RE = re.compile(r"((?:[a-z_]\w*\.)+[A-Z]\w*): ")
-_DETAIL_RE = re.compile(r'"detail": "((?:[^"\\]|\\.)*)"')
-_EXC_FINAL_RE = re.compile(r"^([A-Za-z_][\w.]*?)(?:_Remote)?: ?(.*)$")
+_CONTEXT_RE = LazyPattern(rf"\[(?:None|-|{REQUEST_ID_LOOSE})(?: [^\]]*)?\] ")
+_EXC_IN_TEXT_RE = LazyPattern(r"((?:[a-z_]\w*\.)+[A-Z]\w*): ")
+_DETAIL_RE = LazyPattern(r'"detail": "((?:[^"\\]|\\.)*)"')
+_EXC_FINAL_RE = LazyPattern(r"^([A-Za-z_][\w.]*?)(?:_Remote)?: ?(.*)$")
 
 
-@dataclass(frozen=True, slots=True)
 class _Signal:
-    span: Span
-    line: LogLine
-    client_error: bool  # a 4xx access line, not an error by itself
+    __slots__ = ("client_error", "line", "span")
+
+    def __init__(self, span: Span, line: LogLine, client_error: bool) -> None:
+        self.span = span
+        self.line = line
+        self.client_error = client_error  # a 4xx access line, not an error by itself
 
 
 def short_location(line: LogLine) -> str:
@@ -140,6 +140,8 @@ def _access_message(span: Span, line: LogLine, caller: Span | None) -> str:
     caller's (the scheduler logs placement's 409 body, with its "detail", as a WARNING)."""
     assert line.access is not None
     acc = line.access
+    from http import HTTPStatus  # only a failed access line needs its phrase: not at every start
+
     try:
         phrase = HTTPStatus(acc.status).phrase
     except ValueError:

@@ -8,38 +8,40 @@ OpenStack logs in many places: the `[instance: <uuid>]` prefix, URLs of access l
 (`Attaching volume <uuid>`, `Cannot 'reboot' instance <uuid> while it is in vm_state error`).
 The index already records every UUID of every line, so a resource's history is one lookup;
 this module only says which UUIDs are which resource and what a refusal looks like.
+
+`kansoku trace` imports it on every run but a request that failed on nothing never reads a
+resource: the patterns compile on first use (`kansoku.lazyre`).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from kansoku.ids import UUID
+from kansoku.lazyre import LazyPattern
 from kansoku.tracing.model import LogLine, ResourceRef
+from kansoku.tracing.slotted import FrozenRecord
 
 _U = f"({UUID})"
 
 #: URL path segments that name a resource (nova, cinder, neutron, glance APIs).
-_URL_RES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"/servers/" + _U), "instance"),
-    (re.compile(r"/os-volume_attachments/" + _U), "volume"),
-    (re.compile(r"/volumes/" + _U), "volume"),
-    (re.compile(r"/ports/" + _U), "port"),
-    (re.compile(r"/networks/" + _U), "network"),
-    (re.compile(r"/images/" + _U), "image"),
-    (re.compile(r"/os-server-groups/" + _U), "server_group"),
+_URL_RES: tuple[tuple[LazyPattern[str], str], ...] = (
+    (LazyPattern(r"/servers/" + _U), "instance"),
+    (LazyPattern(r"/os-volume_attachments/" + _U), "volume"),
+    (LazyPattern(r"/volumes/" + _U), "volume"),
+    (LazyPattern(r"/ports/" + _U), "port"),
+    (LazyPattern(r"/networks/" + _U), "network"),
+    (LazyPattern(r"/images/" + _U), "image"),
+    (LazyPattern(r"/os-server-groups/" + _U), "server_group"),
 )
 #: Message words before a UUID (upstream texts: "Attaching volume X", "Binding failed for
 #: port X", "Instance X could not be found", "volume-X" in iSCSI target names, ...).
-_MSG_RES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\b[Ii]nstance(?:_uuid)?[ :='\"]{1,4}" + _U), "instance"),
-    (re.compile(r"\b(?:server|Server)[ :='\"]{1,4}" + _U), "instance"),
-    (re.compile(r"\b[Vv]olume(?:_id|Id)?[ :='\"-]{1,4}" + _U), "volume"),
-    (re.compile(r"\b[Pp]ort(?:_id)?[ :='\"]{1,4}" + _U), "port"),
-    (re.compile(r"\b[Nn]etwork(?:_id)?[ :='\"]{1,4}" + _U), "network"),
-    (re.compile(r"\b[Ii]mage(?:_id|Ref)?[ :='\"]{1,4}" + _U), "image"),
-    (re.compile(r"\b[Ss]erver [Gg]roup[ :='\"]{1,4}" + _U), "server_group"),
+_MSG_RES: tuple[tuple[LazyPattern[str], str], ...] = (
+    (LazyPattern(r"\b[Ii]nstance(?:_uuid)?[ :='\"]{1,4}" + _U), "instance"),
+    (LazyPattern(r"\b(?:server|Server)[ :='\"]{1,4}" + _U), "instance"),
+    (LazyPattern(r"\b[Vv]olume(?:_id|Id)?[ :='\"-]{1,4}" + _U), "volume"),
+    (LazyPattern(r"\b[Pp]ort(?:_id)?[ :='\"]{1,4}" + _U), "port"),
+    (LazyPattern(r"\b[Nn]etwork(?:_id)?[ :='\"]{1,4}" + _U), "network"),
+    (LazyPattern(r"\b[Ii]mage(?:_id|Ref)?[ :='\"]{1,4}" + _U), "image"),
+    (LazyPattern(r"\b[Ss]erver [Gg]roup[ :='\"]{1,4}" + _U), "server_group"),
 )
 
 
@@ -65,19 +67,26 @@ def resource_refs(line: LogLine) -> list[ResourceRef]:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
+class Refusal(FrozenRecord):
     """A line that refuses a request because of a resource's state (a consequence, not a cause)."""
+
+    __slots__ = ("line", "resource", "kind", "state")  # noqa: RUF023 (the fields, in order)
 
     line: LogLine
     resource: ResourceRef | None  # None when the text names no UUID (cinder's reserve check)
     kind: str  # the resource kind the refusal is about
     state: str  # "vm_state error", "status error"
 
+    def __init__(self, line: LogLine, resource: ResourceRef | None, kind: str, state: str) -> None:
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "resource", resource)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "state", state)
+
 
 #: nova's InstanceInvalidState (`Cannot '%(action)s' instance %(uuid)s while it is in %(attr)s %(state)s`,
 #: and the older `Instance %(uuid)s in %(attr)s %(state)s. Cannot %(method)s while ...`).
-_NOVA_STATE_RE = re.compile(
+_NOVA_STATE_RE = LazyPattern(
     r"Cannot '?\w+'? instance "
     + _U
     + r" while it is in (\w+) (\w+)|Instance "
@@ -87,11 +96,11 @@ _NOVA_STATE_RE = re.compile(
 #: cinder's reserve/attach checks (`Volume status must be available to reserve, but the status
 #: is error.`, `Volume <uuid> status must be available or downloading to reserve, but the
 #: current status is error.`, `Invalid volume: ... status is error`).
-_CINDER_STATE_RE = re.compile(
+_CINDER_STATE_RE = LazyPattern(
     r"[Vv]olume(?: " + _U + r")? status must be [\w ,]+? to \w+, but the (?:current )?status is (\w+)"
 )
 #: neutron/glance/generic "... is in <state> state" refusals of a named resource.
-_GENERIC_STATE_RE = re.compile(
+_GENERIC_STATE_RE = LazyPattern(
     r"\b(instance|volume|port|image|network|snapshot) "
     + _U
     + r" (?:is )?in (?:an? )?(error|ERROR) (?:state|status)"
@@ -127,7 +136,7 @@ def refusal(line: LogLine) -> Refusal | None:
 #: Lines that say a request left a resource broken, even at WARNING (nova's conductor logs
 #: `Setting instance to ERROR state.` as a warning after NoValidHost; nova-compute logs
 #: `Build of instance X aborted: ...`; cinder marks a failed create `error`).
-_LEFT_BROKEN_RE = re.compile(
+_LEFT_BROKEN_RE = LazyPattern(
     r"Setting instance to ERROR state|Build of instance \S+ aborted|Instance failed to spawn"
     r"|Unexpected build failure|[Vv]olume \S+: create failed|status (?:to|=) '?error'?"
     r"|set(?:ting)? (?:the )?(?:volume|instance) (?:status |state )?to '?error'?",
