@@ -3,7 +3,7 @@
 Plain slotted classes (`kansoku.tracing.slotted`) with the fields, order, defaults, equality
 and `repr` that `@dataclass(slots=True)` gave them, written out: millions of `LogLine`s are made while
 indexing, so they must be cheap to make, and `kansoku trace ID` imports this module on
-every run, where the 13 dataclasses cost ~5 ms to create (each one compiles its generated
+every run, where the 12 dataclasses cost ~7 ms CPU to create (each one compiles its generated
 methods) and `dataclasses` itself ~8 ms more (it imports `inspect`): a quarter of the
 process. The frozen ones refuse assignment, as frozen dataclasses do; `replace` is the
 `dataclasses.replace` of these classes.

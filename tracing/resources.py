@@ -22,26 +22,28 @@ from kansoku.tracing.slotted import FrozenRecord
 
 _U = f"({UUID})"
 
-#: URL path segments that name a resource (nova, cinder, neutron, glance APIs).
-_URL_RES: tuple[tuple[LazyPattern[str], str], ...] = (
-    (LazyPattern(r"/servers/" + _U), "instance"),
-    (LazyPattern(r"/os-volume_attachments/" + _U), "volume"),
-    (LazyPattern(r"/volumes/" + _U), "volume"),
-    (LazyPattern(r"/ports/" + _U), "port"),
-    (LazyPattern(r"/networks/" + _U), "network"),
-    (LazyPattern(r"/images/" + _U), "image"),
-    (LazyPattern(r"/os-server-groups/" + _U), "server_group"),
+#: URL path segments that name a resource (nova, cinder, neutron, glance APIs), each with a
+#: text every match contains: a line without it skips the pattern, which then never compiles.
+_URL_RES: tuple[tuple[LazyPattern[str], str, str], ...] = (
+    (LazyPattern(r"/servers/" + _U), "instance", "/servers/"),
+    (LazyPattern(r"/os-volume_attachments/" + _U), "volume", "/os-volume_attachments/"),
+    (LazyPattern(r"/volumes/" + _U), "volume", "/volumes/"),
+    (LazyPattern(r"/ports/" + _U), "port", "/ports/"),
+    (LazyPattern(r"/networks/" + _U), "network", "/networks/"),
+    (LazyPattern(r"/images/" + _U), "image", "/images/"),
+    (LazyPattern(r"/os-server-groups/" + _U), "server_group", "/os-server-groups/"),
 )
 #: Message words before a UUID (upstream texts: "Attaching volume X", "Binding failed for
-#: port X", "Instance X could not be found", "volume-X" in iSCSI target names, ...).
-_MSG_RES: tuple[tuple[LazyPattern[str], str], ...] = (
-    (LazyPattern(r"\b[Ii]nstance(?:_uuid)?[ :='\"]{1,4}" + _U), "instance"),
-    (LazyPattern(r"\b(?:server|Server)[ :='\"]{1,4}" + _U), "instance"),
-    (LazyPattern(r"\b[Vv]olume(?:_id|Id)?[ :='\"-]{1,4}" + _U), "volume"),
-    (LazyPattern(r"\b[Pp]ort(?:_id)?[ :='\"]{1,4}" + _U), "port"),
-    (LazyPattern(r"\b[Nn]etwork(?:_id)?[ :='\"]{1,4}" + _U), "network"),
-    (LazyPattern(r"\b[Ii]mage(?:_id|Ref)?[ :='\"]{1,4}" + _U), "image"),
-    (LazyPattern(r"\b[Ss]erver [Gg]roup[ :='\"]{1,4}" + _U), "server_group"),
+#: port X", "Instance X could not be found", "volume-X" in iSCSI target names, ...), each
+#: with a text every match contains.
+_MSG_RES: tuple[tuple[LazyPattern[str], str, str], ...] = (
+    (LazyPattern(r"\b[Ii]nstance(?:_uuid)?[ :='\"]{1,4}" + _U), "instance", "nstance"),
+    (LazyPattern(r"\b(?:server|Server)[ :='\"]{1,4}" + _U), "instance", "erver"),
+    (LazyPattern(r"\b[Vv]olume(?:_id|Id)?[ :='\"-]{1,4}" + _U), "volume", "olume"),
+    (LazyPattern(r"\b[Pp]ort(?:_id)?[ :='\"]{1,4}" + _U), "port", "ort"),
+    (LazyPattern(r"\b[Nn]etwork(?:_id)?[ :='\"]{1,4}" + _U), "network", "etwork"),
+    (LazyPattern(r"\b[Ii]mage(?:_id|Ref)?[ :='\"]{1,4}" + _U), "image", "mage"),
+    (LazyPattern(r"\b[Ss]erver [Gg]roup[ :='\"]{1,4}" + _U), "server_group", "erver "),
 )
 
 
@@ -57,13 +59,16 @@ def resource_refs(line: LogLine) -> list[ResourceRef]:
     if line.instance:
         add("instance", line.instance)
     if line.access is not None:
-        for pattern, kind in _URL_RES:
-            for m in pattern.finditer(line.access.path):
-                add(kind, m.group(1))
+        path = line.access.path
+        for pattern, kind, needle in _URL_RES:
+            if needle in path:
+                for m in pattern.finditer(path):
+                    add(kind, m.group(1))
     text = line.message.split("\n", 1)[0] if line.fmt != "unparsed" else line.raw.split("\n", 1)[0]
-    for pattern, kind in _MSG_RES:
-        for m in pattern.finditer(text):
-            add(kind, m.group(1))
+    for pattern, kind, needle in _MSG_RES:
+        if needle in text:
+            for m in pattern.finditer(text):
+                add(kind, m.group(1))
     return found
 
 
@@ -112,16 +117,17 @@ STATE_EXCEPTIONS = frozenset({"InstanceInvalidState", "InvalidVolume", "Instance
 def refusal(line: LogLine) -> Refusal | None:
     """The state refusal on `line`, if it is one."""
     text = line.message if line.fmt != "unparsed" else line.raw
-    m = _NOVA_STATE_RE.search(text)
+    # Each pattern runs only on a line with a text every match of it contains.
+    m = _NOVA_STATE_RE.search(text) if "Cannot" in text else None
     if m:
         uuid = m.group(1) or m.group(4)
         attr, state = (m.group(2), m.group(3)) if m.group(1) else (m.group(5), m.group(6))
         return Refusal(line, ResourceRef("instance", uuid), "instance", f"{attr} {state}")
-    m = _CINDER_STATE_RE.search(text)
+    m = _CINDER_STATE_RE.search(text) if "status must be " in text else None
     if m:
         ref = ResourceRef("volume", m.group(1)) if m.group(1) else None
         return Refusal(line, ref, "volume", f"status {m.group(2)}")
-    m = _GENERIC_STATE_RE.search(text)
+    m = _GENERIC_STATE_RE.search(text) if "error" in text or "ERROR" in text else None
     if m:
         kind = m.group(1).lower()
         return Refusal(line, ResourceRef(kind, m.group(2)), kind, f"status {m.group(3).lower()}")
@@ -143,6 +149,13 @@ _LEFT_BROKEN_RE = LazyPattern(
 )
 
 
+#: Every match of `_LEFT_BROKEN_RE` contains one of these (a line without skips the regex).
+_LEFT_BROKEN_WORDS = ("ERROR", "aborted", "fail", "error")
+
+
 def leaves_broken(line: LogLine) -> bool:
     """Does the line say the request left the resource in an error state?"""
-    return _LEFT_BROKEN_RE.search(line.message.split("\n", 1)[0]) is not None
+    first = line.message.split("\n", 1)[0]
+    if not any(word in first for word in _LEFT_BROKEN_WORDS):
+        return False
+    return _LEFT_BROKEN_RE.search(first) is not None

@@ -72,6 +72,8 @@ class LastHostError(FrozenRecord):
 
 
 def last_host_error(line: LogLine) -> LastHostError | None:
+    if "Error from last host: " not in line.message:  # every match has it: skip the regex
+        return None
     m = _LAST_HOST_RE.search(line.message)
     if m is None:
         return None

@@ -225,7 +225,9 @@ def trace_main(argv: list[str] | None = None) -> int:
         from kansoku.tracing.safe_text import visible
 
         message = escape(visible(str(exc)))
-        Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+        Console(stderr=True, highlight=False, emoji=False).print(
+            f"[bold red]error:[/] {message}", soft_wrap=True
+        )
         return exc.exit_code
     except BrokenPipeError:
         return 1
