@@ -13,10 +13,10 @@ import importlib
 import sys
 from typing import TYPE_CHECKING
 
-from kansoku.errors import KansokuError
-
 if TYPE_CHECKING:
     import typer
+
+    from kansoku.errors import KansokuError
 
 #: Modules that each define `register(app: typer.Typer) -> None`.
 COMMAND_MODULES = (
@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
         from kansoku.tracing.trace_cmd import trace_main
 
         sys.exit(trace_main(args[1:]))
+    from kansoku.errors import KansokuError
+
     app = build_app()
     try:
         app(args=args, prog_name="kansoku")

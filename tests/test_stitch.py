@@ -214,7 +214,7 @@ def test_span_of_only_untimed_lines_sits_at_the_trace_start(tmp_path: Path) -> N
 
 def test_devstack_service_names_follow_the_same_rules(tmp_path: Path) -> None:
     """devstack logs nova as n-api, n-cond-cell1, n-sch, n-cpu: the RPC rules still apply."""
-    from dataclasses import replace
+    from kansoku.tracing.model import replace
 
     names = {"nova-api": "n-api", "nova-conductor": "n-cond-cell1", "nova-scheduler": "n-sch"}
     cloud = Cloud(tmp_path)

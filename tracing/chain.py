@@ -20,8 +20,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime
 
 from kansoku.tracing.isolate import clip, fmt_root, fmt_short, isolate, short_exception, short_location
 from kansoku.tracing.model import (
@@ -37,6 +35,7 @@ from kansoku.tracing.model import (
     Strength,
     Trace,
     Verdict,
+    replace,
 )
 from kansoku.tracing.resources import Refusal, leaves_broken, refusal, resource_refs
 from kansoku.tracing.stitch import build_trace, is_error_line
@@ -235,6 +234,8 @@ def _exc_message(line: LogLine) -> str:
 
 
 def _when(ts: float | None) -> str:
+    from datetime import UTC, datetime  # only a causal chain is dated: not at every start
+
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts is not None else "?"
 
 

@@ -10,13 +10,11 @@ level further down: at the callee that did not answer (or was never reached).
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from kansoku.ids import REQUEST_ID_LOOSE
+from kansoku.lazyre import LazyPattern
 from kansoku.tracing.model import ErrorInfo, LogLine, Span, SpanKey, Trace, Verdict
 from kansoku.tracing.rpc_evidence import is_periodic_task, is_rpc_callee_line, last_host_error
 from kansoku.tracing.stitch import canonical_service, is_error_line
@@ -37,20 +35,22 @@ STATUS_HINTS: dict[int, str] = {
 #: Exceptions that mean "the callee did not answer" or "the callee raised": blame the callee.
 TIMEOUT_EXCEPTIONS = ("MessagingTimeout",)
 #: `.../nova/conductor/rpcapi.py` in a caller's traceback names the RPC callee nova-conductor.
-_RPCAPI_RE = re.compile(r"/(\w+)/(\w+)/rpcapi\.py")
-_VIA_API_RE = re.compile(r"\b(compute|conductor|scheduler|volume|backup)_(?:rpc)?api\.")
+_RPCAPI_RE = LazyPattern(r"/(\w+)/(\w+)/rpcapi\.py")
+_VIA_API_RE = LazyPattern(r"\b(compute|conductor|scheduler|volume|backup)_(?:rpc)?api\.")
 #: oslo.log's context bracket: `[None req-... user project ...] ` or `[req-... ...] ` or `[-] `.
-_CONTEXT_RE = re.compile(rf"\[(?:None|-|{REQUEST_ID_LOOSE})(?: [^\]]*)?\] ")
-_EXC_IN_TEXT_RE = re.compile(r"((?:[a-z_]\w*\.)+[A-Z]\w*): ")
-_DETAIL_RE = re.compile(r'"detail": "((?:[^"\\]|\\.)*)"')
-_EXC_FINAL_RE = re.compile(r"^([A-Za-z_][\w.]*?)(?:_Remote)?: ?(.*)$")
+_CONTEXT_RE = LazyPattern(rf"\[(?:None|-|{REQUEST_ID_LOOSE})(?: [^\]]*)?\] ")
+_EXC_IN_TEXT_RE = LazyPattern(r"((?:[a-z_]\w*\.)+[A-Z]\w*): ")
+_DETAIL_RE = LazyPattern(r'"detail": "((?:[^"\\]|\\.)*)"')
+_EXC_FINAL_RE = LazyPattern(r"^([A-Za-z_][\w.]*?)(?:_Remote)?: ?(.*)$")
 
 
-@dataclass(frozen=True, slots=True)
 class _Signal:
-    span: Span
-    line: LogLine
-    client_error: bool  # a 4xx access line, not an error by itself
+    __slots__ = ("client_error", "line", "span")
+
+    def __init__(self, span: Span, line: LogLine, client_error: bool) -> None:
+        self.span = span
+        self.line = line
+        self.client_error = client_error  # a 4xx access line, not an error by itself
 
 
 def short_location(line: LogLine) -> str:
@@ -135,15 +135,49 @@ def _describe_unparsed(signal: _Signal) -> ErrorInfo:
     return ErrorInfo(span=signal.span.key, line=signal.line, exception=exception, message=message or text)
 
 
+#: `http.HTTPStatus` phrases of the statuses OpenStack APIs answer most (the same text; those
+#: that changed between Python versions are left to HTTPStatus): `import http` builds a
+#: 60-member enum, ~0.5 ms of a `kansoku trace` that met a failed access line.
+_PHRASES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    408: "Request Timeout",
+    409: "Conflict",
+    410: "Gone",
+    412: "Precondition Failed",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def status_phrase(status: int) -> str:
+    """`HTTPStatus(status).phrase`, or "HTTP error" for a status HTTPStatus does not know."""
+    phrase = _PHRASES.get(status)
+    if phrase is not None:
+        return phrase
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP error"
+
+
 def _access_message(span: Span, line: LogLine, caller: Span | None) -> str:
     """`409 Conflict: PUT /allocations/...` plus why: the service's own warning, or the
     caller's (the scheduler logs placement's 409 body, with its "detail", as a WARNING)."""
     assert line.access is not None
     acc = line.access
-    try:
-        phrase = HTTPStatus(acc.status).phrase
-    except ValueError:
-        phrase = "HTTP error"
+    phrase = status_phrase(acc.status)
     text = f"{acc.status} {phrase}: {acc.method} {acc.path}"
     own = (ln for ln in reversed(span.lines[: span.lines.index(line)]) if _telling(ln))
     from_caller = (

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
+from kansoku.lazyre import LazyPattern
 from kansoku.tracing.ingest.fields import header_ts
 from kansoku.tracing.ingest.files import LogReadError, read_chunks
 from kansoku.tracing.ingest.oslo_format import HEAD_STAMP_B, HEADER_RE
@@ -42,10 +42,10 @@ _PROJECTS = (
     "octavia",
     "ironic",
 )
-_PROJECT_RE = re.compile(r"\b(" + "|".join(_PROJECTS) + r")\b", re.IGNORECASE)
+_PROJECT_RE = LazyPattern(r"\b(" + "|".join(_PROJECTS) + r")\b", re.IGNORECASE)
 _PORTS = {"9696": "neutron", "9292": "glance", "8776": "cinder", "8778": "placement", "5000": "keystone",
           "35357": "keystone", "8774": "nova", "8004": "heat", "9876": "octavia", "6385": "ironic"}  # fmt: skip
-_PORT_RE = re.compile(r"https?://[^\s/:'\"]+:(\d{2,5})")
+_PORT_RE = LazyPattern(r"https?://[^\s/:'\"]+:(\d{2,5})")
 
 
 class _Entry(Protocol):
@@ -56,10 +56,12 @@ class _Entry(Protocol):
     state: str
 
 
-@dataclass(frozen=True, slots=True)
 class NearbyError:
-    line: LogLine
-    delta: float  # seconds from the failure (negative: before it)
+    __slots__ = ("delta", "line")
+
+    def __init__(self, line: LogLine, delta: float) -> None:
+        self.line = line
+        self.delta = delta  # seconds from the failure (negative: before it)
 
 
 def named_projects(text: str) -> list[str]:

@@ -8,38 +8,42 @@ OpenStack logs in many places: the `[instance: <uuid>]` prefix, URLs of access l
 (`Attaching volume <uuid>`, `Cannot 'reboot' instance <uuid> while it is in vm_state error`).
 The index already records every UUID of every line, so a resource's history is one lookup;
 this module only says which UUIDs are which resource and what a refusal looks like.
+
+`kansoku trace` imports it on every run but a request that failed on nothing never reads a
+resource: the patterns compile on first use (`kansoku.lazyre`).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from kansoku.ids import UUID
+from kansoku.lazyre import LazyPattern
 from kansoku.tracing.model import LogLine, ResourceRef
+from kansoku.tracing.slotted import FrozenRecord
 
 _U = f"({UUID})"
 
-#: URL path segments that name a resource (nova, cinder, neutron, glance APIs).
-_URL_RES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"/servers/" + _U), "instance"),
-    (re.compile(r"/os-volume_attachments/" + _U), "volume"),
-    (re.compile(r"/volumes/" + _U), "volume"),
-    (re.compile(r"/ports/" + _U), "port"),
-    (re.compile(r"/networks/" + _U), "network"),
-    (re.compile(r"/images/" + _U), "image"),
-    (re.compile(r"/os-server-groups/" + _U), "server_group"),
+#: URL path segments that name a resource (nova, cinder, neutron, glance APIs), each with a
+#: text every match contains: a line without it skips the pattern, which then never compiles.
+_URL_RES: tuple[tuple[LazyPattern[str], str, str], ...] = (
+    (LazyPattern(r"/servers/" + _U), "instance", "/servers/"),
+    (LazyPattern(r"/os-volume_attachments/" + _U), "volume", "/os-volume_attachments/"),
+    (LazyPattern(r"/volumes/" + _U), "volume", "/volumes/"),
+    (LazyPattern(r"/ports/" + _U), "port", "/ports/"),
+    (LazyPattern(r"/networks/" + _U), "network", "/networks/"),
+    (LazyPattern(r"/images/" + _U), "image", "/images/"),
+    (LazyPattern(r"/os-server-groups/" + _U), "server_group", "/os-server-groups/"),
 )
 #: Message words before a UUID (upstream texts: "Attaching volume X", "Binding failed for
-#: port X", "Instance X could not be found", "volume-X" in iSCSI target names, ...).
-_MSG_RES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"\b[Ii]nstance(?:_uuid)?[ :='\"]{1,4}" + _U), "instance"),
-    (re.compile(r"\b(?:server|Server)[ :='\"]{1,4}" + _U), "instance"),
-    (re.compile(r"\b[Vv]olume(?:_id|Id)?[ :='\"-]{1,4}" + _U), "volume"),
-    (re.compile(r"\b[Pp]ort(?:_id)?[ :='\"]{1,4}" + _U), "port"),
-    (re.compile(r"\b[Nn]etwork(?:_id)?[ :='\"]{1,4}" + _U), "network"),
-    (re.compile(r"\b[Ii]mage(?:_id|Ref)?[ :='\"]{1,4}" + _U), "image"),
-    (re.compile(r"\b[Ss]erver [Gg]roup[ :='\"]{1,4}" + _U), "server_group"),
+#: port X", "Instance X could not be found", "volume-X" in iSCSI target names, ...), each
+#: with a text every match contains.
+_MSG_RES: tuple[tuple[LazyPattern[str], str, str], ...] = (
+    (LazyPattern(r"\b[Ii]nstance(?:_uuid)?[ :='\"]{1,4}" + _U), "instance", "nstance"),
+    (LazyPattern(r"\b(?:server|Server)[ :='\"]{1,4}" + _U), "instance", "erver"),
+    (LazyPattern(r"\b[Vv]olume(?:_id|Id)?[ :='\"-]{1,4}" + _U), "volume", "olume"),
+    (LazyPattern(r"\b[Pp]ort(?:_id)?[ :='\"]{1,4}" + _U), "port", "ort"),
+    (LazyPattern(r"\b[Nn]etwork(?:_id)?[ :='\"]{1,4}" + _U), "network", "etwork"),
+    (LazyPattern(r"\b[Ii]mage(?:_id|Ref)?[ :='\"]{1,4}" + _U), "image", "mage"),
+    (LazyPattern(r"\b[Ss]erver [Gg]roup[ :='\"]{1,4}" + _U), "server_group", "erver "),
 )
 
 
@@ -55,29 +59,39 @@ def resource_refs(line: LogLine) -> list[ResourceRef]:
     if line.instance:
         add("instance", line.instance)
     if line.access is not None:
-        for pattern, kind in _URL_RES:
-            for m in pattern.finditer(line.access.path):
-                add(kind, m.group(1))
+        path = line.access.path
+        for pattern, kind, needle in _URL_RES:
+            if needle in path:
+                for m in pattern.finditer(path):
+                    add(kind, m.group(1))
     text = line.message.split("\n", 1)[0] if line.fmt != "unparsed" else line.raw.split("\n", 1)[0]
-    for pattern, kind in _MSG_RES:
-        for m in pattern.finditer(text):
-            add(kind, m.group(1))
+    for pattern, kind, needle in _MSG_RES:
+        if needle in text:
+            for m in pattern.finditer(text):
+                add(kind, m.group(1))
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
+class Refusal(FrozenRecord):
     """A line that refuses a request because of a resource's state (a consequence, not a cause)."""
+
+    __slots__ = ("line", "resource", "kind", "state")  # noqa: RUF023 (the fields, in order)
 
     line: LogLine
     resource: ResourceRef | None  # None when the text names no UUID (cinder's reserve check)
     kind: str  # the resource kind the refusal is about
     state: str  # "vm_state error", "status error"
 
+    def __init__(self, line: LogLine, resource: ResourceRef | None, kind: str, state: str) -> None:
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "resource", resource)
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "state", state)
+
 
 #: nova's InstanceInvalidState (`Cannot '%(action)s' instance %(uuid)s while it is in %(attr)s %(state)s`,
 #: and the older `Instance %(uuid)s in %(attr)s %(state)s. Cannot %(method)s while ...`).
-_NOVA_STATE_RE = re.compile(
+_NOVA_STATE_RE = LazyPattern(
     r"Cannot '?\w+'? instance "
     + _U
     + r" while it is in (\w+) (\w+)|Instance "
@@ -87,11 +101,11 @@ _NOVA_STATE_RE = re.compile(
 #: cinder's reserve/attach checks (`Volume status must be available to reserve, but the status
 #: is error.`, `Volume <uuid> status must be available or downloading to reserve, but the
 #: current status is error.`, `Invalid volume: ... status is error`).
-_CINDER_STATE_RE = re.compile(
+_CINDER_STATE_RE = LazyPattern(
     r"[Vv]olume(?: " + _U + r")? status must be [\w ,]+? to \w+, but the (?:current )?status is (\w+)"
 )
 #: neutron/glance/generic "... is in <state> state" refusals of a named resource.
-_GENERIC_STATE_RE = re.compile(
+_GENERIC_STATE_RE = LazyPattern(
     r"\b(instance|volume|port|image|network|snapshot) "
     + _U
     + r" (?:is )?in (?:an? )?(error|ERROR) (?:state|status)"
@@ -103,16 +117,17 @@ STATE_EXCEPTIONS = frozenset({"InstanceInvalidState", "InvalidVolume", "Instance
 def refusal(line: LogLine) -> Refusal | None:
     """The state refusal on `line`, if it is one."""
     text = line.message if line.fmt != "unparsed" else line.raw
-    m = _NOVA_STATE_RE.search(text)
+    # Each pattern runs only on a line with a text every match of it contains.
+    m = _NOVA_STATE_RE.search(text) if "Cannot" in text else None
     if m:
         uuid = m.group(1) or m.group(4)
         attr, state = (m.group(2), m.group(3)) if m.group(1) else (m.group(5), m.group(6))
         return Refusal(line, ResourceRef("instance", uuid), "instance", f"{attr} {state}")
-    m = _CINDER_STATE_RE.search(text)
+    m = _CINDER_STATE_RE.search(text) if "status must be " in text else None
     if m:
         ref = ResourceRef("volume", m.group(1)) if m.group(1) else None
         return Refusal(line, ref, "volume", f"status {m.group(2)}")
-    m = _GENERIC_STATE_RE.search(text)
+    m = _GENERIC_STATE_RE.search(text) if "error" in text or "ERROR" in text else None
     if m:
         kind = m.group(1).lower()
         return Refusal(line, ResourceRef(kind, m.group(2)), kind, f"status {m.group(3).lower()}")
@@ -127,13 +142,20 @@ def refusal(line: LogLine) -> Refusal | None:
 #: Lines that say a request left a resource broken, even at WARNING (nova's conductor logs
 #: `Setting instance to ERROR state.` as a warning after NoValidHost; nova-compute logs
 #: `Build of instance X aborted: ...`; cinder marks a failed create `error`).
-_LEFT_BROKEN_RE = re.compile(
+_LEFT_BROKEN_RE = LazyPattern(
     r"Setting instance to ERROR state|Build of instance \S+ aborted|Instance failed to spawn"
     r"|Unexpected build failure|[Vv]olume \S+: create failed|status (?:to|=) '?error'?"
     r"|set(?:ting)? (?:the )?(?:volume|instance) (?:status |state )?to '?error'?",
 )
 
 
+#: Every match of `_LEFT_BROKEN_RE` contains one of these (a line without skips the regex).
+_LEFT_BROKEN_WORDS = ("ERROR", "aborted", "fail", "error")
+
+
 def leaves_broken(line: LogLine) -> bool:
     """Does the line say the request left the resource in an error state?"""
-    return _LEFT_BROKEN_RE.search(line.message.split("\n", 1)[0]) is not None
+    first = line.message.split("\n", 1)[0]
+    if not any(word in first for word in _LEFT_BROKEN_WORDS):
+        return False
+    return _LEFT_BROKEN_RE.search(first) is not None

@@ -12,21 +12,22 @@ and "Returning exception ... to caller" (logger `oslo_messaging.rpc.server`, bef
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from kansoku.lazyre import LazyPattern
 from kansoku.tracing.model import LogLine
+from kansoku.tracing.slotted import FrozenRecord
 
 _CALLEE_MESSAGES = ("Exception during message handling", "Returning exception")
-_CALLER_RE = re.compile(
+_CALLER_RE = LazyPattern(
     r"RemoteError|Remote error: |_Remote\b|MessagingTimeout|Timed out waiting for a reply"
 )
 #: nova-conductor (nova-scheduler before the conductor built instances, Havana) logs the
 #: failed build of the previous attempt: `Error from last host: cmp-2 (node cmp-2): [...]`.
-_LAST_HOST_RE = re.compile(
+_LAST_HOST_RE = LazyPattern(
     r"Error from last host: (?P<host>\S+) \(node (?P<node>[^)]*)\): (?P<exc>.*)", re.DOTALL
 )
 #: The exception inside the stringified traceback list: `u"RescheduledException: Build of ..."`.
-_LIST_EXC_RE = re.compile(
+_LIST_EXC_RE = LazyPattern(
     r"""[u]?['"]((?:[A-Za-z_]\w*\.)*[A-Z]\w*): ((?:[^'"\\]|\\.)*?)(?:\\n)?['"]\]?\s*$"""
 )
 
@@ -53,17 +54,26 @@ def is_periodic_task(line: LogLine) -> bool:
     return (line.logger or "").endswith("periodic_task") or line.message.startswith("Running periodic task")
 
 
-@dataclass(frozen=True, slots=True)
-class LastHostError:
+class LastHostError(FrozenRecord):
     """`Error from last host: H (node N): [traceback]`: the compute build that failed first."""
+
+    __slots__ = ("host", "node", "exception", "message")  # noqa: RUF023 (the fields, in order)
 
     host: str
     node: str
     exception: str | None
     message: str
 
+    def __init__(self, host: str, node: str, exception: str | None, message: str) -> None:
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "node", node)
+        object.__setattr__(self, "exception", exception)
+        object.__setattr__(self, "message", message)
+
 
 def last_host_error(line: LogLine) -> LastHostError | None:
+    if "Error from last host: " not in line.message:  # every match has it: skip the regex
+        return None
     m = _LAST_HOST_RE.search(line.message)
     if m is None:
         return None

@@ -13,14 +13,13 @@ cloud; when a bound is hit the trace says so instead of silently stopping.
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from functools import cache
 
 from kansoku.ids import REQUEST_ID_RE, UUID_RE
+from kansoku.lazyre import LazyPattern
 from kansoku.tracing.model import Link, LinkKind, LogLine, LogSource, Span, SpanKey, Strength, Trace
 from kansoku.tracing.query_id import normalise_id
 from kansoku.tracing.rpc_evidence import is_periodic_task, is_rpc_callee_line, is_rpc_caller_line
@@ -79,7 +78,7 @@ _RANK_WORDS: tuple[tuple[str, int], ...] = (
 )
 
 ERROR_LEVELS = frozenset({"ERROR", "CRITICAL"})
-_UNPARSED_ERROR_RE = re.compile(r"(?:^|[\s:\]])(?:ERROR|CRITICAL)\s")
+_UNPARSED_ERROR_RE = LazyPattern(r"(?:^|[\s:\]])(?:ERROR|CRITICAL)\s")
 
 #: ERROR lines that real services log under a request's ids without the request failing
 #: (logger, message prefix). stevedore logs a plugin it cannot import at its first use
@@ -146,14 +145,16 @@ def request_ids(line: LogLine) -> list[str]:
     return found
 
 
-@dataclass
 class _Expansion:
     """What the fixed-point expansion found: lines, and how each id was reached."""
 
-    lines: dict[tuple[str, int], LogLine] = field(default_factory=dict)
-    ids: set[str] = field(default_factory=set)
-    weak_ids: set[str] = field(default_factory=set)  # reached only through an instance UUID
-    truncated: str | None = None
+    __slots__ = ("ids", "lines", "truncated", "weak_ids")
+
+    def __init__(self, ids: set[str]) -> None:
+        self.lines: dict[tuple[str, int], LogLine] = {}
+        self.ids = ids
+        self.weak_ids: set[str] = set()  # reached only through an instance UUID
+        self.truncated: str | None = None
 
 
 def _expand(
@@ -262,10 +263,12 @@ def _build_spans(exp: _Expansion) -> dict[SpanKey, Span]:
     return spans
 
 
-@dataclass
 class _Proposal:
-    parent: SpanKey
-    link: Link
+    __slots__ = ("link", "parent")
+
+    def __init__(self, parent: SpanKey, link: Link) -> None:
+        self.parent = parent
+        self.link = link
 
 
 class _Linker:

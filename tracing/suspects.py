@@ -10,60 +10,63 @@ ValueError, IndexError): a timeout or a refused call says nothing about who wrot
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, replace
-
+from kansoku.lazyre import LazyPattern
 from kansoku.tracing.isolate import short_exception, short_location
-from kansoku.tracing.model import Span, Suspect, Trace, Verdict
+from kansoku.tracing.model import Span, Suspect, Trace, Verdict, replace
 from kansoku.tracing.stitch import canonical_service
 
 #: Exceptions that mean "the code met data it did not expect".
 DATA_CRASHES = frozenset({"AttributeError", "KeyError", "TypeError", "ValueError", "IndexError"})
 
 
-@dataclass(frozen=True, slots=True)
 class DataRule:
-    """A traceback frame or message that names data one service writes and another reads."""
+    """A traceback frame or message that names data one service writes and another reads.
 
-    pattern: re.Pattern[str]
-    data: str
-    writer: str
-    why: str
+    A plain class and a pattern compiled on first use: `kansoku trace` imports this module on
+    every run, and only a data crash (AttributeError, KeyError, ...) reads the rules."""
+
+    __slots__ = ("data", "pattern", "why", "writer")
+
+    def __init__(self, pattern: str, data: str, writer: str, why: str) -> None:
+        self.pattern = LazyPattern(pattern)
+        self.data = data
+        self.writer = writer
+        self.why = why
 
 
 RULES: tuple[DataRule, ...] = (
     DataRule(
-        re.compile(r"nova/(?:virt|objects)/block_device\.py|\bblock_device_mapping\b|\bbdms?\b"),
+        r"nova/(?:virt|objects)/block_device\.py|\bblock_device_mapping\b|\bbdms?\b",
         "block-device mapping",
         "nova-api",
         "nova-api writes a server's block-device mappings (POST /servers block_device_mapping_v2, volume attach)",
     ),
     DataRule(
-        re.compile(r"nova/objects/request_spec\.py"),
+        r"nova/objects/request_spec\.py",
         "request spec",
         "nova-api",
         "nova-api writes the request spec at POST /servers",
     ),
     DataRule(
-        re.compile(r"nova/objects/flavor\.py|\bextra_specs\b"),
+        r"nova/objects/flavor\.py|\bextra_specs\b",
         "flavor extra specs",
         "nova-api",
         "flavors and their extra specs are written through nova-api",
     ),
     DataRule(
-        re.compile(r"nova/objects/image_meta\.py|\bimage_meta\b"),
+        r"nova/objects/image_meta\.py|\bimage_meta\b",
         "image properties",
         "glance-api",
         "image properties are written to glance",
     ),
     DataRule(
-        re.compile(r"\bvif_details\b|binding:profile|nova/network/model\.py"),
+        r"\bvif_details\b|binding:profile|nova/network/model\.py",
         "port binding details",
         "neutron-server",
         "neutron-server writes a port's binding details",
     ),
     DataRule(
-        re.compile(r"\bconnection_info\b"),
+        r"\bconnection_info\b",
         "volume connection info",
         "cinder-volume",
         "cinder-volume's driver returns the connection info at initialize_connection",

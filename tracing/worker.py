@@ -13,7 +13,6 @@ worker look the same when the first one simply logged no access line. It is show
 
 from __future__ import annotations
 
-import gzip
 import io
 from collections.abc import Callable, Iterator
 
@@ -36,6 +35,8 @@ def empty_context(line: LogLine) -> bool:
 
 def _read(path: str, start: int) -> bytes:
     if path.endswith(".gz"):
+        import gzip  # a rotated file only: not on every `kansoku trace` start
+
         with gzip.open(path, "rb") as gz:
             gz.seek(start)
             return gz.read(MAX_AHEAD_BYTES)

@@ -6,11 +6,9 @@ duration); collectors/apimetrics and `kansoku trace stats` reuse it.
 
 from __future__ import annotations
 
-import calendar
 import re
-import time
-from datetime import datetime
 
+from kansoku.lazyre import LazyPattern
 from kansoku.tracing.ingest.routes import route_template
 from kansoku.tracing.model import AccessInfo
 
@@ -18,7 +16,7 @@ from kansoku.tracing.model import AccessInfo
 # placement's requestlog middleware:
 #   10.0.0.1 "GET /v2.1/servers HTTP/1.1" status: 200  len: 1234 time: 0.0451
 #   127.0.0.1 "GET /resource_providers" status: 200 len: 52 microversion: 1.39
-_OSLO_ACCESS_RE = re.compile(
+_OSLO_ACCESS_RE = LazyPattern(
     r'(?P<client>\S+) (?:- \S+ \[[^\]]*\] )?"(?P<method>[A-Z]+) (?P<path>\S+)(?: HTTP/[\d.]+)?" '
     r"status: (?P<status>\d{3}) +len: (?P<len>\d+|-|None)(?: microversion: \S+)?(?: time: (?P<time>[\d.]+))?"
 )
@@ -27,7 +25,7 @@ _OSLO_ACCESS_RE = re.compile(
 # Apache/nginx combined (keystone, glance, cinder, neutron behind mod_wsgi/uwsgi) and
 # eventlet's own default:
 #   10.0.0.1 - - [20/Nov/2026:10:15:32 +0000] "GET /v3/auth/tokens HTTP/1.1" 200 1234 "-" "ua" 4511
-_COMBINED_RE = re.compile(
+_COMBINED_RE = LazyPattern(
     r'(?P<client>\S+) (?:\S+ \S+ )?\[(?P<date>[^\]]+)\] "(?P<method>[A-Z]+) (?P<path>\S+)(?: HTTP/[\d.]+)?" '
     r"(?P<status>\d{3}) (?P<len>\d+|-)(?P<tail>.*)$"
 )
@@ -36,14 +34,14 @@ _COMBINED_RE = re.compile(
 # uWSGI's default request logger:
 #   [pid: 12|app: 0|req: 1/1] 10.0.0.1 () {34 vars in 567 bytes} [Fri Nov 20 10:15:32 2026]
 #   GET /identity/v3/auth/tokens => generated 1234 bytes in 45 msecs (HTTP/1.1 201) 7 headers ...
-_UWSGI_RE = re.compile(
+_UWSGI_RE = LazyPattern(
     r"\[pid: \d+\|app: [-\d]+\|req: [-\d]+/\d+\] (?P<client>\S+) .*?\[(?P<date>[^\]]+)\] "
     r"(?P<method>[A-Z]+) (?P<path>\S+) => generated (?P<len>\d+) bytes in (?P<ms>\d+) msecs "
     r"\(HTTP/[\d.]+ (?P<status>\d{3})\)"
 )
 
 
-_TAIL_NUMBERS_RE = re.compile(r"(?:^|\s)(\d+(?:\.\d+)?)(?:\(us\))?(?=\s|$)")
+_TAIL_NUMBERS_RE = LazyPattern(r"(?:^|\s)(\d+(?:\.\d+)?)(?:\(us\))?(?=\s|$)")
 
 
 _APACHE_DATE = "%d/%b/%Y:%H:%M:%S %z"
@@ -121,6 +119,10 @@ def access_ts(text: str) -> float | None:
     if m is None:
         return None
     date = m.group("date")
+    import calendar  # Apache and uWSGI dates only: not on every `kansoku trace` start
+    import time
+    from datetime import datetime
+
     try:
         if "/" in date:  # Apache `%t` carries its own UTC offset
             return datetime.strptime(date, _APACHE_DATE).timestamp()

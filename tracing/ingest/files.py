@@ -20,21 +20,22 @@ import re
 import stat
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
+from kansoku.lazyre import LazyPattern
+from kansoku.tracing.slotted import FrozenRecord
 
 #: Rotation suffixes logrotate writes (numbered or dated, optionally compressed).
-_ROTATION_RE = re.compile(r"(?:\.\d+|-\d{8}(?:\d{2})?|\.\d{4}-\d{2}-\d{2})?(?:\.gz)?$")
+_ROTATION_RE = LazyPattern(r"(?:\.\d+|-\d{8}(?:\d{2})?|\.\d{4}-\d{2}-\d{2})?(?:\.gz)?$")
 #: Names a directory walk takes as logs: `x.log`, rotated or not. oslo.log writes JSON logs
 #: to `.log` files too; other names (`ground-truth.json`, `x.txt`) are indexed only when
 #: given explicitly as files.
-_LOG_NAME_RE = re.compile(r"\.log(?:\.\d+|-\d{8}(?:\d{2})?|\.\d{4}-\d{2}-\d{2})?(?:\.gz)?$")
+_LOG_NAME_RE = LazyPattern(r"\.log(?:\.\d+|-\d{8}(?:\d{2})?|\.\d{4}-\d{2}-\d{2})?(?:\.gz)?$")
 #: devstack CI jobs (Zuul) export each unit's journal as `screen-<service>.txt[.gz]`.
-_SCREEN_NAME_RE = re.compile(r"^screen-[^/]+\.txt(?:\.gz)?$")
+_SCREEN_NAME_RE = LazyPattern(r"^screen-[^/]+\.txt(?:\.gz)?$")
 #: Directory names that are an OpenStack project (so their parent is the host).
 PROJECTS = frozenset(
     {
@@ -85,15 +86,24 @@ class LogReadError(KansokuError):
     """A file could not be (fully) read: names the file and what went wrong."""
 
 
-@dataclass(frozen=True, slots=True)
-class LogFile:
-    """One file to index: where it is, which service on which host wrote it."""
+class LogFile(FrozenRecord):
+    """One file to index: where it is, which service on which host wrote it (a frozen record,
+    `kansoku.tracing.slotted`: `kansoku trace` imports this module and needs no dataclass)."""
+
+    __slots__ = ("path", "service", "host", "compressed", "rotation")  # noqa: RUF023 (the fields, in order)
 
     path: str  # absolute path
     service: str
     host: str
     compressed: bool
     rotation: str  # the suffix removed to find the service ("" for the live file)
+
+    def __init__(self, path: str, service: str, host: str, compressed: bool, rotation: str) -> None:
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "service", service)
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "compressed", compressed)
+        object.__setattr__(self, "rotation", rotation)
 
 
 class PathRule(Protocol):
@@ -229,7 +239,7 @@ def is_log_name(name: str) -> bool:
 
 
 #: journald's `short[-precise]` / `short-iso[-precise]` prefix, up to the host.
-_JOURNAL_HOST_RE = re.compile(
+_JOURNAL_HOST_RE = LazyPattern(
     rb"(?:[A-Z][a-z]{2} [ \d]?\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
     rb" ([^\s\[\]]+) [^\s\[\]:]+(?:\[\d+\])?: "
 )

@@ -15,7 +15,7 @@ from kansoku.tracing.model import AccessInfo, LogLine
 
 def split_instance(text: str) -> tuple[str | None, str]:
     """`[instance: <uuid>] rest` -> (uuid, rest); text without the tag -> (None, text)."""
-    im = INSTANCE_RE.match(text)
+    im = INSTANCE_RE.match(text) if text.startswith("[instance: ") else None
     if im is None:
         return None, text
     return im.group(1), text[im.end() :]

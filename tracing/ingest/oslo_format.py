@@ -22,6 +22,10 @@ The formats are oslo.log's own defaults (`oslo_log/_options.py`, `oslo_log/forma
 The parser (`parse`, `records`, `journald`) matches text with the `str` patterns; the indexer
 and the nearby-origin scan match raw blocks with the `bytes` ones (`*_B`), built from the
 same pieces so the two can never disagree on what a header is.
+
+Every pattern compiles on first use (`kansoku.lazyre`; the three the indexer passes around as
+`re.Pattern` objects on first access, through the module's `__getattr__`): `kansoku trace`
+imports this module on every run and needs only the few its lines call for.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import re
 
 from kansoku.ids import UUID
+from kansoku.lazyre import LazyPattern
 
 #: `YYYY-MM-DD HH:MM:SS` (a space or ISO `T` between date and time), what every header starts with.
 DATE = r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d"
@@ -36,7 +41,7 @@ DATE = r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d"
 STAMP = DATE + r"(?:[.,]\d+)?"
 
 #: `2026-11-20 10:15:32.123 12345 INFO nova.compute.manager rest...`
-HEADER_RE = re.compile(
+HEADER_RE = LazyPattern(
     "(?P<date>" + DATE + r")(?:[.,](?P<frac>\d+))?(?:\.\d+)?"
     r"(?P<tz>Z|[+-]\d{2}:?\d{2})? +(?P<pid>\d+) +(?P<level>[A-Z]+) +(?P<logger>\S+)(?: (?P<rest>.*))?$",
     re.DOTALL,
@@ -44,13 +49,13 @@ HEADER_RE = re.compile(
 
 
 #: Cheap test for "this physical line starts a record" used when grouping lines.
-START_RE = re.compile(DATE)
+START_RE = LazyPattern(DATE)
 
 
-INSTANCE_RE = re.compile(rf"\[instance: ({UUID})\] ")
+INSTANCE_RE = LazyPattern(rf"\[instance: ({UUID})\] ")
 
 
-DEBUG_SUFFIX_RE = re.compile(r" \S+ \S+\.py:\d+$")
+DEBUG_SUFFIX_RE = LazyPattern(r" \S+ \S+\.py:\d+$")
 
 
 LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "AUDIT", "WARNING", "WARN", "ERROR", "CRITICAL", "FATAL"})
@@ -82,7 +87,7 @@ MONTH_NO = {name: i for i, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}  # fmt: skip
 
 
-JOURNAL_RE = re.compile(
+JOURNAL_RE = LazyPattern(
     r"(?:(?P<mon>[A-Z][a-z]{2}) (?P<day>[ \d]?\d) (?P<hms>\d\d:\d\d:\d\d)(?:\.(?P<frac>\d{1,9}))?"
     r"|(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[.,](?P<isofrac>\d{1,9}))?(?P<tz>Z|[+-]\d\d:?\d\d)?)"
     r" (?P<host>[^\s\[\]]+) (?P<ident>[^\s\[\]:]+)(?:\[(?P<pid>\d+)\])?: ?(?P<payload>.*)$",
@@ -91,15 +96,15 @@ JOURNAL_RE = re.compile(
 
 
 #: The devstack payload: `LEVEL logger rest` (no time, no pid).
-PAYLOAD_RE = re.compile(r"(?P<level>[A-Z]+) (?P<logger>[^\s\[]\S*)(?: (?P<rest>.*))?$", re.DOTALL)
+PAYLOAD_RE = LazyPattern(r"(?P<level>[A-Z]+) (?P<logger>[^\s\[]\S*)(?: (?P<rest>.*))?$", re.DOTALL)
 
 
 #: ANSI SGR colour codes, raw or as the literal text `\x1b[...m`/`\033[...m` some copies carry.
-ANSI_RE = re.compile(r"(?:\x1b|\\x1b|\\033|\\e)\[[0-9;]*m")
+ANSI_RE = LazyPattern(r"(?:\x1b|\\x1b|\\033|\\e)\[[0-9;]*m")
 
 
 #: devstack's DEBUG suffix: `{{(pid=15083) _process_stack /opt/stack/nova/.../wsgi.py:612}}`.
-DEVSTACK_SUFFIX_RE = re.compile(r" ?\{\{(?:\(pid=(?P<pid>\d+)\) )?\S+ \S+:\d+\}\}$")
+DEVSTACK_SUFFIX_RE = LazyPattern(r" ?\{\{(?:\(pid=(?P<pid>\d+)\) )?\S+ \S+:\d+\}\}$")
 
 
 #: Exception-prefix levels: `ERROR` (Mitaka and later) and `TRACE` (before: oslo-incubator's
@@ -112,18 +117,33 @@ PREFIX_LEVELS = frozenset({"ERROR", "TRACE"})
 _HEADER_TAIL = r"(?:[.,]\d+)*(?:Z|[+-]\d\d:?\d\d)? +\d+ +[A-Z]+ +\S"
 
 #: An oslo.log header at a line start (`buf.match(pos)`).
-HEADER_START_B = re.compile((DATE + _HEADER_TAIL).encode())
+HEADER_START_B = LazyPattern((DATE + _HEADER_TAIL).encode())
 #: A line that is neither an oslo.log header nor a JSON object: rare, checked exactly.
-SUSPICIOUS_LINE_B = re.compile(rb"\n(?!" + (DATE + _HEADER_TAIL).encode() + rb"|\{|\r?\n|$)")
+SUSPICIOUS_LINE_B = LazyPattern(rb"\n(?!" + (DATE + _HEADER_TAIL).encode() + rb"|\{|\r?\n|$)")
 #: A JSON line that does not end with `}`: a record cut off (crash, disk full).
-BAD_JSON_B = re.compile(rb"\n\{[^\n]*+(?<!\})(?<!\}\r)(?=\n)")
+BAD_JSON_B = LazyPattern(rb"\n\{[^\n]*+(?<!\})(?<!\}\r)(?=\n)")
 #: Where a block may end: before a line that starts a record (not an exception-prefix line).
-RECORD_START_B = re.compile(rb"\n(?:" + DATE.encode() + rb"[^\n]{0,40}? [A-Z]+ \S+ \[(?!instance: )|\{)")
+RECORD_START_B: re.Pattern[bytes]  # rb"\n(?:" DATE rb"[^\n]{0,40}? [A-Z]+ \S+ \[(?!instance: )|\{)"
 #: Timestamps for a file's first/last time: text headers after a newline, JSON `asctime`
 #: (each pattern starts with a literal so the engine skips ahead fast).
-TEXT_TS_B = re.compile(rb"\n(" + STAMP.encode() + rb")")
-JSON_TS_B = re.compile(rb'"asctime": ?"(' + STAMP.encode() + rb")")
-DATE_START_B = re.compile(DATE.encode())
-TS_AT_B = re.compile(STAMP.encode())
+TEXT_TS_B: re.Pattern[bytes]  # rb"\n(" STAMP rb")"
+JSON_TS_B: re.Pattern[bytes]  # rb'"asctime": ?"(' STAMP rb")"
+DATE_START_B = LazyPattern(DATE.encode())
+TS_AT_B = LazyPattern(STAMP.encode())
 #: A text header anywhere in a buffer, its stamp captured (the nearby-origin scan).
-HEAD_STAMP_B = re.compile(rb"(?m)^(" + STAMP.encode() + rb") +\d+ +[A-Z]+ ")
+HEAD_STAMP_B = LazyPattern(rb"(?m)^(" + STAMP.encode() + rb") +\d+ +[A-Z]+ ")
+
+#: The sources of the patterns the indexer hands around as `re.Pattern`s (`last_match_back`,
+#: `pattern is JSON_TS_B`): compiled on first access through `__getattr__` (PEP 562).
+_ON_ACCESS_B = {
+    "RECORD_START_B": rb"\n(?:" + DATE.encode() + rb"[^\n]{0,40}? [A-Z]+ \S+ \[(?!instance: )|\{)",
+    "TEXT_TS_B": rb"\n(" + STAMP.encode() + rb")",
+    "JSON_TS_B": rb'"asctime": ?"(' + STAMP.encode() + rb")",
+}
+
+
+def __getattr__(name: str) -> re.Pattern[bytes]:
+    if name not in _ON_ACCESS_B:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    pattern = globals()[name] = re.compile(_ON_ACCESS_B[name])
+    return pattern

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from kansoku.lazyre import LazyPattern
+
+# Compiled on first use (`kansoku.lazyre`): most `kansoku trace` runs meet no traceback.
+
 #: The final line of a traceback: `nova.exception.NoValidHost: msg`, `ValueError`, ...
-_EXC_LINE_RE = re.compile(r"^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)(?::\s?(.*))?$")
+_EXC_LINE_RE = LazyPattern(r"^((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*)(?::\s?(.*))?$")
 
 
 #: An exception named inside a first line's error summary (`...: nova.exception.Foo: msg`).
-_EXC_IN_MSG_RE = re.compile(
+_EXC_IN_MSG_RE = LazyPattern(
     r"(?:^|: |\s)((?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Timeout|Failure|Failed))(?:_Remote)?: "
 )
 
 
-_REMOTE_ERR_RE = re.compile(r"Remote error: ([A-Za-z_][\w.]*)")
+_REMOTE_ERR_RE = LazyPattern(r"Remote error: ([A-Za-z_][\w.]*)")
 
 
-_EXC_NAME_HINT = re.compile(
+_EXC_NAME_HINT = LazyPattern(
     r"(?:Error|Exception|Timeout|Failure|Failed|NotFound|Conflict|Invalid|Exit|Interrupt)"
 )
 

@@ -7,7 +7,6 @@ time went (bars per span, failing spans in red), then why each span is in the tr
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -55,14 +54,16 @@ def _short_id(rid: str) -> str:
     return rid[:12] + "…" if len(rid) > 13 else rid
 
 
-@dataclass
 class _Row:
     """One waterfall row: a span, or several quiet sibling spans of one service@host folded."""
 
-    spans: list[Span]
-    depth: int
-    failing: bool
-    root: bool
+    __slots__ = ("depth", "failing", "root", "spans")
+
+    def __init__(self, spans: list[Span], depth: int, failing: bool, root: bool) -> None:
+        self.spans = spans
+        self.depth = depth
+        self.failing = failing
+        self.root = root
 
     @property
     def start(self) -> float:

@@ -14,18 +14,19 @@ Elasticsearch URLs also take a time window: `?since=2026-11-23T10:00:00Z&until=.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from kansoku.errors import KansokuError
+from kansoku.lazyre import LazyPattern
 from kansoku.tracing.model import LogSource
 
+# datetime and urllib.parse are imported where a URL or a time is read: a store path (every
+# `kansoku trace ID`) needs neither.
+
 DEFAULT_INDEX_PATTERN = "flog-*"
-_WINDOW_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+_WINDOW_RE = LazyPattern(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -34,6 +35,8 @@ def _parse_time(value: str, name: str) -> float:
         return float(value)
     except ValueError:
         pass
+    from datetime import UTC, datetime
+
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -65,7 +68,12 @@ def parse_window(params: dict[str, list[str]], now: float | None = None) -> tupl
 
 
 def _open_file(target: str) -> LogSource:
-    path = unquote(urlsplit(target).path) if target.startswith("file:") else target
+    if target.startswith("file:"):
+        from urllib.parse import unquote, urlsplit
+
+        path = unquote(urlsplit(target).path)
+    else:
+        path = target
     store = Path(path).expanduser()
     if not store.is_dir():
         raise KansokuError(f"{store}: no index store here (run `kansoku index PATH` first)")
@@ -75,6 +83,8 @@ def _open_file(target: str) -> LogSource:
 
 
 def _open_es(target: str) -> LogSource:
+    from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
+
     from kansoku.tracing.sources.es import ElasticsearchSource, TimeWindow
 
     parts = urlsplit(target)
@@ -107,11 +117,21 @@ OPENERS: dict[str, Callable[[str], LogSource]] = {
 }
 
 
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+.-")
+
+
+def _scheme(target: str) -> str:
+    """The URL scheme (`[a-z][a-z0-9+.-]*` before `://`), or "" for a path: no regex to compile."""
+    head, sep, _ = target.partition("://")
+    if sep and head[:1].isalpha() and head[:1].islower() and _SCHEME_CHARS.issuperset(head):
+        return head
+    return ""
+
+
 def open_source(url_or_path: str | Path) -> LogSource:
     """The `LogSource` a user named: an index store path or an Elasticsearch URL."""
     target = str(url_or_path)
-    m = re.match(r"^([a-z][a-z0-9+.-]*)://", target)
-    scheme = m.group(1) if m else ""
+    scheme = _scheme(target)
     opener = OPENERS.get(scheme)
     if opener is None:
         known = ", ".join(sorted(s for s in OPENERS if s))

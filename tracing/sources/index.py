@@ -32,7 +32,6 @@ from kansoku.tracing.ingest.records import (
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.segment import SLICE, SLICE_BITS, Hits, SegmentReader, lookup
 from kansoku.tracing.store import FileEntry, Manifest, Store, load_block_table
-from kansoku.tracing.store_check import decode_gz_block, load_gz_offsets
 
 #: How far past a block's end to look for the end of its last record.
 _EXTEND_STEP = 64 * 1024
@@ -361,6 +360,8 @@ class _GzBlocks:
         self.entry = entry
         self.table = table
         self.cache = cache
+        from kansoku.tracing.store_check import load_gz_offsets  # .gz logs only: not at every start
+
         self.data_path, _ = store.gz_paths(entry.id)
         self.offsets, self.crcs = load_gz_offsets(store, entry)
         try:
@@ -374,6 +375,8 @@ class _GzBlocks:
         self.size = entry.gz_size
 
     def block(self, b: int) -> bytes:
+        from kansoku.tracing.store_check import decode_gz_block
+
         key = (self.entry.id, b)
         data = self.cache.get(key)
         if data is None:
