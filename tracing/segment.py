@@ -42,7 +42,6 @@ import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,32 +82,44 @@ def _pad8(n: int) -> int:
     return (n + 7) & ~7
 
 
-@dataclass
 class SegmentMeta:
     """What the manifest records of one segment (it is checked against the file)."""
 
-    name: str
-    size: int
-    count: int
-    crc: int
-    files: list[int] = field(default_factory=list)
+    def __init__(self, name: str, size: int, count: int, crc: int, files: list[int] | None = None) -> None:
+        self.name = name
+        self.size = size
+        self.count = count
+        self.crc = crc
+        self.files: list[int] = [] if files is None else files
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq=True
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"SegmentMeta({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**vars(self), "files": list(self.files)}
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> SegmentMeta:
         return cls(row["name"], int(row["size"]), int(row["count"]), int(row["crc"]), list(row["files"]))
 
 
-@dataclass(frozen=True)
 class _Layout:
     """Where each section of a segment starts, from the header's numbers."""
 
-    count: int
-    pages: int
-    blocks: int
-    width: int
+    __slots__ = ("blocks", "count", "pages", "width")
+
+    def __init__(self, count: int, pages: int, blocks: int, width: int) -> None:
+        self.count = count
+        self.pages = pages
+        self.blocks = blocks
+        self.width = width
 
     @property
     def blocks_at(self) -> int:

@@ -16,7 +16,6 @@ import sys
 import time
 import zlib
 from array import array
-from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -98,42 +97,91 @@ def default_codec_name() -> str:
     return "zstd"
 
 
-@dataclass
-class FileEntry:
+class _Row:
+    """Equality and `repr` over the instance's fields (`vars`), as a dataclass has them.
+
+    The manifest's rows are plain classes, not dataclasses: `kansoku trace` loads them, and
+    `import dataclasses` is ~8 ms of a ~40 ms process (it imports `inspect`). They keep a
+    `__dict__`, because the manifest is read and written through `vars()`."""
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq=True
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+class FileEntry(_Row):
     """What the store knows about one indexed file (one manifest row)."""
 
-    id: int
-    path: str
-    service: str
-    host: str
-    compressed: bool
-    dev: int
-    ino: int
-    head: str  # hex of the first 64 uncompressed bytes
-    offset: int = 0  # uncompressed bytes indexed (always at a line boundary)
-    lines: int = 0
-    blocks: int = 0
-    first_ts: str | None = None
-    last_ts: str | None = None
-    problems_count: int = 0
-    problems: list[list[int | str]] = field(default_factory=list)  # [line, reason]
-    state: str = "live"  # live | gone (content no longer on disk)
-    disk_size: int = 0
-    mtime: float = 0.0
-    last_kind: str = ""  # kind of the last record seen: "text" or "other" (for problem checks)
-    gz_blocks: int = 0  # blocks of a .gz file kept in the store's seekable copy
-    gz_codec: str = "zlib"  # how those blocks are compressed (CODECS)
-    table_crc: int = 0  # crc32 of the committed block table (blocks x 16 bytes)
-    gz_size: int = 0  # committed bytes of the seekable copy
-    gz_off_crc: int = 0  # crc32 of its committed offsets file (gz_blocks x (offset, block crc32))
+    def __init__(
+        self,
+        id: int,
+        path: str,
+        service: str,
+        host: str,
+        compressed: bool,
+        dev: int,
+        ino: int,
+        head: str,
+        offset: int = 0,
+        lines: int = 0,
+        blocks: int = 0,
+        first_ts: str | None = None,
+        last_ts: str | None = None,
+        problems_count: int = 0,
+        problems: list[list[int | str]] | None = None,
+        state: str = "live",
+        disk_size: int = 0,
+        mtime: float = 0.0,
+        last_kind: str = "",
+        gz_blocks: int = 0,
+        gz_codec: str = "zlib",
+        table_crc: int = 0,
+        gz_size: int = 0,
+        gz_off_crc: int = 0,
+    ) -> None:
+        self.id = id
+        self.path = path
+        self.service = service
+        self.host = host
+        self.compressed = compressed
+        self.dev = dev
+        self.ino = ino
+        self.head = head  # hex of the first 64 uncompressed bytes
+        self.offset = offset  # uncompressed bytes indexed (always at a line boundary)
+        self.lines = lines
+        self.blocks = blocks
+        self.first_ts = first_ts
+        self.last_ts = last_ts
+        self.problems_count = problems_count
+        self.problems: list[list[int | str]] = [] if problems is None else problems  # [line, reason]
+        self.state = state  # live | gone (content no longer on disk)
+        self.disk_size = disk_size
+        self.mtime = mtime
+        self.last_kind = last_kind  # kind of the last record seen: "text" or "other" (for problem checks)
+        self.gz_blocks = gz_blocks  # blocks of a .gz file kept in the store's seekable copy
+        self.gz_codec = gz_codec  # how those blocks are compressed (CODECS)
+        self.table_crc = table_crc  # crc32 of the committed block table (blocks x 16 bytes)
+        self.gz_size = gz_size  # committed bytes of the seekable copy
+        self.gz_off_crc = (
+            gz_off_crc  # crc32 of its committed offsets file (gz_blocks x (offset, block crc32))
+        )
 
 
-_ENTRY_DEFAULTS = {f.name: f.default for f in fields(FileEntry) if f.default is not MISSING}
+#: The defaults of FileEntry's optional fields (a row written by an older kansoku lacks some).
+_ENTRY_DEFAULTS = {k: v for k, v in vars(FileEntry(0, "", "", "", False, 0, 0, "")).items() if k not in (
+    "id", "path", "service", "host", "compressed", "dev", "ino", "head"
+)}  # fmt: skip
 
 
 def _entry(row: dict[str, Any]) -> FileEntry:
-    """A manifest row -> FileEntry without the dataclass __init__ (a lookup loads every row
-    of a large manifest; this is ~5x faster). Missing fields take their defaults."""
+    """A manifest row -> FileEntry without running __init__ (a lookup loads every row of a
+    large manifest; this is ~5x faster). Missing fields take their defaults."""
     entry: FileEntry = object.__new__(FileEntry)
     values = dict(_ENTRY_DEFAULTS)
     values["problems"] = []
@@ -142,15 +190,26 @@ def _entry(row: dict[str, Any]) -> FileEntry:
     return entry
 
 
-@dataclass
-class Manifest:
-    version: int = FORMAT_VERSION
-    block_size: int = BLOCK_SIZE
-    next_file_id: int = 1
-    next_segment: int = 1
-    files: list[FileEntry] = field(default_factory=list)
-    segments: list[SegmentMeta] = field(default_factory=list)
-    updated: float = 0.0
+class Manifest(_Row):
+    """The commit point's content: files, segments, counters."""
+
+    def __init__(
+        self,
+        version: int = FORMAT_VERSION,
+        block_size: int = BLOCK_SIZE,
+        next_file_id: int = 1,
+        next_segment: int = 1,
+        files: list[FileEntry] | None = None,
+        segments: list[SegmentMeta] | None = None,
+        updated: float = 0.0,
+    ) -> None:
+        self.version = version
+        self.block_size = block_size
+        self.next_file_id = next_file_id
+        self.next_segment = next_segment
+        self.files: list[FileEntry] = [] if files is None else files
+        self.segments: list[SegmentMeta] = [] if segments is None else segments
+        self.updated = updated
 
 
 class Store:
@@ -235,7 +294,7 @@ class Store:
 
 
 def manifest_dict(manifest: Manifest) -> dict[str, Any]:
-    """The manifest as JSON-ready data (`dataclasses.asdict` deep-copies every row: ~20x slower
+    """The manifest as JSON-ready data (`dataclasses.asdict` would deep-copy every row: ~20x slower
     for a store of thousands of files, and a run serialises it to tell whether it changed)."""
     data = dict(vars(manifest))
     data["files"] = [vars(f) for f in manifest.files]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import zlib
 from array import array
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from kansoku.errors import KansokuError
@@ -25,14 +24,19 @@ from kansoku.tracing.segment import SegmentReader
 from kansoku.tracing.store import FileEntry, Manifest, Store, codec, load_block_table
 
 
-@dataclass
 class Damage:
     """One damaged store file and what depends on it."""
 
-    path: Path
-    reason: str
-    segment: str | None = None  # a segment to drop from the manifest
-    file_ids: set[int] = field(default_factory=set)  # entries whose data must be re-indexed
+    def __init__(
+        self, path: Path, reason: str, segment: str | None = None, file_ids: set[int] | None = None
+    ) -> None:
+        self.path = path
+        self.reason = reason
+        self.segment = segment  # a segment to drop from the manifest
+        self.file_ids: set[int] = set() if file_ids is None else file_ids  # entries to re-index
+
+    def __repr__(self) -> str:
+        return f"Damage({self.path!r}, {self.reason!r}, {self.segment!r}, {self.file_ids!r})"
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"

@@ -14,7 +14,6 @@ import sys
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from kansoku.config import DEFAULT_STORE
@@ -31,6 +30,7 @@ from kansoku.tracing.ingest.records import (
 )
 from kansoku.tracing.model import LogLine
 from kansoku.tracing.segment import SLICE, SLICE_BITS, Hits, SegmentReader, lookup
+from kansoku.tracing.slotted import FrozenRecord
 from kansoku.tracing.store import FileEntry, Manifest, Store, load_block_table
 
 #: How far past a block's end to look for the end of its last record.
@@ -40,11 +40,19 @@ _EXTEND_MAX = 1 << 20
 _STEP_BACK_MAX = 8
 
 
-@dataclass(frozen=True, slots=True)
-class _Range:
-    start: int
+class _Range(FrozenRecord):
+    """A block's byte range in a file and the line number it starts at (a dict key)."""
+
+    __slots__ = ("end", "line_no", "start")
+
     end: int
     line_no: int
+    start: int
+
+    def __init__(self, start: int, end: int, line_no: int) -> None:
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "line_no", line_no)
 
 
 class _Segments:
