@@ -47,6 +47,7 @@ from typing import Any
 
 from kansoku.errors import KansokuError
 from kansoku.tracing.durable import StoreDamaged, write_new
+from kansoku.tracing.slotted import Row
 
 MAGIC = b"KSKIDX03"
 END_MAGIC = b"KSKEND03"
@@ -82,7 +83,7 @@ def _pad8(n: int) -> int:
     return (n + 7) & ~7
 
 
-class SegmentMeta:
+class SegmentMeta(Row):
     """What the manifest records of one segment (it is checked against the file)."""
 
     def __init__(self, name: str, size: int, count: int, crc: int, files: list[int] | None = None) -> None:
@@ -91,16 +92,6 @@ class SegmentMeta:
         self.count = count
         self.crc = crc
         self.files: list[int] = [] if files is None else files
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq=True
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return vars(self) == vars(other)
-
-    def __repr__(self) -> str:
-        return f"SegmentMeta({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
     def to_json(self) -> dict[str, Any]:
         return {**vars(self), "files": list(self.files)}

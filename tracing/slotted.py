@@ -12,6 +12,8 @@ and inherits the rest, which reads the fields from `__slots__`:
   dataclass's `FrozenInstanceError` is one); `__init__` sets fields with
   `object.__setattr__`, as the frozen dataclass's generated one does.
 * `replace(record, **changes)`: `dataclasses.replace`.
+* `Row`: the same equality and `repr` for a class that keeps a `__dict__` (the index
+  manifest's rows, read and written through `vars()`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,23 @@ class Record:
     def __repr__(self) -> str:
         fields = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)
         return f"{type(self).__qualname__}({fields})"
+
+
+class Row:
+    """Equality and `repr` over the instance's `vars()`, as a (non-frozen) dataclass has them.
+
+    For records that keep a `__dict__`: the index manifest's rows are read from and written
+    to JSON through `vars()`. Unhashable, like a dataclass with `eq=True`."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 class FrozenRecord(Record):

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from kansoku.errors import KansokuError
 from kansoku.tracing.durable import StoreDamaged, fsync_dir, fsync_file, write_new
 from kansoku.tracing.segment import SegmentMeta
+from kansoku.tracing.slotted import Row
 
 FORMAT_VERSION = 3  # 2: checksums (manifest, segment pages, block tables, .gz copies); 3: 7-byte postings
 BLOCK_SIZE = 128 * 1024
@@ -97,26 +98,11 @@ def default_codec_name() -> str:
     return "zstd"
 
 
-class _Row:
-    """Equality and `repr` over the instance's fields (`vars`), as a dataclass has them.
+class FileEntry(Row):
+    """What the store knows about one indexed file (one manifest row).
 
-    The manifest's rows are plain classes, not dataclasses: `kansoku trace` loads them, and
-    `import dataclasses` is ~8 ms of a ~40 ms process (it imports `inspect`). They keep a
-    `__dict__`, because the manifest is read and written through `vars()`."""
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq=True
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return vars(self) == vars(other)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
-
-
-class FileEntry(_Row):
-    """What the store knows about one indexed file (one manifest row)."""
+    A plain class (`Row`), not a dataclass: `kansoku trace` loads the manifest, and
+    `import dataclasses` is ~8 ms of a ~40 ms process (it imports `inspect`)."""
 
     def __init__(
         self,
@@ -190,7 +176,7 @@ def _entry(row: dict[str, Any]) -> FileEntry:
     return entry
 
 
-class Manifest(_Row):
+class Manifest(Row):
     """The commit point's content: files, segments, counters."""
 
     def __init__(
