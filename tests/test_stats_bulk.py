@@ -21,7 +21,8 @@ import pytest
 from kansoku.tracing import stats
 from kansoku.tracing.ingest.routes import route_template
 from kansoku.tracing.stats_bulk import _IDS, _ZERO, scan_bulk
-from kansoku.tracing.stats_scan import Groups, scan_chunk, scan_file
+from kansoku.tracing.stats_scan import Groups, scan_chunk
+from tests.support.stats import assert_same, reference, scanned
 
 DATA = Path(__file__).parent / "data"
 #: Recorded logs with access lines in them (see the READMEs next to them for their sources).
@@ -74,25 +75,11 @@ def _vary(line: str, rnd: random.Random) -> str:
 
 
 def _reference(path: Path) -> stats.StatsInput:
-    out = stats.StatsInput()
-    for access in stats.access_infos(stats._stream_lines(str(path))):
-        out.lines += 1
-        out.add("svc", access)
-    return out
+    return reference(str(path), "svc")
 
 
 def _scanned(path: Path, chunk_size: int = 8 << 20) -> Groups:
-    groups = Groups({}, {}, stats.access_infos)
-    scan_file(str(path), "svc", groups, chunk_size=chunk_size)
-    return groups
-
-
-def _same(ref: stats.StatsInput, got: Groups) -> None:
-    assert got.lines == ref.lines
-    assert list(got.counts.items()) == list(ref.counts.items())  # first-seen order included
-    assert list(got.durations) == list(ref.durations)
-    for key, values in ref.durations.items():
-        assert got.durations[key] == values, key  # same floats, same order
+    return scanned(str(path), "svc", chunk_size)
 
 
 def _bulk(data: bytes) -> Groups | None:
@@ -128,8 +115,8 @@ def test_oslo_access_lines_in_bulk_equal_the_per_line_parser(tmp_path: Path, end
     assert _bulk(data) is not None  # the bulk path takes this chunk
     ref = _reference(path)
     assert ref.lines > 5000 and len(ref.counts) > 10
-    _same(ref, _scanned(path))
-    _same(ref, _scanned(path, chunk_size=64 << 10))  # many chunks, cut mid-file
+    assert_same(ref, _scanned(path))
+    assert_same(ref, _scanned(path, chunk_size=64 << 10))  # many chunks, cut mid-file
 
 
 #: Lines the bulk path cannot prove: each, inside a chunk of oslo lines, makes it refuse
@@ -166,9 +153,9 @@ def test_a_chunk_with_an_odd_line_is_refused_and_read_per_line(tmp_path: Path, o
     path = tmp_path / "api.log"
     path.write_bytes(data)
     ref = _reference(path)
-    _same(ref, _scanned(path))
+    assert_same(ref, _scanned(path))
     # in a chunk of its own the rest is read in bulk again, still exactly
-    _same(ref, _scanned(path, chunk_size=32 << 10))
+    assert_same(ref, _scanned(path, chunk_size=32 << 10))
 
 
 def test_every_real_access_line_alone_same_as_per_line(tmp_path: Path) -> None:
@@ -179,7 +166,7 @@ def test_every_real_access_line_alone_same_as_per_line(tmp_path: Path) -> None:
         ref = _reference(path)
         groups = Groups({}, {}, stats.access_infos)
         scan_chunk(path.read_bytes(), "svc", groups)
-        _same(ref, groups)
+        assert_same(ref, groups)
 
 
 def test_zeroed_keys_keep_their_route() -> None:
@@ -213,7 +200,7 @@ def test_many_distinct_paths_keep_the_memo_bounded(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
     groups = _scanned(path)
     assert len(groups.bulk_memo) <= 65_537
-    _same(_reference(path), groups)
+    assert_same(_reference(path), groups)
     assert list(groups.counts) == [("svc", "GET", "/v2.1/flavors/{id}", 200)]
 
 
@@ -231,7 +218,7 @@ def test_lines_longer_than_the_read_buffer_and_no_last_newline(tmp_path: Path) -
     ref = _reference(path)
     assert ref.lines == 400 and ("svc", "GET", "/v2.1/servers/detail", 200) in ref.counts
     for chunk_size in (4096, 8192, 1 << 20):
-        _same(ref, _scanned(path, chunk_size=chunk_size))
+        assert_same(ref, _scanned(path, chunk_size=chunk_size))
 
 
 def _json_records() -> list[str]:
@@ -260,8 +247,8 @@ def test_json_access_records_in_bulk_equal_the_per_line_parser(tmp_path: Path) -
     path.write_text("\n".join(lines) + "\n")
     ref = _reference(path)
     assert ref.lines == len(candidates)
-    _same(ref, _scanned(path))
-    _same(ref, _scanned(path, chunk_size=64 << 10))
+    assert_same(ref, _scanned(path))
+    assert_same(ref, _scanned(path, chunk_size=64 << 10))
     for odd in (
         '{"asctime": "2026-11-20", "message": "10.20.0.8 \\"GET /x\\" status: 404 len: 0"}',
         '{"message": "10.20.0.8 \\"GET /r\\u00e9\\" status: 200 len: 0 time: 0.01", "asctime": "2026-11-20 08:34:39,027"}',
@@ -275,4 +262,4 @@ def test_json_access_records_in_bulk_equal_the_per_line_parser(tmp_path: Path) -
             Groups({}, {}, stats.access_infos),
         )
         path.write_text("\n".join(with_odd) + "\n")
-        _same(_reference(path), _scanned(path))
+        assert_same(_reference(path), _scanned(path))

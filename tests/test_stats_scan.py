@@ -17,32 +17,10 @@ from kansoku.tracing import stats
 from kansoku.tracing.demo.generate import generate
 from kansoku.tracing.index import build_index, iter_entries
 from kansoku.tracing.ingest.routes import route_template
-from kansoku.tracing.stats_scan import Groups, _shape, scan_file, scan_files
+from kansoku.tracing.stats_scan import _shape, scan_files
+from tests.support.stats import assert_same, reference, scanned
 
 REAL = Path(__file__).parent / "data" / "real-openstack"
-
-
-def _reference(path: str, service: str) -> stats.StatsInput:
-    """What `stats.collect` computed before stats_scan: one AccessInfo per candidate line."""
-    out = stats.StatsInput()
-    for access in stats.access_infos(stats._stream_lines(path)):
-        out.lines += 1
-        out.add(service, access)
-    return out
-
-
-def _scanned(path: str, service: str, chunk_size: int = 8 << 20) -> Groups:
-    groups = Groups({}, {}, stats.access_infos)
-    scan_file(path, service, groups, chunk_size=chunk_size)
-    return groups
-
-
-def _same(ref: stats.StatsInput, got: Groups) -> None:
-    assert got.lines == ref.lines
-    assert list(got.counts.items()) == list(ref.counts.items())  # first-seen order included
-    assert list(got.durations) == list(ref.durations)
-    for key, values in ref.durations.items():
-        assert got.durations[key] == values, key  # same floats, same order
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +36,9 @@ def test_demo_cloud_every_file_same_as_per_line_path(demo_store: Path) -> None:
     assert any(e.path.endswith(".gz") for e in entries)
     total = 0
     for entry in entries:
-        ref = _reference(entry.path, entry.service)
-        _same(ref, _scanned(entry.path, entry.service))
-        _same(ref, _scanned(entry.path, entry.service, chunk_size=4096))  # chunk cuts mid-file
+        ref = reference(entry.path, entry.service)
+        assert_same(ref, scanned(entry.path, entry.service))
+        assert_same(ref, scanned(entry.path, entry.service, chunk_size=4096))  # chunk cuts mid-file
         total += ref.lines
     assert total > 1000  # the demo cloud's API services log thousands of access lines
 
@@ -80,7 +58,7 @@ def test_collect_equals_reference_over_the_whole_store(demo_store: Path) -> None
 @pytest.mark.parametrize("name", sorted(p.name for p in REAL.glob("*.log")))
 def test_recorded_real_logs_same_as_per_line_path(name: str) -> None:
     path = str(REAL / name)
-    _same(_reference(path, "svc"), _scanned(path, "svc"))
+    assert_same(reference(path, "svc"), scanned(path, "svc"))
 
 
 HEAD = "2026-11-20 08:34:38.167 39233 INFO nova.api.openstack.requestlog [None req-6d537633-2a30-44bf-b72c-4eeadb6c1775 u p - - default default]"
@@ -117,9 +95,9 @@ EDGES = [
 def test_edge_lines_same_as_per_line_path(tmp_path: Path, ending: str) -> None:
     path = tmp_path / "api.log"
     path.write_bytes(ending.join(EDGES).encode() + ending.encode())
-    ref = _reference(str(path), "svc")
+    ref = reference(str(path), "svc")
     assert ref.lines >= 15  # the reference itself reads most of them
-    _same(ref, _scanned(str(path), "svc"))
+    assert_same(ref, scanned(str(path), "svc"))
 
 
 def test_dense_chunk_with_one_odd_line_falls_back(tmp_path: Path) -> None:
@@ -130,10 +108,10 @@ def test_dense_chunk_with_one_odd_line_falls_back(tmp_path: Path) -> None:
     zipped = tmp_path / "dense.log.1.gz"
     zipped.write_bytes(gzip.compress(path.read_bytes()))
     for p in (path, zipped):
-        ref = _reference(str(p), "svc")
+        ref = reference(str(p), "svc")
         assert ref.lines == len(lines)
-        _same(ref, _scanned(str(p), "svc"))
-        _same(ref, _scanned(str(p), "svc", chunk_size=4096))  # a chunk per 1 MiB read
+        assert_same(ref, scanned(str(p), "svc"))
+        assert_same(ref, scanned(str(p), "svc", chunk_size=4096))  # a chunk per 1 MiB read
 
 
 def test_shape_keeps_the_route() -> None:

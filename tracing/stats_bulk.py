@@ -92,23 +92,27 @@ def _group_of(service: str, key: bytes) -> GroupKey:
     return (service, method.decode(), route_template(path.decode("ascii")), int(key[-3:]))
 
 
-def scan_bulk(data: bytes | bytearray, service: str, groups: Groups, end: int) -> bool:
-    """Add the access lines of `data[:end]` (whole lines) to `groups` in bulk; False, with
-    nothing added, when the chunk is not provably exact (see the module docstring)."""
+def _key_times(pattern: re.Pattern[bytes], data: bytes | bytearray, end: int) -> list[tuple[bytes, bytes]]:
+    """`pattern.findall(data, 0, end)`: (key, time) per line, with the collector paused (findall
+    makes a tuple per line: no collection passes over millions of them meanwhile)."""
     collecting = gc.isenabled()
-    gc.disable()  # findall makes a tuple per line: no collection passes over them meanwhile
+    gc.disable()
     try:
-        found = _ACCESS.findall(data, 0, end)
-        if not _provably_exact(data, end, len(found)):
-            return False
-        if not found:
-            return True
-        keys, took = zip(*found, strict=True)
-        del found
+        found: list[tuple[bytes, bytes]] = pattern.findall(data, 0, end)
+        return found
     finally:
         if collecting:
             gc.enable()
-    _add_lines(b"\n".join(keys), took, service, groups)
+
+
+def scan_bulk(data: bytes | bytearray, service: str, groups: Groups, end: int) -> bool:
+    """Add the access lines of `data[:end]` (whole lines) to `groups` in bulk; False, with
+    nothing added, when the chunk is not provably exact (see the module docstring)."""
+    found = _key_times(_ACCESS, data, end)
+    if not _provably_exact(data, end, len(found)):
+        return False
+    if found:
+        _add_found(found, service, groups)
     return True
 
 
@@ -120,19 +124,20 @@ def scan_json_lines(lines: bytes, count: int, service: str, groups: Groups) -> b
     Each line is matched as `stats_scan._JSON` matches it per line (anchored at the line's
     start, its fields inside the line), so a line matched here gives what it gives there.
     """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        found = _JSON_LINES.findall(lines)
-        if len(found) != count:
-            return False
-        keys, took = zip(*found, strict=True)
-        del found
-    finally:
-        if collecting:
-            gc.enable()
-    _add_lines(b"\n".join(keys).replace(b'\\"', b'"'), took, service, groups)
+    found = _key_times(_JSON_LINES, lines, len(lines))
+    if len(found) != count:
+        return False
+    _add_found(found, service, groups, unescape=True)
     return True
+
+
+def _add_found(
+    found: list[tuple[bytes, bytes]], service: str, groups: Groups, unescape: bool = False
+) -> None:
+    keys, took = zip(*found, strict=True)
+    del found[:]  # the tuples go now, not after the grouping
+    joined = b"\n".join(keys)
+    _add_lines(joined.replace(b'\\"', b'"') if unescape else joined, took, service, groups)
 
 
 def _add_lines(joined: bytes, took: tuple[bytes, ...], service: str, groups: Groups) -> None:
