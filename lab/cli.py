@@ -40,12 +40,13 @@ def lab_up(
     `transport_url` reuses a running RabbitMQ (the tests share one per session); without it
     the lab starts its own from the Debian package. `step(text)` is told each phase (the CLI
     shows it next to a spinner: `lab up` takes about 90 s). `compute_driver` picks nova's fake
-    driver (`lab_services.DEFAULT_COMPUTE_DRIVER` unless given; `fake.FakeBuildAbortDriver`
+    driver (`lab_nova.DEFAULT_COMPUTE_DRIVER` unless given; `fake.FakeBuildAbortDriver`
     fails every build in nova-compute). `service_down_time` (seconds) is how long after its last
-    heartbeat Nova calls a service down (`lab_services.SERVICE_DOWN_TIME` unless given).
+    heartbeat Nova calls a service down (`lab_nova.SERVICE_DOWN_TIME` unless given).
     """
     say = step or (lambda _text: None)
     from kansoku.errors import KansokuError
+    from kansoku.lab import nova_setup as lab_nova
     from kansoku.lab import rpc as lab_rpc
     from kansoku.lab import services as lab_services
     from kansoku.process import ManagedProcess, free_port, pid_exists
@@ -93,13 +94,13 @@ def lab_up(
                 )
             assert transport_url is not None
             nova_f = pool.submit(
-                lab_services.prepare_nova,
+                lab_nova.prepare_nova,
                 paths,
                 ks_url,
                 pl_url,
                 transport_url,
                 gl_url,
-                service_down_time or lab_services.SERVICE_DOWN_TIME,
+                service_down_time or lab_nova.SERVICE_DOWN_TIME,
             )
             ks_dir, pl_dir, nova_dir = ks_f.result(), pl_f.result(), nova_f.result()
             gl_dir = gl_f.result()
@@ -120,18 +121,16 @@ def lab_up(
         # conductor, scheduler and compute start while nova-api imports: compute waits for
         # conductor; compute reports its fake host to placement as it starts.
         say("starting nova-api, conductor, scheduler, compute")
-        driver = compute_driver or lab_services.DEFAULT_COMPUTE_DRIVER
-        nova_rpc = [
-            lab_services.start_nova_service(paths, name, driver) for name in lab_services.NOVA_RPC_SERVICES
-        ]
+        driver = compute_driver or lab_nova.DEFAULT_COMPUTE_DRIVER
+        nova_rpc = [lab_nova.start_nova_service(paths, name, driver) for name in lab_nova.NOVA_RPC_SERVICES]
         for proc in nova_rpc:
             launch(proc, None, paths.log(proc.name))
         nova_api = lab_services.start_wsgi(paths, "nova-api", nova_dir, nova_port)
         launch(nova_api, nova_url, paths.log("nova-api"))
         say("waiting for nova services to report")
         for proc in nova_rpc:
-            lab_services.wait_nova_service(paths, proc)
-        lab_services.discover_hosts(paths)
+            lab_nova.wait_nova_service(paths, proc)
+        lab_nova.discover_hosts(paths)
 
         say("starting the RPC pair")
         rpc_dir = paths.service("rpc")

@@ -22,7 +22,7 @@ from kansoku.tracing.index import scan as ix
 from kansoku.tracing.ingest import oslo_format, routes
 from kansoku.tracing.ingest.records import starts_record
 from kansoku.tracing.segment import SLICE, SLICE_BITS
-from kansoku.tracing.sources import index as si
+from kansoku.tracing.sources import chunk as si
 from kansoku.tracing.store import BLOCK_SIZE
 
 DATA = Path(__file__).parent / "data"
@@ -140,7 +140,7 @@ def test_block_scan_matches_the_regexes_on_mutated_headers(corpus: list[bytes]) 
 def _slow_definite_start(data: bytes, start: int) -> bool:
     nl = data.find(b"\n", start)
     line = data[start : nl if nl != -1 else len(data)].decode("utf-8", "replace").rstrip("\r")
-    return starts_record(line) and not si._is_exception_prefix(line)
+    return starts_record(line) and not si.is_exception_prefix(line)
 
 
 def test_record_start_bytes_fast_path_agrees_with_parse(corpus: list[bytes]) -> None:
@@ -148,7 +148,7 @@ def test_record_start_bytes_fast_path_agrees_with_parse(corpus: list[bytes]) -> 
     for data in [*corpus, b"\n".join(EDGE_LINES)]:
         start = 0
         while start < len(data) and checked < 400_000:
-            assert si._definite_start(data, start) == _slow_definite_start(data, start), data[
+            assert si.definite_start(data, start) == _slow_definite_start(data, start), data[
                 start : start + 100
             ]
             checked += 1

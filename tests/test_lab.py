@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from kansoku.cli import build_app
 from kansoku.errors import KansokuError
+from kansoku.lab import nova_setup as lab_nova
 from kansoku.lab import services as lab_services
 from kansoku.lab.cli import lab_down, lab_status, lab_up
 from kansoku.lab.services import LabPaths, LabState, ServiceRecord, write_state
@@ -130,7 +131,7 @@ def test_setup_command_failure_shows_its_output(tmp_path: Path) -> None:
 
 def test_config_files_use_text_and_json_logging(tmp_path: Path) -> None:
     paths = LabPaths(tmp_path)
-    text = lab_services.nova_conf_text(
+    text = lab_nova.nova_conf_text(
         paths, "http://127.0.0.1:5000", "http://127.0.0.1:8778", "rabbit://x/", "http://127.0.0.1:9292"
     )
     assert "use_json = False" in text
@@ -167,9 +168,9 @@ def test_two_step_against_a_stopped_lab_says_which_part_stopped(tmp_path: Path) 
 
 def test_compute_driver_is_the_fake_driver_unless_asked(tmp_path: Path) -> None:
     paths = LabPaths(tmp_path)
-    assert "compute_driver = fake.FakeDriver" in lab_services.nova_service_conf_text(paths, "nova-compute")
-    text = lab_services.nova_service_conf_text(paths, "nova-compute", "fake.FakeBuildAbortDriver")
+    assert "compute_driver = fake.FakeDriver" in lab_nova.nova_service_conf_text(paths, "nova-compute")
+    text = lab_nova.nova_service_conf_text(paths, "nova-compute", "fake.FakeBuildAbortDriver")
     assert "compute_driver = fake.FakeBuildAbortDriver" in text
-    assert "compute_driver =" not in lab_services.nova_service_conf_text(
+    assert "compute_driver =" not in lab_nova.nova_service_conf_text(
         paths, "nova-api", "fake.FakeBuildAbortDriver"
     )

@@ -1,4 +1,4 @@
-"""`stats_bulk`: a chunk of access lines grouped in bulk gives exactly what the per-line parser gives.
+"""`stats.bulk`: a chunk of access lines grouped in bulk gives exactly what the per-line parser gives.
 
 The reference is `stats.access_infos`, the general per-line parser, over the same bytes. Real
 access lines are taken from the recorded logs in tests/data (oslo.service/eventlet
@@ -20,8 +20,8 @@ import pytest
 
 from kansoku.tracing import stats
 from kansoku.tracing.ingest.routes import route_template
-from kansoku.tracing.stats_bulk import _IDS, _ZERO, scan_bulk
-from kansoku.tracing.stats_scan import Groups, scan_chunk
+from kansoku.tracing.stats.bulk import _IDS, _ZERO, scan_bulk
+from kansoku.tracing.stats.scan import Groups, scan_chunk
 from tests.support.stats import assert_same, reference, scanned
 
 DATA = Path(__file__).parent / "data"
@@ -232,7 +232,7 @@ def test_json_access_records_in_bulk_equal_the_per_line_parser(tmp_path: Path) -
     """oslo.log JSON records (placement's requestlog, recorded): the candidate lines of a
     JSON service's chunk go in bulk when every one is a JSON access record, and give what the
     per-line parser gives; one odd record makes the bulk path refuse them."""
-    from kansoku.tracing.stats_bulk import scan_json_lines
+    from kansoku.tracing.stats.bulk import scan_json_lines
 
     records = _json_records()
     access = [line for line in records if "status: " in line]

@@ -1,4 +1,4 @@
-"""`kansoku trace stats` reads its access lines through `stats_scan`: the same groups, counts,
+"""`kansoku trace stats` reads its access lines through `stats.scan`: the same groups, counts,
 durations and first-seen order as the general per-line path (`stats.access_infos`) it replaced.
 
 The reference is the general path itself, run over the same files: the demo cloud (text
@@ -17,7 +17,8 @@ from kansoku.tracing import stats
 from kansoku.tracing.demo.generate import generate
 from kansoku.tracing.index import build_index, iter_entries
 from kansoku.tracing.ingest.routes import route_template
-from kansoku.tracing.stats_scan import _shape, scan_files
+from kansoku.tracing.stats.groups import _shape
+from kansoku.tracing.stats.scan import scan_files
 from tests.support.stats import assert_same, reference, scanned
 
 REAL = Path(__file__).parent / "data" / "real-openstack"

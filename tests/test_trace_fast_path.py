@@ -70,7 +70,7 @@ TRACE_STDLIB = frozenset(
 #: on first use (`kansoku.lazyre`).
 IMPORT_TIME_REGEXES = {
     "kansoku.ids": 9,
-    "kansoku.tracing.sources.index": 3,
+    "kansoku.tracing.sources.chunk": 3,
     "kansoku.tracing.ingest.routes": 2,
 }
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from kansoku.tracing import stats
-from kansoku.tracing.stats_scan import Groups, scan_file
+from kansoku.tracing.stats.scan import Groups, scan_file
 
 
 def reference(path: str, service: str) -> stats.StatsInput:
-    """What `stats.collect` computed before stats_scan: one AccessInfo per candidate line."""
+    """What `stats.collect` computed before stats.scan: one AccessInfo per candidate line."""
     out = stats.StatsInput()
     for access in stats.access_infos(stats._stream_lines(path)):
         out.lines += 1

@@ -9,7 +9,6 @@ a block read, never a wrong line.
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from bisect import bisect_left
@@ -18,19 +17,18 @@ from pathlib import Path
 
 from kansoku.config import DEFAULT_STORE
 from kansoku.errors import KansokuError
-from kansoku.ids import ID_TAIL_BYTES_RE, ID_TAIL_RE
+from kansoku.ids import ID_TAIL_RE
 from kansoku.tracing.durable import StoreDamaged
 from kansoku.tracing.ingest.files import LogReadError, open_error, read_chunks
 from kansoku.tracing.ingest.parse import parse_record, unparsed_line
 from kansoku.tracing.ingest.records import (
     is_exception_prefix,
-    iter_raw_records,
-    json_record_start,
     starts_record,
 )
 from kansoku.tracing.model import LogLine
-from kansoku.tracing.segment import SLICE, SLICE_BITS, Hits, SegmentReader, lookup
+from kansoku.tracing.segment import Hits, SegmentReader, lookup
 from kansoku.tracing.slotted import FrozenRecord
+from kansoku.tracing.sources.chunk import MAP_AT, Chunk
 from kansoku.tracing.store import FileEntry, Manifest, Store, load_block_table
 
 #: How far past a block's end to look for the end of its last record.
@@ -85,197 +83,9 @@ class _Segments:
         self._readers = []
 
 
-class _Chunk:
-    """One block widened to whole records; records are found around id hits, on demand.
-
-    Splitting a whole 128 KiB block into records costs a Python step per line; a lookup
-    only needs the few records that hold the ids, so it finds the id bytes with
-    `bytes.find` (the segments say which ids each block holds), walks back to the nearest
-    line that surely starts a record and groups forward from there with the same rules as
-    `iter_raw_records`.
-    """
-
-    __slots__ = ("_marks", "_tails", "asked", "block_at", "data", "line_no", "offset", "records")
-
-    def __init__(self, data: bytes, line_no: int, offset: int, block_at: int = 0) -> None:
-        self.data = data
-        self.line_no = line_no  # line number of data[0]
-        self.offset = offset  # file offset of data[0]
-        self.block_at = block_at  # where the indexed block starts in data (records before it are read too)
-        self.records: dict[int, tuple[int, int, str, int]] = {}  # start -> (line, offset, raw, end)
-        self._tails: dict[bytes, list[int]] | None = None  # UUID tail -> positions (one scan)
-        self.asked = 0  # ids looked up in this chunk so far (all calls)
-        self._marks: list[tuple[int, int]] = [(0, line_no)]  # (position, line number) known
-
-    def records_with(self, tail: bytes, many: bool = False, mask: int = 0) -> Iterator[tuple[int, int, str]]:
-        """Records holding `tail`. A `bytes.find` per occurrence, only in the 8 KiB slices of
-        the block that `mask` (from the posting) names; `many` (ids asked of this chunk, over
-        all calls, >= _MAP_AT) maps every UUID of the chunk in one regex scan instead, kept
-        for later calls."""
-        if many and self._tails is None:
-            tails: dict[bytes, list[int]] = {}
-            for m in ID_TAIL_BYTES_RE.finditer(self.data):
-                tails.setdefault(m.group(1), []).append(m.start(1))
-            self._tails = tails
-        if self._tails is not None:
-            covered = -1
-            for pos in self._tails.get(tail, ()):
-                if pos < covered:
-                    continue
-                rec = self._record_at(pos)
-                covered = rec[3]
-                yield rec[0], rec[1], rec[2]
-            return
-        data = self.data
-        covered = 0
-        for lo, hi in self._windows(mask):
-            pos = data.find(tail, max(lo, covered), hi)
-            while pos != -1:
-                rec = self._record_at(pos)
-                covered = max(rec[3], pos + 1)
-                yield rec[0], rec[1], rec[2]
-                pos = data.find(tail, covered, hi)
-
-    def _windows(self, mask: int) -> list[tuple[int, int]]:
-        """Byte ranges of data that can hold an id of slice `mask` (adjacent slices joined).
-
-        Bit i: a UUID starting in [i * SLICE, (i + 1) * SLICE) of the block, so its tail lies
-        in [start + 11, start + 28); the last bit covers the rest of the chunk."""
-        n = len(self.data)
-        if not mask:
-            return [(0, n)]
-        out: list[tuple[int, int]] = []
-        base = self.block_at
-        for i in range(SLICE_BITS):
-            if not mask >> i & 1:
-                continue
-            lo = base + i * SLICE
-            hi = n if i == SLICE_BITS - 1 else min(n, base + (i + 1) * SLICE + 28)
-            if out and out[-1][1] >= lo:
-                out[-1] = (out[-1][0], hi)
-            else:
-                out.append((lo, hi))
-        return out
-
-    def _line_at(self, start: int) -> int:
-        """Line number at byte `start`, counting from the nearest position already known."""
-        i = bisect_left(self._marks, (start, -1))
-        if i < len(self._marks) and self._marks[i][0] == start:
-            return self._marks[i][1]
-        pos, line = self._marks[i - 1]
-        line += self.data.count(b"\n", pos, start)
-        self._marks.insert(i, (start, line))
-        return line
-
-    def _record_at(self, pos: int) -> tuple[int, int, str, int]:
-        data = self.data
-        start = data.rfind(b"\n", 0, pos) + 1
-        known = self.records.get(start)  # a record already found on this line (another id)
-        if known is not None and known[3] > pos:
-            return known
-        while start > 0 and not _definite_start(data, start):
-            start = data.rfind(b"\n", 0, start - 1) + 1
-        known = self.records.get(start)
-        if known is not None and known[3] > pos:
-            return known
-        line_no = self._line_at(start)
-        nl = data.find(b"\n", start)
-        nxt = len(data) if nl == -1 else nl + 1
-        if nxt >= len(data) or _definite_start(data, nxt):
-            # a one-line record (the common case): no grouping needed
-            raw = data[start:nxt].decode("utf-8", "replace").rstrip("\r\n").lstrip("\x00")
-            if raw.strip():
-                entry = (line_no, self.offset + start, raw, nxt)
-                self.records[start] = entry
-                return entry
-        found: tuple[int, int, str, int] | None = None
-        prev: tuple[int, int, str] | None = None
-        for rec in iter_raw_records(_lines_from(data, start), line_no, self.offset + start):
-            rel = rec[1] - self.offset
-            if prev is not None:
-                entry = (prev[0], prev[1], prev[2], rel)
-                self.records[prev[1] - self.offset] = entry
-                if pos < rel:
-                    found = entry
-                    break
-            if rel > pos:
-                break  # a blank stretch held the hit: no record
-            prev = rec
-        else:
-            if prev is not None:  # the last record of the chunk holds the hit
-                entry = (prev[0], prev[1], prev[2], len(data))
-                self.records[prev[1] - self.offset] = entry
-                found = entry
-        if found is None:  # blank data around the hit: an empty record
-            found = (line_no, self.offset + start, "", len(data))
-        return found
-
-
-def _lines_from(data: bytes, start: int) -> Iterator[bytes]:
-    """Lines of data[start:] with their newlines (split on b"\n" only, as the indexer counts)."""
-    n = len(data)
-    while start < n:
-        nl = data.find(b"\n", start)
-        end = n if nl == -1 else nl + 1
-        yield data[start:end]
-        start = end
-
-
-#: Bytes forms of parse's `_START_RE` and of HEADER_RE up to the level, for the fast
-#: paths of `_definite_start` (the exact str path still decides ERROR headers).
-_START_B = re.compile(rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
-_LEVEL_B = re.compile(
-    rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +([A-Z]+) "
-)
-#: A header whose level is not ERROR: surely a record start (one match for the common case).
-_NOT_ERROR_B = re.compile(
-    rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +(?!ERROR |TRACE )[A-Z]+ "
-)
-
-
-def _definite_start(data: bytes, start: int) -> bool:
-    """Does the line at `start` begin a record whatever precedes it? (See _Chunk.)
-
-    Decided on the bytes for all but ERROR headers and quoted lines (decoding the line and
-    running the str regexes was a third of finding a trace's records): a JSON line starts
-    a record; a header line does unless it is an exception-prefix line, which needs level
-    ERROR; any other line starts one only if it is an access line, which has a `"` or
-    `=> generated`.
-    """
-    while data[start : start + 1] == b"\x00":  # NULs a crash left before a record
-        start += 1
-    first = data[start : start + 1]
-    nl = data.find(b"\n", start)
-    stop = nl if nl != -1 else len(data)
-    if first == b"{":  # a JSON record, or a dict continuing a text record's message
-        return json_record_start(data[start:stop].decode("utf-8", "replace").rstrip("\r"))
-    # A journald line (`Nov 23 ...`, or ISO `...T...` + host) is left to the parser below.
-    if not (first.isupper() or data[start + 10 : start + 11] == b"T"):
-        if _NOT_ERROR_B.match(data, start, stop):
-            return True
-        if _START_B.match(data, start):
-            m = _LEVEL_B.match(data, start, stop)
-            if m is None or m.group(1) not in (b"ERROR", b"TRACE"):
-                return True
-        elif data.find(b'"', start, stop) == -1 and data.find(b"=> generated", start, stop) == -1:
-            return False
-    line = data[start:stop].decode("utf-8", "replace").rstrip("\r")
-    return starts_record(line) and not _is_exception_prefix(line)
-
-
-#: From how many ids asked of one chunk mapping all its UUIDs (one regex scan: ~470 us
-#: on 128 KiB of demo logs) beats a find per id in its slices (~2 us each with the
-#: Python around it; a whole-block find was ~22 us, when this was 20).
-_MAP_AT = 200
-
-
 def _tail(text: str) -> str | None:
     found = ID_TAIL_RE.findall(text.lower())
     return found[-1] if found else None
-
-
-def _make_chunk(data: bytes, line_no: int, offset: int, block_at: int = 0) -> _Chunk:
-    return _Chunk(data, line_no, offset, block_at)
 
 
 def _read_plain(path: str, start: int, length: int) -> bytes:
@@ -430,7 +240,7 @@ class IndexSource:
         self._segments: _Segments | None = None
         self._tables: dict[int, list[int]] = {}
         self._gz_cache: dict[tuple[int, int], bytes] = {}
-        self._chunk_cache: dict[tuple[int, int], _Chunk] = {}
+        self._chunk_cache: dict[tuple[int, int], Chunk] = {}
         self._parsed: dict[tuple[int, int], LogLine] = {}
 
     def _open_segments(self) -> _Segments:
@@ -483,7 +293,7 @@ class IndexSource:
             for b, chunk in chunks.items():
                 keys = blocks[b]
                 chunk.asked += len(keys)
-                many = chunk.asked >= _MAP_AT
+                many = chunk.asked >= MAP_AT
                 for key, mask in keys.items():
                     t = by_key[key]
                     needles = wanted[t]
@@ -528,9 +338,9 @@ class IndexSource:
         gz = _GzBlocks(self.store, entry, table, self._gz_cache)
         return gz.read
 
-    def _chunks(self, entry: FileEntry, blocks: Iterable[int]) -> dict[int, _Chunk]:
+    def _chunks(self, entry: FileEntry, blocks: Iterable[int]) -> dict[int, Chunk]:
         """The named blocks of a file as record chunks, by block number (cached for the next call)."""
-        out: dict[int, _Chunk] = {}
+        out: dict[int, Chunk] = {}
         missing = []
         for b in sorted(blocks):
             chunk = self._chunk_cache.get((entry.id, b))
@@ -558,10 +368,10 @@ class IndexSource:
 
     def _read_chunk(
         self, entry: FileEntry, table: list[int], b: int, read: Callable[[int, int], bytes]
-    ) -> _Chunk:
+    ) -> Chunk:
         n = len(table) // 2
         if b >= n:
-            return _Chunk(b"", 0, 0)  # the block table lags a concurrent writer: the next run has it
+            return Chunk(b"", 0, 0)  # the block table lags a concurrent writer: the next run has it
         start = table[2 * b]
         end = table[2 * b + 2] if b + 1 < n else entry.offset
         data = read(start, end - start)
@@ -574,11 +384,11 @@ class IndexSource:
             data = read(prev, start - prev) + data
             start, line_no = prev, table[2 * block_no + 1]
         data += _record_end(read, end)
-        return _make_chunk(data, line_no, start, block_start - start)
+        return Chunk(data, line_no, start, block_start - start)
 
     def _chunks_sequential_gz(
         self, entry: FileEntry, table: list[int], blocks: list[int]
-    ) -> dict[int, _Chunk]:
+    ) -> dict[int, Chunk]:
         """Stores written before seekable copies existed: one sequential decode for all blocks."""
         n = len(table) // 2
         ranges = {
@@ -587,7 +397,7 @@ class IndexSource:
             if b < n
         }
         datas = _read_gz(entry.path, list(ranges.values()))
-        return {b: _make_chunk(datas[r], r.line_no, r.start) for b, r in ranges.items() if r in datas}
+        return {b: Chunk(datas[r], r.line_no, r.start) for b, r in ranges.items() if r in datas}
 
     def describe(self) -> str:
         """`12 files (indexed up to 2026-11-20 10:15:32 UTC, 2 minutes ago)`."""

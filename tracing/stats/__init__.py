@@ -2,7 +2,7 @@
 
 Which API routes fail and which are slow is the first question after "what broke this one
 request". The access lines are already in the indexed files; we stream them in chunks
-(`stats_scan`: whole chunks of oslo access lines grouped in bulk by `stats_bulk`, other
+(`stats.scan`: whole chunks of oslo access lines grouped in bulk by `stats.bulk`, other
 lines found by cheap byte tests before any regex) and keep only per-group counts and
 durations, so memory grows with the number of access lines' durations (8 bytes each), never
 the log size. pandas is imported only here, inside the functions, and only when a frame is
@@ -123,12 +123,12 @@ def collect(store: Path) -> StatsInput:
 
     if not Store(store).exists():
         raise KansokuError(f"{store}: no index here; run `kansoku index PATH...` first (or give --store)")
-    from kansoku.tracing.stats_scan import scan_files
+    from kansoku.tracing.stats.scan import scan_files
 
     out = StatsInput()
     entries = list(iter_entries(store))
     out.files = len(entries)
-    # fills out's dicts, in file order, on as many cores as there are (see stats_scan)
+    # fills out's dicts, in file order, on as many cores as there are (see stats.scan)
     out.lines, out.problems = scan_files(
         [(e.path, e.service) for e in entries], out.counts, out.durations, access_infos
     )

@@ -18,7 +18,7 @@ which groups first appear are the same as before (tests/test_stats_scan.py compa
 on the demo cloud and on recorded real logs).
 
 A chunk made only of oslo text access lines and lines without a quote (an API service's
-log) goes first to `stats_bulk`, which groups it without a Python step per line and
+log) goes first to `stats.bulk`, which groups it without a Python step per line and
 proves per chunk that this is exact; any other chunk is read as above.
 """
 
@@ -30,10 +30,9 @@ import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 
-from kansoku.ids import PATH_ID_BYTES_RE
-from kansoku.tracing.ingest.routes import route_template
 from kansoku.tracing.model import AccessInfo
-from kansoku.tracing.stats_bulk import scan_bulk, scan_json_lines
+from kansoku.tracing.stats.bulk import scan_bulk, scan_json_lines
+from kansoku.tracing.stats.groups import IDS_B, ZERO_ID, GroupKey, Groups, cut_query
 
 # Shared tail: the oslo.service / requestlog access fields, as parse._OSLO_ACCESS_RE reads
 # them, with client, path and microversion narrowed to printable ASCII without spaces or
@@ -56,69 +55,6 @@ _JSON = re.compile(
     + _TAIL.replace(rb"[!-~]", rb"[!#-\[\]-~]")
     + rb'", '
 )
-_ZERO = b"00000000-0000-0000-0000-000000000000"
-#: What `_shape` zeroes: every dashed UUID (as `route_template` does) and a keystone id (32 hex
-#: digits) that is a whole path segment; both become the zero UUID, an id by route rule 1.
-_IDS_B = PATH_ID_BYTES_RE
-
-
-def _cut_query(path: bytes) -> bytes:
-    for sep in (b"?", b"#"):
-        cut = path.find(sep)
-        if cut != -1:
-            path = path[:cut]
-    return path
-
-
-def _shape(path: bytes) -> bytes:
-    """`path` with what cannot change its route made constant, so routes memoise per shape.
-
-    `route_template` drops the query and fragment first and turns every dashed UUID into
-    `{id}` (it memoises with them zeroed too); a segment of 32 hex digits (a keystone
-    project id in cinder's `/v3/{project}/volumes`) or of a UUID is an id by its first
-    rule. A path and its shape therefore always have the same route.
-    """
-    if b"?" in path or b"#" in path:
-        path = _cut_query(path)
-    if len(path) >= 33:  # room for "/" and a 32-digit id, or a UUID
-        path = _IDS_B.sub(_ZERO, path)
-    return path
-
-
-GroupKey = tuple[str, str, str, int]  # service, method, route, status (as stats.GroupKey)
-
-
-class Groups:
-    """Counts and durations per (service, method, route, status), in first-seen order.
-
-    The dicts are the caller's (`stats.StatsInput`'s), filled in place; `general` is the
-    per-line parser for the other lines (passed in: `stats` imports this module).
-    """
-
-    def __init__(
-        self,
-        counts: dict[GroupKey, int],
-        durations: dict[GroupKey, array[float]],
-        general: Callable[[Iterable[bytes]], Iterator[AccessInfo]],
-    ) -> None:
-        self.counts = counts
-        self.general = general  # stats.access_infos: every line off the two shapes
-        self.durations = durations
-        self.lines = 0  # access lines seen
-        self.memo: dict[tuple[str, bytes, bytes, bytes], GroupKey] = {}  # (service, method, shape, status)
-        self.bulk_memo: dict[tuple[str, bytes], GroupKey] = {}  # (service, stats_bulk key)
-
-    def key(self, service: str, method: bytes, path: bytes, status: bytes) -> GroupKey:
-        """The group of one access line; memoised on the path's shape (`_shape`)."""
-        shape = _shape(path)  # idempotent: a shape may be passed in
-        memo_key = (service, method, shape, status)
-        found = self.memo.get(memo_key)
-        if found is None:
-            found = (service, method.decode(), route_template(shape.decode("ascii")), int(status))
-            if len(self.memo) > 65_536:  # route shapes are few; a flood of odd paths stays bounded
-                self.memo.clear()
-            self.memo[memo_key] = found
-        return found
 
 
 def _scan_dense(data: bytes, service: str, groups: Groups) -> bool:
@@ -139,12 +75,12 @@ def _scan_dense(data: bytes, service: str, groups: Groups) -> bool:
         return False
     counts, durations, group_key = groups.counts, groups.durations, groups.key
     memo = groups.memo
-    ids_sub = _IDS_B.sub
+    ids_sub = IDS_B.sub
     for method, path, _, status, took in found:
         # Groups.key inlined (a call per line is a third of this loop)
-        shape = path if b"?" not in path and b"#" not in path else _cut_query(path)
+        shape = path if b"?" not in path and b"#" not in path else cut_query(path)
         if len(shape) >= 33:
-            shape = ids_sub(_ZERO, shape)
+            shape = ids_sub(ZERO_ID, shape)
         key = memo.get((service, method, shape, status))
         if key is None:
             key = group_key(service, method, shape, status)
@@ -196,7 +132,7 @@ def _candidate_lines(data: bytes) -> dict[int, int]:
 def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int | None = None) -> None:
     """Add the access lines of `data[:end]` (whole lines, split on b"\\n") to `groups`, in order.
 
-    Chunks of access lines and quote-free lines go in bulk (`stats_bulk.scan_bulk`, which
+    Chunks of access lines and quote-free lines go in bulk (`stats.bulk.scan_bulk`, which
     proves its own exactness). Otherwise candidate lines are found by substring search
     (`_candidate_lines`) rather than by splitting every line (~0.5 us a line of Python for
     three `in` tests) or by one regex for the marks (an alternation has no literal prefix to

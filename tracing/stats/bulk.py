@@ -34,7 +34,7 @@ import numpy as np
 from kansoku.tracing.ingest.routes import route_template
 
 if TYPE_CHECKING:
-    from kansoku.tracing.stats_scan import GroupKey, Groups
+    from kansoku.tracing.stats.groups import GroupKey, Groups
 
 #: An oslo.service / requestlog access line from its request quote to its end. `key` runs
 #: from the method to the status (`GET /v2.1/servers/<id> HTTP/1.1" status: 200`); the
@@ -44,7 +44,7 @@ _ACCESS = re.compile(
     rb'(?m)"([A-Z]++ (?=[!#-~])[!$->@-~]*+(?:[?#][!#-~]*+)?+(?: HTTP/[\d.]++)?+" status: \d{3})'
     rb" ++len: (?:\d++|-|None)(?: microversion: [!#-~]++)?+(?: time: (\d++(?:\.\d++)?+))?+\r?$"
 )
-#: `stats_scan._JSON` for the lines of a buffer, each after a `\n`: the key runs from the
+#: `stats.scan._JSON` for the lines of a buffer, each after a `\n`: the key runs from the
 #: method to the status with the quote escaped (`GET /x HTTP/1.1\\" status: 200`).
 _JSON_LINES = re.compile(
     rb'\n\{"message": "[!#-\[\]-~]+ \\"([A-Z]+ [!#-\[\]-~]+(?: HTTP/[\d.]+)?\\" status: \d{3})'
@@ -55,7 +55,7 @@ _QUERY = re.compile(rb"\?[!#-~]*+")
 _FRAGMENT = re.compile(rb"#[!#-~]*+")
 #: A dashed UUID or a 32-hex keystone id that is a whole path segment, after a `/` (a
 #: literal first byte: the engine jumps from slash to slash). Both are ids by the first
-#: rule of `route_template`, so zeroing them keeps the route (see `stats_scan._shape`).
+#: rule of `route_template`, so zeroing them keeps the route (see `stats.groups._shape`).
 _IDS = re.compile(
     rb"/[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
     rb'|[0-9a-fA-F]{24}(?=[/ "]))'
@@ -121,7 +121,7 @@ def scan_json_lines(lines: bytes, count: int, service: str, groups: Groups) -> b
     oslo.log JSON record whose first key is an access `"message"`; False, with nothing added,
     otherwise.
 
-    Each line is matched as `stats_scan._JSON` matches it per line (anchored at the line's
+    Each line is matched as `stats.scan._JSON` matches it per line (anchored at the line's
     start, its fields inside the line), so a line matched here gives what it gives there.
     """
     found = _key_times(_JSON_LINES, lines, len(lines))

@@ -1,0 +1,207 @@
+"""One indexed block widened to whole records, and the records found in it around id hits.
+
+`IndexSource` (sources/index.py) reads the blocks the postings name; this finds, in each, the
+records holding an id without splitting the whole block into records (a Python step per
+line): `bytes.find` of the id in the slices the posting names, back to the nearest line
+that surely starts a record (`definite_start`), then forward with the rules of
+`iter_raw_records`.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Iterator
+
+from kansoku.ids import ID_TAIL_BYTES_RE
+from kansoku.tracing.ingest.records import (
+    is_exception_prefix,
+    iter_raw_records,
+    json_record_start,
+    starts_record,
+)
+from kansoku.tracing.segment import SLICE, SLICE_BITS
+
+
+class Chunk:
+    """One block widened to whole records; records are found around id hits, on demand.
+
+    Splitting a whole 128 KiB block into records costs a Python step per line; a lookup
+    only needs the few records that hold the ids, so it finds the id bytes with
+    `bytes.find` (the segments say which ids each block holds), walks back to the nearest
+    line that surely starts a record and groups forward from there with the same rules as
+    `iter_raw_records`.
+    """
+
+    __slots__ = ("_marks", "_tails", "asked", "block_at", "data", "line_no", "offset", "records")
+
+    def __init__(self, data: bytes, line_no: int, offset: int, block_at: int = 0) -> None:
+        self.data = data
+        self.line_no = line_no  # line number of data[0]
+        self.offset = offset  # file offset of data[0]
+        self.block_at = block_at  # where the indexed block starts in data (records before it are read too)
+        self.records: dict[int, tuple[int, int, str, int]] = {}  # start -> (line, offset, raw, end)
+        self._tails: dict[bytes, list[int]] | None = None  # UUID tail -> positions (one scan)
+        self.asked = 0  # ids looked up in this chunk so far (all calls)
+        self._marks: list[tuple[int, int]] = [(0, line_no)]  # (position, line number) known
+
+    def records_with(self, tail: bytes, many: bool = False, mask: int = 0) -> Iterator[tuple[int, int, str]]:
+        """Records holding `tail`. A `bytes.find` per occurrence, only in the 8 KiB slices of
+        the block that `mask` (from the posting) names; `many` (ids asked of this chunk, over
+        all calls, >= MAP_AT) maps every UUID of the chunk in one regex scan instead, kept
+        for later calls."""
+        if many and self._tails is None:
+            tails: dict[bytes, list[int]] = {}
+            for m in ID_TAIL_BYTES_RE.finditer(self.data):
+                tails.setdefault(m.group(1), []).append(m.start(1))
+            self._tails = tails
+        if self._tails is not None:
+            covered = -1
+            for pos in self._tails.get(tail, ()):
+                if pos < covered:
+                    continue
+                rec = self._record_at(pos)
+                covered = rec[3]
+                yield rec[0], rec[1], rec[2]
+            return
+        data = self.data
+        covered = 0
+        for lo, hi in self._windows(mask):
+            pos = data.find(tail, max(lo, covered), hi)
+            while pos != -1:
+                rec = self._record_at(pos)
+                covered = max(rec[3], pos + 1)
+                yield rec[0], rec[1], rec[2]
+                pos = data.find(tail, covered, hi)
+
+    def _windows(self, mask: int) -> list[tuple[int, int]]:
+        """Byte ranges of data that can hold an id of slice `mask` (adjacent slices joined).
+
+        Bit i: a UUID starting in [i * SLICE, (i + 1) * SLICE) of the block, so its tail lies
+        in [start + 11, start + 28); the last bit covers the rest of the chunk."""
+        n = len(self.data)
+        if not mask:
+            return [(0, n)]
+        out: list[tuple[int, int]] = []
+        base = self.block_at
+        for i in range(SLICE_BITS):
+            if not mask >> i & 1:
+                continue
+            lo = base + i * SLICE
+            hi = n if i == SLICE_BITS - 1 else min(n, base + (i + 1) * SLICE + 28)
+            if out and out[-1][1] >= lo:
+                out[-1] = (out[-1][0], hi)
+            else:
+                out.append((lo, hi))
+        return out
+
+    def _line_at(self, start: int) -> int:
+        """Line number at byte `start`, counting from the nearest position already known."""
+        i = bisect_left(self._marks, (start, -1))
+        if i < len(self._marks) and self._marks[i][0] == start:
+            return self._marks[i][1]
+        pos, line = self._marks[i - 1]
+        line += self.data.count(b"\n", pos, start)
+        self._marks.insert(i, (start, line))
+        return line
+
+    def _record_at(self, pos: int) -> tuple[int, int, str, int]:
+        data = self.data
+        start = data.rfind(b"\n", 0, pos) + 1
+        known = self.records.get(start)  # a record already found on this line (another id)
+        if known is not None and known[3] > pos:
+            return known
+        while start > 0 and not definite_start(data, start):
+            start = data.rfind(b"\n", 0, start - 1) + 1
+        known = self.records.get(start)
+        if known is not None and known[3] > pos:
+            return known
+        line_no = self._line_at(start)
+        nl = data.find(b"\n", start)
+        nxt = len(data) if nl == -1 else nl + 1
+        if nxt >= len(data) or definite_start(data, nxt):
+            # a one-line record (the common case): no grouping needed
+            raw = data[start:nxt].decode("utf-8", "replace").rstrip("\r\n").lstrip("\x00")
+            if raw.strip():
+                entry = (line_no, self.offset + start, raw, nxt)
+                self.records[start] = entry
+                return entry
+        found: tuple[int, int, str, int] | None = None
+        prev: tuple[int, int, str] | None = None
+        for rec in iter_raw_records(_lines_from(data, start), line_no, self.offset + start):
+            rel = rec[1] - self.offset
+            if prev is not None:
+                entry = (prev[0], prev[1], prev[2], rel)
+                self.records[prev[1] - self.offset] = entry
+                if pos < rel:
+                    found = entry
+                    break
+            if rel > pos:
+                break  # a blank stretch held the hit: no record
+            prev = rec
+        else:
+            if prev is not None:  # the last record of the chunk holds the hit
+                entry = (prev[0], prev[1], prev[2], len(data))
+                self.records[prev[1] - self.offset] = entry
+                found = entry
+        if found is None:  # blank data around the hit: an empty record
+            found = (line_no, self.offset + start, "", len(data))
+        return found
+
+
+def _lines_from(data: bytes, start: int) -> Iterator[bytes]:
+    """Lines of data[start:] with their newlines (split on b"\n" only, as the indexer counts)."""
+    n = len(data)
+    while start < n:
+        nl = data.find(b"\n", start)
+        end = n if nl == -1 else nl + 1
+        yield data[start:end]
+        start = end
+
+
+#: Bytes forms of parse's `_START_RE` and of HEADER_RE up to the level, for the fast
+#: paths of `definite_start` (the exact str path still decides ERROR headers).
+_START_B = re.compile(rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
+_LEVEL_B = re.compile(
+    rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +([A-Z]+) "
+)
+#: A header whose level is not ERROR: surely a record start (one match for the common case).
+_NOT_ERROR_B = re.compile(
+    rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +(?!ERROR |TRACE )[A-Z]+ "
+)
+
+
+def definite_start(data: bytes, start: int) -> bool:
+    """Does the line at `start` begin a record whatever precedes it? (See _Chunk.)
+
+    Decided on the bytes for all but ERROR headers and quoted lines (decoding the line and
+    running the str regexes was a third of finding a trace's records): a JSON line starts
+    a record; a header line does unless it is an exception-prefix line, which needs level
+    ERROR; any other line starts one only if it is an access line, which has a `"` or
+    `=> generated`.
+    """
+    while data[start : start + 1] == b"\x00":  # NULs a crash left before a record
+        start += 1
+    first = data[start : start + 1]
+    nl = data.find(b"\n", start)
+    stop = nl if nl != -1 else len(data)
+    if first == b"{":  # a JSON record, or a dict continuing a text record's message
+        return json_record_start(data[start:stop].decode("utf-8", "replace").rstrip("\r"))
+    # A journald line (`Nov 23 ...`, or ISO `...T...` + host) is left to the parser below.
+    if not (first.isupper() or data[start + 10 : start + 11] == b"T"):
+        if _NOT_ERROR_B.match(data, start, stop):
+            return True
+        if _START_B.match(data, start):
+            m = _LEVEL_B.match(data, start, stop)
+            if m is None or m.group(1) not in (b"ERROR", b"TRACE"):
+                return True
+        elif data.find(b'"', start, stop) == -1 and data.find(b"=> generated", start, stop) == -1:
+            return False
+    line = data[start:stop].decode("utf-8", "replace").rstrip("\r")
+    return starts_record(line) and not is_exception_prefix(line)
+
+
+#: From how many ids asked of one chunk mapping all its UUIDs (one regex scan: ~470 us
+#: on 128 KiB of demo logs) beats a find per id in its slices (~2 us each with the
+#: Python around it; a whole-block find was ~22 us, when this was 20).
+MAP_AT = 200
