@@ -48,7 +48,7 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
     config = engine.config
     app = FastAPI(title="kansoku heal", docs_url=None, redoc_url=None, openapi_url=None)
     registry = registry_for(journal, engine)
-    committer = GroupCommitter(journal, healer.decide_now)
+    committer = GroupCommitter(journal, healer.decide_in)
     refusals = Refusals()
     counters = journal.counters
     flusher: list[asyncio.Task[None]] = []

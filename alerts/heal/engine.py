@@ -92,6 +92,17 @@ class _Batch:
     unhealthy: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
+@dataclass
+class Slice:
+    """What one decision slice did; the counters and the worker act on it after its commit."""
+
+    to_run: list[int] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    healed: list[tuple[str, str, str, bool]] = field(default_factory=list)
+    #: the slice stopped at its limit or time budget: more may be undecided
+    full: bool = False
+
+
 def bundle_hooks(
     loaded: LoadedConfig,
     clusters: dict[str, Cluster],
@@ -223,40 +234,54 @@ class Engine:
         )
 
     def decide_pending(self, limit: int = 64, budget: float = SLICE_SECONDS) -> list[int]:
-        """Decide every undecided alert (oldest first); returns the action ids to execute.
+        """Decide every undecided alert (oldest first) in a decision transaction of its own;
+        returns the action ids to execute."""
+        with self.journal.decision_tx() as db:
+            done = self.decide_in(db, limit, budget)
+        return self.committed(done)
+
+    def decide_in(self, db: sqlite3.Connection, limit: int = 64, budget: float = SLICE_SECONDS) -> Slice:
+        """Decide up to `limit` undecided alerts (oldest first) for at most `budget` seconds,
+        inside the caller's open transaction; pass the result to `committed` once it commits.
 
         The fleet-wide state (pause switch, shared-dependency probes, budget used) is read
         once per batch and then kept up to date in memory: the engine is the only writer
         of actions, so this is exact, and it keeps a decision O(log n) in journal size.
         """
-        to_run: list[int] = []
+        done = Slice()
         self._batch = None
-        with self.journal.decision_tx() as db:
-            alerts = self.journal.undecided(db, limit)
-            self.last_batch_full = len(alerts) == limit
-            if not alerts:
-                return to_run
+        alerts = self.journal.undecided(db, limit)
+        done.full = self.last_batch_full = len(alerts) == limit
+        if not alerts:
+            return done
+        try:
             self._batch = self._fresh_batch(db)
-            self._healed = []
-            skipped: list[tuple[str, str, str]] = []
+            self._healed = done.healed
             started = time.monotonic()
             for n, alert in enumerate(alerts, 1):
                 if n > 1 and time.monotonic() - started > budget:
-                    self.last_batch_full = True  # the rest in the next slice: the lock is released
+                    # the rest in the next slice: the lock is released in between
+                    done.full = self.last_batch_full = True
                     break
                 decision, hook_action, reason, action_id = self._decide(db, alert)
                 self.journal.record_decision(db, alert.id, decision.value, hook_action, reason)
                 if action_id is not None and decision is Decision.ACT:
-                    to_run.append(action_id)
+                    done.to_run.append(action_id)
                 if decision in SKIPPED and hook_action is not None:
-                    skipped.append((alert.cluster, alert.region, hook_action))
+                    done.skipped.append((alert.cluster, alert.region, hook_action))
+        finally:
             self._batch = None
-        counters = self.journal.counters  # after the commit: the counters follow the journal
-        for cluster, region, action in skipped:
+        return done
+
+    def committed(self, done: Slice) -> list[int]:
+        """The slice's transaction committed: count it (the counters follow the journal) and
+        return the action ids to execute."""
+        counters = self.journal.counters
+        for cluster, region, action in done.skipped:
             counters.add_action(cluster, region, action, "skipped")
-        for cluster, region, action, dry in self._healed:
+        for cluster, region, action, dry in done.healed:
             counters.add_state(cluster, region, action, ActionState.HEALED.value, dry)
-        return to_run
+        return done.to_run
 
     def _decide(
         self, db: sqlite3.Connection, alert: AlertRow
