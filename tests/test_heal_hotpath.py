@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from kansoku.alerts.heal import commit
@@ -127,3 +128,30 @@ def test_an_older_journal_loses_its_unused_indexes_and_the_rails_keep_theirs(tmp
         )
     finally:
         journal.close()
+
+
+TWO_HOOKS = """
+  - alert: KubeNodeNotReady
+    action: run_command
+    match: {{cluster: c2}}
+    params:
+      argv: ["/bin/sh", "-c", "echo \\"c2-hook {{node}}\\" >> {runs}"]
+  - alert: KubeNodeNotReady
+    action: run_command
+    params:
+      argv: ["/bin/sh", "-c", "echo \\"any-hook {{node}}\\" >> {runs}"]
+"""
+
+
+def test_hooks_are_found_by_name_first_matching_in_config_order_and_get_still_gets_405(
+    start: Callable[..., Heal],  # noqa: F811 (the fixture)
+) -> None:
+    h = start(hooks=TWO_HOOKS)
+    assert h.post(message(node(1, cluster="c2"), node(2, cluster="c1"))).status_code == 200
+    h.settle()
+    assert sorted(h.ran()) == ["any-hook c1-node-2", "c2-hook c2-node-1"]
+    engine = h.built.engine
+    assert engine.hook_for({"alertname": "NoSuchAlert", "cluster": "c2"}) is None
+    # the POST fast path leaves every other method and path to the router
+    assert httpx.get(h.base + "/alertmanager").status_code == 405
+    assert httpx.get(h.base + "/healthz").json()["status"] == "ok"

@@ -76,10 +76,6 @@ class FleetClaim(Protocol):
     def detail(self) -> str: ...
 
 
-def hook_matches(hook: HealHook, labels: dict[str, str]) -> bool:
-    return labels.get("alertname") == hook.alert and all(labels.get(k) == v for k, v in hook.match.items())
-
-
 @dataclass
 class _Batch:
     """Fleet-wide state for one decision transaction."""
@@ -172,6 +168,7 @@ class Engine:
             [h.alert for h in loaded.config.hooks]
             + [h.alert for hs in self.cluster_hooks.values() for h in hs]
         )
+        self._index_hooks()
         self._batch: _Batch | None = None
         #: set by heal.serve.build when heal.yaml has `ha` (heal.ha)
         self.fleet: FleetRails | None = None
@@ -187,17 +184,31 @@ class Engine:
     # -- used by the receiver, before journaling -------------------------------------------
 
     def hook_for(self, labels: dict[str, str]) -> HealHook | None:
-        """The first hook (in config order) whose alert name and matchers fit."""
-        hooks: list[HealHook] = list(self.config.hooks) + self.cluster_hooks.get(
-            labels.get("cluster", ""), []
-        )
-        for hook in hooks:
-            if hook_matches(hook, labels):
+        """The first hook (in config order, then the cluster's bundle hooks) whose alert name
+        and matchers fit. Hooks are indexed by alert name (see `_index_hooks`): the receiver
+        asks for every alert it accepts, and scanning every hook each time showed in its CPU."""
+        name = labels.get("alertname", "")
+        for hook in self._hooks_by_name.get(name, ()):
+            if all(labels.get(k) == v for k, v in hook.match.items()):
+                return hook
+        for hook in self._cluster_hooks_by_name.get((labels.get("cluster", ""), name), ()):
+            if all(labels.get(k) == v for k, v in hook.match.items()):
                 return hook
         return None
 
-    def missing_labels(self, labels: dict[str, str]) -> list[str]:
-        hook = self.hook_for(labels)
+    def _index_hooks(self) -> None:
+        """Hooks by alert name, each list in config order (bundle hooks: by cluster too)."""
+        self._hooks_by_name: dict[str, list[HealHook]] = {}
+        for hook in self.config.hooks:
+            self._hooks_by_name.setdefault(hook.alert, []).append(hook)
+        self._cluster_hooks_by_name: dict[tuple[str, str], list[HealHook]] = {}
+        for cluster, hooks in self.cluster_hooks.items():
+            for hook in hooks:
+                self._cluster_hooks_by_name.setdefault((cluster, hook.alert), []).append(hook)
+
+    def missing_labels(self, labels: dict[str, str], hook: HealHook | None = None) -> list[str]:
+        """Labels the alert's hook (`hook`, else looked up) needs and the alert lacks."""
+        hook = hook or self.hook_for(labels)
         if hook is None:
             return []
         return [k for k in self._needed_labels(hook) if not labels.get(k)]
