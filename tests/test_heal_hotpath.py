@@ -123,6 +123,10 @@ def test_an_older_journal_loses_its_unused_indexes_and_the_rails_keep_theirs(tmp
         assert "INDEX" in plan("SELECT 1 FROM firing WHERE fingerprint=?", ("f",))
         assert "deliveries_sha" in plan("SELECT id FROM deliveries WHERE body_sha256=?", ("s",))
         assert "alerts_undecided" in plan("SELECT * FROM alerts WHERE decided_at IS NULL ORDER BY id", ())
+        assert "sqlite_autoindex_actions" in plan(
+            "UPDATE actions SET state='healed' WHERE idem_key >= ? AND idem_key < ? AND fingerprint=?",
+            ("f|", "f}", "f"),
+        )
         assert "actions_target" in plan(
             "SELECT id FROM actions WHERE cluster=? AND target=? AND planned_at>=?", ("c", "t", 0.0)
         )
@@ -155,3 +159,32 @@ def test_hooks_are_found_by_name_first_matching_in_config_order_and_get_still_ge
     # the POST fast path leaves every other method and path to the router
     assert httpx.get(h.base + "/alertmanager").status_code == 405
     assert httpx.get(h.base + "/healthz").json()["status"] == "ok"
+
+
+def test_resolving_heals_only_the_alerts_own_actions_even_when_fingerprints_share_a_prefix(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path / "journal.sqlite")
+    try:
+        with journal.tx() as db:
+            for fp in ("ab", "a|b", "a", "a}", "b"):
+                db.execute(
+                    "INSERT INTO actions(idem_key, alert_id, fingerprint, action, cluster, region, target,"
+                    " params, request_id, state, dry_run, plan, planned_at, timeout)"
+                    " VALUES (?, 1, ?, 'run_command', 'c1', 'r1', 'n1', '{}', 'req-x', 'verifying', 0, '[]', 0, 60)",
+                    (f"{fp}|run_command|2026-11-23T16:18:11Z", fp),
+                )
+            healed = journal.mark_healed(db, "a")
+        assert len(healed) == 1
+        states = {
+            r["fingerprint"]: r["state"] for r in journal.query("SELECT fingerprint, state FROM actions")
+        }
+        assert states == {
+            "ab": "verifying",
+            "a|b": "verifying",
+            "a": "healed",
+            "a}": "verifying",
+            "b": "verifying",
+        }
+    finally:
+        journal.close()

@@ -33,7 +33,6 @@ CREATE TABLE IF NOT EXISTS actions(
   timeout REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS actions_target ON actions(cluster, target, planned_at);
 CREATE INDEX IF NOT EXISTS actions_state ON actions(state);
-CREATE INDEX IF NOT EXISTS actions_fp ON actions(fingerprint, state);
 CREATE INDEX IF NOT EXISTS actions_budget ON actions(dry_run, planned_at);
 CREATE TABLE IF NOT EXISTS firing(
   fingerprint TEXT PRIMARY KEY, alertname TEXT NOT NULL, cluster TEXT NOT NULL,
@@ -46,7 +45,7 @@ CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 #: indexes of earlier schemas that no query uses (dropped by `migrate`)
-UNUSED_INDEXES = ("alerts_fp", "firing_cluster", "firing_since")
+UNUSED_INDEXES = ("alerts_fp", "firing_cluster", "firing_since", "actions_fp")
 
 #: Labels that name what an alert is about, most specific first (contracts.md label names).
 TARGET_LABELS = ("node", "member", "instance", "pod", "service")
@@ -97,7 +96,8 @@ def migrate(db: sqlite3.Connection) -> None:
     # fingerprint). Each one was one more B-tree page written and fsynced per alert, at
     # random places for the fingerprint keys: about a sixth of a webhook's commit. The
     # firing set is read by (cluster, kind) through firing_kind and by fingerprint through
-    # its primary key; the storm rail reads firing_clusters, not firing.since.
+    # its primary key; the storm rail reads firing_clusters, not firing.since; an alert's
+    # actions are found by the prefix of their idempotency key (see Journal.mark_healed).
     for unused in UNUSED_INDEXES:
         db.execute(f"DROP INDEX IF EXISTS {unused}")
     if db.execute("SELECT 1 FROM firing_clusters LIMIT 1").fetchone() is None:
