@@ -72,16 +72,19 @@ def test_writes_queued_within_the_commit_delay_share_one_transaction(
 
     committer = GroupCommitter(journal, decide)
 
-    async def five() -> list[int]:
-        return list(await asyncio.gather(*(committer.write(_reject(journal, f"w{i}")) for i in range(5))))
+    async def first_then_five() -> list[int]:
+        # a lone write is committed at once; the five right behind it are "under load"
+        first = await committer.write(_reject(journal, "first"))
+        rest = await asyncio.gather(*(committer.write(_reject(journal, f"w{i}")) for i in range(5)))
+        return [first, *rest]
 
     try:
-        ids = asyncio.run(five())
+        ids = asyncio.run(first_then_five())
     finally:
         committer.close()
         journal.close()
-    assert sorted(ids) == [1, 2, 3, 4, 5]
-    assert batches == [5], f"five writes within the delay took {len(batches)} commits"
+    assert sorted(ids) == [1, 2, 3, 4, 5, 6]
+    assert batches == [1, 6], f"five writes within the delay took {len(batches) - 1} commits"
 
 
 def test_a_200_comes_with_the_alert_already_decided_and_its_action_planned(

@@ -28,8 +28,8 @@ from kansoku.alerts.heal.journal import Journal
 
 #: most writes folded into one transaction (bounds the latency one commit adds)
 MAX_BATCH = 256
-#: a batch is committed once its oldest write has waited this long (see `_gather`)
-COMMIT_DELAY_SECONDS = 0.004
+#: under load, a batch is committed once its oldest write has waited this long (see `_gather`)
+COMMIT_DELAY_SECONDS = 0.006
 
 Write = Callable[[sqlite3.Connection], Any]
 #: a queued write: the write, the loop and future to answer, when it was queued (monotonic)
@@ -43,6 +43,8 @@ class GroupCommitter:
         self.journal = journal
         self.decide = decide
         self._queue: queue.Queue[_Item | None] = queue.Queue()
+        #: when the last write gathered so far was queued (monotonic)
+        self._last_queued = float("-inf")
         self._thread = threading.Thread(target=self._run, name="heal-journal-writer", daemon=True)
         self._thread.start()
 
@@ -58,18 +60,22 @@ class GroupCommitter:
         self._thread.join(timeout=10)
 
     def _gather(self, first: _Item) -> list[_Item]:
-        """`first` and the writes queued behind it, once `first` has waited COMMIT_DELAY_SECONDS.
+        """`first` and the writes queued behind it; under load, once `first` has waited
+        COMMIT_DELAY_SECONDS.
 
         Why wait: a commit costs about as much CPU as the webhooks in it (WAL frames, fsync,
         thread wake-ups), and at 500 webhooks/s the writer found only one or two queued per
         commit. Sleeping a few milliseconds gathers several, and the writer is not woken for
-        each one. A write that already waited that long (behind the previous commit) is not
-        delayed at all.
+        each one. Under load means: the previous write came less than the delay before this
+        one; a lone webhook (or the first after a pause) is committed at once, and a write
+        that already waited that long (behind the previous commit) is not delayed at all.
         """
         batch = [first]
-        delay = first[3] + COMMIT_DELAY_SECONDS - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
+        queued = first[3]
+        if queued - self._last_queued < COMMIT_DELAY_SECONDS:
+            delay = queued + COMMIT_DELAY_SECONDS - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
         while len(batch) < MAX_BATCH:
             try:
                 more = self._queue.get_nowait()
@@ -79,6 +85,7 @@ class GroupCommitter:
                 self._queue.put(None)
                 break
             batch.append(more)
+        self._last_queued = batch[-1][3]
         return batch
 
     def _run(self) -> None:
