@@ -175,9 +175,13 @@ class Healer:
                 # small batches: the journal lock is released between them, so webhooks
                 # waiting to be committed are not held up by a long decision transaction
                 while not self._stop.is_set():
-                    for action_id in self.engine.decide_pending():
+                    with self.journal.decision_tx() as db:
+                        done = self.engine.decide_in(db)
+                    for action_id in self.engine.committed(done):
                         self._pool.submit(self.run_action, action_id)
-                    if not self.engine.last_batch_full:
+                    # this slice's own answer: the journal writer decides slices too, and
+                    # `engine.last_batch_full` may already be the writer's
+                    if not done.full:
                         break
                     # a short pause between slices: the journal writer waiting for the lock
                     # gets it (a released lock is not handed over, the releaser may retake it)
