@@ -280,6 +280,14 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
+HOG = "import time\nend = time.monotonic() + float(__import__('sys').argv[1])\nwhile time.monotonic() < end: pass\n"
+
+
+def hog(seconds: float) -> subprocess.Popen[bytes]:
+    """A bounded CPU hog: one busy Python process (one core) for `seconds` (issue 14's condition)."""
+    return subprocess.Popen([sys.executable, "-c", HOG, str(seconds)])
+
+
 def heal_run(rate: int, seconds: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -398,12 +406,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="10 s instead of 60 s")
     parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--hog", action="store_true", help="a CPU hog busy on one core during both runs")
+    parser.add_argument("--seconds", type=float, help="load duration (default 60, --quick 10)")
     args = parser.parse_args()
-    seconds = 10.0 if args.quick else 60.0
+    seconds = args.seconds or (10.0 if args.quick else 60.0)
     rate = args.rate
     load_before = Path("/proc/loadavg").read_text().split()[0]
+    hogs = [hog(seconds + 15)] if args.hog else []
     heal = heal_run(rate, seconds)
+    for h in hogs:
+        h.kill()
+        h.wait()
+    hogs = [hog(seconds + 15)] if args.hog else []
     noop = noop_run(rate, seconds)
+    for h in hogs:
+        h.kill()
+        h.wait()
     load_after = Path("/proc/loadavg").read_text().split()[0]
     base = sqlite_run(2000)
     kill = kill_run(100, 10.0)
@@ -412,7 +430,8 @@ def main() -> None:
         "## heal",
         "",
         f"Machine: {os.cpu_count()} cores (`nproc`), {cpu_model()}; Python {platform.python_version()}. "
-        f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}{' (--quick)' if args.quick else ''}.",
+        f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}{' (--quick)' if args.quick else ''}"
+        f"{'; a CPU hog (one busy process) occupies one core during both runs (--hog)' if args.hog else ''}.",
         "",
         f"**Receiver load**: {rate} alerts/s for {seconds:.0f} s ({heal['sent']:.0f} webhooks, one alert each) "
         "into `kansoku heal serve --dry-run` (auth, validation, journal WAL+synchronous=FULL, all rails, "

@@ -76,10 +76,6 @@ class FleetClaim(Protocol):
     def detail(self) -> str: ...
 
 
-def hook_matches(hook: HealHook, labels: dict[str, str]) -> bool:
-    return labels.get("alertname") == hook.alert and all(labels.get(k) == v for k, v in hook.match.items())
-
-
 @dataclass
 class _Batch:
     """Fleet-wide state for one decision transaction."""
@@ -90,6 +86,17 @@ class _Batch:
     #: unhealthy targets per (cluster, kind): nothing is ingested while a batch holds the
     #: lock, so one count per batch (a 10k-node storm counted per decision was quadratic)
     unhealthy: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass
+class Slice:
+    """What one decision slice did; the counters and the worker act on it after its commit."""
+
+    to_run: list[int] = field(default_factory=list)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    healed: list[tuple[str, str, str, bool]] = field(default_factory=list)
+    #: the slice stopped at its limit or time budget: more may be undecided
+    full: bool = False
 
 
 def bundle_hooks(
@@ -161,6 +168,7 @@ class Engine:
             [h.alert for h in loaded.config.hooks]
             + [h.alert for hs in self.cluster_hooks.values() for h in hs]
         )
+        self._index_hooks()
         self._batch: _Batch | None = None
         #: set by heal.serve.build when heal.yaml has `ha` (heal.ha)
         self.fleet: FleetRails | None = None
@@ -176,17 +184,31 @@ class Engine:
     # -- used by the receiver, before journaling -------------------------------------------
 
     def hook_for(self, labels: dict[str, str]) -> HealHook | None:
-        """The first hook (in config order) whose alert name and matchers fit."""
-        hooks: list[HealHook] = list(self.config.hooks) + self.cluster_hooks.get(
-            labels.get("cluster", ""), []
-        )
-        for hook in hooks:
-            if hook_matches(hook, labels):
+        """The first hook (in config order, then the cluster's bundle hooks) whose alert name
+        and matchers fit. Hooks are indexed by alert name (see `_index_hooks`): the receiver
+        asks for every alert it accepts, and scanning every hook each time showed in its CPU."""
+        name = labels.get("alertname", "")
+        for hook in self._hooks_by_name.get(name, ()):
+            if all(labels.get(k) == v for k, v in hook.match.items()):
+                return hook
+        for hook in self._cluster_hooks_by_name.get((labels.get("cluster", ""), name), ()):
+            if all(labels.get(k) == v for k, v in hook.match.items()):
                 return hook
         return None
 
-    def missing_labels(self, labels: dict[str, str]) -> list[str]:
-        hook = self.hook_for(labels)
+    def _index_hooks(self) -> None:
+        """Hooks by alert name, each list in config order (bundle hooks: by cluster too)."""
+        self._hooks_by_name: dict[str, list[HealHook]] = {}
+        for hook in self.config.hooks:
+            self._hooks_by_name.setdefault(hook.alert, []).append(hook)
+        self._cluster_hooks_by_name: dict[tuple[str, str], list[HealHook]] = {}
+        for cluster, hooks in self.cluster_hooks.items():
+            for hook in hooks:
+                self._cluster_hooks_by_name.setdefault((cluster, hook.alert), []).append(hook)
+
+    def missing_labels(self, labels: dict[str, str], hook: HealHook | None = None) -> list[str]:
+        """Labels the alert's hook (`hook`, else looked up) needs and the alert lacks."""
+        hook = hook or self.hook_for(labels)
         if hook is None:
             return []
         return [k for k in self._needed_labels(hook) if not labels.get(k)]
@@ -223,40 +245,54 @@ class Engine:
         )
 
     def decide_pending(self, limit: int = 64, budget: float = SLICE_SECONDS) -> list[int]:
-        """Decide every undecided alert (oldest first); returns the action ids to execute.
+        """Decide every undecided alert (oldest first) in a decision transaction of its own;
+        returns the action ids to execute."""
+        with self.journal.decision_tx() as db:
+            done = self.decide_in(db, limit, budget)
+        return self.committed(done)
+
+    def decide_in(self, db: sqlite3.Connection, limit: int = 64, budget: float = SLICE_SECONDS) -> Slice:
+        """Decide up to `limit` undecided alerts (oldest first) for at most `budget` seconds,
+        inside the caller's open transaction; pass the result to `committed` once it commits.
 
         The fleet-wide state (pause switch, shared-dependency probes, budget used) is read
         once per batch and then kept up to date in memory: the engine is the only writer
         of actions, so this is exact, and it keeps a decision O(log n) in journal size.
         """
-        to_run: list[int] = []
+        done = Slice()
         self._batch = None
-        with self.journal.decision_tx() as db:
-            alerts = self.journal.undecided(db, limit)
-            self.last_batch_full = len(alerts) == limit
-            if not alerts:
-                return to_run
+        alerts = self.journal.undecided(db, limit)
+        done.full = self.last_batch_full = len(alerts) == limit
+        if not alerts:
+            return done
+        try:
             self._batch = self._fresh_batch(db)
-            self._healed = []
-            skipped: list[tuple[str, str, str]] = []
+            self._healed = done.healed
             started = time.monotonic()
             for n, alert in enumerate(alerts, 1):
                 if n > 1 and time.monotonic() - started > budget:
-                    self.last_batch_full = True  # the rest in the next slice: the lock is released
+                    # the rest in the next slice: the lock is released in between
+                    done.full = self.last_batch_full = True
                     break
                 decision, hook_action, reason, action_id = self._decide(db, alert)
                 self.journal.record_decision(db, alert.id, decision.value, hook_action, reason)
                 if action_id is not None and decision is Decision.ACT:
-                    to_run.append(action_id)
+                    done.to_run.append(action_id)
                 if decision in SKIPPED and hook_action is not None:
-                    skipped.append((alert.cluster, alert.region, hook_action))
+                    done.skipped.append((alert.cluster, alert.region, hook_action))
+        finally:
             self._batch = None
-        counters = self.journal.counters  # after the commit: the counters follow the journal
-        for cluster, region, action in skipped:
+        return done
+
+    def committed(self, done: Slice) -> list[int]:
+        """The slice's transaction committed: count it (the counters follow the journal) and
+        return the action ids to execute."""
+        counters = self.journal.counters
+        for cluster, region, action in done.skipped:
             counters.add_action(cluster, region, action, "skipped")
-        for cluster, region, action, dry in self._healed:
+        for cluster, region, action, dry in done.healed:
             counters.add_state(cluster, region, action, ActionState.HEALED.value, dry)
-        return to_run
+        return done.to_run
 
     def _decide(
         self, db: sqlite3.Connection, alert: AlertRow

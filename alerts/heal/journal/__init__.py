@@ -327,10 +327,20 @@ class Journal:
     def mark_healed(self, db: sqlite3.Connection, fingerprint: str) -> list[tuple[str, str, str, bool]]:
         """The alert resolved: its verifying actions are healed; their (cluster, region,
         action, dry_run), for the counters."""
+        # found through the idempotency key's UNIQUE index ("<fingerprint>|<action>|<startsAt>":
+        # the range of keys starting with "<fingerprint>|"), so no index on the fingerprint
+        # has to be written for every planned action
         rows = db.execute(
-            "UPDATE actions SET state=?, finished_at=? WHERE fingerprint=? AND state=?"
-            " RETURNING cluster, region, action, dry_run",
-            (ActionState.HEALED.value, time.time(), fingerprint, ActionState.VERIFYING.value),
+            "UPDATE actions SET state=?, finished_at=? WHERE idem_key >= ? AND idem_key < ?"
+            " AND fingerprint=? AND state=? RETURNING cluster, region, action, dry_run",
+            (
+                ActionState.HEALED.value,
+                time.time(),
+                fingerprint + "|",
+                fingerprint + "}",  # "}" follows "|" in code point order, as SQLite compares
+                fingerprint,
+                ActionState.VERIFYING.value,
+            ),
         ).fetchall()
         return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
