@@ -248,9 +248,18 @@ def measure_corpus(name: str, data: Path, runs: int, wheel: str | None) -> dict:
     res["gz_files"] = len(gz)
 
     print(f"[{name}] kansoku index ...", flush=True)
-    shutil.rmtree(store, ignore_errors=True)
-    wall, cpu, out, _ = run([PY, "-c", BUILD, str(data), str(store)])
-    build = json.loads(out.decode().strip().splitlines()[-1])
+    # warm page cache, as for the lookups and their baselines: a first read of 1 GB from
+    # disk shows up as system time (1.7 s of a 3.8 s CPU build here), which is the disk's
+    for path in files:
+        with open(path, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
+    builds = []
+    for _ in range(2):  # the better of two builds, each from an empty store
+        shutil.rmtree(store, ignore_errors=True)
+        wall, cpu, out, _ = run([PY, "-c", BUILD, str(data), str(store)])
+        builds.append((cpu, wall, json.loads(out.decode().strip().splitlines()[-1])))
+    cpu, wall, build = min(builds, key=lambda b: b[0])
     res["kansoku_build"] = {"wall": wall, "cpu": cpu, **build, "size": tree_bytes(store)}
 
     print(f"[{name}] tantivy build ...", flush=True)
@@ -392,7 +401,7 @@ def report(results: list[dict], size: int, runs: int, load: tuple[float, float])
             f"(uncompressed; gz copies included) | tantivy {tb['size'] / 1e6:,.1f} MB = "
             f"{100 * tb['size'] / max(r['plain_bytes'], 1):.2f} % of the plain files it indexed | "
             f"{(kb['size'] / kb['bytes']) / (tb['size'] / max(r['plain_bytes'], 1)):.2f}x tantivy's share |",
-            f"| index build, wall (CPU) | {kb['wall']:.1f} s ({kb['cpu']:.1f} s CPU, {kb['lines'] / kb['cpu']:,.0f} lines/s per core, "
+            f"| index build, better of 2, warm page cache, wall (CPU) | {kb['wall']:.1f} s ({kb['cpu']:.1f} s CPU, {kb['lines'] / kb['cpu']:,.0f} lines/s per core, "
             f"peak RSS {kb['maxrss_mb']:.0f} MB) | tantivy {tb['wall']:.1f} s ({tb['cpu']:.1f} s CPU, "
             f"{tb['lines'] / tb['cpu']:,.0f} lines/s; per-line Python loop) | {tb['wall'] / kb['wall']:.1f}x faster |",
             f"| `kansoku trace stats` vs `grep -c 'status: '` (zcat for .gz) | {ms(kst)} "
