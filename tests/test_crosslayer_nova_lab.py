@@ -74,10 +74,10 @@ def test_stopped_nova_compute_makes_the_node_on_its_hypervisor_read_iaas_suspect
 
     from kansoku.lab.cli import lab_down, lab_up
 
-    # Nova notices a stopped service SERVICE_DOWN_TIME after its last heartbeat: 30 s here
-    # (heartbeat every 7 s) instead of the lab's 120 s, which made this the slowest test
+    # Nova notices a stopped service SERVICE_DOWN_TIME after its last heartbeat: 45 s here
+    # (heartbeat every 11 s) instead of the lab's 120 s, which made this the slowest test
     state = lab_up(
-        tmp_path / "lab", f"rabbit://guest:guest@127.0.0.1:{rabbitmq.ports['amqp']}/", service_down_time=30
+        tmp_path / "lab", f"rabbit://guest:guest@127.0.0.1:{rabbitmq.ports['amqp']}/", service_down_time=45
     )
     try:
         region = openstack.config.get_cloud_region(**lab_cloud(state))
@@ -93,7 +93,7 @@ def test_stopped_nova_compute_makes_the_node_on_its_hypervisor_read_iaas_suspect
         stopped_at = time.time()
         stop_pid(compute.pid)  # SIGTERM: nova-compute may still report once while it shuts down
         gone_at = time.time()
-        # Nova says "down" once the last heartbeat is older than service_down_time (30 s here)
+        # Nova says "down" once the last heartbeat is older than service_down_time (45 s here)
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             if any(s.binary == "nova-compute" and s.state == "down" for s in conn.compute.services()):
