@@ -17,6 +17,7 @@ import io
 from collections.abc import Callable, Iterator
 
 from kansoku.ids import REQUEST_ID_RE
+from kansoku.tracing.ingest.files import LogReadError, read_chunks
 from kansoku.tracing.ingest.records import iter_records
 from kansoku.tracing.model import Link, LinkKind, LogLine, LogSource, Span, Strength, Trace
 
@@ -34,15 +35,13 @@ def empty_context(line: LogLine) -> bool:
 
 
 def _read(path: str, start: int) -> bytes:
-    if path.endswith(".gz"):
-        import gzip  # a rotated file only: not on every `kansoku trace` start
-
-        with gzip.open(path, "rb") as gz:
-            gz.seek(start)
-            return gz.read(MAX_AHEAD_BYTES)
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        return fh.read(MAX_AHEAD_BYTES)
+    """Up to MAX_AHEAD_BYTES of `path` from uncompressed offset `start` (gzip decoded)."""
+    out = bytearray()
+    for chunk in read_chunks(path, start, MAX_AHEAD_BYTES):
+        out += chunk
+        if len(out) >= MAX_AHEAD_BYTES:
+            break
+    return bytes(out[:MAX_AHEAD_BYTES])
 
 
 def records_after(line: LogLine) -> Iterator[LogLine]:
@@ -50,7 +49,7 @@ def records_after(line: LogLine) -> Iterator[LogLine]:
     start = line.offset + len(line.raw.encode("utf-8", "replace")) + 1
     try:
         data = _read(line.file, start)
-    except (OSError, EOFError):
+    except LogReadError:  # gone, unreadable or damaged: nothing follows
         return
     cut = data.rfind(b"\n")
     data = data[: cut + 1] if cut >= 0 else b""

@@ -103,6 +103,7 @@ def merge_segments(store: Store, manifest: Manifest) -> list[str]:
     refs: list[Any] = []
     blocks: list[Any] = []
     masks: list[Any] = []
+    listed = 0  # blocks listed by the segments read so far: where this one's list starts
     for meta in chosen:
         reader = SegmentReader(store.root / meta.name, meta)
         try:
@@ -111,8 +112,9 @@ def merge_segments(store: Store, manifest: Manifest) -> list[str]:
             reader.close()
         keys.append(k)
         masks.append(m)
-        refs.append(r + np.uint64(sum(len(x) for x in blocks)))
+        refs.append(r + np.uint64(listed))
         blocks.append(b)
+        listed += len(b)
     # one block list for the merged segment (a block's postings are all in one segment,
     # but a list is deduplicated anyway: the index must not depend on that)
     merged_blocks, index = np.unique(np.concatenate(blocks), return_inverse=True)

@@ -98,6 +98,11 @@ def parse_access(text: str) -> AccessInfo | None:
     return None
 
 
+def access_level(access: AccessInfo) -> str:
+    """The level an access line counts as (it has none of its own): a 5xx answer is an error."""
+    return "INFO" if access.status < 500 else "ERROR"
+
+
 def _combined_duration(tail: str) -> float | None:
     """Duration from the numbers after `status bytes` in a combined line.
 

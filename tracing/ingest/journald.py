@@ -10,7 +10,7 @@ import os
 import re
 import time
 
-from kansoku.tracing.ingest.access import parse_access
+from kansoku.tracing.ingest.access import access_level, parse_access
 from kansoku.tracing.ingest.fields import epoch, ids_in, split_context
 from kansoku.tracing.ingest.lines import bare_line, split_instance, strip_debug_suffix, text_line
 from kansoku.tracing.ingest.oslo_format import (
@@ -156,7 +156,7 @@ def parse_journal(raw: str, file: str, line_no: int, offset: int, service: str, 
             host=line_host,
             ts=ts,
             pid=pid,
-            level=None if access is None else ("INFO" if access.status < 500 else "ERROR"),
+            level=None if access is None else access_level(access),
             ids=ids_in(payload),
             instance=None,
             message=payload + ("\n" + "\n".join(_journal_body(x) for x in tail.split("\n")) if nl else ""),

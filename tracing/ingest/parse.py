@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from kansoku.ids import UUID_TOKEN_RE
-from kansoku.tracing.ingest.access import access_ts, parse_access
+from kansoku.tracing.ingest.access import access_level, access_ts, parse_access
 from kansoku.tracing.ingest.fields import (
     first_id,
     header_ts,
@@ -62,7 +62,7 @@ def parse_record(
             host=host,
             ts=access_ts(first),
             pid=None,
-            level="INFO" if access.status < 500 else "ERROR",
+            level=access_level(access),
             ids=ids_in(first),
             instance=None,
             message=first,
