@@ -93,9 +93,6 @@ class SegmentMeta(Row):
         self.crc = crc
         self.files: list[int] = [] if files is None else files
 
-    def to_json(self) -> dict[str, Any]:
-        return {**vars(self), "files": list(self.files)}
-
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> SegmentMeta:
         return cls(row["name"], int(row["size"]), int(row["count"]), int(row["crc"]), list(row["files"]))
