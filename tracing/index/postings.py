@@ -91,12 +91,14 @@ def merge_segments(store: Store, manifest: Manifest) -> list[str]:
     after the manifest that no longer names them is committed: until then the last
     committed manifest still needs them (a failed commit here must not brick the store).
     """
-    from kansoku.tracing.index.merge import merge
+    from kansoku.tracing.index.merge import merge  # looked up per call: tests wrap it
 
     gone: list[str] = []
     while len(manifest.segments) > MAX_SEGMENTS:
         metas = sorted(manifest.segments, key=lambda m: (m.size, m.name))
         chosen = metas[: min(MERGE_FAN_IN, len(metas) - MAX_SEGMENTS + 1)]
+        if len(chosen) < 2:  # MAX_SEGMENTS or MERGE_FAN_IN below 2: nothing a merge can do
+            break
         name = f"seg-{manifest.next_segment:06d}.idx"
         manifest.next_segment += 1
         merged = merge(store.root, chosen, name)
