@@ -208,6 +208,8 @@ def test_kill_at_each_step_of_the_commit_protocol(tmp_path: Path, stage: str) ->
     )
     # left behind, named by no commit (a merge's unfinished segment is a .tmp)
     assert {p.name for p in store.glob("seg-*.idx*")} - committed
+    if stage == "in-a-merge":
+        assert list(store.glob("seg-*.idx.tmp")), "the kill did not land inside a merge"
     report = _finish(logs, store)
     assert "recovered from an interrupted run" in report
     clean = tmp_path / "clean"
