@@ -209,13 +209,14 @@ class SegmentWriter:
         self.path = path
         self.tmp = path.with_name(path.name + ".tmp")
         self.width = 2 if len(blocks) <= 1 << 16 else 4
-        self.lay = _Layout(count, (count + PAGE_KEYS - 1) // PAGE_KEYS, len(blocks), self.width)
+        self.page_keys = per = PAGE_KEYS
+        self.lay = _Layout(count, (count + per - 1) // per, len(blocks), self.width)
         self.written = 0
         self.last = -1  # the last (key, block index) written, packed: pieces must follow it
         self._table = bytearray()
         self._page: list[int] = [0, 0, 0, 0, 0]  # first key, then the CRC32s of the page so far
         self.files = [int(f) for f in np.unique(blocks >> np.uint64(32)).tolist()]
-        head = _HEAD.pack(MAGIC, count, PAGE_KEYS, self.lay.pages, len(blocks), self.width)
+        head = _HEAD.pack(MAGIC, count, per, self.lay.pages, len(blocks), self.width)
         blocks_b = blocks.astype("<u8").tobytes()
         self._crc = zlib.crc32(blocks_b, zlib.crc32(head))
         self._fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
@@ -249,16 +250,16 @@ class SegmentWriter:
         )
         for arr, offset in sections:
             _pwrite_all(self._fd, memoryview(arr).cast("B"), offset)
-        i = 0
+        i, per = 0, self.page_keys
         while i < n:  # the page table: a page may span pieces, a piece many pages
-            in_page = (at + i) % PAGE_KEYS
-            take = min(n - i, PAGE_KEYS - in_page)
+            in_page = (at + i) % per
+            take = min(n - i, per - in_page)
             page = self._page
             if in_page == 0:
                 page[:] = [int(k[i]), 0, 0, 0, 0]
             for j, (arr, _) in enumerate(sections, 1):
                 page[j] = zlib.crc32(memoryview(arr[i : i + take]).cast("B"), page[j])
-            if in_page + take == PAGE_KEYS:
+            if in_page + take == per:
                 self._table += _PAGE.pack(*page)
             i += take
         self.written += n
@@ -270,7 +271,7 @@ class SegmentWriter:
         try:
             if self.written != lay.count:
                 raise ValueError(f"{self.path}: {self.written} postings written, {lay.count} announced")
-            if lay.count % PAGE_KEYS:
+            if lay.count % self.page_keys:
                 self._table += _PAGE.pack(*self._page)
             for at, used in (
                 (lay.high_at, 4 * lay.count),
