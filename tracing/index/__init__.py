@@ -27,7 +27,8 @@ Design (measured in bench/bench_tracing.py, justified in docs/tracing-index.md):
 * Postings accumulate in two `array('Q')`s and are flushed, sorted, as an immutable
   segment file (`seg-NNNNNN.idx`: header, sorted keys, postings) whenever 2M postings are
   buffered and at the end of a run: memory is bounded whatever the corpus size. Small
-  segments are merged (streamed, range of keys by range) until at most `MAX_SEGMENTS` remain.
+  segments are merged until at most `MAX_SEGMENTS` remain, streamed range of keys by
+  range (`merge`): memory is bounded during a merge too.
 * Lookup is stdlib only: mmap each segment, bisect the keys, read only the blocks named.
 * Per file the manifest keeps identity (device, inode, first 64 bytes), the indexed-up-to
   offset, line count, first/last timestamp and parse problems; per file a block table
@@ -37,8 +38,8 @@ Design (measured in bench/bench_tracing.py, justified in docs/tracing-index.md):
   and starts a new entry when a file was truncated or rewritten.
 
 The package's rooms: `build` (build_index: open, index, commit), `reconcile` (which files to
-read), `indexer` (one file), `scan` (one block, numpy), `postings` (segments and the merge policy),
-`merge` (a streamed k-way merge of segments), `gz_cache` (seekable `.gz` copies), `report` (IndexReport, IndexProgress).
+read), `indexer` (one file), `scan` (one block, numpy), `postings` (segments and merges),
+`gz_cache` (seekable `.gz` copies), `report` (IndexReport, IndexProgress).
 """
 
 from kansoku.tracing.index.build import build_index, iter_entries
