@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from kansoku.errors import KansokuError
-from kansoku.tracing.durable import StoreDamaged, write_new
+from kansoku.tracing.durable import FILE_MODE, StoreDamaged, fsync_dir, write_new
 from kansoku.tracing.slotted import Row
 
 MAGIC = b"KSKIDX03"
@@ -188,6 +188,123 @@ def write_segment(path: Path, k: Any, refs: Any, blocks: Any, masks: Any) -> Seg
     write_new(path, tuple(parts))
     files = sorted({int(b) >> 32 for b in blocks.tolist()})
     return SegmentMeta(path.name, lay.size, count, crc, files)
+
+
+class SegmentWriter:
+    """A segment written piece by piece, in key order: a merge streams through it.
+
+    Each array of the layout is a section of its own, so the posting `count` is given up
+    front (a merge announces the sum of its inputs' counts) and each piece is written at
+    its place in the four sections (`pwrite`); the page table (each page's first key and
+    running CRC32s) is accumulated and written at the end with the footer. Memory is one
+    piece, whatever the segment's size, and the file is byte for byte what `write_segment`
+    writes for the same postings. Written as `NAME.tmp`, fsynced, then renamed (as
+    `write_new`): a kill leaves a `.tmp` that recovery deletes, never a half segment.
+    """
+
+    def __init__(self, path: Path, blocks: Any, count: int) -> None:
+        import numpy as np
+
+        blocks = np.asarray(blocks, dtype=np.uint64)
+        self.path = path
+        self.tmp = path.with_name(path.name + ".tmp")
+        self.width = 2 if len(blocks) <= 1 << 16 else 4
+        self.page_keys = per = PAGE_KEYS
+        self.lay = _Layout(count, (count + per - 1) // per, len(blocks), self.width)
+        self.written = 0
+        self.last = -1  # the last (key, block index) written, packed: pieces must follow it
+        self._table = bytearray()
+        self._page: list[int] = [0, 0, 0, 0, 0]  # first key, then the CRC32s of the page so far
+        self.files = [int(f) for f in np.unique(blocks >> np.uint64(32)).tolist()]
+        head = _HEAD.pack(MAGIC, count, per, self.lay.pages, len(blocks), self.width)
+        blocks_b = blocks.astype("<u8").tobytes()
+        self._crc = zlib.crc32(blocks_b, zlib.crc32(head))
+        self._fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        try:
+            os.pwrite(self._fd, head, 0)
+            os.pwrite(self._fd, blocks_b, self.lay.blocks_at)
+        except BaseException:
+            self.abort()
+            raise
+
+    def append(self, k: Any, refs: Any, masks: Any) -> None:
+        """Write the next postings: 40-bit keys (uint64), block indexes, slice masks, sorted
+        by (key, block index), distinct, and all after those written before."""
+        import numpy as np
+
+        n = len(k)
+        if not n:
+            return
+        lay, at = self.lay, self.written
+        if at + n > lay.count:
+            raise ValueError(f"{self.path}: more postings than the {lay.count} announced")
+        first = (int(k[0]) << 32) | int(refs[0])
+        if first <= self.last:
+            raise ValueError(f"{self.path}: postings out of order")
+        self.last = (int(k[-1]) << 32) | int(refs[-1])
+        sections: tuple[tuple[Any, int], ...] = (
+            ((k >> np.uint64(8)).astype("<u4"), lay.high_at + 4 * at),
+            ((k & np.uint64(0xFF)).astype("u1"), lay.low_at + at),
+            (np.asarray(refs).astype("<u2" if self.width == 2 else "<u4"), lay.posts_at + self.width * at),
+            (np.asarray(masks).astype("<u2"), lay.slices_at + 2 * at),
+        )
+        for arr, offset in sections:
+            _pwrite_all(self._fd, memoryview(arr).cast("B"), offset)
+        i, per = 0, self.page_keys
+        while i < n:  # the page table: a page may span pieces, a piece many pages
+            in_page = (at + i) % per
+            take = min(n - i, per - in_page)
+            page = self._page
+            if in_page == 0:
+                page[:] = [int(k[i]), 0, 0, 0, 0]
+            for j, (arr, _) in enumerate(sections, 1):
+                page[j] = zlib.crc32(memoryview(arr[i : i + take]).cast("B"), page[j])
+            if in_page + take == per:
+                self._table += _PAGE.pack(*page)
+            i += take
+        self.written += n
+
+    def finish(self) -> SegmentMeta:
+        """Page table, footer, fsync, rename into place, fsync the directory: the manifest row.
+        Fails (and removes the `.tmp`) when fewer postings came than were announced."""
+        lay = self.lay
+        try:
+            if self.written != lay.count:
+                raise ValueError(f"{self.path}: {self.written} postings written, {lay.count} announced")
+            if lay.count % self.page_keys:
+                self._table += _PAGE.pack(*self._page)
+            for at, used in (
+                (lay.high_at, 4 * lay.count),
+                (lay.low_at, lay.count),
+                (lay.posts_at, self.width * lay.count),
+                (lay.slices_at, 2 * lay.count),
+            ):
+                _pwrite_all(self._fd, bytes(_pad8(used) - used), at + used)
+            crc = zlib.crc32(bytes(self._table), self._crc)
+            _pwrite_all(self._fd, bytes(self._table) + _FOOT.pack(crc, END_MAGIC), lay.table_at)
+            os.fsync(self._fd)
+        except BaseException:
+            self.abort()
+            raise
+        os.close(self._fd)
+        self._fd = -1
+        os.replace(self.tmp, self.path)
+        fsync_dir(self.path.parent)
+        return SegmentMeta(self.path.name, lay.size, lay.count, crc, self.files)
+
+    def abort(self) -> None:
+        """Close and remove the unfinished `.tmp`."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self.tmp.unlink(missing_ok=True)
+
+
+def _pwrite_all(fd: int, data: Any, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        done = os.pwrite(fd, view, offset)
+        view, offset = view[done:], offset + done
 
 
 def _key_order(np: Any, k: Any, refs: Any, n_blocks: int) -> Any:
@@ -343,6 +460,45 @@ class SegmentReader:
         if len(refs) and int(refs.max()) >= len(blocks):
             raise StoreDamaged(self.path, "index segment postings name blocks it does not have (damaged)")
         return (high << np.uint64(8)) | low, refs, blocks, masks
+
+    def read_pages(self, first: int, last: int) -> tuple[Any, Any, Any]:
+        """(40-bit keys uint64, block indexes, slice masks uint16) of pages [first, last),
+        each page checked: what a merge streams through (index time only).
+
+        Read with `pread`, not through the mapping: a merge reads whole segments, and every
+        mapped page it touched would stay in the process's resident set to the end.
+        """
+        import numpy as np
+
+        lay, per = self._lay, self.page_keys
+        lo, hi = first * per, min(last * per, self.count)
+        w = lay.width
+        sizes = (4, 1, w, 2)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            raw = [
+                os.pread(fd, size * (hi - lo), at + size * lo)
+                for at, size in zip(
+                    (lay.high_at, lay.low_at, lay.posts_at, lay.slices_at), sizes, strict=True
+                )
+            ]
+            rows = os.pread(fd, _PAGE.size * (last - first), lay.table_at + _PAGE.size * first)
+        finally:
+            os.close(fd)
+        if any(len(r) != size * (hi - lo) for r, size in zip(raw, sizes, strict=True)):
+            raise StoreDamaged(self.path, "index segment is shorter than its header says (cut short)")
+        views = [memoryview(r) for r in raw]
+        for page in range(first, last):
+            a, b = page * per - lo, min((page + 1) * per, self.count) - lo
+            crcs = tuple(zlib.crc32(v[a * size : b * size]) for v, size in zip(views, sizes, strict=True))
+            if crcs != _PAGE.unpack_from(rows, (page - first) * _PAGE.size)[1:]:
+                raise StoreDamaged(self.path, f"index segment page {page} fails its checksum (damaged)")
+        high = np.frombuffer(raw[0], dtype="<u4").astype(np.uint64)
+        keys = (high << np.uint64(8)) | np.frombuffer(raw[1], dtype="u1")
+        refs = np.frombuffer(raw[2], dtype="<u2" if w == 2 else "<u4")
+        if len(refs) and int(refs.max()) >= lay.blocks:
+            raise StoreDamaged(self.path, "index segment postings name blocks it does not have (damaged)")
+        return keys, refs, np.frombuffer(raw[3], dtype="<u2")
 
     def close(self) -> None:
         for view in (self.blocks, self.high, self.low, self.posts, self.slices, self._raw):

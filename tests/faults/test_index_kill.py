@@ -143,14 +143,32 @@ from kansoku.tracing import index as m
 from kansoku.tracing.index import postings as p
 p.FLUSH_POSTINGS = 4000  # many small segments: commits during the run, then merges
 p.MAX_SEGMENTS = 3
+p.MERGE_FAN_IN = 4  # several merge rounds
 stage = sys.argv[3]
 real_save, real_merge = m.Store.save, p.merge_segments
 calls = []
+from kansoku.tracing import segment as sg
+from kansoku.tracing.index import merge as mg
+real_append, real_round = sg.SegmentWriter.append, mg.merge
+mg.RANGE_POSTINGS = sg.PAGE_KEYS  # a merge in several ranges: one page of each segment each
+def append(self, *args):  # a merge streaming its ranges into the new segment's .tmp
+    calls.append("append")
+    if stage == "in-a-merge" and calls.count("append") == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_append(self, *args)
+def merge_round(*args):  # one merge round (the rounds before it wrote and renamed theirs)
+    calls.append("round")
+    if stage == "between-merge-rounds" and calls.count("round") == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_round(*args)
+sg.SegmentWriter.append, mg.merge = append, merge_round
 def merge(store, manifest):
     calls.append("merge")
     return real_merge(store, manifest)
 def save(self, manifest):
     calls.append("save")
+    if stage in ("in-a-merge", "between-merge-rounds"):
+        return real_save(self, manifest)
     if stage == "merged":
         real_save(self, manifest)
         if "merge" not in calls:
@@ -168,6 +186,8 @@ m.build_index([sys.argv[1]], sys.argv[2])
     [
         pytest.param("1", id="before-the-first-commit"),
         pytest.param("3", id="before-the-third-commit"),
+        pytest.param("in-a-merge", id="while-a-merge-streams-into-its-new-segment"),
+        pytest.param("between-merge-rounds", id="after-a-merge-round-before-the-next"),
         pytest.param("merged", id="after-the-last-commit-before-merged-segments-are-deleted"),
     ],
 )
@@ -186,7 +206,10 @@ def test_kill_at_each_step_of_the_commit_protocol(tmp_path: Path, stage: str) ->
     committed = (
         {s["name"] for s in json.loads(manifest.read_text())["segments"]} if manifest.exists() else set()
     )
-    assert {p.name for p in store.glob("seg-*.idx")} - committed  # left behind, named by no commit
+    # left behind, named by no commit (a merge's unfinished segment is a .tmp)
+    assert {p.name for p in store.glob("seg-*.idx*")} - committed
+    if stage == "in-a-merge":
+        assert list(store.glob("seg-*.idx.tmp")), "the kill did not land inside a merge"
     report = _finish(logs, store)
     assert "recovered from an interrupted run" in report
     clean = tmp_path / "clean"

@@ -27,7 +27,8 @@ Design (measured in bench/bench_tracing.py, justified in docs/tracing-index.md):
 * Postings accumulate in two `array('Q')`s and are flushed, sorted, as an immutable
   segment file (`seg-NNNNNN.idx`: header, sorted keys, postings) whenever 2M postings are
   buffered and at the end of a run: memory is bounded whatever the corpus size. Small
-  segments are merged when there are more than `MAX_SEGMENTS`.
+  segments are merged until at most `MAX_SEGMENTS` remain, streamed range of keys by
+  range (`merge`): memory is bounded during a merge too.
 * Lookup is stdlib only: mmap each segment, bisect the keys, read only the blocks named.
 * Per file the manifest keeps identity (device, inode, first 64 bytes), the indexed-up-to
   offset, line count, first/last timestamp and parse problems; per file a block table
