@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterable
 from typing import Any
 
 from kansoku.ids import ID_TAIL_BYTES_RE
 from kansoku.tracing.index.scan import last_match
-from kansoku.tracing.segment import SegmentMeta, SegmentReader, segment_keys, write_segment
+from kansoku.tracing.segment import SegmentMeta, SegmentReader, write_segment
 from kansoku.tracing.store import Manifest, Store
 
 FLUSH_POSTINGS = 2_000_000
@@ -29,9 +30,10 @@ def id_key(text: str | bytes) -> int | None:
 class Postings:
     """Buffered postings, flushed as sorted immutable segments (bounded memory).
 
-    Per block the distinct keys arrive as one numpy uint64 array (`block_scan`), with their
-    slice masks and one posting value for all of them; the arrays are joined and sorted only
-    at flush time.
+    Per read chunk the postings arrive as numpy arrays (`chunk_scan`): 40-bit keys, slice
+    masks and the index of each one's block among the chunk's blocks, with the blocks'
+    values (`file_id << 32 | block number`); the arrays are joined and sorted only at flush
+    time.
     """
 
     def __init__(self, store: Store, manifest: Manifest) -> None:
@@ -39,18 +41,20 @@ class Postings:
         self.manifest = manifest
         self.parts: list[Any] = []
         self.masks: list[Any] = []
-        self.posts: array[int] = array("Q")
-        self.counts: array[int] = array("Q")
+        self.refs: list[Any] = []
+        self.posts: array[int] = array("Q")  # the blocks named since the last flush, in order
         self.pending = 0
         self.total = 0
         self.flushed = 0  # segments written since the last commit
 
-    def add(self, keys: Any, masks: Any, post: int) -> None:
+    def add(self, keys: Any, masks: Any, blocks: Any, posts: Iterable[int]) -> None:
+        """Postings of a run of blocks: `blocks` indexes `posts`, the runs' block values."""
         n = len(keys)
-        self.parts.append(keys)
-        self.masks.append(masks)
-        self.posts.append(post)
-        self.counts.append(n)
+        if n:
+            self.parts.append(keys)
+            self.masks.append(masks)
+            self.refs.append(blocks + len(self.posts))
+        self.posts.extend(posts)
         self.pending += n
         self.total += n
         if self.pending >= FLUSH_POSTINGS:
@@ -58,22 +62,23 @@ class Postings:
 
     def flush(self) -> None:
         if not self.pending:
+            self.posts = array("Q")
             return
         import numpy as np
 
-        keys = segment_keys(np.concatenate(self.parts))
-        # one posting value per block: its distinct values are the segment's block list
+        # the distinct block values are the segment's block list
         blocks, index = np.unique(np.frombuffer(self.posts, dtype=np.uint64), return_inverse=True)
-        refs = np.repeat(index.reshape(-1), np.frombuffer(self.counts, dtype=np.uint64).astype(np.int64))
+        refs = index.reshape(-1).take(np.concatenate(self.refs))
         name = f"seg-{self.manifest.next_segment:06d}.idx"
         self.manifest.next_segment += 1
+        keys = np.concatenate(self.parts)
         masks = np.concatenate(self.masks)
         self.manifest.segments.append(write_segment(self.store.root / name, keys, refs, blocks, masks))
         self.flushed += 1
         self.parts = []
         self.masks = []
+        self.refs = []
         self.posts = array("Q")
-        self.counts = array("Q")
         self.pending = 0
 
 

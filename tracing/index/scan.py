@@ -55,15 +55,40 @@ _HEADER_COLS = 19  # `YYYY-MM-DD HH:MM:SS`
 _DFA_COLS = 24  # header bytes after those checked per vectorised pass
 
 
+def import_numpy() -> Any:
+    """numpy, imported with OpenBLAS limited to one thread unless the environment says otherwise.
+
+    The index uses no BLAS, but numpy's OpenBLAS starts a thread per core at import that
+    spins for ~0.1 s of CPU before it sleeps: 5 % of the CPU of a 1 GB build (perf, issue
+    14). The variable is read once, when the library loads, so it is set only around the
+    import: processes started later get the environment as it was.
+    """
+    import os
+    import sys
+
+    if "numpy" in sys.modules:
+        return sys.modules["numpy"]
+    names = ("OPENBLAS_NUM_THREADS",)
+    before = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ.setdefault(name, "1")
+    try:
+        import numpy
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+    return numpy
+
+
 class _Scan:
-    """Lookup tables for `block_scan` and `suspicious`, built once per process (numpy is
+    """Lookup tables for `chunk_scan` and `suspicious`, built once per process (numpy is
     imported lazily: the `kansoku trace` path imports this module and must not pay for it)."""
 
     _made: _Scan | None = None
 
     def __init__(self) -> None:
-        import numpy as np
-
+        np = import_numpy()
         self.np = np
         # hex digit -> its value, anything else -> 255 (one gather checks and converts)
         self.nib = np.full(256, 255, dtype=np.uint8)
@@ -75,6 +100,7 @@ class _Scan:
             [*range(1, 5), *range(6, 10), *range(11, 15), *range(16, 28)], dtype=np.int64
         )[:, None]
         self.empty = np.zeros(0, dtype=np.uint64)
+        self.empty16 = np.zeros(0, dtype=np.uint16)
         # slice number -> its bit in a posting's mask (the last bit covers the rest of the block)
         self.slice_bit = np.left_shift(1, np.minimum(np.arange(SLICE_BITS), SLICE_BITS - 1)).astype(np.uint16)
         self.digit = np.zeros(256, dtype=bool)
@@ -109,14 +135,14 @@ class _Scan:
 
     def bools(self, i: int, n: int) -> Any:
         """Scratch bool array number `i`, at least `n` long (a view of exactly `n`)."""
-        if len(self._bools[i]) < n:
-            self._bools[i] = self.np.zeros(max(n, BLOCK_SIZE * 2), dtype=bool)
+        if len(self._bools[i]) < n:  # with headroom: runs of blocks differ a little in size
+            self._bools[i] = self.np.zeros(max(n + n // 4, BLOCK_SIZE * 2), dtype=bool)
         return self._bools[i][:n]
 
     def idx(self, rows: int, cols: int) -> Any:
         """Scratch contiguous int64 (rows, cols) array."""
         if len(self._idx) < rows * cols:
-            self._idx = self.np.zeros(max(rows * cols, 24 * 8192), dtype=self.np.int64)
+            self._idx = self.np.zeros(max(rows * cols * 5 // 4, 24 * 8192), dtype=self.np.int64)
         return self._idx[: rows * cols].reshape(rows, cols)
 
     @classmethod
@@ -172,49 +198,132 @@ def _header_dfa(np: Any) -> tuple[Any, int, int, int]:
     return flat, st["s0"] * _N_CLASSES, st["accept"] * _N_CLASSES, st["dead"] * _N_CLASSES
 
 
-def block_scan(buf: bytes, pos: int, end: int) -> tuple[Any, Any, Any]:
-    """(distinct UUID keys, their slice masks, newline positions relative to pos) of buf[pos:end].
+class ChunkScan:
+    """What one numpy pass over a run of whole blocks found, answered block by block.
 
-    The same matches as `ID_TAIL_BYTES_RE.findall` (a dash, then 4-4-4-12 lowercase hex with
-    dashes between; such matches cannot overlap), found with four shifted comparisons of
-    the dash mask and a hex check of the few candidates: cheaper than the regex, which
-    stops at every dash of a log line (dates, `- - default`, ...) and builds a bytes object
-    per hit. Keys are the last 16 hex digits as a big-endian uint64 (see `id_key`); a key's
-    mask has a bit per `SLICE` of the block it occurs in.
+    The indexer reads 1 MiB (8 MiB from a `.gz`) at a time and cuts it into ~128 KiB blocks;
+    scanning each block on its own cost ~40 numpy calls per block, so a third of a build was
+    call overhead on 128 KiB arrays (issue 14). Blocks end after a newline, so no UUID and no
+    header crosses a block end: the answers per block are the same as scanning each alone.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_nl_at",
+        "_starts",
+        "blocks",
+        "buf",
+        "keys",
+        "masks",
+        "nls",
+        "suspicious",
+    )
+
+    def __init__(self, buf: bytes, starts: list[int], nls: Any, keys: Any, masks: Any, blocks: Any) -> None:
+        self.buf = buf
+        self._starts = starts
+        self.nls = nls  # newline positions in buf, ascending
+        self.keys = keys  # distinct (40-bit segment key, block) postings: the key
+        self.masks = masks  # ... its slice mask within the block
+        self.blocks = blocks  # ... and the block's index in `starts`
+        self._nl_at: list[int] = [*nls.searchsorted(starts).tolist(), len(nls)]
+        self._closed: Any = None
+        self.suspicious: list[int] = []
+
+    def newlines(self, i: int) -> int:
+        """Newlines in block `i`."""
+        return self._nl_at[i + 1] - self._nl_at[i]
+
+    def suspicious_in(self, i: int) -> list[int]:
+        """The newlines of block `i` that `SUSPICIOUS_LINE_B.finditer` over the block yields."""
+        from bisect import bisect_left
+
+        susp = self.suspicious
+        if not susp:
+            return []
+        pos = self._starts[i]
+        stop = self._starts[i + 1] if i + 1 < len(self._starts) else None
+        lo = bisect_left(susp, pos)
+        hi = len(susp) if stop is None else bisect_left(susp, stop - 1)
+        return susp[lo:hi]
+
+    def closed(self, i: int) -> int:
+        """Newlines of block `i` (not its first byte) right after a `}`: JSON lines that end."""
+        if self._closed is None:
+            np = _Scan.get().np
+            nls = self.nls
+            d = np.frombuffer(self.buf, dtype=np.uint8)
+            flag = d.take(np.maximum(nls - 1, 0)) == 125
+            # a newline at a block's first byte closes the previous block's line
+            flag[np.searchsorted(nls, self._starts)[np.isin(self._starts, nls)]] = False
+            self._closed = np.concatenate(([0], np.cumsum(flag)))
+        return int(self._closed[self._nl_at[i + 1]] - self._closed[self._nl_at[i]])
+
+
+def chunk_scan(buf: bytes, starts: list[int], end: int) -> ChunkScan:
+    """Scan blocks [starts[i], starts[i + 1]) of `buf` (the last up to `end`) at once.
+
+    Per block: the distinct UUID keys with their slice masks (as `ID_TAIL_BYTES_RE.findall`
+    finds them: a dash, then 4-4-4-12 lowercase hex with dashes between; such matches
+    cannot overlap), the newlines, and the lines `suspicious` names. UUIDs are found with
+    four shifted comparisons of the dash mask and a hex check of the few candidates:
+    cheaper than the regex, which stops at every dash of a log line (dates, `- - default`,
+    ...) and builds a bytes object per hit. A key is what the segment stores: the last 16
+    hex digits as a 64-bit integer (`id_key`), mixed down to 40 bits (`segment_keys`); one
+    sort of (key, block, slice) packed in a uint64 makes the postings distinct per block.
+    Every block but the last must end after a newline (the indexer cuts there).
     """
     sc = _Scan.get()
     np = sc.np
+    pos = starts[0]
     m = end - pos
     d = np.frombuffer(buf, dtype=np.uint8, count=m, offset=pos)
     nls = np.flatnonzero(np.equal(d, 10, out=sc.bools(0, m)))
+    nls += pos
+    keys, masks, blocks = _uuid_postings(sc, d, pos, starts)
+    scan = ChunkScan(buf, starts, nls, keys, masks, blocks)
+    scan.suspicious = suspicious(buf, pos, end, nls - pos)
+    return scan
+
+
+def _uuid_postings(sc: _Scan, d: Any, pos: int, starts: list[int]) -> tuple[Any, Any, Any]:
+    """(40-bit keys, slice masks, block indexes) of the UUIDs in `d` (buf from `pos`), one per (key, block)."""
+    from kansoku.tracing.segment import segment_keys
+
+    np = sc.np
+    m = len(d)
     n = m - 27
     if n <= 0:
-        return sc.empty, sc.empty, nls
+        return sc.empty, sc.empty16, sc.empty
     dash = np.equal(d, 45, out=sc.bools(1, m))
     cand = np.logical_and(dash[:n], dash[5 : n + 5], out=sc.bools(2, n))
     cand &= dash[10 : n + 10]
     cand &= dash[15 : n + 15]
     at = np.flatnonzero(cand)
     if not len(at):
-        return sc.empty, sc.empty, nls
+        return sc.empty, sc.empty16, sc.empty
     idx = np.add(at, sc.hex_rows, out=sc.idx(len(sc.hex_rows), len(at)))
     v = sc.nib.take(d.take(idx))  # (24, candidates): row-wise ops are fast
     ok = np.maximum.reduce(v, axis=0) < 16
     v = v[8:, ok]
     if not v.shape[1]:
-        return sc.empty, sc.empty, nls
+        return sc.empty, sc.empty16, sc.empty
+    at = at[ok]
     packed = (v[0::2] << 4) | v[1::2]  # (8, keys) bytes, most significant first
-    keys = np.ascontiguousarray(packed.T).view(">u8").reshape(-1).astype(np.uint64)
-    masks = sc.slice_bit.take(at[ok] // SLICE, mode="clip")
-    if len(keys) == 1:
-        return keys, masks, nls
-    order = np.argsort(keys)
-    keys = keys[order]
-    masks = masks[order]
-    first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    if len(first) == len(keys):
-        return keys, masks, nls
-    return keys[first], np.bitwise_or.reduceat(masks, first), nls
+    keys = segment_keys(np.ascontiguousarray(packed.T).view(">u8").reshape(-1))
+    rel = np.array(starts, dtype=np.int64) - pos
+    block = np.searchsorted(rel, at, side="right") - 1
+    slice_no = np.minimum((at - rel.take(block)) // SLICE, SLICE_BITS - 1)
+    # (key 40 bits, block 20 bits, slice 4 bits): one sort, then one run per (key, block)
+    joined = (keys << np.uint64(24)) | (block.astype(np.uint64) << np.uint64(4)) | slice_no.astype(np.uint64)
+    joined.sort()
+    kb = joined >> np.uint64(4)
+    bits = sc.slice_bit.take((joined & np.uint64(15)).astype(np.intp))
+    if len(kb) > 1:
+        first = np.flatnonzero(np.concatenate(([True], kb[1:] != kb[:-1])))
+        if len(first) < len(kb):
+            kb, bits = kb.take(first), np.bitwise_or.reduceat(bits, first)
+    return kb >> np.uint64(20), bits, (kb & np.uint64(0xFFFFF)).astype(np.intp)
 
 
 def suspicious(buf: bytes, pos: int, end: int, nls: Any) -> list[int]:
