@@ -253,3 +253,38 @@ def test_last_match_backwards_equals_the_last_of_finditer(corpus: list[bytes]) -
                     assert slow.span() == fast.span()
                     checked += slow.group(0) == fast.group(0)
     assert checked > 100
+
+
+def test_blocks_cut_from_each_chunk_are_those_of_carry_plus_chunk(
+    corpus: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The indexer cuts blocks from the chunk it read without first copying the previous
+    chunk's tail in front of it: the blocks are still those of `carry + chunk`."""
+    from kansoku.tracing.index import build_index, indexer
+    from kansoku.tracing.store import Store, load_block_table
+
+    rnd = random.Random(9)
+    data = b"".join(corpus)
+    # a record longer than a block, and one line without a newline for most of a block
+    data += b"2026-11-20 16:17:18.902 1 ERROR nova.x " + b"x" * (BLOCK_SIZE * 3 // 2) + b"\n"
+    data += b"2026-11-20 16:17:18.902 1 INFO nova.x " + b"y" * (BLOCK_SIZE // 3) + b"\n" + data[:500_000]
+    read_size = rnd.randrange(200_000, 400_000)
+    monkeypatch.setattr(indexer, "READ_SIZE", read_size)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "nova-api.log.1").write_bytes(data)  # rotated: its last line is indexed too
+    build_index([logs], tmp_path / "store")
+    store = Store(tmp_path / "store")
+    (entry,) = store.load().files
+    got = load_block_table(store, entry)[0::2]
+
+    want: list[int] = []
+    carry, base = b"", 0
+    for at in range(0, len(data), read_size):
+        buf = carry + data[at : at + read_size]
+        starts, stop = indexer.block_bounds(buf, False)
+        want += [base + s for s in starts]
+        base, carry = base + stop, buf[stop:]
+    want += [base + s for s in indexer.block_bounds(carry, True)[0]]
+    assert got == want
+    assert entry.offset == len(data)
