@@ -1,8 +1,8 @@
-"""One block of a log file, scanned once: every UUID key, every newline, and the lines that are not records.
+"""Runs of blocks of a log file, scanned once: every UUID key, every newline, and the lines that are not records.
 
 Vectorised with numpy (imported only here, by the indexer: the lookup path stays standard
-library); `block_scan` must agree with the regexes of `ingest.oslo_format` and `kansoku.ids`
-(tests/test_index_scan.py checks it on real and generated logs).
+library); `chunk_scan` must agree, block by block, with the regexes of `ingest.oslo_format`
+and `kansoku.ids` (tests/test_index_scan.py checks it on real and generated logs).
 """
 
 from __future__ import annotations
@@ -268,13 +268,15 @@ class ChunkScan:
         """Newlines of block `i` (not its first byte) right after a `}`: JSON lines that end."""
         if self._closed is None:
             np = _Scan.get().np
-            nls = self.nls
-            d = np.frombuffer(self.buf, dtype=np.uint8)
-            flag = d.take(np.maximum(nls - 1, 0)) == 125
-            # a newline at a block's first byte closes the previous block's line
-            flag[np.searchsorted(nls, self._starts)[np.isin(self._starts, nls)]] = False
-            self._closed = np.concatenate(([0], np.cumsum(flag)))
-        return int(self._closed[self._nl_at[i + 1]] - self._closed[self._nl_at[i]])
+            # a newline at buf[0] is at a block's first byte: its (wrapped) flag is not used
+            flag = np.frombuffer(self.buf, dtype=np.uint8).take(self.nls - 1) == 125
+            self._closed = (flag, np.concatenate(([0], np.cumsum(flag))).tolist())
+        flag, cum = self._closed
+        lo, hi = self._nl_at[i], self._nl_at[i + 1]
+        n = cum[hi] - cum[lo]
+        if hi > lo and self.nls[lo] == self._starts[i] and flag[lo]:
+            n -= 1  # it ends the line before the block
+        return int(n)
 
 
 def chunk_scan(buf: bytes, starts: list[int], end: int) -> ChunkScan:
