@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 from kansoku.ids import ID_TAIL_BYTES_RE
@@ -47,8 +47,31 @@ class Postings:
         self.total = 0
         self.flushed = 0  # segments written since the last commit
 
-    def add(self, keys: Any, masks: Any, blocks: Any, posts: Iterable[int]) -> None:
-        """Postings of a run of blocks: `blocks` indexes `posts`, the runs' block values."""
+    def add(self, keys: Any, masks: Any, blocks: Any, posts: Sequence[int]) -> None:
+        """Postings of a run of blocks: `blocks` indexes `posts`, the run's block values.
+
+        A segment is flushed right after the block whose postings reach FLUSH_POSTINGS, as
+        when blocks came one by one: the segments do not depend on how blocks are grouped
+        for scanning.
+        """
+        n = len(keys)
+        if n and self.pending + n >= FLUSH_POSTINGS:
+            import numpy as np
+
+            reach = np.cumsum(np.bincount(blocks, minlength=len(posts))) + self.pending
+            last = int(np.searchsorted(reach, FLUSH_POSTINGS))  # the block that fills the segment
+            if last + 1 < len(posts):
+                first = blocks <= last
+                self._add(keys[first], masks[first], blocks[first], posts[: last + 1])
+                self.flush()
+                rest = ~first
+                self.add(keys[rest], masks[rest], blocks[rest] - (last + 1), posts[last + 1 :])
+                return
+        self._add(keys, masks, blocks, posts)
+        if self.pending >= FLUSH_POSTINGS:
+            self.flush()
+
+    def _add(self, keys: Any, masks: Any, blocks: Any, posts: Sequence[int]) -> None:
         n = len(keys)
         if n:
             self.parts.append(keys)
@@ -57,8 +80,6 @@ class Postings:
         self.posts.extend(posts)
         self.pending += n
         self.total += n
-        if self.pending >= FLUSH_POSTINGS:
-            self.flush()
 
     def flush(self) -> None:
         if not self.pending:
@@ -66,14 +87,21 @@ class Postings:
             return
         import numpy as np
 
-        # the distinct block values are the segment's block list
-        blocks, index = np.unique(np.frombuffer(self.posts, dtype=np.uint64), return_inverse=True)
-        refs = index.reshape(-1).take(np.concatenate(self.refs))
+        # the segment's block list: the distinct values of the blocks its postings name
+        refs = np.concatenate(self.refs)
+        named = np.zeros(len(self.posts), dtype=bool)
+        named[refs] = True
+        which = np.flatnonzero(named)
+        blocks, index = np.unique(np.frombuffer(self.posts, dtype=np.uint64)[which], return_inverse=True)
+        to_block = np.zeros(len(self.posts), dtype=np.intp)
+        to_block[which] = index.reshape(-1)
         name = f"seg-{self.manifest.next_segment:06d}.idx"
         self.manifest.next_segment += 1
         keys = np.concatenate(self.parts)
         masks = np.concatenate(self.masks)
-        self.manifest.segments.append(write_segment(self.store.root / name, keys, refs, blocks, masks))
+        self.manifest.segments.append(
+            write_segment(self.store.root / name, keys, to_block.take(refs), blocks, masks)
+        )
         self.flushed += 1
         self.parts = []
         self.masks = []

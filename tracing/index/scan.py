@@ -68,16 +68,14 @@ def import_numpy() -> Any:
 
     if "numpy" in sys.modules:
         return sys.modules["numpy"]
-    names = ("OPENBLAS_NUM_THREADS",)
-    before = {name: os.environ.get(name) for name in names}
-    for name in names:
-        os.environ.setdefault(name, "1")
+    unset = "OPENBLAS_NUM_THREADS" not in os.environ
+    if unset:
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
     try:
         import numpy
     finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
+        if unset:
+            os.environ.pop("OPENBLAS_NUM_THREADS", None)
     return numpy
 
 
