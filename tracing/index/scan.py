@@ -327,10 +327,12 @@ def _uuid_postings(sc: _Scan, d: Any, pos: int, starts: list[int]) -> tuple[Any,
     bad &= np.greater(digits - np.uint8(97), 5)
     ok = ~np.logical_or.reduce(bad, axis=0)
     ok &= (v[24] == 45) & (v[25] == 45)
-    v = v[8:24, ok]
-    if not v.shape[1]:
-        return sc.empty, sc.empty16, sc.empty
-    at = at[ok]
+    if ok.all():  # the usual case: a boolean selection of the columns copies them
+        v = v[8:24]
+    else:
+        v, at = v[8:24, ok], at[ok]
+        if not len(at):
+            return sc.empty, sc.empty16, sc.empty
     nib = (v & np.uint8(15)) + (v >> np.uint8(6)) * np.uint8(9)  # `0`-`9` -> 0-9, `a`-`f` -> 10-15
     packed = (nib[0::2] << np.uint8(4)) | nib[1::2]  # (8, keys) bytes, most significant first
     keys = segment_keys(np.ascontiguousarray(packed.T).view(">u8").reshape(-1))
