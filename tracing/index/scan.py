@@ -430,12 +430,6 @@ def suspicious(buf: bytes, pos: int, end: int, nls: Any) -> list[int]:
     return found
 
 
-def buf_view(buf: bytes, pos: int, end: int) -> Any:
-    """buf[pos:end] as a numpy uint8 array without a copy."""
-    np = _Scan.get().np
-    return np.frombuffer(buf, dtype=np.uint8, count=end - pos, offset=pos)
-
-
 def is_good_start(buf: bytes, pos: int) -> bool:
     return bool(HEADER_START_B.match(buf, pos)) or buf.startswith(b"{", pos)
 
