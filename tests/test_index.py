@@ -488,6 +488,40 @@ def test_segments_are_merged_when_there_are_many(tmp_path: Path, monkeypatch: py
     assert [x.line_no for x in _lookup(tmp_path / "st", ids)] == [1, 2, 3, 4]
 
 
+def test_segments_are_cut_at_the_block_that_fills_them_and_list_only_named_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of blocks are scanned at once, yet a segment is still flushed right after the
+    block whose postings reach FLUSH_POSTINGS, and its block list names only blocks that
+    have postings (a block without any id is in no segment)."""
+    from kansoku.tracing.segment import SegmentReader
+
+    monkeypatch.setattr(postings, "FLUSH_POSTINGS", 2500)
+    monkeypatch.setattr(postings, "MAX_SEGMENTS", 1000)
+    root = tmp_path / "logs"
+    _write_corpus(root, seed=12, records=12000)  # ~16 blocks of ~1,000 postings a file
+    quiet = "".join(
+        f"2026-11-20 10:00:{i % 60:02d}.000 1901 INFO nova.x nothing to see {i}\n" for i in range(6000)
+    )
+    with open(root / "ctl-1" / "nova-api.log", "a") as fh:
+        fh.write(quiet)  # blocks without any UUID
+    build_index([root], tmp_path / "st")
+    store = Store(tmp_path / "st")
+    full = 0
+    for meta in store.load().segments:
+        reader = SegmentReader(store.root / meta.name, meta)
+        try:
+            _, refs, blocks, _ = reader.arrays()
+        finally:
+            reader.close()
+        assert sorted({int(r) for r in refs}) == list(range(len(blocks)))  # each listed block is named
+        if meta.count >= 2500:  # flushed when full (the others: at the end of a file)
+            last = int((refs == refs.max()).sum())  # postings of the segment's last block
+            assert meta.count - last < 2500
+            full += 1
+    assert full >= 5
+
+
 @pytest.mark.parametrize(
     ("path", "service", "host"),
     [

@@ -1,7 +1,8 @@
 """The fast paths of the index and the lookup give exactly the answers of the slow ones.
 
-`block_scan` (numpy) must find the same UUID keys and newlines as `kansoku.ids.ID_TAIL_BYTES_RE.findall` /
-`bytes.count`, `suspicious` the same newlines as `oslo_format.SUSPICIOUS_LINE_B.finditer`, the lookup's
+`chunk_scan` (numpy, one pass over a run of blocks) must find, per block, the same UUID keys and
+newlines as `kansoku.ids.ID_TAIL_BYTES_RE.findall` / `bytes.count` on that block alone, and the
+same suspicious newlines as `oslo_format.SUSPICIOUS_LINE_B.finditer`, the lookup's
 bytes test of a record start the same verdict as parse's str functions, and the memoised
 route templates the same routes as a fresh computation. Checked on a generated demo cloud
 (text, JSON, access lines, tracebacks), the real recorded samples in tests/data, and
@@ -21,7 +22,7 @@ from kansoku.ids import ID_TAIL_BYTES_RE
 from kansoku.tracing.index import scan as ix
 from kansoku.tracing.ingest import oslo_format, routes
 from kansoku.tracing.ingest.records import starts_record
-from kansoku.tracing.segment import SLICE, SLICE_BITS
+from kansoku.tracing.segment import SLICE, SLICE_BITS, segment_key
 from kansoku.tracing.sources import chunk as si
 from kansoku.tracing.store import BLOCK_SIZE
 
@@ -79,18 +80,46 @@ def _ranges(data: bytes, size: int) -> Iterator[tuple[int, int]]:
         yield pos, min(len(data), pos + size)
 
 
-def _check_block(buf: bytes, pos: int, end: int) -> None:
-    keys, masks, nls = ix.block_scan(buf, pos, end)
-    want: dict[int, int] = {}  # key -> the slices its UUIDs start in
+def _want(buf: bytes, pos: int, end: int) -> dict[int, int]:
+    """The regex's answer for one block: 40-bit segment key -> the slices its UUIDs start in."""
+    want: dict[int, int] = {}
     for m in ID_TAIL_BYTES_RE.finditer(buf, pos, end):
         t = m.group(1)
-        key = int(t[:4] + t[5:], 16)
+        key = segment_key(int(t[:4] + t[5:], 16))
         want[key] = want.get(key, 0) | 1 << min((m.start() - pos) // SLICE, SLICE_BITS - 1)
-    assert dict(zip((int(k) for k in keys), (int(x) for x in masks), strict=True)) == want
-    assert len(keys) == len(want)  # distinct
-    assert len(nls) == buf.count(b"\n", pos, end)
-    got = ix.suspicious(buf, pos, end, nls)
-    assert got == [m.start() for m in oslo_format.SUSPICIOUS_LINE_B.finditer(buf, pos, end)]
+    return want
+
+
+def _check_chunk(buf: bytes, starts: list[int], end: int) -> None:
+    """One scan of blocks [starts[i], starts[i + 1]) (the last up to `end`), checked block by block."""
+    scan = ix.chunk_scan(buf, starts, end)
+    ends = [*starts[1:], end]
+    keys, masks, blocks = scan.keys.tolist(), scan.masks.tolist(), scan.blocks.tolist()
+    got: list[dict[int, int]] = [{} for _ in starts]
+    for key, mask, block in zip(keys, masks, blocks, strict=True):
+        assert key not in got[block]  # one posting per (key, block)
+        got[block][key] = mask
+    for i, (pos, stop) in enumerate(zip(starts, ends, strict=True)):
+        assert got[i] == _want(buf, pos, stop)
+        assert scan.newlines(i) == buf.count(b"\n", pos, stop)
+        want = [m.start() for m in oslo_format.SUSPICIOUS_LINE_B.finditer(buf, pos, stop)]
+        assert scan.suspicious_in(i) == want
+        closed = sum(1 for at in range(pos + 1, stop) if buf[at] == 10 and buf[at - 1] == 125)
+        assert scan.closed(i) == closed
+
+
+def _check_block(buf: bytes, pos: int, end: int) -> None:
+    _check_chunk(buf, [pos], end)
+
+
+def _line_cuts(rnd: random.Random, data: bytes, pos: int, end: int, parts: int) -> list[int]:
+    """Block starts in [pos, end) after newlines, as the indexer cuts (random sizes)."""
+    cuts = {pos}
+    for _ in range(parts - 1):
+        nl = data.find(b"\n", rnd.randrange(pos, end), end - 1)
+        if nl != -1:
+            cuts.add(nl + 1)
+    return sorted(cuts)
 
 
 def test_block_scan_matches_the_regexes_on_real_and_generated_logs(corpus: list[bytes]) -> None:
@@ -102,7 +131,24 @@ def test_block_scan_matches_the_regexes_on_real_and_generated_logs(corpus: list[
     assert blocks > 20
 
 
+def test_chunk_scan_over_many_blocks_answers_per_block(corpus: list[bytes]) -> None:
+    """The indexer scans a whole read chunk at once: each block's answer is the block's own."""
+    rnd = random.Random(5)
+    chunks = 0
+    for data in corpus:
+        for pos, end in _ranges(data, 8 * BLOCK_SIZE):
+            if data.rfind(b"\n", pos, end) != -1 and end < len(data):
+                end = data.rfind(b"\n", pos, end) + 1  # a chunk ends after a newline
+            _check_chunk(data, _line_cuts(rnd, data, pos, end, rnd.randrange(1, 12)), end)
+            chunks += 1
+    assert chunks > 5
+
+
 def test_block_scan_matches_the_regexes_on_edge_cases() -> None:
+    # a block that starts at the newline ending a JSON line of the bytes before it: that
+    # newline closes nothing in its own block
+    buf = b'{"message": "a"}\n\n{"message": "b"}\n'
+    _check_chunk(buf, [buf.index(b"\n"), buf.index(b"\n") + 1], len(buf))
     rnd = random.Random(7)
     for _ in range(1500):
         lines = [rnd.choice(EDGE_LINES) for _ in range(rnd.randrange(1, 50))]
@@ -111,6 +157,8 @@ def test_block_scan_matches_the_regexes_on_edge_cases() -> None:
         pad = b"y" * rnd.randrange(0, 60)
         whole = pad + b"\n" + buf + b"\nz" * rnd.randrange(0, 3)
         _check_block(whole, len(pad), len(pad) + 1 + len(buf))
+        end = len(pad) + 1 + len(buf)
+        _check_chunk(whole, _line_cuts(rnd, whole, len(pad), end, rnd.randrange(1, 6)), end)
 
 
 def test_block_scan_matches_the_regexes_on_mutated_headers(corpus: list[bytes]) -> None:
@@ -205,3 +253,38 @@ def test_last_match_backwards_equals_the_last_of_finditer(corpus: list[bytes]) -
                     assert slow.span() == fast.span()
                     checked += slow.group(0) == fast.group(0)
     assert checked > 100
+
+
+def test_blocks_cut_from_each_chunk_are_those_of_carry_plus_chunk(
+    corpus: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The indexer cuts blocks from the chunk it read without first copying the previous
+    chunk's tail in front of it: the blocks are still those of `carry + chunk`."""
+    from kansoku.tracing.index import build_index, indexer
+    from kansoku.tracing.store import Store, load_block_table
+
+    rnd = random.Random(9)
+    data = b"".join(corpus)
+    # a record longer than a block, and one line without a newline for most of a block
+    data += b"2026-11-20 16:17:18.902 1 ERROR nova.x " + b"x" * (BLOCK_SIZE * 3 // 2) + b"\n"
+    data += b"2026-11-20 16:17:18.902 1 INFO nova.x " + b"y" * (BLOCK_SIZE // 3) + b"\n" + data[:500_000]
+    read_size = rnd.randrange(200_000, 400_000)
+    monkeypatch.setattr(indexer, "READ_SIZE", read_size)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "nova-api.log.1").write_bytes(data)  # rotated: its last line is indexed too
+    build_index([logs], tmp_path / "store")
+    store = Store(tmp_path / "store")
+    (entry,) = store.load().files
+    got = load_block_table(store, entry)[0::2]
+
+    want: list[int] = []
+    carry, base = b"", 0
+    for at in range(0, len(data), read_size):
+        buf = carry + data[at : at + read_size]
+        starts, stop = indexer.block_bounds(buf, False)
+        want += [base + s for s in starts]
+        base, carry = base + stop, buf[stop:]
+    want += [base + s for s in indexer.block_bounds(carry, True)[0]]
+    assert got == want
+    assert entry.offset == len(data)

@@ -18,9 +18,10 @@ corrupt .gz files are reported in `IndexReport.problems` (everything readable is
 Design (measured in bench/bench_tracing.py, justified in docs/tracing-index.md):
 
 * Indexing never builds LogLine objects. Each file is read in 1 MiB chunks and cut into
-  ~128 KiB *blocks* at record boundaries; one compiled bytes regex finds every UUID
-  (`req-<uuid>` ids contain one) in the block, the hits are de-duplicated per block and
-  each distinct id becomes one posting `(key, file_id << 32 | block_no)`.
+  ~128 KiB *blocks* at record boundaries; one numpy pass over ~8 blocks (`scan.chunk_scan`,
+  exactly the matches of `kansoku.ids.ID_TAIL_BYTES_RE`) finds every UUID (`req-<uuid>` ids
+  contain one), its newlines and the lines that are not records; the hits are de-duplicated
+  per block and each distinct id becomes one posting `(key, file_id << 32 | block_no)`.
 * The key is the UUID's last 16 hex digits read as a 64-bit integer (random in a UUID4,
   so it is a hash for free). `req-X` and a bare `X` share the key; a lookup re-checks the
   full id in the text, so collisions and near-misses cost a block read, never a wrong line.
@@ -38,7 +39,7 @@ Design (measured in bench/bench_tracing.py, justified in docs/tracing-index.md):
   and starts a new entry when a file was truncated or rewritten.
 
 The package's rooms: `build` (build_index: open, index, commit), `reconcile` (which files to
-read), `indexer` (one file), `scan` (one block, numpy), `postings` (segments and merges),
+read), `indexer` (one file), `scan` (runs of blocks, numpy), `postings` (segments and merges),
 `gz_cache` (seekable `.gz` copies), `report` (IndexReport, IndexProgress).
 """
 

@@ -1,7 +1,7 @@
 """`build_index`: open the store for writing, index the files (committing during the run), commit.
 
 The steps are rooms of their own: `reconcile` (which files are new, grown, rotated or
-rewritten), `indexer` (one file's blocks), `scan` (one block, vectorised), `postings`
+rewritten), `indexer` (one file's blocks), `scan` (runs of blocks, vectorised), `postings`
 (postings -> segments, merges), `gz_cache` (seekable copies of `.gz` files), `report`.
 """
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from typing import Any
 
 from kansoku.ids import ID_TAIL_BYTES_RE
 from kansoku.tracing.index.scan import last_match
-from kansoku.tracing.segment import segment_keys, write_segment
+from kansoku.tracing.segment import write_segment
 from kansoku.tracing.store import Manifest, Store
 
 FLUSH_POSTINGS = 2_000_000
@@ -31,9 +32,10 @@ def id_key(text: str | bytes) -> int | None:
 class Postings:
     """Buffered postings, flushed as sorted immutable segments (bounded memory).
 
-    Per block the distinct keys arrive as one numpy uint64 array (`block_scan`), with their
-    slice masks and one posting value for all of them; the arrays are joined and sorted only
-    at flush time.
+    Per read chunk the postings arrive as numpy arrays (`chunk_scan`): 40-bit keys, slice
+    masks and the index of each one's block among the chunk's blocks, with the blocks'
+    values (`file_id << 32 | block number`); the arrays are joined and sorted only at flush
+    time.
     """
 
     def __init__(self, store: Store, manifest: Manifest) -> None:
@@ -41,41 +43,72 @@ class Postings:
         self.manifest = manifest
         self.parts: list[Any] = []
         self.masks: list[Any] = []
-        self.posts: array[int] = array("Q")
-        self.counts: array[int] = array("Q")
+        self.refs: list[Any] = []
+        self.posts: array[int] = array("Q")  # the blocks named since the last flush, in order
         self.pending = 0
         self.total = 0
         self.flushed = 0  # segments written since the last commit
 
-    def add(self, keys: Any, masks: Any, post: int) -> None:
+    def add(self, keys: Any, masks: Any, blocks: Any, posts: Sequence[int]) -> None:
+        """Postings of a run of blocks: `blocks` indexes `posts`, the run's block values.
+
+        A segment is flushed right after the block whose postings reach FLUSH_POSTINGS, as
+        when blocks came one by one: the segments do not depend on how blocks are grouped
+        for scanning.
+        """
         n = len(keys)
-        self.parts.append(keys)
-        self.masks.append(masks)
-        self.posts.append(post)
-        self.counts.append(n)
-        self.pending += n
-        self.total += n
+        if n and self.pending + n >= FLUSH_POSTINGS:
+            import numpy as np
+
+            reach = np.cumsum(np.bincount(blocks, minlength=len(posts))) + self.pending
+            last = int(np.searchsorted(reach, FLUSH_POSTINGS))  # the block that fills the segment
+            if last + 1 < len(posts):
+                first = blocks <= last
+                self._add(keys[first], masks[first], blocks[first], posts[: last + 1])
+                self.flush()
+                rest = ~first
+                self.add(keys[rest], masks[rest], blocks[rest] - (last + 1), posts[last + 1 :])
+                return
+        self._add(keys, masks, blocks, posts)
         if self.pending >= FLUSH_POSTINGS:
             self.flush()
 
+    def _add(self, keys: Any, masks: Any, blocks: Any, posts: Sequence[int]) -> None:
+        n = len(keys)
+        if n:
+            self.parts.append(keys)
+            self.masks.append(masks)
+            self.refs.append(blocks + len(self.posts))
+        self.posts.extend(posts)
+        self.pending += n
+        self.total += n
+
     def flush(self) -> None:
         if not self.pending:
+            self.posts = array("Q")
             return
         import numpy as np
 
-        keys = segment_keys(np.concatenate(self.parts))
-        # one posting value per block: its distinct values are the segment's block list
-        blocks, index = np.unique(np.frombuffer(self.posts, dtype=np.uint64), return_inverse=True)
-        refs = np.repeat(index.reshape(-1), np.frombuffer(self.counts, dtype=np.uint64).astype(np.int64))
+        # the segment's block list: the distinct values of the blocks its postings name
+        refs = np.concatenate(self.refs)
+        named = np.zeros(len(self.posts), dtype=bool)
+        named[refs] = True
+        which = np.flatnonzero(named)
+        blocks, index = np.unique(np.frombuffer(self.posts, dtype=np.uint64)[which], return_inverse=True)
+        to_block = np.zeros(len(self.posts), dtype=np.intp)
+        to_block[which] = index.reshape(-1)
         name = f"seg-{self.manifest.next_segment:06d}.idx"
         self.manifest.next_segment += 1
+        keys = np.concatenate(self.parts)
         masks = np.concatenate(self.masks)
-        self.manifest.segments.append(write_segment(self.store.root / name, keys, refs, blocks, masks))
+        self.manifest.segments.append(
+            write_segment(self.store.root / name, keys, to_block.take(refs), blocks, masks)
+        )
         self.flushed += 1
         self.parts = []
         self.masks = []
+        self.refs = []
         self.posts = array("Q")
-        self.counts = array("Q")
         self.pending = 0
 
 
