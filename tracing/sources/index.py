@@ -36,6 +36,9 @@ _EXTEND_STEP = 64 * 1024
 _EXTEND_MAX = 1 << 20
 #: How many blocks back to look for the start of a record that straddles blocks.
 _STEP_BACK_MAX = 8
+#: Bytes read past a block's end with it (one read instead of two): enough for the rest of
+#: the last record in most logs; a longer traceback is read on by `_record_end`.
+_SLACK = 8 * 1024
 
 
 class _Range(FrozenRecord):
@@ -374,7 +377,10 @@ class IndexSource:
             return Chunk(b"", 0, 0)  # the block table lags a concurrent writer: the next run has it
         start = table[2 * b]
         end = table[2 * b + 2] if b + 1 < n else entry.offset
-        data = read(start, end - start)
+        # the block and a little after it in one read: the last record's continuation
+        # lines (a traceback) usually end within it (`_record_end` reads on when not)
+        data = read(start, end - start + _SLACK)
+        body = end - start  # where the block ends in data
         block_start = start
         block_no, line_no, steps = b, table[2 * b + 1], 0
         while data and block_no > 0 and steps < _STEP_BACK_MAX and not _first_line_is_record_start(data):
@@ -382,8 +388,14 @@ class IndexSource:
             steps += 1
             prev = table[2 * block_no]
             data = read(prev, start - prev) + data
+            body += start - prev
             start, line_no = prev, table[2 * block_no + 1]
-        data += _record_end(read, end)
+        tail = data[body:]
+        cut = _continuation_len(tail)
+        if cut is not None:
+            data = data[: body + cut]
+        elif len(tail) == _SLACK:  # continuation lines run past what was read: read on
+            data = data[:body] + _record_end(read, end)
         return Chunk(data, line_no, start, block_start - start)
 
     def _chunks_sequential_gz(
