@@ -82,15 +82,26 @@ def _signals(trace: Trace) -> list[_Signal]:
         if span.errors or (span.parent is None and _client_errors(span)):
             failed.add(span.key)
 
+    known: dict[SpanKey, bool] = {}  # answers so far: siblings share their ancestors
+
     def failing_above(span: Span) -> bool:
         key: SpanKey | None = span.key
+        path: list[SpanKey] = []
         seen: set[SpanKey] = set()
+        result = False
         while key is not None and key not in seen:
+            if key in known:
+                result = known[key]
+                break
             if key in failed:
-                return True
+                result = True
+                break
             seen.add(key)
+            path.append(key)
             key = by_key[key].parent if key in by_key else None
-        return False
+        for k in path:  # each key on the path reaches the same end (a cycle: no failure)
+            known[k] = result
+        return result
 
     out: list[_Signal] = []
     for span in trace.spans:

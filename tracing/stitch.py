@@ -176,14 +176,14 @@ def _expand(
                 exp.truncated = f"stopped at {max_lines} lines (raise the bound to see more)"
                 break
             exp.lines[key] = line
+            new = request_ids(line)
             # A line reached through an instance UUID only is weak evidence for its ids.
-            via_weak = bool(batch_weak) and not (set(request_ids(line)) & (exp.ids - exp.weak_ids))
-            new = list(request_ids(line))
+            via_weak = bool(batch_weak) and not (set(new) & (exp.ids - exp.weak_ids))
             if line.instance and include_instance:
                 new.append(line.instance)
             for rid in new:
                 if rid in exp.ids:
-                    if not via_weak and not is_instance_id(rid):
+                    if not via_weak and rid in exp.weak_ids and not is_instance_id(rid):
                         exp.weak_ids.discard(rid)
                     continue
                 if len(exp.ids) >= max_ids:
@@ -229,11 +229,13 @@ _UNTIMED = float("-inf")
 
 def _build_spans(exp: _Expansion) -> dict[SpanKey, Span]:
     times = _effective_times(exp.lines.values())
-    grouped: dict[SpanKey, list[LogLine]] = defaultdict(list)
+    # grouped by plain tuples: a SpanKey per line was a Python-level hash per line
+    grouped: dict[tuple[str, str, str], list[LogLine]] = defaultdict(list)
     for line in exp.lines.values():
-        grouped[SpanKey(line.service, line.host, _span_id(line, exp.ids))].append(line)
+        grouped[(line.service, line.host, _span_id(line, exp.ids))].append(line)
     spans: dict[SpanKey, Span] = {}
-    for key, lines in grouped.items():
+    for (service, host, rid), lines in grouped.items():
+        key = SpanKey(service, host, rid)
         lines.sort(key=lambda ln: (times[(ln.file, ln.offset)] or 0.0, ln.file, ln.line_no))
         stamped = [t for ln in lines if (t := times[(ln.file, ln.offset)]) is not None]
         # An access line is written when the response leaves: the request began `duration` earlier.

@@ -111,15 +111,21 @@ class Chunk:
         known = self.records.get(start)  # a record already found on this line (another id)
         if known is not None and known[3] > pos:
             return known
-        while start > 0 and not definite_start(data, start):
-            start = data.rfind(b"\n", 0, start - 1) + 1
-        known = self.records.get(start)
-        if known is not None and known[3] > pos:
-            return known
+        # the common header line first: one regex, no function call (see `_NOT_ERROR_B`)
+        if start > 0 and not (data[start + 10 : start + 11] == b" " and _NOT_ERROR_B.match(data, start)):
+            while start > 0 and not definite_start(data, start):
+                start = data.rfind(b"\n", 0, start - 1) + 1
+            known = self.records.get(start)
+            if known is not None and known[3] > pos:
+                return known
         line_no = self._line_at(start)
         nl = data.find(b"\n", start)
         nxt = len(data) if nl == -1 else nl + 1
-        if nxt >= len(data) or definite_start(data, nxt):
+        if (
+            nxt >= len(data)
+            or (data[nxt + 10 : nxt + 11] == b" " and _NOT_ERROR_B.match(data, nxt))
+            or definite_start(data, nxt)
+        ):
             # a one-line record (the common case): no grouping needed
             raw = data[start:nxt].decode("utf-8", "replace").rstrip("\r\n").lstrip("\x00")
             if raw.strip():
@@ -166,6 +172,8 @@ _LEVEL_B = re.compile(
     rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +([A-Z]+) "
 )
 #: A header whose level is not ERROR: surely a record start (one match for the common case).
+#: It cannot match across a newline, so `match(data, start)` needs no end bound; with a
+#: space at byte 10 (not ISO `T`, not a journald line) a match means `definite_start`.
 _NOT_ERROR_B = re.compile(
     rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +(?!ERROR |TRACE )[A-Z]+ "
 )
