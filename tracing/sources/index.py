@@ -301,14 +301,18 @@ class IndexSource:
                     t = by_key[key]
                     needles = wanted[t]
                     only = needles[0] if len(needles) == 1 else None
-                    for line_no, offset, raw in chunk.records_with(t, many, mask):
+                    for line_no, offset, raw, _ in chunk.records_with(t, many, mask):
                         if offset in found:
                             continue
                         if only in raw if only is not None else any(n in raw for n in needles):
                             found[offset] = (line_no, raw)
+            parsed = self._parsed
             for offset in sorted(found):
-                line_no, raw = found[offset]
-                yield self._parse(entry, line_no, offset, raw)
+                line = parsed.get((file_id, offset))  # read by an earlier call (the stitcher's last round)
+                if line is None:
+                    line_no, raw = found[offset]
+                    line = self._parse(entry, line_no, offset, raw)
+                yield line
 
     def _parse(self, entry: FileEntry, line_no: int, offset: int, raw: str) -> LogLine:
         key = (entry.id, offset)
@@ -393,10 +397,15 @@ class IndexSource:
         tail = data[body:]
         cut = _continuation_len(tail)
         if cut is not None:
-            data = data[: body + cut]
+            stop = body + cut  # the chunk ends there; the bytes after stay unused (no copy)
         elif len(tail) == _SLACK:  # continuation lines run past what was read: read on
             data = data[:body] + _record_end(read, end)
-        return Chunk(data, line_no, start, block_start - start)
+            stop = len(data)
+        else:
+            stop = len(data)
+        # the line number where the next block starts: a second place to count lines from
+        known = (end - start, table[2 * b + 3]) if b + 1 < n else None
+        return Chunk(data, line_no, start, block_start - start, stop, known)
 
     def _chunks_sequential_gz(
         self, entry: FileEntry, table: list[int], blocks: list[int]
