@@ -196,19 +196,20 @@ def _expand(
     return exp
 
 
-def _effective_times(lines: Iterable[LogLine]) -> dict[tuple[str, int], float | None]:
-    """A time for every line: lines without one (continuations, unparsed) take their neighbour's."""
+def _effective_times(lines: Iterable[LogLine]) -> dict[int, float | None]:
+    """A time for every line (by `id`: the lines are alive as long as the result): lines
+    without one (continuations, unparsed) take their neighbour's."""
     by_file: dict[str, list[LogLine]] = defaultdict(list)
     for line in lines:
         by_file[line.file].append(line)
-    times: dict[tuple[str, int], float | None] = {}
+    times: dict[int, float | None] = {}
     for file_lines in by_file.values():
         file_lines.sort(key=lambda ln: ln.line_no)
         last: float | None = next((ln.ts for ln in file_lines if ln.ts is not None), None)
         for line in file_lines:
             if line.ts is not None:
                 last = line.ts
-            times[(line.file, line.offset)] = last
+            times[id(line)] = last
     return times
 
 
@@ -236,8 +237,8 @@ def _build_spans(exp: _Expansion) -> dict[SpanKey, Span]:
     spans: dict[SpanKey, Span] = {}
     for (service, host, rid), lines in grouped.items():
         key = SpanKey(service, host, rid)
-        lines.sort(key=lambda ln: (times[(ln.file, ln.offset)] or 0.0, ln.file, ln.line_no))
-        stamped = [t for ln in lines if (t := times[(ln.file, ln.offset)]) is not None]
+        lines.sort(key=lambda ln: (times[id(ln)] or 0.0, ln.file, ln.line_no))
+        stamped = [t for ln in lines if (t := times[id(ln)]) is not None]
         # An access line is written when the response leaves: the request began `duration` earlier.
         began = [
             ln.ts - ln.access.duration
@@ -328,20 +329,23 @@ class _Linker:
         """
         if rid not in self._origin:
             spans = self.by_rid[rid]
-            served = [s for s in spans if any(ln.access is not None and ln.local_id == rid for ln in s.lines)]
-            services = {canonical_service(s.service) for s in spans}
-            callers = [
-                s for s in spans if not set(RPC_UPSTREAM.get(canonical_service(s.service), ())) & services
-            ]
-            # The lines say who served an RPC call: the side logging oslo.messaging's
-            # "Exception during message handling" is the callee, the side logging the
-            # RemoteError it got back is the caller, whatever their times say.
-            rpc_callees = {id(s) for s in spans if any(is_rpc_callee_line(ln) for ln in s.lines)}
-            rpc_callers = [
-                s for s in spans if id(s) not in rpc_callees and any(is_rpc_caller_line(ln) for ln in s.lines)
-            ]
-            callers = [s for s in callers if id(s) not in rpc_callees] or callers
-            pool = served or rpc_callers or callers or spans
+            pool = [s for s in spans if any(ln.access is not None and ln.local_id == rid for ln in s.lines)]
+            if not pool:  # nobody served it over HTTP (the lines below are read only then)
+                services = {canonical_service(s.service) for s in spans}
+                callers = [
+                    s for s in spans if not set(RPC_UPSTREAM.get(canonical_service(s.service), ())) & services
+                ]
+                # The lines say who served an RPC call: the side logging oslo.messaging's
+                # "Exception during message handling" is the callee, the side logging the
+                # RemoteError it got back is the caller, whatever their times say.
+                rpc_callees = {id(s) for s in spans if any(is_rpc_callee_line(ln) for ln in s.lines)}
+                rpc_callers = [
+                    s
+                    for s in spans
+                    if id(s) not in rpc_callees and any(is_rpc_caller_line(ln) for ln in s.lines)
+                ]
+                callers = [s for s in callers if id(s) not in rpc_callees] or callers
+                pool = rpc_callers or callers or spans
             self._origin[rid] = min(pool, key=lambda s: (s.start, service_rank(s.service), s.service, s.host))
         return self._origin[rid]
 
@@ -429,13 +433,17 @@ def _weaken(link: Link) -> Link:
     return Link(link.kind, link.source, link.target, link.evidence, Strength.WEAK, link.detail)
 
 
-def _ancestors(key: SpanKey, parents: dict[SpanKey, SpanKey]) -> set[SpanKey]:
-    seen: set[SpanKey] = set()
-    while key in parents and key not in seen:
-        seen.add(key)
-        key = parents[key]
-    seen.add(key)
-    return seen
+def _reaches(key: SpanKey, target: SpanKey, parents: dict[SpanKey, SpanKey]) -> bool:
+    """Is `target` `key` or one of its ancestors? A walk up, no set of ancestors built
+    (`parents` has no cycle: a link that would close one is refused; bounded anyway)."""
+    for _ in range(len(parents) + 1):
+        if key == target:
+            return True
+        up = parents.get(key)
+        if up is None:
+            return False
+        key = up
+    return False
 
 
 def _link_spans(spans: dict[SpanKey, Span], query_id: str) -> list[Link]:
@@ -446,7 +454,7 @@ def _link_spans(spans: dict[SpanKey, Span], query_id: str) -> list[Link]:
     order = sorted(spans.values(), key=lambda s: (s.weak, service_rank(s.service), s.start))
     for span in order:
         for proposal in linker.proposals(span):
-            if span.key in _ancestors(proposal.parent, parents):
+            if _reaches(proposal.parent, span.key, parents):
                 continue  # would close a cycle: keep looking for weaker evidence
             parents[span.key] = proposal.parent
             span.parent = proposal.parent
