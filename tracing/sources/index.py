@@ -170,6 +170,7 @@ def _read_gz(path: str, ranges: list[_Range]) -> dict[_Range, bytes]:
 
 _GZ_CACHE_BLOCKS = 512  # decompressed blocks kept per IndexSource (~64 MB at most)
 _CHUNK_CACHE = 1024  # record chunks kept per IndexSource
+_PARSED_MAX = 200_000  # parsed lines kept per IndexSource
 
 
 class _GzBlocks:
@@ -244,7 +245,8 @@ class IndexSource:
         self._tables: dict[int, list[int]] = {}
         self._gz_cache: dict[tuple[int, int], bytes] = {}
         self._chunk_cache: dict[tuple[int, int], Chunk] = {}
-        self._parsed: dict[tuple[int, int], LogLine] = {}
+        self._parsed: dict[int, dict[int, LogLine]] = {}  # file id -> offset -> line
+        self._parsed_count = 0
 
     def _open_segments(self) -> _Segments:
         """The segments of the manifest read at creation; if a writer has committed since and
@@ -267,6 +269,7 @@ class IndexSource:
         self._tables.clear()
         self._chunk_cache.clear()
         self._parsed.clear()
+        self._parsed_count = 0
 
     def close(self) -> None:
         """Unmap the segments (also done when the object is collected)."""
@@ -292,7 +295,7 @@ class IndexSource:
                 continue
             blocks = hits[file_id]
             chunks = self._chunks(entry, blocks)
-            found: dict[int, tuple[int, str]] = {}
+            found: dict[int, tuple[int, int, str, int]] = {}  # offset -> record
             for b, chunk in chunks.items():
                 keys = blocks[b]
                 chunk.asked += len(keys)
@@ -301,29 +304,33 @@ class IndexSource:
                     t = by_key[key]
                     needles = wanted[t]
                     only = needles[0] if len(needles) == 1 else None
-                    for line_no, offset, raw, _ in chunk.records_with(t, many, mask):
-                        if offset in found:
+                    for rec in chunk.records_with(t, many, mask):
+                        if rec[1] in found:
                             continue
+                        raw = rec[2]
                         if only in raw if only is not None else any(n in raw for n in needles):
-                            found[offset] = (line_no, raw)
-            parsed = self._parsed
+                            found[rec[1]] = rec
+            # lines parsed by an earlier call (the stitcher's last round) are not parsed again
+            parsed = self._parsed.get(file_id)
+            if parsed is None:
+                parsed = self._parsed[file_id] = {}
             for offset in sorted(found):
-                line = parsed.get((file_id, offset))  # read by an earlier call (the stitcher's last round)
+                line = parsed.get(offset)
                 if line is None:
-                    line_no, raw = found[offset]
-                    line = self._parse(entry, line_no, offset, raw)
+                    rec = found[offset]
+                    line = self._parse(entry, rec[0], offset, rec[2])
+                    if self._parsed_count >= _PARSED_MAX:
+                        self._parsed.clear()
+                        self._parsed_count = 0
+                        parsed = self._parsed[file_id] = {}
+                    parsed[offset] = line
+                    self._parsed_count += 1
                 yield line
 
     def _parse(self, entry: FileEntry, line_no: int, offset: int, raw: str) -> LogLine:
-        key = (entry.id, offset)
-        line = self._parsed.get(key)
-        if line is None:
-            line = parse_record(raw, entry.path, line_no, offset, entry.service, entry.host)
-            if line is None:  # counted as a problem at index time; still findable
-                line = unparsed_line(raw, entry.path, line_no, offset, entry.service, entry.host)
-            if len(self._parsed) > 200_000:
-                self._parsed.clear()
-            self._parsed[key] = line
+        line = parse_record(raw, entry.path, line_no, offset, entry.service, entry.host)
+        if line is None:  # counted as a problem at index time; still findable
+            line = unparsed_line(raw, entry.path, line_no, offset, entry.service, entry.host)
         return line
 
     def block_table(self, file_id: int) -> list[int]:
