@@ -237,25 +237,32 @@ def _build_spans(exp: _Expansion) -> dict[SpanKey, Span]:
     spans: dict[SpanKey, Span] = {}
     for (service, host, rid), lines in grouped.items():
         key = SpanKey(service, host, rid)
-        lines.sort(key=lambda ln: (times[id(ln)] or 0.0, ln.file, ln.line_no))
-        stamped = [t for ln in lines if (t := times[id(ln)]) is not None]
-        # An access line is written when the response leaves: the request began `duration` earlier.
-        began = [
-            ln.ts - ln.access.duration
-            for ln in lines
-            if ln.ts is not None and ln.access and ln.access.duration
-        ]
-        levels: dict[str, int] = defaultdict(int)
+        if len(lines) > 1:
+            lines.sort(key=lambda ln: (times[id(ln)] or 0.0, ln.file, ln.line_no))
+        # one pass over the span's lines (a comprehension each was most of this function)
+        stamped: list[float] = []
+        began: list[float] = []
+        levels: dict[str, int] = {}
+        errors: list[LogLine] = []
         for line in lines:
-            levels[line.level or "UNPARSED"] += 1
+            t = times[id(line)]
+            if t is not None:
+                stamped.append(t)
+            # An access line is written when the response leaves: the request began `duration` earlier.
+            if line.ts is not None and line.access and line.access.duration:
+                began.append(line.ts - line.access.duration)
+            level = line.level or "UNPARSED"
+            levels[level] = levels.get(level, 0) + 1
+            if is_error_line(line):
+                errors.append(line)
         spans[key] = Span(
             key=key,
             start=min(stamped + began) if stamped else _UNTIMED,
             end=max(stamped) if stamped else _UNTIMED,
             lines=lines,
-            levels=dict(levels),
-            errors=[ln for ln in lines if is_error_line(ln)],
-            weak=key.request_id in exp.weak_ids,
+            levels=levels,
+            errors=errors,
+            weak=rid in exp.weak_ids,
         )
     # A span whose lines all lack a time (only unparsed lines) sits at the trace's start
     # rather than at the epoch, which would stretch the time axis over 56 years.
