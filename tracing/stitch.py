@@ -292,9 +292,10 @@ class _Linker:
         # Callee evidence: "GET call to placement for ... used request id req-P" in the caller.
         self.callee_of: dict[str, tuple[Span, LogLine]] = {}
         for span in spans.values():
+            own = span.request_id
             for line in span.lines:
                 for rid in line.extra_ids:
-                    if rid != span.request_id and rid not in self.callee_of:
+                    if rid != own and rid not in self.callee_of:
                         self.callee_of[rid] = (span, line)
         self._origin: dict[str, Span] = {}
         # Per request id, its spans by (start, frontend first) for the "latest caller" bisection.
@@ -302,9 +303,8 @@ class _Linker:
         # Spans that carry an id as their *global* id (callers' ids), per id.
         self.carriers: dict[str, list[Span]] = defaultdict(list)
         for span in spans.values():
-            for gid in {
-                ln.global_id for ln in span.lines if ln.global_id and ln.global_id != span.request_id
-            }:
+            own = span.request_id
+            for gid in {ln.global_id for ln in span.lines if ln.global_id and ln.global_id != own}:
                 self.carriers[gid].append(span)
         self._adopted: dict[str, bool] = {}
 
@@ -532,7 +532,9 @@ def _causal_order(spans: dict[SpanKey, Span]) -> list[Span]:
     while stack:
         span = stack.pop()
         ordered.append(span)
-        stack.extend(sorted(children[span.key], key=key, reverse=True))
+        kids = children.get(span.key)
+        if kids:
+            stack.extend(sorted(kids, key=key, reverse=True))
     return ordered
 
 
