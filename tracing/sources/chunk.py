@@ -127,18 +127,11 @@ class Chunk:
         n = self.end
         if not mask:
             return [(0, n)]
-        out: list[tuple[int, int]] = []
         base = self.block_at
-        for i in range(SLICE_BITS):
-            if not mask >> i & 1:
-                continue
-            lo = base + i * SLICE
-            hi = n if i == SLICE_BITS - 1 else min(n, base + (i + 1) * SLICE + 28)
-            if out and out[-1][1] >= lo:
-                out[-1] = (out[-1][0], hi)
-            else:
-                out.append((lo, hi))
-        return out
+        return [
+            (base + first * SLICE, n if last == SLICE_BITS - 1 else min(n, base + (last + 1) * SLICE + 28))
+            for first, last in _runs(mask)
+        ]
 
     def _line_at(self, start: int) -> int:
         """Line number at byte `start`, counting from the nearest position already known,
@@ -221,6 +214,25 @@ class Chunk:
         if found is None:  # blank data around the hit: an empty record
             found = (line_no, self.offset + start, "", end)
         return found
+
+
+_RUNS: dict[int, list[tuple[int, int]]] = {}
+
+
+def _runs(mask: int) -> list[tuple[int, int]]:
+    """The runs of adjacent set bits of a slice mask, (first, last), low bits first (memoised:
+    a trace asks ~900 (id, block) windows, the bits of each looked at in Python)."""
+    runs = _RUNS.get(mask)
+    if runs is None:
+        runs = []
+        for i in range(SLICE_BITS):
+            if mask >> i & 1:
+                if runs and runs[-1][1] == i - 1:
+                    runs[-1] = (runs[-1][0], i)
+                else:
+                    runs.append((i, i))
+        _RUNS[mask] = runs
+    return runs
 
 
 def _newlines(data: bytes, start: int, end: int) -> int:
