@@ -305,19 +305,22 @@ class SegmentReader:
 
     def postings(self, key: int) -> list[tuple[int, int]]:
         """Every (`file_id << 32 | block`, slice mask) of a 40-bit `key` (pages checked as read)."""
-        if not self.count:
+        count = self.count
+        if not count:
             return []
         per = self.page_keys
+        good = self._good
         page = max(0, bisect_left(self.firsts, key) - 1)  # the key may start in the page before
-        self._check_page(page)
+        if page not in good:
+            self._check_page(page)
         lo = page * per
-        hi = min(lo + per, self.count)
+        hi = min(lo + per, count)
         want_high, want_low = key >> 8, key & 0xFF
         high, low = self.high, self.low
         i = bisect_left(high, want_high, lo, hi)
         out: list[tuple[int, int]] = []
-        while i < self.count:
-            if i % per == 0 or i == lo:
+        while i < count:
+            if i % per == 0 and i // per not in good:  # the postings run on into the next page
                 self._check_page(i // per)
             if high[i] != want_high:
                 break
