@@ -164,34 +164,35 @@ def _expand(
     # An instance UUID asked for explicitly is the subject, not weak evidence: the requests on
     # its lines are strong; only other instances' UUIDs (followed with --instance) are weak.
     exp = _Expansion(ids={query_id})
+    lines, ids, weak_ids = exp.lines, exp.ids, exp.weak_ids  # the same objects, read per line
     pending = [query_id]
     while pending and exp.truncated is None:
         batch, pending = pending, []
-        batch_weak = set(batch) & exp.weak_ids
+        batch_weak = set(batch) & weak_ids
         for line in source.lines_for(batch):
             key = (line.file, line.offset)
-            if key in exp.lines:
+            if key in lines:
                 continue
-            if len(exp.lines) >= max_lines:
+            if len(lines) >= max_lines:
                 exp.truncated = f"stopped at {max_lines} lines (raise the bound to see more)"
                 break
-            exp.lines[key] = line
+            lines[key] = line
             new = request_ids(line)
             # A line reached through an instance UUID only is weak evidence for its ids.
-            via_weak = bool(batch_weak) and not (set(new) & (exp.ids - exp.weak_ids))
+            via_weak = bool(batch_weak) and not (set(new) & (ids - weak_ids))
             if line.instance and include_instance:
                 new.append(line.instance)
             for rid in new:
-                if rid in exp.ids:
-                    if not via_weak and rid in exp.weak_ids and not is_instance_id(rid):
-                        exp.weak_ids.discard(rid)
+                if rid in ids:
+                    if not via_weak and rid in weak_ids and not is_instance_id(rid):
+                        weak_ids.discard(rid)
                     continue
-                if len(exp.ids) >= max_ids:
+                if len(ids) >= max_ids:
                     exp.truncated = f"stopped at {max_ids} ids (raise the bound to see more)"
                     continue
-                exp.ids.add(rid)
+                ids.add(rid)
                 if via_weak or is_instance_id(rid):
-                    exp.weak_ids.add(rid)
+                    weak_ids.add(rid)
                 pending.append(rid)
     return exp
 
