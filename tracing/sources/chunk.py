@@ -113,7 +113,7 @@ class Chunk:
                         text = data[start:nxt].decode("utf-8", "replace").rstrip("\r\n")
                         rec = records[start] = (self._line_at(start), self.offset + start, text, nxt)
                     else:
-                        rec = self._record_at(pos)
+                        rec = (data[start] == 123 and self._json_line(start)) or self._record_at(pos)
                 out.append(rec)
                 covered = rec[3] if rec[3] > pos else pos + 1
                 pos = find(tail, covered, hi)
@@ -153,6 +153,24 @@ class Chunk:
         at.insert(i, start)
         self._lines.insert(i, line)
         return line
+
+    def _json_line(self, start: int) -> tuple[int, int, str, int] | None:
+        """The record at `start` if it is one JSON line followed by a line that surely starts
+        a record: what `_record_at` decides there, with the line decoded once."""
+        data, end = self.data, self.end
+        nl = data.find(b"\n", start, end)
+        nxt = end if nl == -1 else nl + 1
+        raw = data[start:nxt].decode("utf-8", "replace").rstrip("\r\n")
+        if not json_record_start(raw):  # `definite_start` of a `{` line
+            return None
+        if (
+            nxt < end
+            and not (data[nxt + 10 : nxt + 11] == b" " and _NOT_ERROR_B.match(data, nxt))
+            and not definite_start(data, nxt)
+        ):
+            return None
+        entry = self.records[start] = (self._line_at(start), self.offset + start, raw, nxt)
+        return entry
 
     def _record_at(self, pos: int) -> tuple[int, int, str, int]:
         data = self.data
