@@ -9,6 +9,7 @@ a block read, never a wrong line.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from bisect import bisect_left
@@ -91,13 +92,32 @@ def _tail(text: str) -> str | None:
     return found[-1] if found else None
 
 
-def _read_plain(path: str, start: int, length: int) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(start)
-            return fh.read(length)
-    except OSError as err:
-        raise open_error(path, err) from None
+class _PlainFile:
+    """A plain log file opened once for all the blocks one lookup reads from it (`pread`,
+    no seek; a file opened per block read was 50 opens for a 2,400-line trace)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd = -1
+
+    def read(self, start: int, length: int) -> bytes:
+        try:
+            if self._fd < 0:
+                self._fd = os.open(self.path, os.O_RDONLY)
+            data = os.pread(self._fd, length, start)
+            while 0 < len(data) < length:  # a short read before the end of the file
+                more = os.pread(self._fd, length - len(data), start + len(data))
+                if not more:
+                    break
+                data += more
+            return data
+        except OSError as err:
+            raise open_error(self.path, err) from None
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def _first_line_is_record_start(data: bytes) -> bool:
@@ -343,10 +363,8 @@ class IndexSource:
             table = self._tables[entry.id] = load_block_table(self.store, entry)
         return table
 
-    def _reader(self, entry: FileEntry, table: list[int]) -> Callable[[int, int], bytes] | None:
-        """read(start, length) for the file, or None when only sequential gzip reading works."""
-        if not entry.compressed:
-            return lambda start, length: _read_plain(entry.path, start, length)
+    def _gz_reader(self, entry: FileEntry, table: list[int]) -> Callable[[int, int], bytes] | None:
+        """read(start, length) for a .gz file, or None when only sequential gzip reading works."""
         if entry.gz_blocks < entry.blocks:
             return None
         gz = _GzBlocks(self.store, entry, table, self._gz_cache)
@@ -365,14 +383,18 @@ class IndexSource:
         if not missing:
             return out
         table = self._table(entry)
+        plain = _PlainFile(entry.path) if not entry.compressed else None
         try:
-            read = self._reader(entry, table)
+            read = plain.read if plain is not None else self._gz_reader(entry, table)
             if read is None:
                 fresh = self._chunks_sequential_gz(entry, table, missing)
             else:
                 fresh = {b: self._read_chunk(entry, table, b, read) for b in missing}
         except LogReadError:
             return out  # the file went away since indexing: describe() still counts it
+        finally:
+            if plain is not None:
+                plain.close()
         for b, chunk in fresh.items():
             if len(self._chunk_cache) > _CHUNK_CACHE:
                 self._chunk_cache.pop(next(iter(self._chunk_cache)))
