@@ -11,16 +11,21 @@ from __future__ import annotations
 import json
 import random
 import uuid
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kansoku.errors import KansokuError
+from kansoku.tracing.durable import StoreDamaged
 from kansoku.tracing.index import build_index, id_key
 from kansoku.tracing.segment import (
+    FAST_CRC_KEYS,
     KEY_BITS,
+    PAGE_KEYS,
     SegmentReader,
+    fast_crc32,
     lookup,
     segment_key,
     segment_keys,
@@ -185,3 +190,33 @@ def test_every_occurrence_is_found_whatever_slice_of_the_block_it_sits_in(tmp_pa
             elif rid in line:
                 cont.add(head)
         assert set(got) == set(expect) | cont
+
+
+@pytest.mark.parametrize("n_keys", [1, FAST_CRC_KEYS + 30])  # zlib's CRC32, then ISA-L's
+def test_a_flipped_byte_in_a_page_is_named_whichever_crc_checks_it(tmp_path: Path, n_keys: int) -> None:
+    """A lookup of many ids checks its pages with ISA-L's CRC32 (`fast_crc32`), of few with
+    zlib's: the same values, so a damaged page is named either way, never a wrong block."""
+    assert fast_crc32()(b"kansoku" * 999) == zlib.crc32(b"kansoku" * 999)
+    rng = np.random.default_rng(5)
+    k64 = np.unique(rng.integers(0, 1 << 63, size=3 * PAGE_KEYS, dtype=np.uint64))
+    short = segment_keys(k64)
+    blocks = np.arange(1, 41, dtype=np.uint64) | np.uint64(7 << 32)
+    refs = rng.integers(0, len(blocks), size=len(k64), dtype=np.uint64)
+    path = tmp_path / "seg-000001.idx"
+    meta = write_segment(path, short, refs, blocks, np.ones(len(k64), dtype=np.uint64))
+    order = np.argsort(short)
+    in_page_1 = [int(k) for k in k64[order][PAGE_KEYS + 10 : PAGE_KEYS + 10 + n_keys]]
+    reader = SegmentReader(path, meta)
+    try:
+        assert sum(len(b) for f in lookup([reader], in_page_1).values() for b in f.values()) == n_keys
+    finally:
+        reader.close()
+    data = bytearray(path.read_bytes())
+    data[48 + 8 * len(blocks) + 4 * (PAGE_KEYS + 20)] ^= 0x10  # a key of page 1
+    path.write_bytes(bytes(data))
+    reader = SegmentReader(path, meta)
+    try:
+        with pytest.raises(StoreDamaged, match=r"page 1 fails its checksum"):
+            lookup([reader], in_page_1)
+    finally:
+        reader.close()

@@ -77,20 +77,29 @@ def exception_message(line: LogLine) -> str:
 def _signals(trace: Trace) -> list[_Signal]:
     """Error lines, plus 4xx access lines where they matter: in a failed request's call path."""
     by_key = {s.key: s for s in trace.spans}
-    failed: set[SpanKey] = set()
-    for span in trace.spans:
-        if span.errors or (span.parent is None and _client_errors(span)):
-            failed.add(span.key)
+    # spans by identity below: a SpanKey hashes in Python, an id in C
+    failed = {id(s) for s in trace.spans if s.errors or (s.parent is None and _client_errors(s))}
+    known: dict[int, bool] = {}  # answers so far: siblings share their ancestors
 
     def failing_above(span: Span) -> bool:
-        key: SpanKey | None = span.key
-        seen: set[SpanKey] = set()
-        while key is not None and key not in seen:
-            if key in failed:
-                return True
-            seen.add(key)
-            key = by_key[key].parent if key in by_key else None
-        return False
+        node: Span | None = span
+        path: list[int] = []
+        seen: set[int] = set()
+        result = False
+        while node is not None and id(node) not in seen:
+            at = id(node)
+            if at in known:
+                result = known[at]
+                break
+            if at in failed:
+                result = True
+                break
+            seen.add(at)
+            path.append(at)
+            node = by_key.get(node.parent) if node.parent is not None else None
+        for at in path:  # each span on the path reaches the same end (a cycle: no failure)
+            known[at] = result
+        return result
 
     out: list[_Signal] = []
     for span in trace.spans:

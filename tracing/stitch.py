@@ -164,51 +164,53 @@ def _expand(
     # An instance UUID asked for explicitly is the subject, not weak evidence: the requests on
     # its lines are strong; only other instances' UUIDs (followed with --instance) are weak.
     exp = _Expansion(ids={query_id})
+    lines, ids, weak_ids = exp.lines, exp.ids, exp.weak_ids  # the same objects, read per line
     pending = [query_id]
     while pending and exp.truncated is None:
         batch, pending = pending, []
-        batch_weak = set(batch) & exp.weak_ids
+        batch_weak = set(batch) & weak_ids
         for line in source.lines_for(batch):
             key = (line.file, line.offset)
-            if key in exp.lines:
+            if key in lines:
                 continue
-            if len(exp.lines) >= max_lines:
+            if len(lines) >= max_lines:
                 exp.truncated = f"stopped at {max_lines} lines (raise the bound to see more)"
                 break
-            exp.lines[key] = line
+            lines[key] = line
+            new = request_ids(line)
             # A line reached through an instance UUID only is weak evidence for its ids.
-            via_weak = bool(batch_weak) and not (set(request_ids(line)) & (exp.ids - exp.weak_ids))
-            new = list(request_ids(line))
+            via_weak = bool(batch_weak) and not (set(new) & (ids - weak_ids))
             if line.instance and include_instance:
                 new.append(line.instance)
             for rid in new:
-                if rid in exp.ids:
-                    if not via_weak and not is_instance_id(rid):
-                        exp.weak_ids.discard(rid)
+                if rid in ids:
+                    if not via_weak and rid in weak_ids and not is_instance_id(rid):
+                        weak_ids.discard(rid)
                     continue
-                if len(exp.ids) >= max_ids:
+                if len(ids) >= max_ids:
                     exp.truncated = f"stopped at {max_ids} ids (raise the bound to see more)"
                     continue
-                exp.ids.add(rid)
+                ids.add(rid)
                 if via_weak or is_instance_id(rid):
-                    exp.weak_ids.add(rid)
+                    weak_ids.add(rid)
                 pending.append(rid)
     return exp
 
 
-def _effective_times(lines: Iterable[LogLine]) -> dict[tuple[str, int], float | None]:
-    """A time for every line: lines without one (continuations, unparsed) take their neighbour's."""
+def _effective_times(lines: Iterable[LogLine]) -> dict[int, float | None]:
+    """A time for every line (by `id`: the lines are alive as long as the result): lines
+    without one (continuations, unparsed) take their neighbour's."""
     by_file: dict[str, list[LogLine]] = defaultdict(list)
     for line in lines:
         by_file[line.file].append(line)
-    times: dict[tuple[str, int], float | None] = {}
+    times: dict[int, float | None] = {}
     for file_lines in by_file.values():
         file_lines.sort(key=lambda ln: ln.line_no)
         last: float | None = next((ln.ts for ln in file_lines if ln.ts is not None), None)
         for line in file_lines:
             if line.ts is not None:
                 last = line.ts
-            times[(line.file, line.offset)] = last
+            times[id(line)] = last
     return times
 
 
@@ -229,30 +231,39 @@ _UNTIMED = float("-inf")
 
 def _build_spans(exp: _Expansion) -> dict[SpanKey, Span]:
     times = _effective_times(exp.lines.values())
-    grouped: dict[SpanKey, list[LogLine]] = defaultdict(list)
+    # grouped by plain tuples: a SpanKey per line was a Python-level hash per line
+    grouped: dict[tuple[str, str, str], list[LogLine]] = defaultdict(list)
     for line in exp.lines.values():
-        grouped[SpanKey(line.service, line.host, _span_id(line, exp.ids))].append(line)
+        grouped[(line.service, line.host, _span_id(line, exp.ids))].append(line)
     spans: dict[SpanKey, Span] = {}
-    for key, lines in grouped.items():
-        lines.sort(key=lambda ln: (times[(ln.file, ln.offset)] or 0.0, ln.file, ln.line_no))
-        stamped = [t for ln in lines if (t := times[(ln.file, ln.offset)]) is not None]
-        # An access line is written when the response leaves: the request began `duration` earlier.
-        began = [
-            ln.ts - ln.access.duration
-            for ln in lines
-            if ln.ts is not None and ln.access and ln.access.duration
-        ]
-        levels: dict[str, int] = defaultdict(int)
+    for (service, host, rid), lines in grouped.items():
+        key = SpanKey(service, host, rid)
+        if len(lines) > 1:
+            lines.sort(key=lambda ln: (times[id(ln)] or 0.0, ln.file, ln.line_no))
+        # one pass over the span's lines (a comprehension each was most of this function)
+        stamped: list[float] = []
+        began: list[float] = []
+        levels: dict[str, int] = {}
+        errors: list[LogLine] = []
         for line in lines:
-            levels[line.level or "UNPARSED"] += 1
+            t = times[id(line)]
+            if t is not None:
+                stamped.append(t)
+            # An access line is written when the response leaves: the request began `duration` earlier.
+            if line.ts is not None and line.access and line.access.duration:
+                began.append(line.ts - line.access.duration)
+            level = line.level or "UNPARSED"
+            levels[level] = levels.get(level, 0) + 1
+            if is_error_line(line):
+                errors.append(line)
         spans[key] = Span(
             key=key,
             start=min(stamped + began) if stamped else _UNTIMED,
             end=max(stamped) if stamped else _UNTIMED,
             lines=lines,
-            levels=dict(levels),
-            errors=[ln for ln in lines if is_error_line(ln)],
-            weak=key.request_id in exp.weak_ids,
+            levels=levels,
+            errors=errors,
+            weak=rid in exp.weak_ids,
         )
     # A span whose lines all lack a time (only unparsed lines) sits at the trace's start
     # rather than at the epoch, which would stretch the time axis over 56 years.
@@ -282,9 +293,10 @@ class _Linker:
         # Callee evidence: "GET call to placement for ... used request id req-P" in the caller.
         self.callee_of: dict[str, tuple[Span, LogLine]] = {}
         for span in spans.values():
+            own = span.request_id
             for line in span.lines:
                 for rid in line.extra_ids:
-                    if rid != span.request_id and rid not in self.callee_of:
+                    if rid != own and rid not in self.callee_of:
                         self.callee_of[rid] = (span, line)
         self._origin: dict[str, Span] = {}
         # Per request id, its spans by (start, frontend first) for the "latest caller" bisection.
@@ -292,9 +304,8 @@ class _Linker:
         # Spans that carry an id as their *global* id (callers' ids), per id.
         self.carriers: dict[str, list[Span]] = defaultdict(list)
         for span in spans.values():
-            for gid in {
-                ln.global_id for ln in span.lines if ln.global_id and ln.global_id != span.request_id
-            }:
+            own = span.request_id
+            for gid in {ln.global_id for ln in span.lines if ln.global_id and ln.global_id != own}:
                 self.carriers[gid].append(span)
         self._adopted: dict[str, bool] = {}
 
@@ -326,20 +337,23 @@ class _Linker:
         """
         if rid not in self._origin:
             spans = self.by_rid[rid]
-            served = [s for s in spans if any(ln.access is not None and ln.local_id == rid for ln in s.lines)]
-            services = {canonical_service(s.service) for s in spans}
-            callers = [
-                s for s in spans if not set(RPC_UPSTREAM.get(canonical_service(s.service), ())) & services
-            ]
-            # The lines say who served an RPC call: the side logging oslo.messaging's
-            # "Exception during message handling" is the callee, the side logging the
-            # RemoteError it got back is the caller, whatever their times say.
-            rpc_callees = {id(s) for s in spans if any(is_rpc_callee_line(ln) for ln in s.lines)}
-            rpc_callers = [
-                s for s in spans if id(s) not in rpc_callees and any(is_rpc_caller_line(ln) for ln in s.lines)
-            ]
-            callers = [s for s in callers if id(s) not in rpc_callees] or callers
-            pool = served or rpc_callers or callers or spans
+            pool = [s for s in spans if any(ln.access is not None and ln.local_id == rid for ln in s.lines)]
+            if not pool:  # nobody served it over HTTP (the lines below are read only then)
+                services = {canonical_service(s.service) for s in spans}
+                callers = [
+                    s for s in spans if not set(RPC_UPSTREAM.get(canonical_service(s.service), ())) & services
+                ]
+                # The lines say who served an RPC call: the side logging oslo.messaging's
+                # "Exception during message handling" is the callee, the side logging the
+                # RemoteError it got back is the caller, whatever their times say.
+                rpc_callees = {id(s) for s in spans if any(is_rpc_callee_line(ln) for ln in s.lines)}
+                rpc_callers = [
+                    s
+                    for s in spans
+                    if id(s) not in rpc_callees and any(is_rpc_caller_line(ln) for ln in s.lines)
+                ]
+                callers = [s for s in callers if id(s) not in rpc_callees] or callers
+                pool = rpc_callers or callers or spans
             self._origin[rid] = min(pool, key=lambda s: (s.start, service_rank(s.service), s.service, s.host))
         return self._origin[rid]
 
@@ -427,13 +441,17 @@ def _weaken(link: Link) -> Link:
     return Link(link.kind, link.source, link.target, link.evidence, Strength.WEAK, link.detail)
 
 
-def _ancestors(key: SpanKey, parents: dict[SpanKey, SpanKey]) -> set[SpanKey]:
-    seen: set[SpanKey] = set()
-    while key in parents and key not in seen:
-        seen.add(key)
-        key = parents[key]
-    seen.add(key)
-    return seen
+def _reaches(key: SpanKey, target: SpanKey, parents: dict[SpanKey, SpanKey]) -> bool:
+    """Is `target` `key` or one of its ancestors? A walk up, no set of ancestors built
+    (`parents` has no cycle: a link that would close one is refused; bounded anyway)."""
+    for _ in range(len(parents) + 1):
+        if key == target:
+            return True
+        up = parents.get(key)
+        if up is None:
+            return False
+        key = up
+    return False
 
 
 def _link_spans(spans: dict[SpanKey, Span], query_id: str) -> list[Link]:
@@ -444,7 +462,7 @@ def _link_spans(spans: dict[SpanKey, Span], query_id: str) -> list[Link]:
     order = sorted(spans.values(), key=lambda s: (s.weak, service_rank(s.service), s.start))
     for span in order:
         for proposal in linker.proposals(span):
-            if span.key in _ancestors(proposal.parent, parents):
+            if _reaches(proposal.parent, span.key, parents):
                 continue  # would close a cycle: keep looking for weaker evidence
             parents[span.key] = proposal.parent
             span.parent = proposal.parent
@@ -515,7 +533,9 @@ def _causal_order(spans: dict[SpanKey, Span]) -> list[Span]:
     while stack:
         span = stack.pop()
         ordered.append(span)
-        stack.extend(sorted(children[span.key], key=key, reverse=True))
+        kids = children.get(span.key)
+        if kids:
+            stack.extend(sorted(kids, key=key, reverse=True))
     return ordered
 
 
