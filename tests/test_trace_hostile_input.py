@@ -145,3 +145,31 @@ def test_symlink_out_of_the_tree_is_not_followed(tmp_path: Path) -> None:
     report = build_index([logs], tmp_path / "st2", follow_links=True)
     manifest = (tmp_path / "st2" / "manifest.json").read_text()
     assert str(link) in manifest and not any("symbolic link" in p for p in report.problems)
+
+
+def test_numbers_beyond_any_format_are_text_not_a_traceback(tmp_path: Path) -> None:
+    """Garbage a damaged `.gz` decodes to can look like a header or an access line with numbers
+    no format has: `time: 0.045122023.0.` (seen in CI), or a 5,000-digit pid, fraction or
+    `len:` (beyond int()'s 4,300-digit limit). Index, trace and stats answer; nothing raises."""
+    logs = tmp_path / "logs" / "ctl-1"
+    logs.mkdir(parents=True)
+    big = "9" * 5000
+    head = f"2026-11-20 10:15:32.217 1901 INFO nova.api.openstack.requestlog [{GLOBAL} - - - - -]"
+    lines = [
+        f"2026-11-20 10:15:32.{big} 1901 INFO nova.api [{GLOBAL} - - - - -] fraction",
+        f"2026-11-20 10:15:32.217 {big} INFO nova.api [{GLOBAL} - - - - -] pid",
+        f'{head} 10.0.0.1 "GET /v2.1/servers HTTP/1.1" status: 200 len: 5 time: 0.045122023.0.',
+        f'{head} 10.0.0.1 "GET /v2.1/servers HTTP/1.1" status: 200 len: {big} time: 0.1',
+        f'{head} 10.0.0.1 - - [20/Nov/2026:10:15:32 +0000] "GET /v3 HTTP/1.1" 200 {big} "-" "ua" {big}',
+    ]
+    (logs / "nova-api.log").write_text("\n".join(lines) + "\n")
+    build_index([tmp_path / "logs"], tmp_path / "st")
+    found = list(IndexSource(str(tmp_path / "st")).lines_for([GLOBAL]))
+    assert len(found) == len(lines)
+    access = [x.access for x in found if x.access is not None]
+    assert [a.duration for a in access[:1]] == [0.045122023]  # the number before the garbage
+    for cmd in (["trace", GLOBAL, "--json"], ["trace", "stats"]):
+        res = subprocess.run(
+            [str(KANSOKU), *cmd, "--store", str(tmp_path / "st")], capture_output=True, text=True, check=False
+        )
+        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-2000:]

@@ -12,13 +12,18 @@ from kansoku.lazyre import LazyPattern
 from kansoku.tracing.ingest.routes import route_template
 from kansoku.tracing.model import AccessInfo
 
+# Numbers are bounded to 18 digits wherever a group is converted with int() or float():
+# garbage (a damaged .gz decodes to anything) must not raise, e.g. `time: 0.045122023.0.` or
+# a 5,000-digit `len:` (beyond int()'s digit limit).
+#
 # Access lines.  oslo.service / eventlet.wsgi as OpenStack configures it, and nova's and
 # placement's requestlog middleware:
 #   10.0.0.1 "GET /v2.1/servers HTTP/1.1" status: 200  len: 1234 time: 0.0451
 #   127.0.0.1 "GET /resource_providers" status: 200 len: 52 microversion: 1.39
 _OSLO_ACCESS_RE = LazyPattern(
     r'(?P<client>\S+) (?:- \S+ \[[^\]]*\] )?"(?P<method>[A-Z]+) (?P<path>\S+)(?: HTTP/[\d.]+)?" '
-    r"status: (?P<status>\d{3}) +len: (?P<len>\d+|-|None)(?: microversion: \S+)?(?: time: (?P<time>[\d.]+))?"
+    r"status: (?P<status>\d{3}) +len: (?P<len>\d{1,18}|-|None)(?: microversion: \S+)?"
+    r"(?: time: (?P<time>\d{1,18}(?:\.\d{1,18})?))?"
 )
 
 
@@ -27,7 +32,7 @@ _OSLO_ACCESS_RE = LazyPattern(
 #   10.0.0.1 - - [20/Nov/2026:10:15:32 +0000] "GET /v3/auth/tokens HTTP/1.1" 200 1234 "-" "ua" 4511
 _COMBINED_RE = LazyPattern(
     r'(?P<client>\S+) (?:\S+ \S+ )?\[(?P<date>[^\]]+)\] "(?P<method>[A-Z]+) (?P<path>\S+)(?: HTTP/[\d.]+)?" '
-    r"(?P<status>\d{3}) (?P<len>\d+|-)(?P<tail>.*)$"
+    r"(?P<status>\d{3}) (?P<len>\d{1,18}|-)(?P<tail>.*)$"
 )
 
 
@@ -36,12 +41,12 @@ _COMBINED_RE = LazyPattern(
 #   GET /identity/v3/auth/tokens => generated 1234 bytes in 45 msecs (HTTP/1.1 201) 7 headers ...
 _UWSGI_RE = LazyPattern(
     r"\[pid: \d+\|app: [-\d]+\|req: [-\d]+/\d+\] (?P<client>\S+) .*?\[(?P<date>[^\]]+)\] "
-    r"(?P<method>[A-Z]+) (?P<path>\S+) => generated (?P<len>\d+) bytes in (?P<ms>\d+) msecs "
+    r"(?P<method>[A-Z]+) (?P<path>\S+) => generated (?P<len>\d{1,18}) bytes in (?P<ms>\d{1,18}) msecs "
     r"\(HTTP/[\d.]+ (?P<status>\d{3})\)"
 )
 
 
-_TAIL_NUMBERS_RE = LazyPattern(r"(?:^|\s)(\d+(?:\.\d+)?)(?:\(us\))?(?=\s|$)")
+_TAIL_NUMBERS_RE = LazyPattern(r"(?:^|\s)(\d{1,18}(?:\.\d{1,18})?)(?:\(us\))?(?=\s|$)")
 
 
 _APACHE_DATE = "%d/%b/%Y:%H:%M:%S %z"

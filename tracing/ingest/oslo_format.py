@@ -42,8 +42,8 @@ STAMP = DATE + r"(?:[.,]\d+)?"
 
 #: `2026-11-20 10:15:32.123 12345 INFO nova.compute.manager rest...`
 HEADER_RE = LazyPattern(
-    "(?P<date>" + DATE + r")(?:[.,](?P<frac>\d+))?(?:\.\d+)?"
-    r"(?P<tz>Z|[+-]\d{2}:?\d{2})? +(?P<pid>\d+) +(?P<level>[A-Z]+) +(?P<logger>\S+)(?: (?P<rest>.*))?$",
+    "(?P<date>" + DATE + r")(?:[.,](?P<frac>\d{1,18}))?(?:\.\d+)?"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})? +(?P<pid>\d{1,18}) +(?P<level>[A-Z]+) +(?P<logger>\S+)(?: (?P<rest>.*))?$",
     re.DOTALL,
 )
 
@@ -90,7 +90,7 @@ MONTH_NO = {name: i for i, name in enumerate(
 JOURNAL_RE = LazyPattern(
     r"(?:(?P<mon>[A-Z][a-z]{2}) (?P<day>[ \d]?\d) (?P<hms>\d\d:\d\d:\d\d)(?:\.(?P<frac>\d{1,9}))?"
     r"|(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[.,](?P<isofrac>\d{1,9}))?(?P<tz>Z|[+-]\d\d:?\d\d)?)"
-    r" (?P<host>[^\s\[\]]+) (?P<ident>[^\s\[\]:]+)(?:\[(?P<pid>\d+)\])?: ?(?P<payload>.*)$",
+    r" (?P<host>[^\s\[\]]+) (?P<ident>[^\s\[\]:]+)(?:\[(?P<pid>\d{1,18})\])?: ?(?P<payload>.*)$",
     re.DOTALL,
 )
 
@@ -104,7 +104,7 @@ ANSI_RE = LazyPattern(r"(?:\x1b|\\x1b|\\033|\\e)\[[0-9;]*m")
 
 
 #: devstack's DEBUG suffix: `{{(pid=15083) _process_stack /opt/stack/nova/.../wsgi.py:612}}`.
-DEVSTACK_SUFFIX_RE = LazyPattern(r" ?\{\{(?:\(pid=(?P<pid>\d+)\) )?\S+ \S+:\d+\}\}$")
+DEVSTACK_SUFFIX_RE = LazyPattern(r" ?\{\{(?:\(pid=(?P<pid>\d{1,18})\) )?\S+ \S+:\d+\}\}$")
 
 
 #: Exception-prefix levels: `ERROR` (Mitaka and later) and `TRACE` (before: oslo-incubator's
