@@ -151,6 +151,11 @@ class Journal:
         # the p99. A background connection checkpoints PASSIVE (never blocks a writer) instead.
         for conn in (self._db, self._decide_db):
             conn.execute("PRAGMA wal_autocheckpoint=0")
+            # Savepoints (one per write of a group commit, one around its decisions) keep
+            # their undo pages in a statement journal; past 64 KiB SQLite spilled it to a new
+            # temp file (create, write, unlink) inside the commit. Memory only holds the
+            # pages of one open transaction; durability is the WAL's, unchanged.
+            conn.execute("PRAGMA temp_store=MEMORY")
         self._stop_checkpoints = threading.Event()
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name="heal-journal-checkpoint", daemon=True
@@ -164,6 +169,10 @@ class Journal:
             while not self._stop_checkpoints.wait(CHECKPOINT_SECONDS):
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    # the frames committed meanwhile, with no commit in between: the log is then
+                    # wholly checkpointed and the next write starts it again from the top
+                    with self._lock:
+                        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.OperationalError:
                     continue  # busy: the next round catches up; the WAL keeps every frame
         finally:
