@@ -125,6 +125,10 @@ class Journal:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        #: alerts inserted by `ingest_in` in the open transaction of `tx`, by id (see `undecided`).
+        #: One rolled back to its savepoint stays here until its id is given again, which only
+        #: `ingest_in` does, replacing it; an id not in the table is never looked up.
+        self._fresh: dict[int, AlertRow] = {}
         #: /metrics counters; `load_counters` fills them from the journal (the server does)
         self.counters = Counters()
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -224,6 +228,8 @@ class Journal:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._fresh.clear()
             self._db.execute("COMMIT")
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -279,11 +285,12 @@ class Journal:
             (now, 200, "accepted", remote, message.groupKey, sha, size, len(message.alerts)),
         )
         delivery = int(cur.lastrowid or 0)
+        fresh = self._fresh if db is self._db else None
         for alert in message.alerts:
             labels = alert.labels
             cluster = labels.get("cluster", "")
             target = target_of(labels)
-            db.execute(
+            cur = db.execute(
                 "INSERT INTO alerts(delivery_id, received_at, fingerprint, alertname, status,"
                 " starts_at, cluster, region, target, labels, annotations)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -301,6 +308,21 @@ class Journal:
                     json.dumps(alert.annotations, sort_keys=True),
                 ),
             )
+            if fresh is not None:
+                alert_id = int(cur.lastrowid or 0)
+                fresh[alert_id] = AlertRow(
+                    id=alert_id,
+                    fingerprint=alert.fingerprint,
+                    alertname=labels["alertname"],
+                    status=alert.status,
+                    starts_at=alert.startsAt,
+                    cluster=cluster,
+                    region=labels.get("region", ""),
+                    target=target,
+                    labels=dict(sorted(labels.items())),  # as read back from the JSON column
+                    annotations=dict(sorted(alert.annotations.items())),
+                    received_at=now,
+                )
             if alert.status == "firing":
                 new = db.execute(
                     "INSERT OR IGNORE INTO firing(fingerprint, alertname, cluster, target, since, kind)"
@@ -322,8 +344,25 @@ class Journal:
     # -- engine -----------------------------------------------------------------------------
 
     def undecided(self, db: sqlite3.Connection, limit: int) -> list[AlertRow]:
-        rows = db.execute("SELECT * FROM alerts WHERE decided_at IS NULL ORDER BY id LIMIT ?", (limit,))
-        return [_alert(r) for r in rows]
+        """The oldest `limit` undecided alerts.
+
+        Why the ids first: in the journal writer's transaction these are mostly the alerts
+        `ingest_in` just inserted, and reading them back meant decoding their labels and
+        annotations from JSON again (a tenth of the writer's CPU per alert, issue 14); those
+        come from memory, any other (a backlog, a restart) from the table."""
+        if db is not self._db or not self._fresh:
+            rows = db.execute("SELECT * FROM alerts WHERE decided_at IS NULL ORDER BY id LIMIT ?", (limit,))
+            return [_alert(r) for r in rows]
+        sql = "SELECT id FROM alerts WHERE decided_at IS NULL ORDER BY id LIMIT ?"
+        ids = [int(r[0]) for r in db.execute(sql, (limit,))]
+        missing = [i for i in ids if i not in self._fresh]
+        read: dict[int, AlertRow] = {}
+        if missing:
+            marks = ",".join("?" * len(missing))
+            read = {
+                r["id"]: _alert(r) for r in db.execute(f"SELECT * FROM alerts WHERE id IN ({marks})", missing)
+            }
+        return [self._fresh.get(i) or read[i] for i in ids]
 
     def record_decision(
         self, db: sqlite3.Connection, alert_id: int, decision: str, hook_action: str | None, reason: str
