@@ -42,7 +42,8 @@ class GroupCommitter:
     def __init__(self, journal: Journal, decide: Decide) -> None:
         self.journal = journal
         self.decide = decide
-        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        # SimpleQueue: the C one; Queue's Condition cost a lock round per put and per get
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         #: when the last write gathered so far was queued (monotonic)
         self._last_queued = float("-inf")
         self._thread = threading.Thread(target=self._run, name="heal-journal-writer", daemon=True)

@@ -23,96 +23,21 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kansoku.alerts.heal.counters import PRUNED_KEY, Counters
+from kansoku.alerts.heal.journal.rows import ActionRow, AlertRow, action_of, alert_of
 from kansoku.alerts.heal.journal.schema import SCHEMA, kind_of, migrate, target_of
 from kansoku.alerts.heal.model import SKIPPED, ActionState, AMMessage
 
 __all__ = ["ActionRow", "AlertRow", "Journal", "kind_of", "target_of"]
 
+#: json.dumps(obj, sort_keys=True), without building an encoder per call
+_sorted_json = json.JSONEncoder(sort_keys=True).encode
+
 #: how often the background connection checkpoints the WAL into the database file
 CHECKPOINT_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class AlertRow:
-    id: int
-    fingerprint: str
-    alertname: str
-    status: str
-    starts_at: str
-    cluster: str
-    region: str
-    target: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    received_at: float
-
-
-@dataclass(frozen=True)
-class ActionRow:
-    id: int
-    idem_key: str
-    alert_id: int
-    fingerprint: str
-    action: str
-    cluster: str
-    region: str
-    target: str
-    params: dict[str, Any]
-    request_id: str
-    state: str
-    dry_run: bool
-    plan: list[str]
-    planned_at: float
-    started_at: float | None
-    finished_at: float | None
-    detail: str | None
-    escalated_from: int | None
-    timeout: float
-
-
-def _alert(row: sqlite3.Row) -> AlertRow:
-    return AlertRow(
-        id=row["id"],
-        fingerprint=row["fingerprint"],
-        alertname=row["alertname"],
-        status=row["status"],
-        starts_at=row["starts_at"],
-        cluster=row["cluster"],
-        region=row["region"],
-        target=row["target"],
-        labels=json.loads(row["labels"]),
-        annotations=json.loads(row["annotations"]),
-        received_at=row["received_at"],
-    )
-
-
-def _action(row: sqlite3.Row) -> ActionRow:
-    return ActionRow(
-        id=row["id"],
-        idem_key=row["idem_key"],
-        alert_id=row["alert_id"],
-        fingerprint=row["fingerprint"],
-        action=row["action"],
-        cluster=row["cluster"],
-        region=row["region"],
-        target=row["target"],
-        params=json.loads(row["params"]),
-        request_id=row["request_id"],
-        state=row["state"],
-        dry_run=bool(row["dry_run"]),
-        plan=json.loads(row["plan"]),
-        planned_at=row["planned_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        detail=row["detail"],
-        escalated_from=row["escalated_from"],
-        timeout=row["timeout"],
-    )
 
 
 class Journal:
@@ -304,8 +229,8 @@ class Journal:
                     cluster,
                     labels.get("region", ""),
                     target,
-                    json.dumps(labels, sort_keys=True),
-                    json.dumps(alert.annotations, sort_keys=True),
+                    _sorted_json(labels),
+                    _sorted_json(alert.annotations),
                 ),
             )
             if fresh is not None:
@@ -352,7 +277,7 @@ class Journal:
         come from memory, any other (a backlog, a restart) from the table."""
         if db is not self._db or not self._fresh:
             rows = db.execute("SELECT * FROM alerts WHERE decided_at IS NULL ORDER BY id LIMIT ?", (limit,))
-            return [_alert(r) for r in rows]
+            return [alert_of(r) for r in rows]
         sql = "SELECT id FROM alerts WHERE decided_at IS NULL ORDER BY id LIMIT ?"
         ids = [int(r[0]) for r in db.execute(sql, (limit,))]
         missing = [i for i in ids if i not in self._fresh]
@@ -360,7 +285,8 @@ class Journal:
         if missing:
             marks = ",".join("?" * len(missing))
             read = {
-                r["id"]: _alert(r) for r in db.execute(f"SELECT * FROM alerts WHERE id IN ({marks})", missing)
+                r["id"]: alert_of(r)
+                for r in db.execute(f"SELECT * FROM alerts WHERE id IN ({marks})", missing)
             }
         return [self._fresh.get(i) or read[i] for i in ids]
 
@@ -483,15 +409,15 @@ class Journal:
         return value
 
     def alert(self, alert_id: int) -> AlertRow:
-        return _alert(self.query("SELECT * FROM alerts WHERE id=?", (alert_id,))[0])
+        return alert_of(self.query("SELECT * FROM alerts WHERE id=?", (alert_id,))[0])
 
     def action(self, action_id: int) -> ActionRow:
-        return _action(self.query("SELECT * FROM actions WHERE id=?", (action_id,))[0])
+        return action_of(self.query("SELECT * FROM actions WHERE id=?", (action_id,))[0])
 
     def actions(self, state: str | None = None) -> list[ActionRow]:
         if state is None:
-            return [_action(r) for r in self.query("SELECT * FROM actions ORDER BY id")]
-        return [_action(r) for r in self.query("SELECT * FROM actions WHERE state=? ORDER BY id", (state,))]
+            return [action_of(r) for r in self.query("SELECT * FROM actions ORDER BY id")]
+        return [action_of(r) for r in self.query("SELECT * FROM actions WHERE state=? ORDER BY id", (state,))]
 
     def is_firing(self, fingerprint: str) -> bool:
         return bool(self.query("SELECT 1 FROM firing WHERE fingerprint=?", (fingerprint,)))
