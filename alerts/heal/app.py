@@ -56,10 +56,14 @@ class ClientGone(Exception):
     """The sender disconnected before its body was read (nothing to answer)."""
 
 
+#: json.dumps as Starlette's JSONResponse calls it, with one encoder instead of one per call
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
 def _send_answer(answer: Answer) -> tuple[dict[str, Any], dict[str, Any]]:
     """The two ASGI messages of an answer (the JSON as Starlette's JSONResponse writes it)."""
     status, content, extra = answer
-    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    body = _encode(content).encode()
     headers = [
         (b"content-length", str(len(body)).encode()),
         (b"content-type", b"application/json"),
