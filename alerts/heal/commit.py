@@ -29,7 +29,7 @@ from kansoku.alerts.heal.journal import Journal
 #: most writes folded into one transaction (bounds the latency one commit adds)
 MAX_BATCH = 256
 #: under load, a batch is committed once its oldest write has waited this long (see `_gather`)
-COMMIT_DELAY_SECONDS = 0.010
+COMMIT_DELAY_SECONDS = 0.006
 
 Write = Callable[[sqlite3.Connection], Any]
 #: a queued write: the write, the loop and future to answer, when it was queued (monotonic)
@@ -71,12 +71,12 @@ class GroupCommitter:
         one; a lone webhook (or the first after a pause) is committed at once, and a write
         that already waited that long (behind the previous commit) is not delayed at all.
 
-        Why 10 ms (was 6): a commit writes about 14 WAL frames its webhooks share (the
+        Why not longer: a commit writes about 14 WAL frames its webhooks share (the
         tables' last pages, appended index entries) and 3.5 more per alert (random index
-        leaves): 17 frames per alert alone, 6.5 in batches of 5, 4.6 in batches of 10. At
-        500 alerts/s, 10 ms makes batches of about 5 instead of 3 and cut the receiver's
-        CPU per alert by about a tenth (bench_heal --hog, 20 s runs); p99 stays far below
-        the 50 ms target (15-20 ms with the hog).
+        leaves): 17 frames per alert alone, 6.5 in batches of 5, 4.6 in batches of 10. A
+        10 ms delay (batches of about 5 at 500 alerts/s) cut the CPU per alert by 5-10 %
+        in bench_heal --hog, but small senders at 100 webhooks/s then waited for batches
+        that gathered little: their p99 in bench_heal_burst.py went from 15 to 55 ms.
         """
         batch = [first]
         queued = first[3]
