@@ -8,6 +8,7 @@ Alertmanager 0.25's recorded shape (tests/data/alertmanager-webhook-v4.json).
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -191,3 +192,80 @@ def test_resolving_heals_only_the_alerts_own_actions_even_when_fingerprints_shar
         }
     finally:
         journal.close()
+
+
+def test_the_one_pass_parse_accepts_only_what_the_checked_path_accepts() -> None:
+    """The receiver validates a body straight from its bytes (pydantic-core) and sends
+    anything that fails there down the old path (json.loads, body checks, model), which
+    names the problem. So the fast path must refuse every body the old path refuses."""
+    from kansoku.alerts.heal.app import _validate
+    from kansoku.alerts.heal.body import parse_body
+
+    good = json.dumps(message(node(1))).encode()
+    assert _validate(good) is not None
+    assert parse_body(good)[1] is None
+    bad = {
+        "lone surrogate escape": good.replace(b'"c1-node-1"', b'"\\ud800"'),
+        "UTF-8 encoded surrogate": good.replace(b'"c1-node-1"', b'"\xed\xa0\x80"'),
+        "not UTF-8": good.replace(b'"c1-node-1"', b'"\xff"'),
+        "5,000-digit integer": good.replace(b'"version"', b'"x": ' + b"9" * 5000 + b', "version"'),
+        "nested too deeply": b'{"a":' * 100_000 + b"1" + b"}" * 100_000,
+        "trailing garbage": good + b" x",
+    }
+    for why, body in bad.items():
+        assert _validate(body) is None, why
+        assert parse_body(body)[1] is not None, why
+    # valid JSON the receiver still refuses, with its own status and reason
+    assert _validate(good.replace(b'"version": "4"', b'"version": "3"')) is None
+    assert _validate(good.replace(b'"fingerprint"', b'"fingerprint_"')) is None
+    paired = good.replace(b'"c1-node-1"', b'"\\ud83d\\ude00"')  # a real character: both accept
+    validated = _validate(paired)
+    assert validated is not None and validated.alerts[0].labels["node"] == "\U0001f600"
+
+
+def test_the_writer_decides_from_memory_what_it_just_journaled_but_never_a_rolled_back_alert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alerts ingested in the group transaction are decided from memory, not read back; a
+    write rolled back to its savepoint gives its alert ids away again, and the next write's
+    alerts (same ids) must be decided as themselves, not as the rolled-back ones."""
+    from kansoku.alerts.heal.model import AMMessage
+
+    monkeypatch.setattr(commit, "COMMIT_DELAY_SECONDS", 0.2)
+    journal = Journal(tmp_path / "journal.sqlite")
+    seen: list[list[tuple[int, str, dict[str, str]]]] = []
+
+    def decide(db: sqlite3.Connection) -> Callable[[], None]:
+        seen.append([(a.id, a.target, a.labels) for a in journal.undecided(db, 64)])
+        db.execute("UPDATE alerts SET decided_at=1 WHERE decided_at IS NULL")
+        return lambda: None
+
+    def ingest(n: int, fail: bool = False) -> Callable[[sqlite3.Connection], int]:
+        msg = AMMessage.model_validate(message(node(n)))
+
+        def write(db: sqlite3.Connection) -> int:
+            delivery = journal.ingest_in(db, msg, f"sha{n}", "127.0.0.1", 1)
+            if fail:
+                raise sqlite3.IntegrityError("refused after the insert")
+            return delivery
+
+        return write
+
+    committer = GroupCommitter(journal, decide)
+
+    async def writes() -> list[Any]:
+        await committer.write(_reject(journal, "first"))  # the next ones gather behind it
+        return await asyncio.gather(
+            committer.write(ingest(1, fail=True)), committer.write(ingest(2)), return_exceptions=True
+        )
+
+    try:
+        first, second = asyncio.run(writes())
+    finally:
+        committer.close()
+        journal.close()
+    assert isinstance(first, sqlite3.IntegrityError) and second == 2
+    assert seen[0] == []
+    (only,) = seen[1]
+    assert only[0] == 1 and only[1] == "c1-node-2"  # alert id 1 again, and node 2's
+    assert only[2] == dict(sorted(message(node(2))["alerts"][0]["labels"].items()))

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import sqlite3
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from kansoku.alerts.heal.auth import Authenticator
 from kansoku.alerts.heal.body import parse_body
@@ -46,28 +48,86 @@ OFFLOAD_BYTES = 256 * 1024
 REFUSAL_FLUSH_SECONDS = 15.0
 
 
-class HotRoute:
-    """ASGI middleware: POST `path` goes straight to `handler`, everything else on to the app.
+#: an answer of the webhook route: status, JSON body, extra headers
+Answer = tuple[int, Any, list[tuple[bytes, bytes]]]
 
-    Why: the receiver's every request is that one POST, and the exception middleware, the
-    router's matching and FastAPI's per-request bookkeeping below this point cost about a
-    tenth of the receiver's CPU per alert while doing nothing for it (the handler answers
-    every error itself). It sits inside Starlette's ServerErrorMiddleware, so a bug still
-    gets a 500 and a logged traceback.
+
+class ClientGone(Exception):
+    """The sender disconnected before its body was read (nothing to answer)."""
+
+
+#: json.dumps as Starlette's JSONResponse calls it, with one encoder instead of one per call
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def _send_answer(answer: Answer) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two ASGI messages of an answer (the JSON as Starlette's JSONResponse writes it)."""
+    status, content, extra = answer
+    body = _encode(content).encode()
+    headers = [
+        (b"content-length", str(len(body)).encode()),
+        (b"content-type", b"application/json"),
+        *extra,
+    ]
+    return (
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": body},
+    )
+
+
+class Receiver:
+    """The receiver's ASGI app: POST `path` is answered here, everything else by FastAPI.
+
+    Why in front of FastAPI: every request the receiver gets is that one POST, and FastAPI's
+    stack (error and telemetry middlewares, body limit, router, Request and JSONResponse
+    objects) cost about as much CPU as the no-op FastAPI endpoint it is measured against
+    (issue 14) while doing nothing for it: the handler answers every error itself. A bug in
+    it still gets a 500 and a logged traceback (uvicorn's own handler). Lifespan events and
+    every other path and method (GET /healthz, /metrics, 405 to a GET here) go to `app`.
     """
 
-    def __init__(self, app: ASGIApp, path: str, handler: Callable[[Request], Awaitable[Response]]) -> None:
+    def __init__(
+        self, app: FastAPI, path: str, handler: Callable[[Scope, Receive], Awaitable[Answer]]
+    ) -> None:
         self.app, self.path, self.handler = app, path, handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "POST":
-            response = await self.handler(Request(scope, receive))
-            await response(scope, receive, send)
+            try:
+                answer = await self.handler(scope, receive)
+            except ClientGone:
+                return
+            start, body = _send_answer(answer)
+            await send(start)
+            await send(body)
         else:
             await self.app(scope, receive, send)
 
 
-def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authenticator) -> FastAPI:
+def _headers(scope: Scope) -> tuple[str | None, str | None]:
+    """The Authorization and Content-Length headers (latin-1, as Starlette decodes them)."""
+    auth = length = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            auth = value.decode("latin-1")
+        elif name == b"content-length":
+            length = value.decode("latin-1")
+    return auth, length
+
+
+def _validate(body: bytes) -> AMMessage | None:
+    """The message when the body is a valid version-4 webhook, parsed once from the bytes
+    (pydantic-core's JSON parser); None sends it down the slow path (`examine`), which
+    names what is wrong exactly as before. The fast path refuses whatever the slow one
+    refuses: non-UTF-8 text, lone surrogates and too deep nesting fail both."""
+    try:
+        message = AMMessage.model_validate_json(body)
+    except ValueError:
+        return None
+    return message if message.version == WEBHOOK_VERSION else None
+
+
+def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authenticator) -> Receiver:
     config = engine.config
     app = FastAPI(title="kansoku heal", docs_url=None, redoc_url=None, openapi_url=None)
     registry = registry_for(journal, engine)
@@ -99,28 +159,24 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
     app.router.on_startup.append(start_flusher)
     app.router.on_shutdown.append(stop)
 
-    async def reject(
-        status: int, reason: str, remote: str, sha: str | None, size: int, n: int = 0
-    ) -> JSONResponse:
+    async def reject(status: int, reason: str, remote: str, sha: str | None, size: int, n: int = 0) -> Answer:
         await committer.write(lambda db: journal.reject_in(db, status, reason, remote, sha, size, n))
         counters.add_webhook(status)
-        return JSONResponse({"error": reason}, status_code=status)
+        return status, {"error": reason}, []
 
-    async def refuse(remote: str) -> JSONResponse:
+    async def refuse(remote: str) -> Answer:
         status, journal_it = refusals.refuse(remote)
         reason = "unauthorized: missing or wrong credentials"
         if journal_it:
             await committer.write(lambda db: journal.reject_in(db, 401, reason, remote, None, 0))
         counters.add_webhook(status)
         if status == 429:
-            return JSONResponse(
+            return (
+                429,
                 {"error": "too many refused requests from this client; try again later"},
-                status_code=429,
-                headers={"Retry-After": str(int(REFUSAL_FLUSH_SECONDS))},
+                [(b"retry-after", str(int(REFUSAL_FLUSH_SECONDS)).encode())],
             )
-        return JSONResponse(
-            {"error": reason}, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="kansoku"'}
-        )
+        return 401, {"error": reason}, [(b"www-authenticate", b'Bearer realm="kansoku"')]
 
     def examine(
         body: bytes,
@@ -129,6 +185,9 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
         rejected (status, reason, number of alerts): JSON, version, schema, then the labels
         the matched hooks need."""
         sha = hashlib.sha256(body).hexdigest()
+        message = _validate(body)
+        if message is not None:
+            return (sha, *hooks_of(message))
         data, problem = parse_body(body)
         if problem is not None:
             return sha, None, [], (400, problem, 0)
@@ -144,11 +203,18 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
             )
             return sha, None, [], (422, f"not an Alertmanager webhook: {problems}", 0)
+        return (sha, *hooks_of(message))
+
+    def hooks_of(
+        message: AMMessage,
+    ) -> tuple[AMMessage | None, list[HealHook | None], tuple[int, str, int] | None]:
+        """Each alert's hook, or why the message is rejected (an alert without a name or
+        without the labels its hook needs)."""
         n = len(message.alerts)
         hooks: list[HealHook | None] = []
         for i, alert in enumerate(message.alerts):
             if not alert.labels.get("alertname"):
-                return sha, None, [], (422, f"alerts[{i}] ({alert.fingerprint}) has no alertname label", n)
+                return None, [], (422, f"alerts[{i}] ({alert.fingerprint}) has no alertname label", n)
             hook = engine.hook_for(alert.labels)
             missing = engine.missing_labels(alert.labels, hook) if hook is not None else []
             if missing:
@@ -156,23 +222,30 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
                     f"alerts[{i}] {alert.labels['alertname']} ({alert.fingerprint}) lacks "
                     f"label(s) {', '.join(missing)} that its heal hook needs"
                 )
-                return sha, None, [], (422, why, n)
+                return None, [], (422, why, n)
             hooks.append(hook)
-        return sha, message, hooks, None
+        return message, hooks, None
 
-    async def alertmanager(request: Request) -> Response:
-        remote = request.client.host if request.client else "?"
-        if not auth.check(request.headers.get("authorization")):
+    async def alertmanager(scope: Scope, receive: Receive) -> Answer:
+        client = scope.get("client")
+        remote = client[0] if client else "?"
+        authorization, declared = _headers(scope)
+        if not auth.check(authorization):
             return await refuse(remote)
         limit = config.max_body_bytes
-        declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             return await reject(
                 413, f"body of {declared} bytes exceeds max_body_bytes {limit}", remote, None, int(declared)
             )
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
+        more = True
+        while more:
+            received = await receive()
+            if received["type"] == "http.disconnect":
+                raise ClientGone
+            chunk = received.get("body", b"")
+            more = received.get("more_body", False)
             size += len(chunk)
             if size > limit:
                 return await reject(413, f"body exceeds max_body_bytes {limit}", remote, None, size)
@@ -200,9 +273,7 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
         delivery, replay = await committer.write(accept)
         counters.add_webhook(200 if replay is None else 409)
         if replay is not None:
-            return JSONResponse(
-                {"error": f"replay: an identical webhook was accepted as delivery {replay}"}, status_code=409
-            )
+            return 409, {"error": f"replay: an identical webhook was accepted as delivery {replay}"}, []
         notes = []
         for alert, hook in zip(message.alerts, hooks, strict=True):
             name = alert.labels["alertname"]
@@ -213,13 +284,13 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
             else:
                 note = "queued"
             notes.append({"fingerprint": alert.fingerprint, "alertname": name, "note": note})
-        return JSONResponse({"delivery": delivery, "alerts": notes})
+        return 200, {"delivery": delivery, "alerts": notes}, []
 
-    # A plain Starlette route, not @app.post: the handler reads the raw request itself, so
-    # FastAPI's dependency solving and endpoint wrapper only cost CPU. The route stays for
-    # what the router answers (405 to a GET); a POST is taken before the router by HotRoute.
-    app.add_route("/alertmanager", alertmanager, methods=["POST"])
-    app.add_middleware(HotRoute, path="/alertmanager", handler=alertmanager)
+    async def not_here() -> Response:  # never called: Receiver answers every POST first
+        raise AssertionError("POST /alertmanager reached the router")
+
+    # the route stays for what the router answers to other methods (405 to a GET)
+    app.add_api_route("/alertmanager", not_here, methods=["POST"])
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
@@ -237,4 +308,4 @@ def create_app(journal: Journal, engine: Engine, healer: Healer, auth: Authentic
 
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    return Receiver(app, "/alertmanager", alertmanager)

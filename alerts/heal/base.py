@@ -8,6 +8,7 @@ node Ready) before the closed loop waits for the alert itself to resolve.
 
 from __future__ import annotations
 
+import functools
 import string
 import time
 from collections.abc import Callable
@@ -121,7 +122,7 @@ class ActionContext:
         if depth > 8:
             raise ActionFailed(f"{self.action}: parameters refer to each other too deeply in {text!r}")
         try:
-            parts = list(string.Formatter().parse(text))
+            parts = _placeholders(text)
         except ValueError as exc:
             raise ActionFailed(f"{self.action}: cannot fill {text!r}: {exc}") from None
         out: list[str] = []
@@ -142,6 +143,13 @@ class ActionContext:
             else:
                 out.append(self.label(name))
         return "".join(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _placeholders(text: str) -> tuple[tuple[str, str | None, str | None, str | None], ...]:
+    """`text` split into (literal, name, spec, conversion); the hooks' few parameter strings
+    are parsed once, not once per planned action (ValueError: broken braces, not cached)."""
+    return tuple(string.Formatter().parse(text))
 
 
 class Action(Protocol):

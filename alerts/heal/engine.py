@@ -174,6 +174,7 @@ class Engine:
         self.fleet: FleetRails | None = None
         self._needed: dict[int, list[str]] = {}
         self._label_cache: dict[tuple[str, int], tuple[Mapping[str, object], list[str]]] = {}
+        self._json_cache: dict[int, tuple[Mapping[str, object], str]] = {}
         # planned times of the last hour's actions, for the fleet budget: loaded once, then
         # kept here (the engine is the only writer of actions) so the budget costs O(1)
         self._planned: deque[float] = deque(journal.planned_times(time.time() - 3600, self.dry_run))
@@ -416,7 +417,7 @@ class Engine:
             key,
             alert,
             action_name,
-            json.dumps(params, sort_keys=True),
+            self._params_json(params),
             request_id,
             state,
             self.dry_run,
@@ -479,4 +480,12 @@ class Engine:
         if cached is None or cached[0] is not params:
             needed = set(self.actions[action_name].required_labels) | label_placeholders(params)
             cached = self._label_cache[key] = (params, sorted(needed - {"request_id"}))
+        return cached[1]
+
+    def _params_json(self, params: Mapping[str, object]) -> str:
+        """The action row's `params` column: a hook's parameters, serialized once per hook
+        (cached by identity like `_labels_for`; the object is kept so its id stays its own)."""
+        cached = self._json_cache.get(id(params))
+        if cached is None or cached[0] is not params:
+            cached = self._json_cache[id(params)] = (params, json.dumps(params, sort_keys=True))
         return cached[1]

@@ -23,96 +23,21 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kansoku.alerts.heal.counters import PRUNED_KEY, Counters
+from kansoku.alerts.heal.journal.rows import ActionRow, AlertRow, action_of, alert_of
 from kansoku.alerts.heal.journal.schema import SCHEMA, kind_of, migrate, target_of
 from kansoku.alerts.heal.model import SKIPPED, ActionState, AMMessage
 
 __all__ = ["ActionRow", "AlertRow", "Journal", "kind_of", "target_of"]
 
+#: json.dumps(obj, sort_keys=True), without building an encoder per call
+_sorted_json = json.JSONEncoder(sort_keys=True).encode
+
 #: how often the background connection checkpoints the WAL into the database file
 CHECKPOINT_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class AlertRow:
-    id: int
-    fingerprint: str
-    alertname: str
-    status: str
-    starts_at: str
-    cluster: str
-    region: str
-    target: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    received_at: float
-
-
-@dataclass(frozen=True)
-class ActionRow:
-    id: int
-    idem_key: str
-    alert_id: int
-    fingerprint: str
-    action: str
-    cluster: str
-    region: str
-    target: str
-    params: dict[str, Any]
-    request_id: str
-    state: str
-    dry_run: bool
-    plan: list[str]
-    planned_at: float
-    started_at: float | None
-    finished_at: float | None
-    detail: str | None
-    escalated_from: int | None
-    timeout: float
-
-
-def _alert(row: sqlite3.Row) -> AlertRow:
-    return AlertRow(
-        id=row["id"],
-        fingerprint=row["fingerprint"],
-        alertname=row["alertname"],
-        status=row["status"],
-        starts_at=row["starts_at"],
-        cluster=row["cluster"],
-        region=row["region"],
-        target=row["target"],
-        labels=json.loads(row["labels"]),
-        annotations=json.loads(row["annotations"]),
-        received_at=row["received_at"],
-    )
-
-
-def _action(row: sqlite3.Row) -> ActionRow:
-    return ActionRow(
-        id=row["id"],
-        idem_key=row["idem_key"],
-        alert_id=row["alert_id"],
-        fingerprint=row["fingerprint"],
-        action=row["action"],
-        cluster=row["cluster"],
-        region=row["region"],
-        target=row["target"],
-        params=json.loads(row["params"]),
-        request_id=row["request_id"],
-        state=row["state"],
-        dry_run=bool(row["dry_run"]),
-        plan=json.loads(row["plan"]),
-        planned_at=row["planned_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        detail=row["detail"],
-        escalated_from=row["escalated_from"],
-        timeout=row["timeout"],
-    )
 
 
 class Journal:
@@ -125,6 +50,10 @@ class Journal:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        #: alerts inserted by `ingest_in` in the open transaction of `tx`, by id (see `undecided`).
+        #: One rolled back to its savepoint stays here until its id is given again, which only
+        #: `ingest_in` does, replacing it; an id not in the table is never looked up.
+        self._fresh: dict[int, AlertRow] = {}
         #: /metrics counters; `load_counters` fills them from the journal (the server does)
         self.counters = Counters()
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -151,6 +80,11 @@ class Journal:
         # the p99. A background connection checkpoints PASSIVE (never blocks a writer) instead.
         for conn in (self._db, self._decide_db):
             conn.execute("PRAGMA wal_autocheckpoint=0")
+            # Savepoints (one per write of a group commit, one around its decisions) keep
+            # their undo pages in a statement journal; past 64 KiB SQLite spilled it to a new
+            # temp file (create, write, unlink) inside the commit. Memory only holds the
+            # pages of one open transaction; durability is the WAL's, unchanged.
+            conn.execute("PRAGMA temp_store=MEMORY")
         self._stop_checkpoints = threading.Event()
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop, name="heal-journal-checkpoint", daemon=True
@@ -164,6 +98,10 @@ class Journal:
             while not self._stop_checkpoints.wait(CHECKPOINT_SECONDS):
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    # the frames committed meanwhile, with no commit in between: the log is then
+                    # wholly checkpointed and the next write starts it again from the top
+                    with self._lock:
+                        db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except sqlite3.OperationalError:
                     continue  # busy: the next round catches up; the WAL keeps every frame
         finally:
@@ -215,6 +153,8 @@ class Journal:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            finally:
+                self._fresh.clear()
             self._db.execute("COMMIT")
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
@@ -270,11 +210,12 @@ class Journal:
             (now, 200, "accepted", remote, message.groupKey, sha, size, len(message.alerts)),
         )
         delivery = int(cur.lastrowid or 0)
+        fresh = self._fresh if db is self._db else None
         for alert in message.alerts:
             labels = alert.labels
             cluster = labels.get("cluster", "")
             target = target_of(labels)
-            db.execute(
+            cur = db.execute(
                 "INSERT INTO alerts(delivery_id, received_at, fingerprint, alertname, status,"
                 " starts_at, cluster, region, target, labels, annotations)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -288,10 +229,25 @@ class Journal:
                     cluster,
                     labels.get("region", ""),
                     target,
-                    json.dumps(labels, sort_keys=True),
-                    json.dumps(alert.annotations, sort_keys=True),
+                    _sorted_json(labels),
+                    _sorted_json(alert.annotations),
                 ),
             )
+            if fresh is not None:
+                alert_id = int(cur.lastrowid or 0)
+                fresh[alert_id] = AlertRow(
+                    id=alert_id,
+                    fingerprint=alert.fingerprint,
+                    alertname=labels["alertname"],
+                    status=alert.status,
+                    starts_at=alert.startsAt,
+                    cluster=cluster,
+                    region=labels.get("region", ""),
+                    target=target,
+                    labels=dict(sorted(labels.items())),  # as read back from the JSON column
+                    annotations=dict(sorted(alert.annotations.items())),
+                    received_at=now,
+                )
             if alert.status == "firing":
                 new = db.execute(
                     "INSERT OR IGNORE INTO firing(fingerprint, alertname, cluster, target, since, kind)"
@@ -313,8 +269,26 @@ class Journal:
     # -- engine -----------------------------------------------------------------------------
 
     def undecided(self, db: sqlite3.Connection, limit: int) -> list[AlertRow]:
-        rows = db.execute("SELECT * FROM alerts WHERE decided_at IS NULL ORDER BY id LIMIT ?", (limit,))
-        return [_alert(r) for r in rows]
+        """The oldest `limit` undecided alerts.
+
+        Why the ids first: in the journal writer's transaction these are mostly the alerts
+        `ingest_in` just inserted, and reading them back meant decoding their labels and
+        annotations from JSON again (a tenth of the writer's CPU per alert, issue 14); those
+        come from memory, any other (a backlog, a restart) from the table."""
+        if db is not self._db or not self._fresh:
+            rows = db.execute("SELECT * FROM alerts WHERE decided_at IS NULL ORDER BY id LIMIT ?", (limit,))
+            return [alert_of(r) for r in rows]
+        sql = "SELECT id FROM alerts WHERE decided_at IS NULL ORDER BY id LIMIT ?"
+        ids = [int(r[0]) for r in db.execute(sql, (limit,))]
+        missing = [i for i in ids if i not in self._fresh]
+        read: dict[int, AlertRow] = {}
+        if missing:
+            marks = ",".join("?" * len(missing))
+            read = {
+                r["id"]: alert_of(r)
+                for r in db.execute(f"SELECT * FROM alerts WHERE id IN ({marks})", missing)
+            }
+        return [self._fresh.get(i) or read[i] for i in ids]
 
     def record_decision(
         self, db: sqlite3.Connection, alert_id: int, decision: str, hook_action: str | None, reason: str
@@ -435,15 +409,15 @@ class Journal:
         return value
 
     def alert(self, alert_id: int) -> AlertRow:
-        return _alert(self.query("SELECT * FROM alerts WHERE id=?", (alert_id,))[0])
+        return alert_of(self.query("SELECT * FROM alerts WHERE id=?", (alert_id,))[0])
 
     def action(self, action_id: int) -> ActionRow:
-        return _action(self.query("SELECT * FROM actions WHERE id=?", (action_id,))[0])
+        return action_of(self.query("SELECT * FROM actions WHERE id=?", (action_id,))[0])
 
     def actions(self, state: str | None = None) -> list[ActionRow]:
         if state is None:
-            return [_action(r) for r in self.query("SELECT * FROM actions ORDER BY id")]
-        return [_action(r) for r in self.query("SELECT * FROM actions WHERE state=? ORDER BY id", (state,))]
+            return [action_of(r) for r in self.query("SELECT * FROM actions ORDER BY id")]
+        return [action_of(r) for r in self.query("SELECT * FROM actions WHERE state=? ORDER BY id", (state,))]
 
     def is_firing(self, fingerprint: str) -> bool:
         return bool(self.query("SELECT 1 FROM firing WHERE fingerprint=?", (fingerprint,)))
