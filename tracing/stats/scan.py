@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from kansoku.tracing.model import AccessInfo
 from kansoku.tracing.stats.bulk import scan_bulk, scan_json_lines
+from kansoku.tracing.stats.columns import scan_columns
 from kansoku.tracing.stats.groups import IDS_B, ZERO_ID, GroupKey, Groups, cut_query
 
 # Shared tail: the oslo.service / requestlog access fields, as parse._OSLO_ACCESS_RE reads
@@ -144,7 +145,9 @@ def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int 
     # Every quote in an access request (two per `" status: `; the head may end inside a line)?
     # Judged on the first 256 KiB, so another chunk pays no extra pass.
     head = chunk[: min(end, 256 << 10)]
-    if head.count(b'"') <= 2 * head.count(b'" status: ') + 2 and scan_bulk(chunk, service, groups, end):
+    if head.count(b'"') <= 2 * head.count(b'" status: ') + 2 and (
+        scan_columns(chunk, service, groups, end) or scan_bulk(chunk, service, groups, end)
+    ):
         return  # access lines and lines without quotes: no Python step per line
     # the per-line way reads `bytes` (a reused buffer's lines would change under it)
     data = chunk if isinstance(chunk, bytes) and end == len(chunk) else bytes(memoryview(chunk)[:end])
@@ -161,7 +164,9 @@ def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int 
     if len(starts) >= 32:
         joined = b"\n".join([data[start : lines[start]] for start in starts])
         if data[starts[0]] != 123:  # 123: "{"
-            if scan_bulk(joined, service, groups, len(joined)):
+            if scan_columns(joined, service, groups, len(joined)) or scan_bulk(
+                joined, service, groups, len(joined)
+            ):
                 return
         elif scan_json_lines(b"\n" + joined, len(starts), service, groups):
             return  # all oslo.log JSON access records
