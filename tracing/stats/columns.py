@@ -190,10 +190,9 @@ def _group(
     residue = _residues(key_codes, key_forms, key_offsets, key_bytes)
     # the status digits (checked by the tail forms) after `" status: `
     tail_start = tail_offsets[:-1]
-    status = (
-        np.frombuffer(tail_bytes, dtype=np.uint8)[tail_start[:, None] + np.arange(10, 13)].astype(np.intp)
-        - 48
-    ) @ np.array([100, 10, 1])
+    digit = np.frombuffer(tail_bytes, dtype=np.uint8)
+    hundreds, tens, ones = (digit[tail_start + i].astype(np.intp) for i in (10, 11, 12))
+    status = hundreds * 100 + tens * 10 + ones - 48 * 111
     sub, sub_firsts = _first_seen(residue * 1000 + status)
     if len(sub_firsts) > _FORMS_FREE + n // _LINES_PER_FORM:  # names that differ in digits (`m1.x1`, `m1.x2`)
         return False

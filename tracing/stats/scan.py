@@ -143,12 +143,13 @@ def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int 
     if end is None:
         end = len(chunk)
     # Every quote in an access request (two per `" status: `; the head may end inside a line)?
-    # Judged on the first 256 KiB, so another chunk pays no extra pass.
-    head = chunk[: min(end, 256 << 10)]
+    # Judged on the first 64 KiB, so another chunk pays no extra pass.
+    head = chunk[: min(end, 64 << 10)]
     if head.count(b'"') <= 2 * head.count(b'" status: ') + 2 and (
         scan_columns(chunk, service, groups, end) or scan_bulk(chunk, service, groups, end)
     ):
-        return  # access lines and lines without quotes: no Python step per line
+        return  # access lines and lines without quotes: no Python step per line (columns: none at all)
+    head = chunk[: min(end, 256 << 10)]
     # the per-line way reads `bytes` (a reused buffer's lines would change under it)
     data = chunk if isinstance(chunk, bytes) and end == len(chunk) else bytes(memoryview(chunk)[:end])
     dense = head.count(b"status: ") * 600 > len(head) and b'\n{"' not in head and head[:1] != b"{"
@@ -192,7 +193,7 @@ def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int 
         groups.lines += 1
 
 
-def scan_file(path: str, service: str, groups: Groups, chunk_size: int = 8 << 20) -> None:
+def scan_file(path: str, service: str, groups: Groups, chunk_size: int = 4 << 20) -> None:
     """Every access line of one log file (plain or gzip) into `groups`, chunk by chunk.
 
     Chunks are cut after their last newline (a last line without one is read too), so a
