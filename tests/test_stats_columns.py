@@ -50,7 +50,12 @@ def test_real_oslo_access_lines_equal_the_per_line_parser(tmp_path: Path, ending
     """Thousands of recorded oslo access lines with fresh ids, lengths and times, and lines
     without a quote between them: taken in columns, and exactly as the per-line parser."""
     rnd = random.Random(7)
-    quiet = [f"{HEAD} Instance status: ACTIVE, task_state: None", f"{HEAD} Fetched HTTP/1.1 headers", ""]
+    quiet = [
+        f"{HEAD} Instance status: ACTIVE, task_state: None",
+        f"{HEAD} Fetched HTTP/1.1 headers",
+        "",
+        f"{HEAD} Rebuilding *all* instances \x02",  # the bytes found with quotes and newlines
+    ]
     lines = [_vary(rnd.choice(OSLO), rnd) if rnd.random() < 0.9 else rnd.choice(quiet) for _ in range(6000)]
     got = _same_as_per_line(tmp_path, (ending.join(lines) + ending).encode())
     assert got is not None and got.lines > 5000 and len(got.counts) > 10
