@@ -2,8 +2,9 @@
 
 Which API routes fail and which are slow is the first question after "what broke this one
 request". The access lines are already in the indexed files; we stream them in chunks
-(`stats.scan`: whole chunks of oslo access lines grouped in bulk by `stats.bulk`, other
-lines found by cheap byte tests before any regex) and keep only per-group counts and
+(`stats.scan`: whole chunks of oslo access lines grouped in C by `stats.columns`, or in
+bulk by `stats.bulk` when it cannot prove them, other lines found by cheap byte tests before
+any regex) and keep only per-group counts and
 durations, so memory grows with the number of access lines' durations (8 bytes each), never
 the log size. pandas is imported only here, inside the functions, and only when a frame is
 asked for (`--csv`, `--parquet`, `fleet_stats`), to keep `kansoku trace ID` and the

@@ -121,6 +121,8 @@ def _scratch(name: str, size: int, dtype: type[np.generic]) -> np.ndarray:
 def scan_columns(data: bytes | bytearray, service: str, groups: Groups, end: int) -> bool:
     """Add the access lines of `data[:end]` (whole lines) to `groups`; False, with nothing
     added, when the chunk is not provably exact (module docstring)."""
+    if end >= 1 << 31:  # Arrow's binary offsets are 32-bit (a chunk is 4 MiB unless a line is longer)
+        return False
     if data.find(b">", 0, end) != -1 and data.find(b"=> generated", 0, end) != -1:  # uWSGI
         return False
     if data.find(b"{", 0, end) != -1 and (data[:1] == b"{" or data.find(b"\n{", 0, end) != -1):  # JSON

@@ -18,8 +18,9 @@ which groups first appear are the same as before (tests/test_stats_scan.py compa
 on the demo cloud and on recorded real logs).
 
 A chunk made only of oslo text access lines and lines without a quote (an API service's
-log) goes first to `stats.bulk`, which groups it without a Python step per line and
-proves per chunk that this is exact; any other chunk is read as above.
+log) goes first to `stats.columns` (numpy and Arrow kernels: no Python step per line and no
+regex per line), then to `stats.bulk` (one regex `findall`); each proves per chunk that it
+is exact or refuses the chunk; any other chunk is read as above.
 """
 
 from __future__ import annotations
@@ -133,8 +134,8 @@ def _candidate_lines(data: bytes) -> dict[int, int]:
 def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int | None = None) -> None:
     """Add the access lines of `data[:end]` (whole lines, split on b"\\n") to `groups`, in order.
 
-    Chunks of access lines and quote-free lines go in bulk (`stats.bulk.scan_bulk`, which
-    proves its own exactness). Otherwise candidate lines are found by substring search
+    Chunks of access lines and quote-free lines go in columns or in bulk
+    (`stats.columns.scan_columns`, `stats.bulk.scan_bulk`: each proves its own exactness). Otherwise candidate lines are found by substring search
     (`_candidate_lines`) rather than by splitting every line (~0.5 us a line of Python for
     three `in` tests) or by one regex for the marks (an alternation has no literal prefix to
     skip with: slower). Each is matched in place against the two exact shapes, or given to
