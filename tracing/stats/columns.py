@@ -254,24 +254,28 @@ def _times(
         if span is None:
             return None
         starts[i], ends[i] = span
-    took = np.full(len(codes), np.nan)
     timed = starts[codes] >= 0
-    if not timed.any():
-        return took
-    lines = np.flatnonzero(timed)
-    line_codes = codes[lines]
-    spans = np.empty(2 * len(lines), dtype=np.int32)
-    spans[0::2] = offsets[lines] + starts[line_codes]
-    spans[1::2] = offsets[lines] + ends[line_codes]
+    every = bool(timed.all())  # the common case: no index arrays, no NaN to fill
+    if not every and not timed.any():
+        return np.full(len(codes), np.nan)
+    lines = timed if every else np.flatnonzero(timed)  # (a mask where every line is timed)
+    at, line_codes = (offsets[:-1], codes) if every else (offsets[lines], codes[lines])
+    spans = np.empty(2 * len(at), dtype=np.int32)
+    spans[0::2] = at + starts[line_codes]
+    spans[1::2] = at + ends[line_codes]
     text = pa.Array.from_buffers(
-        pa.binary(), 2 * len(lines) - 1, [None, pa.py_buffer(spans), pa.py_buffer(tails)]
+        pa.binary(), 2 * len(at) - 1, [None, pa.py_buffer(spans), pa.py_buffer(tails)]
     )
-    digits = pc.call_function("take", [text, _indices(pa, np.arange(0, 2 * len(lines), 2))])
+    digits = pc.call_function("take", [text, _indices(pa, np.arange(0, 2 * len(at), 2))])
     try:
         values = pc.call_function("cast", [digits], pc.CastOptions.safe(pa.float64()))
     except pa.ArrowInvalid:  # not met on `\d+(\.\d+)?` (1e400 gives inf, as float()): bulk decides
         return None
-    took[lines] = np.frombuffer(values.buffers()[1], dtype=np.float64, count=len(lines))
+    found = np.frombuffer(values.buffers()[1], dtype=np.float64, count=len(at))
+    if every:
+        return found
+    took = np.full(len(codes), np.nan)
+    took[lines] = found
     return took
 
 
