@@ -118,6 +118,11 @@ def _scratch(name: str, size: int, dtype: type[np.generic]) -> np.ndarray:
     return got[:size]
 
 
+def preload() -> None:
+    """Import what `scan_columns` imports on its first chunk (before forking workers)."""
+    import pyarrow._compute  # noqa: F401 - pyarrow with it
+
+
 def scan_columns(data: bytes | bytearray, service: str, groups: Groups, end: int) -> bool:
     """Add the access lines of `data[:end]` (whole lines) to `groups`; False, with nothing
     added, when the chunk is not provably exact (module docstring)."""
