@@ -298,8 +298,11 @@ def scan_files(
     durations: dict[GroupKey, array[float]],
     general: Callable[[Iterable[bytes]], Iterator[AccessInfo]],
     workers: int | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[int, list[str]]:
     """Scan (path, service) files into `counts`/`durations`; (access lines, problems).
+
+    `meanwhile` runs in this process while the workers read (the caller's own imports).
 
     Files are independent, so they are scanned by up to `workers` forked processes (the
     CPU count by default, one process for small stores) and merged in file order: the
@@ -314,6 +317,8 @@ def scan_files(
                 size += os.stat(path).st_size
         workers = min(os.cpu_count() or 1, len(files)) if size >= PARALLEL_MIN_BYTES else 1
     if workers <= 1:
+        if meanwhile is not None:
+            meanwhile()
         results: Iterable[FileResult] = (_scan_one(path, service, general) for path, service in files)
         return _merge(results, counts, durations)
     import multiprocessing
@@ -323,6 +328,8 @@ def scan_files(
     # fork: the workers start with this process's imports (no second start-up)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [pool.submit(_scan_one, path, service, general) for path, service in files]
+        if meanwhile is not None:
+            meanwhile()
         return _merge((f.result() for f in futures), counts, durations)
 
 
