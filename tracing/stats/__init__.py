@@ -2,8 +2,9 @@
 
 Which API routes fail and which are slow is the first question after "what broke this one
 request". The access lines are already in the indexed files; we stream them in chunks
-(`stats.scan`: whole chunks of oslo access lines grouped in bulk by `stats.bulk`, other
-lines found by cheap byte tests before any regex) and keep only per-group counts and
+(`stats.scan`: whole chunks of oslo access lines grouped in C by `stats.columns`, or in
+bulk by `stats.bulk` when it cannot prove them, other lines found by cheap byte tests before
+any regex) and keep only per-group counts and
 durations, so memory grows with the number of access lines' durations (8 bytes each), never
 the log size. pandas is imported only here, inside the functions, and only when a frame is
 asked for (`--csv`, `--parquet`, `fleet_stats`), to keep `kansoku trace ID` and the
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -117,8 +118,9 @@ def _stream_lines(path: str) -> Iterator[bytes]:
         yield rest
 
 
-def collect(store: Path) -> StatsInput:
-    """Stream every live file of the index store and group its access lines."""
+def collect(store: Path, meanwhile: Callable[[], object] | None = None) -> StatsInput:
+    """Stream every live file of the index store and group its access lines (`meanwhile`:
+    run in this process while worker processes read, see `stats.scan.scan_files`)."""
     from kansoku.tracing.index import Store, iter_entries
 
     if not Store(store).exists():
@@ -130,7 +132,7 @@ def collect(store: Path) -> StatsInput:
     out.files = len(entries)
     # fills out's dicts, in file order, on as many cores as there are (see stats.scan)
     out.lines, out.problems = scan_files(
-        [(e.path, e.service) for e in entries], out.counts, out.durations, access_infos
+        [(e.path, e.service) for e in entries], out.counts, out.durations, access_infos, meanwhile=meanwhile
     )
     return out
 
@@ -241,14 +243,19 @@ def print_rows(rows: list[Row], console: Console, limit: int = 40) -> None:
         )
 
 
+def _import_printer() -> None:
+    import rich.console
+    import rich.table  # noqa: F401
+
+
 def run_stats(
     store: Path, csv: Path | None = None, parquet: Path | None = None, console: Console | None = None
 ) -> None:
     """`kansoku trace stats`: read, tabulate, print, and write CSV/Parquet if asked."""
+    data = collect(store, meanwhile=_import_printer)  # rich's imports overlap the workers' reading
     from rich.console import Console
 
     console = console or Console(highlight=False)
-    data = collect(store)
     rows = table_rows(data)
     console.print(
         f"{data.lines:,} access lines in {data.files} files: {len(rows)} (service, method, route, status) groups"

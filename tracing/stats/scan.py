@@ -18,8 +18,9 @@ which groups first appear are the same as before (tests/test_stats_scan.py compa
 on the demo cloud and on recorded real logs).
 
 A chunk made only of oslo text access lines and lines without a quote (an API service's
-log) goes first to `stats.bulk`, which groups it without a Python step per line and
-proves per chunk that this is exact; any other chunk is read as above.
+log) goes first to `stats.columns` (numpy and Arrow kernels: no Python step per line and no
+regex per line), then to `stats.bulk` (one regex `findall`); each proves per chunk that it
+is exact or refuses the chunk; any other chunk is read as above.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from kansoku.tracing.model import AccessInfo
 from kansoku.tracing.stats.bulk import scan_bulk, scan_json_lines
+from kansoku.tracing.stats.columns import preload, scan_columns
 from kansoku.tracing.stats.groups import IDS_B, ZERO_ID, GroupKey, Groups, cut_query
 
 # Shared tail: the oslo.service / requestlog access fields, as parse._OSLO_ACCESS_RE reads
@@ -132,8 +134,8 @@ def _candidate_lines(data: bytes) -> dict[int, int]:
 def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int | None = None) -> None:
     """Add the access lines of `data[:end]` (whole lines, split on b"\\n") to `groups`, in order.
 
-    Chunks of access lines and quote-free lines go in bulk (`stats.bulk.scan_bulk`, which
-    proves its own exactness). Otherwise candidate lines are found by substring search
+    Chunks of access lines and quote-free lines go in columns or in bulk
+    (`stats.columns.scan_columns`, `stats.bulk.scan_bulk`: each proves its own exactness). Otherwise candidate lines are found by substring search
     (`_candidate_lines`) rather than by splitting every line (~0.5 us a line of Python for
     three `in` tests) or by one regex for the marks (an alternation has no literal prefix to
     skip with: slower). Each is matched in place against the two exact shapes, or given to
@@ -142,10 +144,13 @@ def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int 
     if end is None:
         end = len(chunk)
     # Every quote in an access request (two per `" status: `; the head may end inside a line)?
-    # Judged on the first 256 KiB, so another chunk pays no extra pass.
+    # Judged on the first 64 KiB, so another chunk pays no extra pass.
+    head = chunk[: min(end, 64 << 10)]
+    if head.count(b'"') <= 2 * head.count(b'" status: ') + 2 and (
+        scan_columns(chunk, service, groups, end) or scan_bulk(chunk, service, groups, end)
+    ):
+        return  # access lines and lines without quotes: no Python step per line (columns: none at all)
     head = chunk[: min(end, 256 << 10)]
-    if head.count(b'"') <= 2 * head.count(b'" status: ') + 2 and scan_bulk(chunk, service, groups, end):
-        return  # access lines and lines without quotes: no Python step per line
     # the per-line way reads `bytes` (a reused buffer's lines would change under it)
     data = chunk if isinstance(chunk, bytes) and end == len(chunk) else bytes(memoryview(chunk)[:end])
     dense = head.count(b"status: ") * 600 > len(head) and b'\n{"' not in head and head[:1] != b"{"
@@ -161,7 +166,9 @@ def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int 
     if len(starts) >= 32:
         joined = b"\n".join([data[start : lines[start]] for start in starts])
         if data[starts[0]] != 123:  # 123: "{"
-            if scan_bulk(joined, service, groups, len(joined)):
+            if scan_columns(joined, service, groups, len(joined)) or scan_bulk(
+                joined, service, groups, len(joined)
+            ):
                 return
         elif scan_json_lines(b"\n" + joined, len(starts), service, groups):
             return  # all oslo.log JSON access records
@@ -187,7 +194,7 @@ def scan_chunk(chunk: bytes | bytearray, service: str, groups: Groups, end: int 
         groups.lines += 1
 
 
-def scan_file(path: str, service: str, groups: Groups, chunk_size: int = 8 << 20) -> None:
+def scan_file(path: str, service: str, groups: Groups, chunk_size: int = 4 << 20) -> None:
     """Every access line of one log file (plain or gzip) into `groups`, chunk by chunk.
 
     Chunks are cut after their last newline (a last line without one is read too), so a
@@ -291,8 +298,11 @@ def scan_files(
     durations: dict[GroupKey, array[float]],
     general: Callable[[Iterable[bytes]], Iterator[AccessInfo]],
     workers: int | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> tuple[int, list[str]]:
     """Scan (path, service) files into `counts`/`durations`; (access lines, problems).
+
+    `meanwhile` runs in this process while the workers read (the caller's own imports).
 
     Files are independent, so they are scanned by up to `workers` forked processes (the
     CPU count by default, one process for small stores) and merged in file order: the
@@ -307,14 +317,19 @@ def scan_files(
                 size += os.stat(path).st_size
         workers = min(os.cpu_count() or 1, len(files)) if size >= PARALLEL_MIN_BYTES else 1
     if workers <= 1:
+        if meanwhile is not None:
+            meanwhile()
         results: Iterable[FileResult] = (_scan_one(path, service, general) for path, service in files)
         return _merge(results, counts, durations)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    preload()  # Arrow once here, not once per worker (the same wall time, half the CPU)
     # fork: the workers start with this process's imports (no second start-up)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [pool.submit(_scan_one, path, service, general) for path, service in files]
+        if meanwhile is not None:
+            meanwhile()
         return _merge((f.result() for f in futures), counts, durations)
 
 
