@@ -12,9 +12,9 @@ from kansoku.lazyre import LazyPattern
 from kansoku.tracing.ingest.routes import route_template
 from kansoku.tracing.model import AccessInfo
 
-# Numbers are bounded to 18 digits wherever a group is converted with int() or float():
-# garbage (a damaged .gz decodes to anything) must not raise, e.g. `time: 0.045122023.0.` or
-# a 5,000-digit `len:` (beyond int()'s digit limit).
+# Garbage (a damaged .gz decodes to anything) must not raise: a time is `\d+(?:\.\d+)?`
+# (`time: 0.045122023.0.` reads 0.045122023), and a number int() would refuse (beyond its
+# 4,300-digit limit) is read as unknown (`_count`).
 #
 # Access lines.  oslo.service / eventlet.wsgi as OpenStack configures it, and nova's and
 # placement's requestlog middleware:
@@ -22,8 +22,7 @@ from kansoku.tracing.model import AccessInfo
 #   127.0.0.1 "GET /resource_providers" status: 200 len: 52 microversion: 1.39
 _OSLO_ACCESS_RE = LazyPattern(
     r'(?P<client>\S+) (?:- \S+ \[[^\]]*\] )?"(?P<method>[A-Z]+) (?P<path>\S+)(?: HTTP/[\d.]+)?" '
-    r"status: (?P<status>\d{3}) +len: (?P<len>\d{1,18}|-|None)(?: microversion: \S+)?"
-    r"(?: time: (?P<time>\d{1,18}(?:\.\d{1,18})?))?"
+    r"status: (?P<status>\d{3}) +len: (?P<len>\d+|-|None)(?: microversion: \S+)?(?: time: (?P<time>\d+(?:\.\d+)?))?"
 )
 
 
@@ -32,7 +31,7 @@ _OSLO_ACCESS_RE = LazyPattern(
 #   10.0.0.1 - - [20/Nov/2026:10:15:32 +0000] "GET /v3/auth/tokens HTTP/1.1" 200 1234 "-" "ua" 4511
 _COMBINED_RE = LazyPattern(
     r'(?P<client>\S+) (?:\S+ \S+ )?\[(?P<date>[^\]]+)\] "(?P<method>[A-Z]+) (?P<path>\S+)(?: HTTP/[\d.]+)?" '
-    r"(?P<status>\d{3}) (?P<len>\d{1,18}|-)(?P<tail>.*)$"
+    r"(?P<status>\d{3}) (?P<len>\d+|-)(?P<tail>.*)$"
 )
 
 
@@ -41,12 +40,12 @@ _COMBINED_RE = LazyPattern(
 #   GET /identity/v3/auth/tokens => generated 1234 bytes in 45 msecs (HTTP/1.1 201) 7 headers ...
 _UWSGI_RE = LazyPattern(
     r"\[pid: \d+\|app: [-\d]+\|req: [-\d]+/\d+\] (?P<client>\S+) .*?\[(?P<date>[^\]]+)\] "
-    r"(?P<method>[A-Z]+) (?P<path>\S+) => generated (?P<len>\d{1,18}) bytes in (?P<ms>\d{1,18}) msecs "
+    r"(?P<method>[A-Z]+) (?P<path>\S+) => generated (?P<len>\d+) bytes in (?P<ms>\d+) msecs "
     r"\(HTTP/[\d.]+ (?P<status>\d{3})\)"
 )
 
 
-_TAIL_NUMBERS_RE = LazyPattern(r"(?:^|\s)(\d{1,18}(?:\.\d{1,18})?)(?:\(us\))?(?=\s|$)")
+_TAIL_NUMBERS_RE = LazyPattern(r"(?:^|\s)(\d+(?:\.\d+)?)(?:\(us\))?(?=\s|$)")
 
 
 _APACHE_DATE = "%d/%b/%Y:%H:%M:%S %z"
@@ -72,7 +71,7 @@ def parse_access(text: str) -> AccessInfo | None:
             method=method,
             path=path,
             status=int(status),
-            length=None if length in ("-", "None") else int(length),  # nova writes None for a 302
+            length=None if length in ("-", "None") else _count(length),  # nova writes None for a 302
             duration=float(dur) if dur else None,
             route=route_template(path),
             client=client,
@@ -84,7 +83,7 @@ def parse_access(text: str) -> AccessInfo | None:
             method=m.group("method"),
             path=m.group("path"),
             status=int(m.group("status")),
-            length=None if length == "-" else int(length),
+            length=None if length == "-" else _count(length),
             duration=_combined_duration(m.group("tail")),
             route=route_template(m.group("path")),
             client=m.group("client"),
@@ -95,12 +94,18 @@ def parse_access(text: str) -> AccessInfo | None:
             method=m.group("method"),
             path=m.group("path"),
             status=int(m.group("status")),
-            length=int(m.group("len")),
-            duration=int(m.group("ms")) / 1000.0,
+            length=_count(m.group("len")),
+            duration=None if (took := _count(m.group("ms"))) is None else took / 1000.0,
             route=route_template(m.group("path")),
             client=m.group("client"),
         )
     return None
+
+
+def _count(digits: str) -> int | None:
+    """A length or duration in digits; None beyond 18 of them (no server writes such a number,
+    and int() refuses more than 4,300 digits: garbage must read as unknown, not raise)."""
+    return int(digits) if len(digits) <= 18 else None
 
 
 def access_level(access: AccessInfo) -> str:
@@ -121,7 +126,10 @@ def _combined_duration(tail: str) -> float | None:
     if not nums:
         return None
     last = nums[-1]
-    return float(last) if "." in last else int(last) / 1_000_000.0
+    if "." in last:
+        return float(last)
+    micros = _count(last)
+    return None if micros is None else micros / 1_000_000.0
 
 
 def access_ts(text: str) -> float | None:
