@@ -19,6 +19,7 @@ from kansoku.tracing.ingest.fields import (
     header_ts,
     ids_in,
     split_context,
+    stamp_ts,
     str_or_none,
     strip_exception_prefix,
 )
@@ -70,22 +71,22 @@ def parse_record(
             fmt="access",
             access=access,
         )
-    level = m.group("level")
+    # One call for every group (each `group` call is a method call of its own).
+    date, frac, tz, pid, level, logger, rest = m.group("date", "frac", "tz", "pid", "level", "logger", "rest")
     if level not in LEVELS:
         return None
-    ctx = split_context(m.group("rest") or "")
+    ctx = split_context(rest or "")
     instance, message = split_instance(ctx.rest)
     if level == "DEBUG":
         message = strip_debug_suffix(message)
-    logger = m.group("logger")
     return text_line(
         file=file,
         line_no=line_no,
         offset=offset,
         service=service,
         host=host,
-        ts=header_ts(m),
-        pid=int(m.group("pid")),
+        ts=stamp_ts(date, frac, tz),
+        pid=int(pid),
         level=level,
         logger=logger,
         ctx=ctx,

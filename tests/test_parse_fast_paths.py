@@ -1,0 +1,287 @@
+"""The parser's shortcuts give exactly what the plain code gave, on every record of the corpora.
+
+`parse_record` runs once for each of the ~2,400 lines of a big trace, so its pieces take
+shortcuts: a cache of whole `YYYY-MM-DD HH:MM:SS` strings, a three-way split of the `[...]`
+context, no id scan of a message without `req-`, one `group` call per header, the DEBUG
+suffix looked for at its one possible place. Each shortcut is checked here against the
+plain code it replaced (kept below, verbatim), field by field, on every record of every
+corpus under tests/data (oslo.log of many releases, JSON, journald, havana, RDO) and on
+mangled copies of their first lines (cut, doubled spaces, stray `]`, long digit runs, tabs).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from kansoku.ids import REQUEST_ID_RE
+from kansoku.tracing.ingest import fields
+from kansoku.tracing.ingest.access import parse_access
+from kansoku.tracing.ingest.fields import Context, epoch, record_body, split_context, strip_exception_prefix
+from kansoku.tracing.ingest.lines import split_instance, strip_debug_suffix
+from kansoku.tracing.ingest.oslo_format import DEBUG_SUFFIX_RE, HEADER_RE, LEVELS, NONE_IDS
+from kansoku.tracing.ingest.parse import parse_record
+from kansoku.tracing.ingest.records import iter_raw_records
+from kansoku.tracing.ingest.tracebacks import exception_in_message, exception_type
+from kansoku.tracing.model import LogLine
+
+DATA = Path(__file__).parent / "data"
+
+
+def _corpus_records() -> list[str]:
+    records: list[str] = []
+    for path in sorted(DATA.rglob("*")):
+        if not path.is_file() or path.suffix not in (".log", ".txt", ".json", ".gz"):
+            continue
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        records += [raw for _, _, raw in iter_raw_records(data.splitlines(keepends=True))]
+    return records
+
+
+RECORDS = _corpus_records()
+
+
+def _mangled(first: str) -> Iterator[str]:
+    for i in range(min(len(first), 200)):
+        yield first[:i]
+        yield first[:i] + " " + first[i:]
+        yield first[:i] + "]" + first[i + 1 :]
+        yield first[:i] + "9" * 30 + first[i:]
+        yield first[:i] + "\t" + first[i + 1 :]
+
+
+def _variants() -> list[str]:
+    firsts = [raw.partition("\n")[0] for raw in RECORDS if HEADER_RE.match(raw.partition("\n")[0])]
+    out = list(RECORDS)
+    for first in firsts[:: max(1, len(firsts) // 150)]:
+        out += _mangled(first)
+    out += [
+        "2026-11-20 10:15:32.1 1 INFO n [a req-x]",
+        "2026-11-20 10:15:32.1 1 INFO n [a req-x ] m",
+        "2026-11-20 10:15:32.1 1 INFO n [a  req-x u p] m",
+        "2026-11-20 10:15:32.1 1 INFO n [req-1 u p - - -] m",
+        "2026-11-20 10:15:32.1 1 INFO n [req-1] m",
+        "2026-11-20 10:15:32.1 1 INFO n [req-1 ] m",
+        "2026-11-20 10:15:32.5+02:00 1 INFO n [-]m",
+        "2026-11-20 10:15:32.5-0230 1 INFO n [-]  m",
+        "2026-11-20 10:15:32.5Z 1 INFO n [None req-a - - - - -] m",
+        "2026-02-30 10:15:32.5 1 INFO n [-] m",
+        "2026-11-20 10:15:61.5 1 INFO n [-] m",
+        "2024-12-31 23:59:60.5 1 INFO n [-] m",
+        "2026-11-20T10:15:32,5 1 INFO n [tx1 tx2 a] m",
+        "2026-11-20 10:15:32.5 1 DEBUG n [-] m f /a/b.py:12",
+        "2026-11-20 10:15:32.5 1 DEBUG n [-] m  f /a/b.py:12",
+        "2026-11-20 10:15:32.5 1 DEBUG n [-] m f  /a/b.py:12",
+        "2026-11-20 10:15:32.5 1 DEBUG n [-] f /a/b.py:12",
+        "2026-11-20 10:15:32.5 1 DEBUG n [-] m f\t/a/b.py:12",
+        "2026-11-20 10:15:32.5 1 DEBUG n [-] m f /a/b.py:12 ",
+        "2026-11-20 10:15:32.5 1 DEBUG n [-] m f /a/b.py:12\n2026-11-20 10:15:32.5 1 ERROR n Traceback\nValueError: x",
+        "2026-11-20 10:15:32.5 1 INFO n [instance: 11111111-1111-1111-1111-111111111111] m",
+        "2026-11-20 10:15:32.5 1 INFO n [-] [instance: 11111111-1111-1111-1111-111111111111] m",
+        "2026-11-20 10:15:32." + "1" * 5000 + " 1 INFO n [-] m",
+        "2026-11-20 10:15:32.1 " + "1" * 5000 + " INFO n [-] m",
+    ]
+    return out
+
+
+VARIANTS = _variants()
+
+
+# --- the plain code the shortcuts replaced (as it was before them) -------------------------
+
+
+def plain_split_context(rest: str) -> Context:
+    if not rest.startswith("[") or rest.startswith("[instance: "):
+        return Context(None, None, None, rest, False)
+    end = rest.find("]")
+    if end == -1:
+        return Context(None, None, None, rest, False)
+    inner = rest[1:end]
+    after = rest[end + 1 :]
+    if after.startswith(" "):
+        after = after[1:]
+    if inner == "-":
+        return Context(None, None, None, after, True)
+    tokens = inner.split(" ")
+    if len(tokens) >= 2 and (tokens[1].startswith("req-") or tokens[1].startswith("tx")):
+        first = tokens[0]
+        global_id = None if first in NONE_IDS else first
+        ident = " ".join(tokens[2:]) or None
+        return Context(global_id, tokens[1], ident, after, True)
+    if tokens[0].startswith("req-"):
+        return Context(None, tokens[0], " ".join(tokens[1:]) or None, after, True)
+    return Context(None, None, None, rest, True)
+
+
+def plain_epoch(date: str) -> float:
+    fields._second_cache.clear()
+    fields._epoch_cache.clear()
+    return epoch(date)
+
+
+def plain_header_ts(m: re.Match[str]) -> float | None:
+    try:
+        ts = plain_epoch(m.group("date"))
+    except ValueError:
+        return None
+    frac = m.group("frac")
+    if frac:
+        ts += int(frac) / 10 ** len(frac)
+    tz = m.group("tz")
+    if tz and tz != "Z":
+        sign = 1 if tz[0] == "+" else -1
+        digits = tz[1:].replace(":", "")
+        ts -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return ts
+
+
+def plain_strip_debug_suffix(message: str) -> str:
+    dm = DEBUG_SUFFIX_RE.search(message)
+    return message[: dm.start()] if dm is not None else message
+
+
+def plain_record_body(
+    message: str, body_lines: list[str], ctx: Context, level: str | None
+) -> tuple[str, str | None, tuple[str, ...], object]:
+    exc: str | None = None
+    if body_lines:
+        exc = exception_type(body_lines)
+        if not ctx.has_context:
+            exc = exception_type([message, *body_lines]) or exc
+    if exc is None and level in ("ERROR", "CRITICAL", "WARNING", "FATAL"):
+        exc = exception_in_message(message)
+    if body_lines:
+        message = message + "\n" + "\n".join(body_lines)
+    known = {ctx.global_id, ctx.local_id}
+    extra = tuple(dict.fromkeys(i for i in REQUEST_ID_RE.findall(message) if i not in known))
+    access = parse_access(message) if '"' in message and "status: " in message else None
+    return message, exc, extra, access
+
+
+def plain_text_record(raw: str) -> LogLine | None:
+    """The text branch of `parse_record` as it was: a header match read group by group."""
+    first, nl, tail = raw.partition("\n")
+    m = HEADER_RE.match(first)
+    if first.startswith("{") or m is None:
+        return None
+    level = m.group("level")
+    if level not in LEVELS:
+        return None
+    ctx = plain_split_context(m.group("rest") or "")
+    instance, message = split_instance(ctx.rest)
+    if level == "DEBUG":
+        message = plain_strip_debug_suffix(message)
+    logger = m.group("logger")
+    body = [strip_exception_prefix(cont, logger) for cont in tail.split("\n")] if nl else []
+    message, exc, extra, access = plain_record_body(message, body, ctx, level)
+    return LogLine(
+        file="f",
+        line_no=1,
+        offset=0,
+        service="s",
+        host="h",
+        ts=plain_header_ts(m),
+        pid=int(m.group("pid")),
+        level=level,
+        logger=logger,
+        global_id=ctx.global_id,
+        local_id=ctx.local_id,
+        user_identity=ctx.user_identity,
+        instance=instance,
+        message=message,
+        raw=raw,
+        fmt="text",
+        exception=exc,
+        access=access,  # type: ignore[arg-type]
+        extra_ids=extra,
+        n_lines=raw.count("\n") + 1,
+    )
+
+
+def _ctx_fields(ctx: Context) -> tuple[object, ...]:
+    return (ctx.global_id, ctx.local_id, ctx.user_identity, ctx.rest, ctx.has_context)
+
+
+# --- the checks --------------------------------------------------------------------------
+
+
+def test_the_corpora_are_here() -> None:
+    """The comparison means something only over many real records of every kind."""
+    assert len(RECORDS) > 5000
+    firsts = [raw.partition("\n")[0] for raw in RECORDS]
+    assert sum(f.startswith("{") for f in firsts) > 100
+    assert sum(HEADER_RE.match(f) is not None for f in firsts) > 3000
+    assert sum(f[:3] in ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+               for f in firsts) > 100  # fmt: skip
+
+
+def test_split_context_matches_the_full_split() -> None:
+    contexts = {raw.partition("\n")[0].partition("] ")[0] for raw in VARIANTS}
+    rests = set()
+    for raw in VARIANTS:
+        m = HEADER_RE.match(raw.partition("\n")[0])
+        if m is not None:
+            rests.add(m.group("rest") or "")
+    rests |= {c[c.find("[") :] + "] m" for c in contexts if "[" in c}
+    assert len(rests) > 1000
+    for rest in rests:
+        assert _ctx_fields(split_context(rest)) == _ctx_fields(plain_split_context(rest)), rest
+
+
+def test_cached_epoch_matches_a_cold_read() -> None:
+    dates = set()
+    for raw in VARIANTS:
+        m = HEADER_RE.match(raw.partition("\n")[0])
+        if m is not None:
+            dates.add(m.group("date"))
+    dates |= {"2026-02-30 10:15:32", "2026-11-20 10:15:61", "2024-12-31 23:59:60", "0000-01-01 00:00:00"}
+    dates |= {f"{d[:8]}{day}{d[10:17]}{sec}" for d in list(dates) for day in ("28", "29", "31", "32")
+              for sec in ("00", "59", "60", "61", "99")}  # fmt: skip
+    assert len(dates) > 500
+    for date in sorted(dates):
+        try:
+            cold: float | str = plain_epoch(date)
+        except ValueError:
+            cold = "ValueError"
+        for _ in range(2):  # the first read fills the cache, the second is answered from it
+            try:
+                warm: float | str = epoch(date)
+            except ValueError:
+                warm = "ValueError"
+            assert warm == cold, date
+
+
+def test_debug_suffix_found_at_its_one_place() -> None:
+    messages = {raw.partition("\n")[0] for raw in VARIANTS}
+    messages |= {m.rpartition("] ")[2] for m in messages}
+    for message in messages:
+        assert strip_debug_suffix(message) == plain_strip_debug_suffix(message), message
+
+
+def test_record_body_matches_the_plain_id_scan() -> None:
+    for raw in VARIANTS:
+        first, nl, tail = raw.partition("\n")
+        m = HEADER_RE.match(first)
+        if m is None:
+            continue
+        ctx = plain_split_context(m.group("rest") or "")
+        body = tail.split("\n") if nl else []
+        for level in (m.group("level"), "ERROR"):
+            assert record_body(ctx.rest, body, ctx, level) == plain_record_body(ctx.rest, body, ctx, level)
+
+
+def test_text_records_match_field_by_field() -> None:
+    checked = 0
+    for raw in VARIANTS:
+        if HEADER_RE.match(raw.partition("\n")[0]) is None:
+            continue
+        new = parse_record(raw, "f", 1, 0, "s", "h")
+        old = plain_text_record(raw)
+        assert (new is None) == (old is None), raw[:200]
+        if new is not None and old is not None:
+            checked += 1
+            for name in LogLine.__slots__:
+                assert repr(getattr(new, name)) == repr(getattr(old, name)), (name, raw[:200])
+    assert checked > 50_000
