@@ -12,6 +12,7 @@ mangled copies of their first lines (cut, doubled spaces, stray `]`, long digit 
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,14 @@ from pathlib import Path
 from kansoku.ids import REQUEST_ID_RE
 from kansoku.tracing.ingest import fields
 from kansoku.tracing.ingest.access import parse_access
-from kansoku.tracing.ingest.fields import Context, epoch, record_body, split_context, strip_exception_prefix
+from kansoku.tracing.ingest.fields import (
+    Context,
+    epoch,
+    record_body,
+    split_context,
+    str_or_none,
+    strip_exception_prefix,
+)
 from kansoku.tracing.ingest.lines import split_instance, strip_debug_suffix
 from kansoku.tracing.ingest.oslo_format import DEBUG_SUFFIX_RE, HEADER_RE, LEVELS, NONE_IDS
 from kansoku.tracing.ingest.parse import parse_record
@@ -285,3 +293,42 @@ def test_text_records_match_field_by_field() -> None:
             for name in LogLine.__slots__:
                 assert repr(getattr(new, name)) == repr(getattr(old, name)), (name, raw[:200])
     assert checked > 50_000
+
+
+def test_json_records_keep_every_field_in_its_place() -> None:
+    """JSON records: LogLine is now filled by position, and the id scan skips messages
+    without `req-`; each field is checked against the object it came from."""
+    checked = 0
+    for raw in RECORDS:
+        if not raw.startswith("{"):
+            continue
+        line = parse_record(raw, "f.log", 7, 99, "svc", "")
+        if line is None:
+            continue
+        checked += 1
+        obj = json.loads(raw)
+        ctx = obj.get("context") or {}
+        tb = obj.get("traceback")
+        text = str(obj["message"]) + ("\n" + tb if isinstance(tb, str) else "")
+        known = {ctx.get("global_request_id"), ctx.get("request_id")} if isinstance(ctx, dict) else set()
+        keys = ("user", "project", "domain", "system_scope", "user_domain", "project_domain")
+        assert (line.file, line.line_no, line.offset, line.service) == ("f.log", 7, 99, "svc")
+        assert line.host == (str(obj["hostname"]) if obj.get("hostname") else "")
+        assert (line.raw, line.fmt, line.n_lines) == (raw, "json", 1)
+        assert line.logger == (str(obj["name"]) if obj.get("name") not in (None, "", "None") else None)
+        assert line.extra_ids == tuple(
+            dict.fromkeys(i for i in REQUEST_ID_RE.findall(text) if i not in known)
+        )
+        if isinstance(ctx, dict) and ctx:
+            ident = " ".join(str(ctx[k]) if ctx.get(k) not in (None, "", "None") else "-" for k in keys)
+            assert line.user_identity == ident
+        else:
+            assert line.user_identity is None
+        assert line.access == parse_access(str(obj["message"]))
+        assert line.level == str_or_none(obj.get("levelname"))
+        assert line.pid == (obj["process"] if isinstance(obj.get("process"), int) else None)
+        if isinstance(ctx, dict):
+            assert line.global_id == str_or_none(ctx.get("global_request_id"))
+            assert line.local_id == str_or_none(ctx.get("request_id"))
+        assert line.message.startswith(str(obj["message"]))
+    assert checked > 100
