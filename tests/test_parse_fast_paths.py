@@ -2,8 +2,9 @@
 
 `parse_record` runs once for each of the ~2,400 lines of a big trace, so its pieces take
 shortcuts: a cache of whole `YYYY-MM-DD HH:MM:SS` strings, a three-way split of the `[...]`
-context, no id scan of a message without `req-`, one `group` call per header, the DEBUG
-suffix looked for at its one possible place. Each shortcut is checked here against the
+context (or, in its usual shape, the context read by the header's own match), no id scan of
+a message without `req-`, one `group` call per header, the DEBUG suffix looked for at its one
+possible place, LogLine filled by position. Each shortcut is checked here against the
 plain code it replaced (kept below, verbatim), field by field, on every record of every
 corpus under tests/data (oslo.log of many releases, JSON, journald, havana, RDO) and on
 mangled copies of their first lines (cut, doubled spaces, stray `]`, long digit runs, tabs).
@@ -71,6 +72,15 @@ def _variants() -> list[str]:
         "2026-11-20 10:15:32.1 1 INFO n [a  req-x u p] m",
         "2026-11-20 10:15:32.1 1 INFO n [req-1 u p - - -] m",
         "2026-11-20 10:15:32.1 1 INFO n [req-1] m",
+        "2026-11-20 10:15:32.1 1 INFO n [instance: req-1 u] m",
+        "2026-11-20 10:15:32.1 1 INFO n [ req-1] m",
+        "2026-11-20 10:15:32.1 1 INFO n [a req-1]] m",
+        "2026-11-20 10:15:32.1 1 INFO n [a tx1]",
+        "2026-11-20 10:15:32.1 1 INFO n  [a req-1 u] m",
+        "2026-11-20 10:15:32.1 1 INFO n [a req-1\t u] m",
+        "2026-11-20 10:15:32.1 1 INFO n [a req-1 u [x] y] m",
+        "2026-11-20 10:15:32.1 1 BOGUS n [a req-1 u] m",
+        "2026-11-20 10:15:32.1 1 INFO n [a req-1 u] ",
         "2026-11-20 10:15:32.1 1 INFO n [req-1 ] m",
         "2026-11-20 10:15:32.5+02:00 1 INFO n [-]m",
         "2026-11-20 10:15:32.5-0230 1 INFO n [-]  m",

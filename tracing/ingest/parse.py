@@ -15,6 +15,7 @@ from typing import Any
 from kansoku.ids import UUID_TOKEN_RE
 from kansoku.tracing.ingest.access import access_level, access_ts, parse_access
 from kansoku.tracing.ingest.fields import (
+    Context,
     first_id,
     header_ts,
     ids_in,
@@ -26,10 +27,12 @@ from kansoku.tracing.ingest.fields import (
 from kansoku.tracing.ingest.journald import parse_journal
 from kansoku.tracing.ingest.lines import bare_line, split_instance, strip_debug_suffix, text_line
 from kansoku.tracing.ingest.oslo_format import (
+    CONTEXT_HEADER_RE,
     HEADER_RE,
     JOURNAL_RE,
     LEVELS,
     MONTHS,
+    NONE_IDS,
 )
 from kansoku.tracing.ingest.tracebacks import exception_in_message, exception_type
 from kansoku.tracing.model import LogLine
@@ -48,6 +51,15 @@ def parse_record(
         return _parse_json(raw, file, line_no, offset, service, host)
     if first[:3] in MONTHS:
         return parse_journal(raw, file, line_no, offset, service, host)
+    cm = CONTEXT_HEADER_RE.match(first)
+    if cm is not None:  # the usual shape: header and context in one match
+        date, frac, tz, pid, level, logger, global_id, local_id, ident, after = cm.groups()
+        if level not in LEVELS:
+            return None
+        ctx = Context(None if global_id in NONE_IDS else global_id, local_id, ident or None, after, True)
+        return _text_record(
+            raw, nl, tail, file, line_no, offset, service, host, date, frac, tz, pid, level, logger, ctx
+        )
     m = HEADER_RE.match(first)
     if m is None:
         if first[10:11] == "T" and JOURNAL_RE.match(first) is not None:
@@ -76,6 +88,16 @@ def parse_record(
     if level not in LEVELS:
         return None
     ctx = split_context(rest or "")
+    return _text_record(
+        raw, nl, tail, file, line_no, offset, service, host, date, frac, tz, pid, level, logger, ctx
+    )
+
+
+def _text_record(
+    raw: str, nl: str, tail: str, file: str, line_no: int, offset: int, service: str, host: str,
+    date: str, frac: str | None, tz: str | None, pid: str, level: str, logger: str, ctx: Context,
+) -> LogLine:  # fmt: skip
+    """A text record from its header's fields and its context."""
     instance, message = split_instance(ctx.rest)
     if level == "DEBUG":
         message = strip_debug_suffix(message)
