@@ -79,10 +79,12 @@ def header_ts(m: re.Match[str]) -> float | None:
 
 def stamp_ts(date: str, frac: str | None, tz: str | None) -> float | None:
     """Seconds since epoch of a header's date, fraction and time zone (None for an impossible date)."""
-    try:
-        ts = epoch(date)
-    except ValueError:
-        return None
+    ts = _second_cache.get(date)  # `epoch`'s own cache, looked up here: one call less per line
+    if ts is None:
+        try:
+            ts = epoch(date)
+        except ValueError:
+            return None
     if frac:
         ts += int(frac) / 10 ** len(frac)
     if tz and tz != "Z":

@@ -54,50 +54,18 @@ def parse_record(
     cm = CONTEXT_HEADER_RE.match(first)
     if cm is not None:  # the usual shape: header and context in one match
         date, frac, tz, pid, level, logger, global_id, local_id, ident, after = cm.groups()
-        if level not in LEVELS:
-            return None
         ctx = Context(None if global_id in NONE_IDS else global_id, local_id, ident or None, after, True)
-        return _text_record(
-            raw, nl, tail, file, line_no, offset, service, host, date, frac, tz, pid, level, logger, ctx
+    else:
+        m = HEADER_RE.match(first)
+        if m is None:
+            return _not_a_header(raw, first, file, line_no, offset, service, host)
+        # One call for every group (each `group` call is a method call of its own).
+        date, frac, tz, pid, level, logger, rest = m.group(
+            "date", "frac", "tz", "pid", "level", "logger", "rest"
         )
-    m = HEADER_RE.match(first)
-    if m is None:
-        if first[10:11] == "T" and JOURNAL_RE.match(first) is not None:
-            return parse_journal(raw, file, line_no, offset, service, host)
-        access = parse_access(first)
-        if access is None:
-            return None
-        return bare_line(
-            file=file,
-            line_no=line_no,
-            offset=offset,
-            service=service,
-            host=host,
-            ts=access_ts(first),
-            pid=None,
-            level=access_level(access),
-            ids=ids_in(first),
-            instance=None,
-            message=first,
-            raw=raw,
-            fmt="access",
-            access=access,
-        )
-    # One call for every group (each `group` call is a method call of its own).
-    date, frac, tz, pid, level, logger, rest = m.group("date", "frac", "tz", "pid", "level", "logger", "rest")
+        ctx = split_context(rest or "")
     if level not in LEVELS:
         return None
-    ctx = split_context(rest or "")
-    return _text_record(
-        raw, nl, tail, file, line_no, offset, service, host, date, frac, tz, pid, level, logger, ctx
-    )
-
-
-def _text_record(
-    raw: str, nl: str, tail: str, file: str, line_no: int, offset: int, service: str, host: str,
-    date: str, frac: str | None, tz: str | None, pid: str, level: str, logger: str, ctx: Context,
-) -> LogLine:  # fmt: skip
-    """A text record from its header's fields and its context."""
     instance, message = split_instance(ctx.rest)
     if level == "DEBUG":
         message = strip_debug_suffix(message)
@@ -108,6 +76,33 @@ def _text_record(
         file, line_no, offset, service, host, stamp_ts(date, frac, tz), int(pid), level, logger, ctx,
         instance, message, body_lines, raw,
     )  # fmt: skip
+
+
+def _not_a_header(
+    raw: str, first: str, file: str, line_no: int, offset: int, service: str, host: str
+) -> LogLine | None:
+    """A first line with no oslo.log header: an ISO journald line, an access line, or None."""
+    if first[10:11] == "T" and JOURNAL_RE.match(first) is not None:
+        return parse_journal(raw, file, line_no, offset, service, host)
+    access = parse_access(first)
+    if access is None:
+        return None
+    return bare_line(
+        file=file,
+        line_no=line_no,
+        offset=offset,
+        service=service,
+        host=host,
+        ts=access_ts(first),
+        pid=None,
+        level=access_level(access),
+        ids=ids_in(first),
+        instance=None,
+        message=first,
+        raw=raw,
+        fmt="access",
+        access=access,
+    )
 
 
 def _parse_json(raw: str, file: str, line_no: int, offset: int, service: str, host: str) -> LogLine | None:
