@@ -32,7 +32,7 @@ from kansoku.tracing.ingest.fields import (
 from kansoku.tracing.ingest.lines import split_instance, strip_debug_suffix
 from kansoku.tracing.ingest.oslo_format import DEBUG_SUFFIX_RE, HEADER_RE, LEVELS, NONE_IDS
 from kansoku.tracing.ingest.parse import parse_record
-from kansoku.tracing.ingest.records import iter_raw_records
+from kansoku.tracing.ingest.records import is_json_record, iter_raw_records, iter_records
 from kansoku.tracing.ingest.tracebacks import exception_in_message, exception_type
 from kansoku.tracing.model import LogLine
 
@@ -342,3 +342,16 @@ def test_json_records_keep_every_field_in_its_place() -> None:
             assert line.local_id == str_or_none(ctx.get("request_id"))
         assert line.message.startswith(str(obj["message"]))
     assert checked > 100
+
+
+def test_deeply_nested_json_is_not_a_record_and_does_not_raise(tmp_path: Path) -> None:
+    """A `{` line nested 100,000 deep (garbage a damaged file can hold) makes `json.loads`
+    raise RecursionError, not ValueError: the line is no JSON record, and nothing raises."""
+    deep = '{"message": "x", "extra": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    assert parse_record(deep, "f.log", 3, 0, "svc", "h") is None
+    assert not is_json_record(deep)
+    head = "2026-11-20 10:15:32.217 1901 INFO nova.api [req-1b7e0f4c-2a9d-4c8b-9e61-3f5d7a2c8b90 - - - - -] m"
+    out = list(iter_records([head + "\n", deep + "\n"], file="f.log"))
+    lines = [x for x in out if isinstance(x, LogLine)]
+    assert lines[0].local_id == "req-1b7e0f4c-2a9d-4c8b-9e61-3f5d7a2c8b90"
+    assert any(deep in x.raw for x in lines)  # kept (as a continuation or an unparsed line), not lost

@@ -108,7 +108,7 @@ def _not_a_header(
 def _parse_json(raw: str, file: str, line_no: int, offset: int, service: str, host: str) -> LogLine | None:
     try:
         obj = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: garbage nested thousands deep
         return None
     if not isinstance(obj, dict) or "message" not in obj:
         return None
