@@ -12,7 +12,8 @@ from kansoku.tracing.ingest.tracebacks import exception_in_message, exception_ty
 from kansoku.tracing.model import AccessInfo
 
 _epoch_cache: dict[str, float] = {}
-#: Whole `YYYY-MM-DD HH:MM:SS` strings already read: one second's lines share one prefix.
+#: Whole `YYYY-MM-DD HH:MM:SS` strings already read: one second's lines share one prefix
+#: (at most 20,000 kept, ~2.5 MB: a trace spans far fewer seconds).
 _second_cache: dict[str, float] = {}
 
 
@@ -65,7 +66,7 @@ def epoch(date: str) -> float:
     if seconds > 60:
         raise ValueError(f"bad seconds in {date!r}")
     value += seconds
-    if len(_second_cache) > 100_000:
+    if len(_second_cache) > 20_000:
         _second_cache.clear()
     _second_cache[date] = value
     return value
