@@ -22,13 +22,19 @@ def split_instance(text: str) -> tuple[str | None, str]:
 
 
 def strip_debug_suffix(message: str) -> str:
-    """A DEBUG message without oslo.log's ` <func> <path>.py:<line>` tail."""
-    dm = DEBUG_SUFFIX_RE.search(message)
-    return message[: dm.start()] if dm is not None else message
+    """A DEBUG message without oslo.log's ` <func> <path>.py:<line>` tail.
+
+    The pattern (` <no space> <no space>.py:N` at the end) can only begin at the last space
+    but one, so it is tried there alone instead of searched for from every position."""
+    last = message.rfind(" ")
+    start = message.rfind(" ", 0, last) if last > 0 else -1
+    if start == -1:
+        return message
+    dm = DEBUG_SUFFIX_RE.match(message, start)
+    return message[:start] if dm is not None else message
 
 
 def text_line(
-    *,
     file: str,
     line_no: int,
     offset: int,
@@ -44,30 +50,19 @@ def text_line(
     body_lines: list[str],
     raw: str,
 ) -> LogLine:
-    """An oslo.log text record: the message, its continuation lines and context -> LogLine."""
+    """An oslo.log text record: the message, its continuation lines and context -> LogLine.
+
+    Its arguments may be passed by position (as `parse_record` does: one call per line, and
+    keyword calls cost twice as much), and LogLine gets its fields by position, in order."""
     message, exc, extra, access = record_body(message, body_lines, ctx, level)
     return LogLine(
-        file=file,
-        line_no=line_no,
-        offset=offset,
-        service=service,
-        host=host,
-        ts=ts,
-        pid=pid,
-        level=level,
-        logger=logger,
-        global_id=ctx.global_id,
-        local_id=ctx.local_id,
-        user_identity=ctx.user_identity,
-        instance=instance,
-        message=message,
-        raw=raw,
-        fmt="text",
-        exception=exc,
-        access=access,
-        extra_ids=extra,
-        n_lines=raw.count("\n") + 1,
-    )
+        # file, line_no, offset, service, host, ts, pid, level, logger,
+        file, line_no, offset, service, host, ts, pid, level, logger,
+        # global_id, local_id, user_identity, instance, message, raw, fmt,
+        ctx.global_id, ctx.local_id, ctx.user_identity, instance, message, raw, "text",
+        # exception, access, extra_ids, n_lines
+        exc, access, extra, raw.count("\n") + 1,
+    )  # fmt: skip
 
 
 def bare_line(

@@ -47,6 +47,15 @@ HEADER_RE = LazyPattern(
     re.DOTALL,
 )
 
+#: The same header when the `[...]` context has its usual shape, split in the same match:
+#: `[<global or None or -> <req-... or tx...> <user identity>] message`, what nearly every
+#: line of a trace is (`fields.split_context` reads any other shape, from `HEADER_RE`'s rest).
+CONTEXT_HEADER_RE = LazyPattern(
+    "(?P<date>" + DATE + r")(?:[.,](?P<frac>\d{1,18}))?(?:\.\d+)?"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})? +(?P<pid>\d{1,18}) +(?P<level>[A-Z]+) +(?P<logger>\S+)"
+    r" \[(?!instance: )(?P<global>[^ \]]*) (?P<local>(?:req-|tx)[^ \]]*)(?: (?P<ident>[^\]]*))?\] ?(?P<after>.*)$",
+    re.DOTALL,
+)
 
 #: Cheap test for "this physical line starts a record" used when grouping lines.
 START_RE = LazyPattern(DATE)

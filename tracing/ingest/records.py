@@ -44,7 +44,7 @@ def is_json_record(line: str) -> bool:
         return False
     try:
         obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: garbage nested thousands deep
         return False
     return isinstance(obj, dict) and "message" in obj and ("levelname" in obj or "context" in obj)
 
