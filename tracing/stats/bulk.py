@@ -92,6 +92,22 @@ def _group_of(service: str, key: bytes) -> GroupKey:
     return (service, method.decode(), route_template(path.decode("ascii")), int(key[-3:]))
 
 
+def group_for(memo: dict[tuple[str, bytes], GroupKey], service: str, key: bytes) -> GroupKey:
+    """The group of a zeroed key, memoised across chunks (the bulk and columnar paths share it)."""
+    group = memo.get((service, key))
+    if group is None:
+        if len(memo) > 65_536:  # keys are few; a flood of odd paths keeps memory bounded
+            memo.clear()
+        group = memo[(service, key)] = _group_of(service, key)
+    return group
+
+
+def add_counts(counts: dict[GroupKey, int], keyed: list[GroupKey], gids: np.ndarray) -> None:
+    """Each group's line count in this chunk (`gids`: each line's index into `keyed`)."""
+    for group, n in zip(keyed, np.bincount(gids, minlength=len(keyed)).tolist(), strict=True):
+        counts[group] = counts.get(group, 0) + n
+
+
 def _key_times(pattern: re.Pattern[bytes], data: bytes | bytearray, end: int) -> list[tuple[bytes, bytes]]:
     """`pattern.findall(data, 0, end)`: (key, time) per line, with the collector paused (findall
     makes a tuple per line: no collection passes over millions of them meanwhile)."""
@@ -157,17 +173,10 @@ def _add_lines(joined: bytes, took: tuple[bytes, ...], service: str, groups: Gro
     order: dict[GroupKey, int] = {}
     remap = np.empty(len(distinct), dtype=np.intp)
     for key, code in distinct.items():
-        group = memo.get((service, key))
-        if group is None:
-            if len(memo) > 65_536:  # keys are few; a flood of odd paths keeps memory bounded
-                memo.clear()
-            group = memo[(service, key)] = _group_of(service, key)
-        remap[code] = order.setdefault(group, len(order))
+        remap[code] = order.setdefault(group_for(memo, service, key), len(order))
     gids = remap[codes]
     keyed = list(order)
-    counts = groups.counts
-    for group, n in zip(keyed, np.bincount(gids, minlength=len(keyed)).tolist(), strict=True):
-        counts[group] = counts.get(group, 0) + n
+    add_counts(groups.counts, keyed, gids)
     _add_durations(keyed, gids, took, groups.durations)
     groups.lines += len(took)
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from kansoku.tracing.stats.bulk import _FRAGMENT, _IDS, _QUERY, _ZERO, _group_of
+from kansoku.tracing.stats.bulk import _FRAGMENT, _IDS, _QUERY, _ZERO, add_counts, group_for
 
 if TYPE_CHECKING:
     from kansoku.tracing.stats.groups import GroupKey, Groups
@@ -218,17 +218,10 @@ def _group(
             return False
         whole = key + tail_bytes[tail_offsets[line] : tail_offsets[line] + 13]  # bulk's key
         shape = _IDS.sub(_ZERO, _FRAGMENT.sub(b"", _QUERY.sub(b"", whole)))
-        group = memo.get((service, shape))
-        if group is None:
-            if len(memo) > 65_536:
-                memo.clear()
-            group = memo[(service, shape)] = _group_of(service, shape)
-        remap[code] = order.setdefault(group, len(order))
+        remap[code] = order.setdefault(group_for(memo, service, shape), len(order))
     gids = remap[sub]
     keyed = list(order)
-    counts = groups.counts
-    for group, count in zip(keyed, np.bincount(gids, minlength=len(keyed)).tolist(), strict=True):
-        counts[group] = counts.get(group, 0) + count
+    add_counts(groups.counts, keyed, gids)
     _add_durations(keyed, gids, took, groups.durations)
     groups.lines += n
     return True
