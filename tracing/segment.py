@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from kansoku.errors import KansokuError
-from kansoku.tracing.durable import FILE_MODE, StoreDamaged, fsync_dir, write_new
+from kansoku.tracing.durable import FILE_MODE, StoreDamaged, fsync_dir
 from kansoku.tracing.slotted import Row
 
 MAGIC = b"KSKIDX03"
@@ -161,34 +161,9 @@ def write_segment(path: Path, k: Any, refs: Any, blocks: Any, masks: Any) -> Seg
         first = np.flatnonzero(np.concatenate(([True], (k[1:] != k[:-1]) | (refs[1:] != refs[:-1]))))
         if len(first) < len(k):
             k, refs, masks = k[first], refs[first], np.bitwise_or.reduceat(masks, first)
-    count = len(k)
-    width = 2 if len(blocks) <= 1 << 16 else 4
-    lay = _Layout(count, (count + PAGE_KEYS - 1) // PAGE_KEYS, len(blocks), width)
-    high = (k >> np.uint64(8)).astype("<u4")
-    low = (k & np.uint64(0xFF)).astype("u1")
-    posts = refs.astype("<u2" if width == 2 else "<u4")
-    slices = masks.astype("<u2")
-    head = _HEAD.pack(MAGIC, count, PAGE_KEYS, lay.pages, lay.blocks, width)
-    blocks_b = blocks.astype("<u8").tobytes()
-    table = bytearray()
-    for i in range(lay.pages):
-        a, b = i * PAGE_KEYS, (i + 1) * PAGE_KEYS
-        table += _PAGE.pack(
-            int(k[a]),
-            zlib.crc32(high[a:b].tobytes()),
-            zlib.crc32(low[a:b].tobytes()),
-            zlib.crc32(posts[a:b].tobytes()),
-            zlib.crc32(slices[a:b].tobytes()),
-        )
-    crc = zlib.crc32(bytes(table), zlib.crc32(blocks_b, zlib.crc32(head)))
-    parts = [head, blocks_b]
-    for arr in (high, low, posts, slices):
-        raw = arr.tobytes()
-        parts += [raw, bytes(_pad8(len(raw)) - len(raw))]
-    parts += [bytes(table), _FOOT.pack(crc, END_MAGIC)]
-    write_new(path, tuple(parts))
-    files = sorted({int(b) >> 32 for b in blocks.tolist()})
-    return SegmentMeta(path.name, lay.size, count, crc, files)
+    writer = SegmentWriter(path, blocks, len(k))  # the one place that lays the format out
+    writer._put(k, refs, masks)
+    return writer.finish()
 
 
 class SegmentWriter:
@@ -198,8 +173,8 @@ class SegmentWriter:
     front (a merge announces the sum of its inputs' counts) and each piece is written at
     its place in the four sections (`pwrite`); the page table (each page's first key and
     running CRC32s) is accumulated and written at the end with the footer. Memory is one
-    piece, whatever the segment's size, and the file is byte for byte what `write_segment`
-    writes for the same postings. Written as `NAME.tmp`, fsynced, then renamed (as
+    piece, whatever the segment's size; `write_segment` writes through it too (one piece),
+    so a merged segment is byte for byte what one flush of the same postings writes. Written as `NAME.tmp`, fsynced, then renamed (as
     `write_new`): a kill leaves a `.tmp` that recovery deletes, never a half segment.
     """
 
@@ -231,18 +206,23 @@ class SegmentWriter:
     def append(self, k: Any, refs: Any, masks: Any) -> None:
         """Write the next postings: 40-bit keys (uint64), block indexes, slice masks, sorted
         by (key, block index), distinct, and all after those written before."""
-        import numpy as np
-
-        n = len(k)
-        if not n:
+        if not len(k):
             return
-        lay, at = self.lay, self.written
-        if at + n > lay.count:
-            raise ValueError(f"{self.path}: more postings than the {lay.count} announced")
         first = (int(k[0]) << 32) | int(refs[0])
         if first <= self.last:
             raise ValueError(f"{self.path}: postings out of order")
         self.last = (int(k[-1]) << 32) | int(refs[-1])
+        self._put(k, refs, masks)
+
+    def _put(self, k: Any, refs: Any, masks: Any) -> None:
+        """Write postings at their place in the four sections and extend the page table
+        (`write_segment` calls it directly with the whole segment, already in order)."""
+        import numpy as np
+
+        n = len(k)
+        lay, at = self.lay, self.written
+        if at + n > lay.count:
+            raise ValueError(f"{self.path}: more postings than the {lay.count} announced")
         sections: tuple[tuple[Any, int], ...] = (
             ((k >> np.uint64(8)).astype("<u4"), lay.high_at + 4 * at),
             ((k & np.uint64(0xFF)).astype("u1"), lay.low_at + at),
