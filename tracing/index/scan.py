@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kansoku.numeric import import_numpy
 from kansoku.tracing.ingest.oslo_format import (
     HEADER_START_B,
     RECORD_START_B,
@@ -53,30 +54,6 @@ _HEADER_COLS = 19  # `YYYY-MM-DD HH:MM:SS`
 
 
 _DFA_COLS = 24  # header bytes after those checked per vectorised pass
-
-
-def import_numpy() -> Any:
-    """numpy, imported with OpenBLAS limited to one thread unless the environment says otherwise.
-
-    The index uses no BLAS, but numpy's OpenBLAS starts a thread per core at import that
-    spins for ~0.1 s of CPU before it sleeps: 5 % of the CPU of a 1 GB build (perf, issue
-    14). The variable is read once, when the library loads, so it is set only around the
-    import: processes started later get the environment as it was.
-    """
-    import os
-    import sys
-
-    if "numpy" in sys.modules:
-        return sys.modules["numpy"]
-    unset = "OPENBLAS_NUM_THREADS" not in os.environ
-    if unset:
-        os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    try:
-        import numpy
-    finally:
-        if unset:
-            os.environ.pop("OPENBLAS_NUM_THREADS", None)
-    return numpy
 
 
 class _Scan:

@@ -125,6 +125,9 @@ def collect(store: Path, meanwhile: Callable[[], object] | None = None) -> Stats
 
     if not Store(store).exists():
         raise KansokuError(f"{store}: no index here; run `kansoku index PATH...` first (or give --store)")
+    from kansoku.numeric import import_numpy
+
+    import_numpy()  # before the scan's modules import it (and before its workers fork)
     from kansoku.tracing.stats.scan import scan_files
 
     out = StatsInput()
