@@ -155,12 +155,7 @@ def write_segment(path: Path, k: Any, refs: Any, blocks: Any, masks: Any) -> Seg
     refs = np.asarray(refs, dtype=np.uint64)
     blocks = np.asarray(blocks, dtype=np.uint64)
     masks = np.asarray(masks, dtype=np.uint16)
-    order = _key_order(np, k, refs, len(blocks))
-    k, refs, masks = k[order], refs[order], masks[order]
-    if len(k) > 1:
-        first = np.flatnonzero(np.concatenate(([True], (k[1:] != k[:-1]) | (refs[1:] != refs[:-1]))))
-        if len(first) < len(k):
-            k, refs, masks = k[first], refs[first], np.bitwise_or.reduceat(masks, first)
+    k, refs, masks = sorted_distinct(k, refs, masks, len(blocks))
     writer = SegmentWriter(path, blocks, len(k))  # the one place that lays the format out
     writer._put(k, refs, masks)
     return writer.finish()
@@ -286,6 +281,20 @@ def _pwrite_all(fd: int, data: Any, offset: int) -> None:
     while view:
         done = os.pwrite(fd, view, offset)
         view, offset = view[done:], offset + done
+
+
+def sorted_distinct(k: Any, refs: Any, masks: Any, n_blocks: int) -> tuple[Any, Any, Any]:
+    """Postings sorted by (key, block index), a (key, block) given twice kept once with the
+    union of its slices: what a segment holds (a flush and each range of a merge)."""
+    import numpy as np
+
+    order = _key_order(np, k, refs, n_blocks)
+    k, refs, masks = k[order], refs[order], masks[order]
+    if len(k) > 1:
+        first = np.flatnonzero(np.concatenate(([True], (k[1:] != k[:-1]) | (refs[1:] != refs[:-1]))))
+        if len(first) < len(k):
+            k, refs, masks = k[first], refs[first], np.bitwise_or.reduceat(masks, first)
+    return k, refs, masks
 
 
 def _key_order(np: Any, k: Any, refs: Any, n_blocks: int) -> Any:

@@ -23,7 +23,7 @@ from bisect import bisect_left
 from pathlib import Path
 from typing import Any
 
-from kansoku.tracing.segment import KEY_BITS, SegmentMeta, SegmentReader, SegmentWriter
+from kansoku.tracing.segment import KEY_BITS, SegmentMeta, SegmentReader, SegmentWriter, sorted_distinct
 
 #: postings sorted at once (with the carried pages): ~40 MB of arrays, below a flush's peak
 RANGE_POSTINGS = 1 << 20
@@ -116,22 +116,9 @@ def _stream(readers: list[SegmentReader], remap: list[Any], n_blocks: int, write
             refs.append(r[:below])
             masks.append(m[:below])
         if keys:
-            k, r, m = _sorted_distinct(
-                np, np.concatenate(keys), np.concatenate(refs), np.concatenate(masks), n_blocks
+            k, r, m = sorted_distinct(
+                np.concatenate(keys), np.concatenate(refs), np.concatenate(masks), n_blocks
             )
             writer.append(k, r, m)
             written += len(k)
     return written
-
-
-def _sorted_distinct(np: Any, k: Any, refs: Any, masks: Any, n_blocks: int) -> tuple[Any, Any, Any]:
-    """Postings sorted by (key, block index), a pair given twice once with its slices' union."""
-    # 40-bit key and block index in one uint64: one argsort (lexsort past 2^24 blocks: TBs)
-    order = np.argsort((k << np.uint64(24)) | refs) if n_blocks < 1 << 24 else np.lexsort((refs, k))
-    k, refs, masks = k[order], refs[order], masks[order]
-    if len(k) > 1:
-        new = np.concatenate(([True], (k[1:] != k[:-1]) | (refs[1:] != refs[:-1])))
-        if not new.all():
-            first = np.flatnonzero(new)
-            k, refs, masks = k[first], refs[first], np.bitwise_or.reduceat(masks, first)
-    return k, refs, masks
