@@ -283,23 +283,22 @@ def _lines_from(data: bytes, start: int, n: int) -> Iterator[bytes]:
 
 #: Bytes forms of parse's `_START_RE` and of HEADER_RE up to the level, for the fast
 #: paths of `definite_start` (the exact str path still decides ERROR headers).
-_START_B = re.compile(rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
-_LEVEL_B = re.compile(
-    rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +([A-Z]+) "
-)
+_STAMP_B = rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
+_TO_LEVEL_B = rb"(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +"  # fraction, zone, pid
+_NOT_ERROR_LEVEL_B = rb"(?!ERROR |TRACE )[A-Z]+ "
+_START_B = re.compile(_STAMP_B)
+_LEVEL_B = re.compile(_STAMP_B + _TO_LEVEL_B + rb"([A-Z]+) ")
 #: A one-line record in the commonest layout: a text header whose level is not ERROR (so
 #: the line surely starts a record), then a line that surely starts the next one; what
 #: `_record_at` decides with `_NOT_ERROR_B` twice (a space at byte 10: see below), in one
 #: match. Compiled on first use (an import-time regex is start-up time of every process).
-_SURE_HEADER = rb"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +(?!ERROR |TRACE )[A-Z]+ "
+_SURE_HEADER = _STAMP_B.replace(b"[ T]", b" ") + _TO_LEVEL_B + _NOT_ERROR_LEVEL_B
 _ONE_LINE_B = LazyPattern(_SURE_HEADER + rb"[^\n]*\n(?=" + _SURE_HEADER + rb")")
 
 #: A header whose level is not ERROR: surely a record start (one match for the common case).
 #: It cannot match across a newline, so `match(data, start)` needs no end bound; with a
 #: space at byte 10 (not ISO `T`, not a journald line) a match means `definite_start`.
-_NOT_ERROR_B = re.compile(
-    rb"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})? +\d+ +(?!ERROR |TRACE )[A-Z]+ "
-)
+_NOT_ERROR_B = re.compile(_STAMP_B + _TO_LEVEL_B + _NOT_ERROR_LEVEL_B)
 
 
 def definite_start(data: bytes, start: int) -> bool:
