@@ -40,20 +40,20 @@ DATE = r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d"
 #: The date with its fraction (`.123`, or `,123` as Python's asctime writes it).
 STAMP = DATE + r"(?:[.,]\d+)?"
 
-#: `2026-11-20 10:15:32.123 12345 INFO nova.compute.manager rest...`
-HEADER_RE = LazyPattern(
+#: A text header up to the logger: date, fraction, zone, pid, level (both patterns below).
+_HEAD = (
     "(?P<date>" + DATE + r")(?:[.,](?P<frac>\d{1,18}))?(?:\.\d+)?"
-    r"(?P<tz>Z|[+-]\d{2}:?\d{2})? +(?P<pid>\d{1,18}) +(?P<level>[A-Z]+) +(?P<logger>\S+)(?: (?P<rest>.*))?$",
-    re.DOTALL,
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})? +(?P<pid>\d{1,18}) +(?P<level>[A-Z]+) +(?P<logger>\S+)"
 )
+#: `2026-11-20 10:15:32.123 12345 INFO nova.compute.manager rest...`
+HEADER_RE = LazyPattern(_HEAD + r"(?: (?P<rest>.*))?$", re.DOTALL)
 
 #: The same header when the `[...]` context has its usual shape, split in the same match:
 #: `[<global or None or -> <req-... or tx...> <user identity>] message`, what nearly every
 #: line of a trace is (`fields.split_context` reads any other shape, from `HEADER_RE`'s rest).
 CONTEXT_HEADER_RE = LazyPattern(
-    "(?P<date>" + DATE + r")(?:[.,](?P<frac>\d{1,18}))?(?:\.\d+)?"
-    r"(?P<tz>Z|[+-]\d{2}:?\d{2})? +(?P<pid>\d{1,18}) +(?P<level>[A-Z]+) +(?P<logger>\S+)"
-    r" \[(?!instance: )(?P<global>[^ \]]*) (?P<local>(?:req-|tx)[^ \]]*)(?: (?P<ident>[^\]]*))?\] ?(?P<after>.*)$",
+    _HEAD
+    + r" \[(?!instance: )(?P<global>[^ \]]*) (?P<local>(?:req-|tx)[^ \]]*)(?: (?P<ident>[^\]]*))?\] ?(?P<after>.*)$",
     re.DOTALL,
 )
 
